@@ -1,0 +1,1 @@
+"""One module per `harness` command; each defines `register(subparsers)`."""

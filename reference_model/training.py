@@ -1,0 +1,156 @@
+"""The reference 3DGAN training step (3dgan-reference.md section 3), as a TF2 custom loop.
+
+One discriminator step on real showers, one on generated showers, then two generator steps
+with the discriminator's BatchNorm in training mode, exactly as the Keras 2 original did.
+Distribution is injected, not built in: `tape_wrapper` turns a GradientTape into a
+distributed one (Horovod's `DistributedGradientTape`), and gradients are taken with respect
+to the underlying TensorFlow variables so that Horovod works with Keras 3.
+
+Batch contract (what the input pipeline yields), all float32:
+  fixed:  {"image": (B,25,25,25,1) x100 GeV, "energy": (B,1) E/100, "ecal": (B,1) sum of image}
+  angle:  {"image": (B,51,51,25,1) (GeV x50)^0.85, "energy": (B,1) E/100, "theta": (B,1) rad,
+           "ecal": (B,1) sum of the raw (GeV x50) image}
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import keras
+import tensorflow as tf
+
+from reference_model import transforms
+from reference_model.showers import FIXED
+from reference_model.specs import ModelSpec
+
+TapeWrapper = Callable[[tf.GradientTape], tf.GradientTape]
+FIXED_FAKE_ENERGY_RANGE = (0.1, 5.0)  # e_s ~ U(0.1, 5), i.e. 10-500 GeV
+
+
+def binary_crossentropy(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """Keras BCE: prediction clipped to [1e-7, 1 - 1e-7], mean over the batch."""
+    p = tf.clip_by_value(tf.cast(y_pred, tf.float32), 1e-7, 1.0 - 1e-7)
+    return -tf.reduce_mean(y_true * tf.math.log(p) + (1.0 - y_true) * tf.math.log(1.0 - p))
+
+
+def mean_absolute_percentage_error(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """Keras MAPE: 100 * mean(|y - y_hat| / max(|y|, 1e-7))."""
+    y_pred = tf.cast(y_pred, tf.float32)
+    return 100.0 * tf.reduce_mean(tf.abs(y_true - y_pred) / tf.maximum(tf.abs(y_true), 1e-7))
+
+
+def mean_absolute_error(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.abs(y_true - tf.cast(y_pred, tf.float32)))
+
+
+def fixed_ecal_target(energy_condition: tf.Tensor) -> tf.Tensor:
+    """GetEcalFit (mod 1) in TensorFlow: ECAL-sum target in x100 units for condition E/100."""
+    poly = tf.math.polyval([tf.constant(c, tf.float32) for c in transforms.SF_POLY], energy_condition)
+    return poly * energy_condition * transforms.FIXED_XSCALE
+
+
+def _identity_tape(tape: tf.GradientTape) -> tf.GradientTape:
+    return tape
+
+
+class ReferenceGAN:
+    """Generator, discriminator, their RMSprop optimisers and the compiled reference step."""
+
+    def __init__(self, spec: ModelSpec, seed: int, learning_rate: Optional[float] = None,
+                 tape_wrapper: TapeWrapper = _identity_tape) -> None:
+        keras.utils.set_random_seed(seed)
+        self.spec = spec
+        self.generator = spec.build_generator()
+        self.discriminator = spec.build_discriminator()
+        lr = spec.learning_rate if learning_rate is None else learning_rate
+        self.d_optimizer = keras.optimizers.RMSprop(learning_rate=lr)
+        self.g_optimizer = keras.optimizers.RMSprop(learning_rate=lr)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.rng = tf.random.Generator.from_seed(seed)
+        self._tape_wrapper = tape_wrapper
+        step = self._fixed_step if spec.geometry == FIXED else self._angle_step
+        self.train_step = tf.function(step, reduce_retracing=True)
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def variables(self) -> list:
+        """Every variable a replica must share: weights, BN statistics, optimiser slots."""
+        models = self.generator.variables + self.discriminator.variables
+        return models + self.d_optimizer.variables + self.g_optimizer.variables
+
+    def set_learning_rate(self, learning_rate: float) -> None:
+        self.d_optimizer.learning_rate.assign(learning_rate)
+        self.g_optimizer.learning_rate.assign(learning_rate)
+
+    # -- losses -----------------------------------------------------------------------------
+    def _weighted_loss(self, outputs: list, targets: list) -> tf.Tensor:
+        if self.spec.geometry == FIXED:
+            losses = (binary_crossentropy, mean_absolute_percentage_error, mean_absolute_percentage_error)
+        else:
+            losses = (binary_crossentropy, mean_absolute_percentage_error, mean_absolute_error,
+                      mean_absolute_percentage_error)
+        return tf.add_n([w * fn(t, o) for w, fn, t, o in zip(self.spec.loss_weights, losses, targets, outputs)])
+
+    def _flip(self, labels: tf.Tensor) -> tf.Tensor:
+        """BitFlip: flip exactly floor(p * B) randomly chosen labels (not label smoothing)."""
+        batch = tf.shape(labels)[0]
+        n_flip = tf.cast(tf.floor(self.spec.label_flip_probability * tf.cast(batch, tf.float32)), tf.int32)
+        ranks = tf.argsort(tf.argsort(self.rng.uniform((batch,))))
+        flip = tf.reshape(ranks < n_flip, (-1, 1))
+        return tf.where(flip, 1.0 - labels, labels)
+
+    def _update(self, model: keras.Model, optimizer, loss_fn: Callable[[], tf.Tensor]) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = loss_fn()
+        tape = self._tape_wrapper(tape)
+        variables = model.trainable_variables
+        grads = tape.gradient(loss, [v.value for v in variables])
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss
+
+    # -- the reference steps ----------------------------------------------------------------
+    def _fixed_condition(self, batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        z = self.rng.normal((batch, self.spec.latent_size))
+        e_s = self.rng.uniform((batch, 1), *FIXED_FAKE_ENERGY_RANGE)
+        return e_s * z, e_s
+
+    def _fixed_step(self, batch: dict) -> dict:
+        image, energy, ecal = batch["image"], batch["energy"], batch["ecal"]
+        n = tf.shape(image)[0]
+        ones, zeros = tf.ones((n, 1)), tf.zeros((n, 1))
+        latent, e_s = self._fixed_condition(n)
+        fake = self.generator(latent, training=False)
+        ecal_ip = fixed_ecal_target(e_s)
+        d_real = self._update(self.discriminator, self.d_optimizer, lambda: self._weighted_loss(
+            self.discriminator(image, training=True), [self._flip(ones), energy, ecal]))
+        d_fake = self._update(self.discriminator, self.d_optimizer, lambda: self._weighted_loss(
+            self.discriminator(fake, training=True), [self._flip(zeros), e_s, ecal_ip]))
+        g_losses = []
+        for _ in range(2):
+            latent, e_s = self._fixed_condition(n)
+            ecal_ip = fixed_ecal_target(e_s)
+            g_losses.append(self._update(self.generator, self.g_optimizer, lambda: self._weighted_loss(
+                self.discriminator(self.generator(latent, training=True), training=True),
+                [ones, e_s, ecal_ip])))
+        return {"d_loss": (d_real + d_fake) / 2.0, "g_loss": tf.add_n(g_losses) / 2.0}
+
+    def _angle_latent(self, energy: tf.Tensor, theta: tf.Tensor) -> tf.Tensor:
+        z = self.rng.normal((tf.shape(energy)[0], self.spec.latent_size - 2))
+        return tf.concat([energy, theta, z], axis=1)
+
+    def _angle_step(self, batch: dict) -> dict:
+        image, energy, theta, ecal = batch["image"], batch["energy"], batch["theta"], batch["ecal"]
+        n = tf.shape(image)[0]
+        ones, zeros = tf.ones((n, 1)), tf.zeros((n, 1))
+        fake = self.generator(self._angle_latent(energy, theta), training=False)
+        d_real = self._update(self.discriminator, self.d_optimizer, lambda: self._weighted_loss(
+            self.discriminator(image, training=True), [self._flip(ones), energy, theta, ecal]))
+        d_fake = self._update(self.discriminator, self.d_optimizer, lambda: self._weighted_loss(
+            self.discriminator(fake, training=True), [self._flip(zeros), energy, theta, ecal]))
+        g_losses = []
+        for _ in range(2):
+            latent = self._angle_latent(energy, theta)
+            g_losses.append(self._update(self.generator, self.g_optimizer, lambda: self._weighted_loss(
+                self.discriminator(self.generator(latent, training=True), training=True),
+                [ones, energy, theta, ecal])))
+        return {"d_loss": (d_real + d_fake) / 2.0, "g_loss": tf.add_n(g_losses) / 2.0}
