@@ -1,0 +1,25 @@
+# Two commands on a fresh machine:  `make run` (set up + main job)  and  `make test` (set up + tests).
+VENV ?= .venv
+HARNESS := $(VENV)/bin/harness
+PYTEST := $(VENV)/bin/pytest
+
+.PHONY: setup run test test-fast bench bench-compare
+
+setup:
+	bash scripts/setup.sh
+
+run: setup
+	$(HARNESS) run
+
+test: setup
+	$(PYTEST) -q
+
+test-fast: setup
+	$(PYTEST) -q -m "not mpi and not slow"
+
+# Hot-path regression timing (see docs/regression.md): save a baseline, then compare against it.
+bench: setup
+	$(PYTEST) tests/benchmarks --benchmark-enable --benchmark-autosave -p no:randomly
+
+bench-compare: setup
+	$(PYTEST) tests/benchmarks --benchmark-enable --benchmark-compare --benchmark-compare-fail=median:25%
