@@ -1,0 +1,331 @@
+"""The distributed training benchmark: time-to-accuracy and epoch time (issue: training).
+
+One loop serves both modes. `tta` evaluates the quality gate on held-out showers every epoch
+(or every K samples) and stops at the first evaluation that passes every threshold;
+`epoch-time` measures throughput. The loop is written once for any number of ranks: the
+`Communicator` decides whether gradients are averaged by Horovod, and only rank 0 logs,
+evaluates and checkpoints. A watchdog ends the run within a bounded time if a rank dies or
+hangs, and the MLPerf log records it as aborted.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Protocol
+
+TTA, EPOCH_TIME = "tta", "epoch-time"
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+class RunLogger(Protocol):
+    """What the trainer needs from the MLPerf logger (mllog's own method names)."""
+
+    def event(self, key: str, value: Any = None, metadata: Optional[dict] = None) -> None: ...
+    def start(self, key: str, value: Any = None, metadata: Optional[dict] = None) -> None: ...
+    def end(self, key: str, value: Any = None, metadata: Optional[dict] = None) -> None: ...
+
+
+@dataclass
+class TrainConfig:
+    benchmark: str
+    mode: str
+    data: Path
+    checkpoint_dir: Path
+    epochs: int = 30
+    per_rank_batch: int = 8
+    seed: int = 0
+    precision: str = "float32"
+    base_learning_rate: float = 1e-3
+    warmup_epochs: int = 5
+    eval_every_samples: Optional[int] = None  # None: evaluate at the end of every epoch
+    eval_events: Optional[int] = None  # None: the thresholds file's evaluation size
+    smoke: bool = False
+    resume: bool = False
+    max_steps_per_epoch: Optional[int] = None  # epoch-time on a slice of the data
+    train_fraction: float = 0.9
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+    hang_timeout_s: float = 600.0
+    export_generator: Optional[Path] = None
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    seconds: float
+    samples: int
+    evaluated: bool = False
+    passed: bool = False
+    objective: Optional[float] = None
+
+
+@dataclass
+class TrainResult:
+    status: str  # "success" | "aborted"
+    mode: str
+    benchmark: str
+    ranks: int
+    per_rank_batch: int
+    global_batch: int
+    precision: str
+    seconds: float  # run_start to run_stop (time to accuracy in tta mode)
+    samples: int
+    epochs: list[EpochRecord] = field(default_factory=list)
+    quality: Optional[dict] = None
+    resumed_from_epoch: Optional[int] = None
+    reason: str = ""
+
+    @property
+    def steady_samples_per_second(self) -> Optional[float]:
+        """Throughput over the epochs after the first (the first pays for graph tracing)."""
+        later = self.epochs[1:] if len(self.epochs) > 1 else self.epochs
+        seconds = sum(e.seconds for e in later)
+        return sum(e.samples for e in later) / seconds if seconds > 0 else None
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["steady_samples_per_second"] = self.steady_samples_per_second
+        if self.epochs:
+            out["first_epoch_seconds"] = self.epochs[0].seconds
+        return out
+
+
+class Watchdog:
+    """Ends the process if training makes no progress for `timeout_s`, or on SIGTERM.
+
+    Runs in its own thread so it works while the main thread is blocked inside a collective
+    whose peer died. On firing it lets the caller record the abort (MLPerf run_stop), then exits.
+    """
+
+    def __init__(self, timeout_s: float, on_abort) -> None:
+        self.timeout_s = timeout_s
+        self.on_abort = on_abort
+        self.last_beat = time.monotonic()
+        self._stop = threading.Event()
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._write_fd, False)
+        self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
+
+    def __enter__(self) -> "Watchdog":
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: None)  # C handler wakes the fd below
+            signal.set_wakeup_fd(self._write_fd)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if threading.current_thread() is threading.main_thread():
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def beat(self) -> None:
+        self.last_beat = time.monotonic()
+
+    def _watch(self) -> None:
+        import select
+
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._read_fd], [], [], 1.0)
+            if self._stop.is_set():
+                return
+            if ready:
+                os.read(self._read_fd, 64)
+                self._fire("received SIGTERM (the launcher is ending the job, e.g. a rank died)")
+            elif time.monotonic() - self.last_beat > self.timeout_s:
+                self._fire(f"no training progress for {self.timeout_s:.0f} s (a rank died or hung)")
+
+    def _fire(self, reason: str) -> None:
+        try:
+            self.on_abort(reason)
+        finally:
+            print(f"harness run: aborted on {socket.gethostname()}: {reason}", file=sys.stderr, flush=True)
+            os._exit(3)
+
+
+def configure_tensorflow(config: TrainConfig) -> None:
+    """Threads and precision must be set before TensorFlow builds anything."""
+    import keras
+    import tensorflow as tf
+
+    if config.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(config.intra_op_threads)
+    if config.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(config.inter_op_threads)
+    keras.mixed_precision.set_global_policy(config.precision)
+
+
+def train(config: TrainConfig, comm, logger: RunLogger) -> TrainResult:
+    """Run one training benchmark on this rank; rank 0's result is the run's result."""
+    import numpy as np
+    import tensorflow as tf
+
+    from benchmark import quality
+    from benchmark.distributed import warmup_learning_rate
+    from reference_model import data, pipeline
+    from reference_model.fingerprint import architecture_fingerprint
+    from reference_model.specs import get_spec
+    from reference_model.training import ReferenceGAN
+
+    spec = get_spec(config.benchmark)
+    configure_tensorflow(config)
+    logger.event("cache_clear", True)
+    logger.start("init_start")
+    thresholds = quality.load_thresholds(config.benchmark, smoke=config.smoke)
+
+    files = data.list_files(config.data)
+    train_files, eval_files = data.split_files(files, config.train_fraction)
+    eval_events = config.eval_events or thresholds.evaluation_events
+    reference = data.load_showers(eval_files, max_events=eval_events) if comm.is_root else None
+
+    gan = ReferenceGAN(spec, seed=config.seed, learning_rate=config.base_learning_rate,
+                       tape_wrapper=comm.tape_wrapper)
+    state = tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
+                                d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer, rng=gan.rng,
+                                epoch=tf.Variable(0, dtype=tf.int64),
+                                elapsed=tf.Variable(0.0, dtype=tf.float64),
+                                samples=tf.Variable(0, dtype=tf.int64))
+    manager = tf.train.CheckpointManager(state, str(config.checkpoint_dir), max_to_keep=2)
+    resumed_from = None
+    if config.resume:
+        if manager.latest_checkpoint is None:
+            from reference_model.errors import InputError
+            raise InputError(f"--resume: no checkpoint in {config.checkpoint_dir}; "
+                             "start without --resume or point --results at the killed run's root")
+        state.restore(manager.latest_checkpoint).expect_partial()
+        resumed_from = int(state.epoch.numpy())
+    comm.broadcast_variables(gan.variables)
+
+    global_batch = config.per_rank_batch * comm.size
+    steps_per_epoch = pipeline.steps_per_epoch(train_files, config.per_rank_batch, comm.size)
+    if config.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
+    if steps_per_epoch < 1:
+        from reference_model.errors import InputError
+        raise InputError(f"{config.data}: too few training events for {comm.size} ranks x batch "
+                         f"{config.per_rank_batch}; make more data (harness data synth) or lower --batch")
+    schedule = warmup_learning_rate(config.base_learning_rate, comm.size,
+                                    config.warmup_epochs * steps_per_epoch)
+
+    _log_hyperparameters(logger, config, spec, comm, global_batch, steps_per_epoch, thresholds,
+                         architecture_fingerprint(gan.generator), resumed_from)
+    logger.end("init_stop")
+
+    result = TrainResult(status="aborted", mode=config.mode, benchmark=config.benchmark,
+                         ranks=comm.size, per_rank_batch=config.per_rank_batch,
+                         global_batch=global_batch, precision=config.precision, seconds=0.0,
+                         samples=int(state.samples.numpy()), resumed_from_epoch=resumed_from)
+
+    def abort(reason: str) -> None:
+        result.reason = reason
+        logger.end("run_stop", metadata={"status": "aborted", "reason": reason})
+
+    comm.barrier()
+    logger.start("run_start")
+    run_start = time.monotonic() - float(state.elapsed.numpy())
+    step = int(state.epoch.numpy()) * steps_per_epoch
+    samples_since_eval = 0
+    with Watchdog(config.hang_timeout_s, abort) as watchdog:
+        for epoch in range(int(state.epoch.numpy()), config.epochs):
+            dataset = pipeline.make_dataset(train_files, spec, config.per_rank_batch, rank=comm.rank,
+                                            num_ranks=comm.size, seed=config.seed + epoch)
+            logger.start("epoch_start", metadata={"epoch_num": epoch + 1})
+            logger.start("block_start", metadata={"first_epoch_num": epoch + 1, "epoch_count": 1})
+            epoch_start = time.monotonic()
+            for batch in dataset.take(steps_per_epoch):
+                gan.set_learning_rate(schedule(step))
+                losses = gan.train_step(batch)
+                step += 1
+                watchdog.beat()
+            _ = {k: float(v) for k, v in losses.items()}  # wait for the last step to finish
+            seconds = time.monotonic() - epoch_start
+            epoch_samples = steps_per_epoch * global_batch
+            state.samples.assign_add(epoch_samples)
+            record = EpochRecord(epoch=epoch + 1, seconds=seconds, samples=epoch_samples)
+            result.epochs.append(record)
+            logger.end("block_stop", metadata={"first_epoch_num": epoch + 1})
+            logger.end("epoch_stop", metadata={"epoch_num": epoch + 1, "seconds": seconds,
+                                               "samples_per_second": epoch_samples / seconds,
+                                               **{k: float(v) for k, v in losses.items()}})
+            samples_since_eval += epoch_samples
+            if config.mode == TTA and (config.eval_every_samples is None
+                                       or samples_since_eval >= config.eval_every_samples):
+                samples_since_eval = 0
+                passed = _evaluate(gan, spec, reference, thresholds, config, comm, logger,
+                                   epoch + 1, record, result)
+                watchdog.beat()
+            else:
+                passed = False
+            state.epoch.assign(epoch + 1)
+            state.elapsed.assign(time.monotonic() - run_start)
+            if comm.is_root:
+                manager.save()
+            if passed:
+                result.status = "success"
+                break
+        result.seconds = time.monotonic() - run_start
+        result.samples = int(state.samples.numpy())
+        if config.mode == EPOCH_TIME:
+            result.status = "success"
+        if result.status == "aborted" and not result.reason:
+            result.reason = f"quality target not reached in {config.epochs} epochs"
+        logger.end("run_stop", metadata={"status": result.status, **({"reason": result.reason}
+                                                                    if result.reason else {})})
+    if comm.is_root and config.export_generator is not None:
+        from reference_model.checkpoint import save_generator
+        save_generator(config.export_generator, gan.generator, spec,
+                       {"epochs": len(result.epochs), "samples": result.samples, "seed": config.seed,
+                        "status": result.status, "quality": result.quality})
+    return result
+
+
+def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int,
+              record: EpochRecord, result: TrainResult) -> bool:
+    """Rank 0 evaluates the quality gate; every rank learns whether it passed."""
+    import numpy as np
+
+    from benchmark import quality
+
+    logger.start("eval_start", metadata={"epoch_num": epoch})
+    passed = 0.0
+    if comm.is_root:
+        report = quality.evaluate_generator(gan.generator, spec, reference, thresholds, seed=config.seed)
+        summary = report.to_dict()
+        result.quality = summary
+        record.evaluated, record.passed, record.objective = True, bool(report.passed), float(report.objective)
+        logger.event("eval_accuracy", float(report.objective),
+                     metadata={"epoch_num": epoch, "passed": bool(report.passed),
+                               "metrics": summary.get("metrics")})
+        print(f"[rank 0] epoch {epoch}: quality objective {report.objective:.4f}, "
+              f"{'PASS' if report.passed else 'not yet'} ({report.failed_summary()})", flush=True)
+        passed = 1.0 if report.passed else 0.0
+    logger.end("eval_stop", metadata={"epoch_num": epoch})
+    return bool(comm.allreduce_mean(np.array([passed]))[0] * comm.size >= 0.5)
+
+
+def _log_hyperparameters(logger: RunLogger, config: TrainConfig, spec, comm, global_batch: int,
+                         steps_per_epoch: int, thresholds, fingerprint: str,
+                         resumed_from: Optional[int]) -> None:
+    logger.event("seed", config.seed)
+    logger.event("global_batch_size", global_batch)
+    logger.event("local_batch_size", config.per_rank_batch)
+    logger.event("number_of_ranks", comm.size)
+    logger.event("opt_name", "rmsprop")
+    logger.event("opt_base_learning_rate", config.base_learning_rate * comm.size)
+    logger.event("opt_learning_rate_warmup_epochs", config.warmup_epochs)
+    logger.event("opt_learning_rate_warmup_factor", comm.size)
+    logger.event("train_samples", steps_per_epoch * global_batch)
+    logger.event("model_fingerprint", fingerprint, metadata={"model": spec.name})
+    logger.event("precision", config.precision)
+    logger.event("quality_thresholds", thresholds.version,
+                 metadata={"submittable": not config.smoke})
+    if resumed_from is not None:
+        logger.event("resumed", True, metadata={"from_epoch": resumed_from})

@@ -1,0 +1,135 @@
+"""`harness run`: the benchmarks. With no arguments, the main job on the embedded default.
+
+Modes: `tta` (time to accuracy), `epoch-time` (training throughput), `scaling` (epoch time
+against rank count, strong and weak), `inference` (showers per second). Training modes go
+through the launcher (`harness.launch`): in-process for one rank, mpirun, srun, or an sbatch
+script; the ranks re-enter this command with the hidden `--worker` flag.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from reference_model.specs import BENCHMARKS
+
+MODES = ("tta", "epoch-time", "scaling", "inference")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run a benchmark (no arguments: the main job on the embedded default)",
+        description="Run a benchmark. Without --mode, runs the main job: make (or reuse) stand-in data, "
+                    "validate the frozen reference checkpoint, a short inference sweep, 1- and 2-rank "
+                    "epoch-time runs, write and check a results tree, print the summary.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    common = parser.add_argument_group("what to run")
+    common.add_argument("--benchmark", choices=BENCHMARKS, default="3dgan")
+    common.add_argument("--mode", choices=MODES, default=None,
+                        help="benchmark mode; omit for the main job")
+    common.add_argument("--data", type=str, default=None,
+                        help="directory of HDF5 files in the real CLIC layout (stand-in data is made "
+                             "under the results root when omitted)")
+    common.add_argument("--results", type=str, default="runs",
+                        help="results root: the submission tree is written here")
+    common.add_argument("--epochs", type=_positive_int, default=30, help="upper bound on epochs")
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--smoke", action="store_true",
+                        help="use the smoke quality target (tests only; results are marked not submittable)")
+    common.add_argument("--checkpoint", type=str, default=None,
+                        help="generator checkpoint (default: the frozen reference checkpoint)")
+    common.add_argument("--precision", default=None,
+                        help="training: float32 (default) or mixed_bfloat16; inference: a comma-separated "
+                             "list of float32, bfloat16, int8")
+    common.add_argument("--dry-run", action="store_true",
+                        help="print the exact command or batch script without running it")
+
+    train = parser.add_argument_group("training (tta, epoch-time, scaling)")
+    train.add_argument("--per-rank-batch", type=_positive_int, default=8,
+                       help="samples per rank per step (the slides used 8)")
+    train.add_argument("--learning-rate", type=float, default=1e-3,
+                       help="base RMSprop learning rate, scaled linearly with the ranks")
+    train.add_argument("--warmup-epochs", type=int, default=5,
+                       help="epochs of linear learning-rate warm-up (Goyal et al.)")
+    train.add_argument("--eval-every-samples", type=_positive_int, default=None,
+                       help="evaluate the quality gate every K samples instead of every epoch")
+    train.add_argument("--eval-events", type=_positive_int, default=None,
+                       help="held-out showers per evaluation (default: the thresholds file's size)")
+    train.add_argument("--max-steps-per-epoch", type=_positive_int, default=None,
+                       help="cap an epoch at this many steps (epoch-time on a slice of the data)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue a killed run from its last checkpoint (logged as resumed)")
+    train.add_argument("--hang-timeout", type=float, default=600.0,
+                       help="seconds without progress after which the run is aborted")
+    train.add_argument("--export-generator", type=str, default=None,
+                       help="write the trained generator checkpoint here (*.weights.h5)")
+    train.add_argument("--ranks-list", type=_int_list, default=None,
+                       help="scaling mode: rank counts to measure, e.g. 1,2,4")
+    train.add_argument("--scaling-type", choices=("strong", "weak", "both"), default="both",
+                       help="scaling mode: fixed global batch (strong), fixed per-rank batch (weak)")
+
+    launch = parser.add_argument_group("launching")
+    launch.add_argument("--nodes", type=_positive_int, default=1)
+    launch.add_argument("--ranks-per-node", type=_positive_int, default=1,
+                        help="ranks per node (the slides: 4, mapped to NUMA domains)")
+    launch.add_argument("--cores-per-rank", type=_positive_int, default=None,
+                        help="default: the node's cores divided by the ranks per node")
+    launch.add_argument("--intra-op-threads", type=_positive_int, default=None,
+                        help="TensorFlow intra-op threads per rank (default: cores per rank)")
+    launch.add_argument("--inter-op-threads", type=_positive_int, default=2)
+    launch.add_argument("--launcher", choices=("auto", "local", "mpirun", "srun", "slurm"), default="auto",
+                        help="auto: in-process for 1 rank, srun inside a Slurm allocation, else mpirun; "
+                             "slurm: write an sbatch script")
+    launch.add_argument("--hostfile", type=str, default=None, help="mpirun host file")
+    launch.add_argument("--partition", default=None, help="Slurm partition")
+    launch.add_argument("--account", default=None, help="Slurm account")
+    launch.add_argument("--time-limit", default="02:00:00", help="Slurm time limit")
+    launch.add_argument("--submit", action="store_true", help="submit the sbatch script")
+    launch.add_argument("--system-name", default=None,
+                        help="system name in the results tree (default: from the system description)")
+    launch.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    launch.add_argument("--log-file", default=None, help=argparse.SUPPRESS)
+    launch.add_argument("--summary-file", default=None, help=argparse.SUPPRESS)
+    launch.add_argument("--checkpoint-dir", default=None, help=argparse.SUPPRESS)
+
+    try:
+        run_inference = importlib.import_module("harness.run_inference")
+    except ModuleNotFoundError as err:
+        if err.name != "harness.run_inference":
+            raise
+    else:
+        run_inference.add_arguments(parser.add_argument_group("inference"))
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.worker:
+        from harness.train_worker import run_worker
+        return run_worker(args)
+    if args.mode is None:
+        from harness.main_job import run_main_job
+        return run_main_job(args)
+    if args.mode == "inference":
+        from harness import run_inference
+        return run_inference.run(args)
+    if args.mode == "scaling":
+        from harness.scaling import run_scaling
+        return run_scaling(args)
+    from harness.train_launch import launch_training
+    return launch_training(args)
