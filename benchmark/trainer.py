@@ -99,16 +99,19 @@ class TrainResult:
 
 
 class Watchdog:
-    """Ends the process if training makes no progress for `timeout_s`, or on SIGTERM.
+    """Bounds how long a broken run can take, from a thread of its own.
 
-    Runs in its own thread so it works while the main thread is blocked inside a collective
-    whose peer died. On firing it lets the caller record the abort (MLPerf run_stop), then exits.
+    SIGTERM (the launcher ending the job, Slurm's time limit) sets `terminate`: the training
+    loop checkpoints at the next step and stops. If the loop cannot get there within
+    `grace_s` (blocked in a collective whose peer died), or if no step completes for
+    `timeout_s`, the watchdog records the abort through `on_abort` and ends the process.
+    The signal is seen through a wakeup fd, so this works while the main thread is blocked.
     """
 
-    def __init__(self, timeout_s: float, on_abort) -> None:
-        self.timeout_s = timeout_s
-        self.on_abort = on_abort
+    def __init__(self, timeout_s: float, on_abort, grace_s: float = 30.0) -> None:
+        self.timeout_s, self.grace_s, self.on_abort = timeout_s, grace_s, on_abort
         self.last_beat = time.monotonic()
+        self.terminate = threading.Event()
         self._stop = threading.Event()
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._write_fd, False)
@@ -116,7 +119,7 @@ class Watchdog:
 
     def __enter__(self) -> "Watchdog":
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, lambda *_: None)  # C handler wakes the fd below
+            signal.signal(signal.SIGTERM, lambda *_: None)  # the C handler still wakes the fd
             signal.set_wakeup_fd(self._write_fd)
         self._thread.start()
         return self
@@ -133,14 +136,19 @@ class Watchdog:
     def _watch(self) -> None:
         import select
 
+        terminated_at = None
         while not self._stop.is_set():
             ready, _, _ = select.select([self._read_fd], [], [], 1.0)
             if self._stop.is_set():
                 return
+            now = time.monotonic()
             if ready:
                 os.read(self._read_fd, 64)
-                self._fire("received SIGTERM (the launcher is ending the job, e.g. a rank died)")
-            elif time.monotonic() - self.last_beat > self.timeout_s:
+                terminated_at = terminated_at or now
+                self.terminate.set()
+            if terminated_at is not None and now - terminated_at > self.grace_s:
+                self._fire("received SIGTERM and could not stop cleanly (a rank died or hung)")
+            elif now - self.last_beat > self.timeout_s:
                 self._fire(f"no training progress for {self.timeout_s:.0f} s (a rank died or hung)")
 
     def _fire(self, reason: str) -> None:
@@ -179,12 +187,13 @@ def train(config: TrainConfig, comm, logger: RunLogger) -> TrainResult:
     configure_tensorflow(config)
     logger.event("cache_clear", True)
     logger.start("init_start")
-    thresholds = quality.load_thresholds(config.benchmark, smoke=config.smoke)
-
     files = data.list_files(config.data)
     train_files, eval_files = data.split_files(files, config.train_fraction)
+    thresholds = quality.load_thresholds(config.benchmark, smoke=config.smoke)
     eval_events = config.eval_events or thresholds.evaluation_events
-    reference = data.load_showers(eval_files, max_events=eval_events) if comm.is_root else None
+    reference = None
+    if config.mode == TTA and comm.is_root:
+        reference = data.load_showers(eval_files, max_events=eval_events)
 
     gan = ReferenceGAN(spec, seed=config.seed, learning_rate=config.base_learning_rate,
                        tape_wrapper=comm.tape_wrapper)
@@ -241,11 +250,19 @@ def train(config: TrainConfig, comm, logger: RunLogger) -> TrainResult:
             logger.start("block_start", metadata={"first_epoch_num": epoch + 1, "epoch_count": 1})
             epoch_start = time.monotonic()
             for batch in dataset.take(steps_per_epoch):
+                if watchdog.terminate.is_set():
+                    break
                 gan.set_learning_rate(schedule(step))
                 losses = gan.train_step(batch)
                 step += 1
                 watchdog.beat()
-            _ = {k: float(v) for k, v in losses.items()}  # wait for the last step to finish
+            if watchdog.terminate.is_set():  # resume repeats this epoch from its start
+                state.elapsed.assign(time.monotonic() - run_start)
+                if comm.is_root:
+                    manager.save()
+                result.reason = f"SIGTERM during epoch {epoch + 1}; checkpoint saved, continue with --resume"
+                break
+            losses = {k: float(v) for k, v in losses.items()}  # waits for the last step
             seconds = time.monotonic() - epoch_start
             epoch_samples = steps_per_epoch * global_batch
             state.samples.assign_add(epoch_samples)
@@ -254,7 +271,7 @@ def train(config: TrainConfig, comm, logger: RunLogger) -> TrainResult:
             logger.end("block_stop", metadata={"first_epoch_num": epoch + 1})
             logger.end("epoch_stop", metadata={"epoch_num": epoch + 1, "seconds": seconds,
                                                "samples_per_second": epoch_samples / seconds,
-                                               **{k: float(v) for k, v in losses.items()}})
+                                               **losses})
             samples_since_eval += epoch_samples
             if config.mode == TTA and (config.eval_every_samples is None
                                        or samples_since_eval >= config.eval_every_samples):
@@ -273,7 +290,7 @@ def train(config: TrainConfig, comm, logger: RunLogger) -> TrainResult:
                 break
         result.seconds = time.monotonic() - run_start
         result.samples = int(state.samples.numpy())
-        if config.mode == EPOCH_TIME:
+        if config.mode == EPOCH_TIME and not watchdog.terminate.is_set():
             result.status = "success"
         if result.status == "aborted" and not result.reason:
             result.reason = f"quality target not reached in {config.epochs} epochs"
@@ -325,7 +342,8 @@ def _log_hyperparameters(logger: RunLogger, config: TrainConfig, spec, comm, glo
     logger.event("train_samples", steps_per_epoch * global_batch)
     logger.event("model_fingerprint", fingerprint, metadata={"model": spec.name})
     logger.event("precision", config.precision)
-    logger.event("quality_thresholds", thresholds.version,
-                 metadata={"submittable": not config.smoke})
+    if config.mode == TTA:
+        logger.event("eval_samples", config.eval_events or thresholds.evaluation_events)
+    logger.event("quality_thresholds", thresholds.version, metadata={"submittable": not config.smoke})
     if resumed_from is not None:
         logger.event("resumed", True, metadata={"from_epoch": resumed_from})

@@ -42,7 +42,7 @@ def run_worker(args: argparse.Namespace) -> int:
     comm = init_communicator()
     nodes = int(os.environ.get("HARNESS_NODES", args.nodes))
     logger = MLPerfLogger(Path(args.log_file), rank=comm.rank, benchmark=args.benchmark,
-                          smoke=args.smoke, nodes=nodes, ranks=comm.size)
+                          mode=args.mode, smoke=args.smoke, nodes=nodes, ranks=comm.size)
     result = train(config, comm, logger)
     if comm.is_root:
         summary = result.to_dict() | {
