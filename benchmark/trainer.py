@@ -242,7 +242,7 @@ def train(config: TrainConfig, comm, logger: RunLogger) -> TrainResult:
     run_start = time.monotonic() - float(state.elapsed.numpy())
     step = int(state.epoch.numpy()) * steps_per_epoch
     samples_since_eval = 0
-    with Watchdog(config.hang_timeout_s, abort) as watchdog:
+    with Watchdog(config.hang_timeout_s, abort) as watchdog, pipeline.input_errors_surfaced():
         for epoch in range(int(state.epoch.numpy()), config.epochs):
             dataset = pipeline.make_dataset(train_files, spec, config.per_rank_batch, rank=comm.rank,
                                             num_ranks=comm.size, seed=config.seed + epoch)

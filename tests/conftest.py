@@ -3,3 +3,30 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+# -- shared stand-in data sets (issue 3) ----------------------------------------------------------
+import pytest  # noqa: E402
+
+FIXED_DATA = {"n_events": 600, "events_per_file": 150, "seed": 11}  # 4 files
+ANGLE_DATA = {"n_events": 120, "events_per_file": 40, "seed": 12}  # 3 files
+
+
+@pytest.fixture(scope="session")
+def fixed_data_dir(tmp_path_factory):
+    """A small fixed-geometry stand-in set in the real layout: 4 files x 150 events, 10-500 GeV."""
+    from reference_model.simulator import write_dataset
+
+    directory = tmp_path_factory.mktemp("fixed_data")
+    write_dataset(directory, geometry="fixed", progress=False, **FIXED_DATA)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def angle_data_dir(tmp_path_factory):
+    """A small angle-geometry stand-in set in the real layout: 3 files x 40 events, 2-500 GeV."""
+    from reference_model.simulator import write_dataset
+
+    directory = tmp_path_factory.mktemp("angle_data")
+    write_dataset(directory, geometry="angle", progress=False, **ANGLE_DATA)
+    return directory
