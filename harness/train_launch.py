@@ -33,15 +33,17 @@ def cores_per_node() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
-def worker_arguments(args: argparse.Namespace, data: Path, log: Path, summary: Path,
+def worker_arguments(args: argparse.Namespace, system: str, data: Path, log: Path, summary: Path,
                      checkpoint_dir: Path) -> list[str]:
     """The `harness run ... --worker` command line each rank executes."""
     argv = [sys.executable, "-m", "harness.cli", "run", "--worker", "--benchmark", args.benchmark,
             "--mode", args.mode, "--data", str(data), "--results", str(args.results),
             "--epochs", str(args.epochs), "--seed", str(args.seed),
             "--per-rank-batch", str(args.per_rank_batch), "--learning-rate", str(args.learning_rate),
-            "--warmup-epochs", str(args.warmup_epochs), "--hang-timeout", str(args.hang_timeout),
+            "--warmup-epochs", str(args.warmup_epochs), "--train-fraction", str(args.train_fraction),
+            "--hang-timeout", str(args.hang_timeout),
             "--nodes", str(args.nodes), "--ranks-per-node", str(args.ranks_per_node),
+            "--system-name", system,
             "--log-file", str(log), "--summary-file", str(summary), "--checkpoint-dir", str(checkpoint_dir)]
     optional = {"--precision": args.precision, "--eval-every-samples": args.eval_every_samples,
                 "--eval-events": args.eval_events, "--max-steps-per-epoch": args.max_steps_per_epoch,
@@ -78,7 +80,7 @@ def launch_training(args: argparse.Namespace, return_summary: bool = False):
                                         dry_run=args.dry_run)
     checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else results.checkpoint_dir(
         Path(args.results), system, args.benchmark, args.mode)
-    worker = worker_arguments(args, data, run.log, run.summary, checkpoint_dir)
+    worker = worker_arguments(args, system, data, run.log, run.summary, checkpoint_dir)
 
     if launcher == "local":
         command = worker
@@ -91,7 +93,7 @@ def launch_training(args: argparse.Namespace, return_summary: bool = False):
         print(shlex.join(command))
         return {} if return_summary else 0
 
-    results.write_system_description(Path(args.results), system)
+    results.write_system_description(Path(args.results), system, nodes=args.nodes)
     print(f"[harness] {args.mode} on {plan.ranks} rank(s) via {launcher}: log {run.log}", flush=True)
     if launcher == "local":
         returncode = _run_in_process(worker)

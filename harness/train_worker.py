@@ -25,7 +25,7 @@ def train_config_from_args(args: argparse.Namespace):
         per_rank_batch=args.per_rank_batch, seed=args.seed, precision=precision,
         base_learning_rate=args.learning_rate, warmup_epochs=args.warmup_epochs,
         eval_every_samples=args.eval_every_samples, eval_events=args.eval_events, smoke=args.smoke,
-        resume=args.resume, max_steps_per_epoch=args.max_steps_per_epoch,
+        resume=args.resume, train_fraction=args.train_fraction, max_steps_per_epoch=args.max_steps_per_epoch,
         intra_op_threads=int(os.environ.get("HARNESS_INTRA_OP_THREADS", args.intra_op_threads or 0)),
         inter_op_threads=int(os.environ.get("HARNESS_INTER_OP_THREADS", args.inter_op_threads or 0)),
         hang_timeout_s=args.hang_timeout,
@@ -42,7 +42,8 @@ def run_worker(args: argparse.Namespace) -> int:
     comm = init_communicator()
     nodes = int(os.environ.get("HARNESS_NODES", args.nodes))
     logger = MLPerfLogger(Path(args.log_file), rank=comm.rank, benchmark=args.benchmark,
-                          mode=args.mode, smoke=args.smoke, nodes=nodes, ranks=comm.size)
+                          mode=args.mode, smoke=args.smoke, nodes=nodes, ranks=comm.size,
+                          system=args.system_name)
     result = train(config, comm, logger)
     if comm.is_root:
         summary = result.to_dict() | {

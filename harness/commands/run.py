@@ -73,6 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="held-out showers per evaluation (default: the thresholds file's size)")
     train.add_argument("--max-steps-per-epoch", type=_positive_int, default=None,
                        help="cap an epoch at this many steps (epoch-time on a slice of the data)")
+    train.add_argument("--train-fraction", type=float, default=0.9,
+                       help="share of the sorted files used for training; the rest is held out for "
+                            "evaluation (the originals: 0.9)")
     train.add_argument("--resume", action="store_true",
                        help="continue a killed run from its last checkpoint (logged as resumed)")
     train.add_argument("--hang-timeout", type=float, default=600.0,

@@ -1,0 +1,224 @@
+"""`harness check`: every rule of rules.md that a program can check, on a results tree.
+
+Per run: the summary follows the schema; the MLPerf log passes the compliance checker with
+our rules; the log agrees with its folder (benchmark, system, mode), with the system's
+division and with its summary (status, timed seconds); a time-to-accuracy run used the
+frozen quality thresholds, was not resumed, and its last evaluation passes every frozen
+threshold on the values it logged; inference runs have LoadGen's logs and a VALID result.
+Per submission (skipped with `per_run`): no smoke results, no unfinished or removed runs,
+enough runs per result, inference at MLPerf's official minimum duration.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from harness import results
+from harness.scoring import REQUIRED_RUNS, score_results
+from harness.sysinfo import MLPERF_SYSTEM_FIELDS, STATUSES
+from reference_model.errors import InputError
+
+# The timed seconds in a summary and the log's run_start..run_stop may differ by clock
+# granularity and the summary being taken just after the log line, nothing more.
+TIMING_TOLERANCE_S = 2.0
+TIMING_TOLERANCE_FRACTION = 0.01
+
+
+@dataclass
+class Problem:
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def check_tree(root: Path, per_run: bool = False) -> tuple[list[Problem], int]:
+    """All problems found under `root`, and how many results were checked."""
+    root = Path(root)
+    if not (root / "results").is_dir():
+        raise InputError(f"{root}: no results/ folder; pass the results root that `harness run --results` "
+                         "wrote (it holds systems/ and results/)")
+    problems: list[Problem] = []
+    systems = _check_systems(root, problems)
+    found = results.iter_results(root)
+    for result in found:
+        problems += [Problem(result.summary_path, m) for m in check_result(result, systems.get(result.system))]
+    for partial in results.unfinished_entries(root):
+        if not per_run:
+            problems.append(Problem(partial, "unfinished run (still running, or its launcher died): "
+                                             "finish it or delete it before submitting"))
+    if not per_run:
+        problems += _check_submission(found)
+    return problems, len(found)
+
+
+def _check_systems(root: Path, problems: list[Problem]) -> dict[str, dict]:
+    systems = {}
+    for system_dir in sorted(p for p in (root / "results").glob("*") if p.is_dir()):
+        path = results.system_description_path(root, system_dir.name)
+        description = results.read_summary(path)
+        if description is None:
+            problems.append(Problem(path, f"missing: every system in results/ needs its description "
+                                          f"(harness sysinfo --json --system-name {system_dir.name})"))
+            continue
+        missing = [f for f in MLPERF_SYSTEM_FIELDS if f not in description]
+        if missing:
+            problems.append(Problem(path, f"missing MLPerf system fields: {', '.join(missing)}"))
+        if description.get("system_name") != system_dir.name:
+            problems.append(Problem(path, f"system_name {description.get('system_name')!r} is not the "
+                                          f"file's name {system_dir.name!r}"))
+        if description.get("division") not in ("closed", "open"):
+            problems.append(Problem(path, f"division {description.get('division')!r}: closed or open"))
+        if description.get("status") not in STATUSES.values():
+            problems.append(Problem(path, f"status {description.get('status')!r}: one of "
+                                          f"{', '.join(STATUSES.values())}"))
+        systems[system_dir.name] = description
+    return systems
+
+
+def check_result(result: results.ResultFile, system: Optional[dict]) -> list[str]:
+    """Problems with one finished result (a run or a series)."""
+    summary = result.summary
+    problems = results.validate_summary(summary)
+    for field, expected in (("mode", result.mode), ("benchmark", result.benchmark), ("system", result.system)):
+        if summary.get(field) not in (None, expected):
+            problems.append(f"summary {field} {summary.get(field)!r} but it is filed under {expected!r}")
+    if result.mode in results.TRAINING_FOLDERS:
+        problems += _check_training_log(result, system)
+    elif result.mode == results.INFERENCE:
+        problems += _check_inference(result)
+    elif result.mode == results.SCALING:
+        failed = [r for r in summary.get("rows", []) if r.get("status") != "success"]
+        if failed:
+            problems.append(f"{len(failed)} scaling point(s) did not succeed")
+    return problems
+
+
+def _check_training_log(result: results.ResultFile, system: Optional[dict]) -> list[str]:
+    from harness.compliance import check_log
+    from harness.mlperf_log import parse_log
+
+    if result.log_path is None:
+        return [f"no MLPerf log {result.summary_path.with_suffix('.txt').name} beside the summary"]
+    try:
+        compliance = check_log(result.log_path, result.benchmark)
+    except ValueError as err:
+        return [str(err)]
+    problems = [f"compliance: {m.splitlines()[0]}" for m in compliance.messages]
+    records = parse_log(result.log_path)
+    first = {}
+    for record in records:
+        first.setdefault(record.get("key"), record)
+
+    def value(key: str):
+        return first.get(key, {}).get("value")
+
+    expected = {"submission_benchmark": result.benchmark, "submission_platform": result.system,
+                "benchmark_mode": result.mode}
+    if system is not None:
+        expected["submission_division"] = system.get("division")
+    problems += [f"log {key} {value(key)!r}, expected {want!r}" for key, want in expected.items()
+                 if key in first and value(key) != want]
+    summary = result.summary
+    if "submittable" in first and value("submittable") != summary.get("submittable"):
+        problems.append(f"summary submittable {summary.get('submittable')!r} but the log says {value('submittable')!r}")
+    stop = first.get("run_stop")
+    if stop is not None and summary.get("status") != stop.get("metadata", {}).get("status"):
+        problems.append(f"summary status {summary.get('status')!r} but the log's run_stop says "
+                        f"{stop.get('metadata', {}).get('status')!r}")
+    if "run_start" in first and stop is not None and summary.get("seconds") is not None:
+        logged = (stop["time_ms"] - first["run_start"]["time_ms"]) / 1000.0
+        if abs(logged - summary["seconds"]) > max(TIMING_TOLERANCE_S, TIMING_TOLERANCE_FRACTION * logged):
+            problems.append(f"summary seconds {summary['seconds']:.3f} but the log times run_start to "
+                            f"run_stop as {logged:.3f} s")
+    if result.mode == results.TTA and summary.get("status") == "success":
+        if "resumed" in first:
+            problems.append("a time-to-accuracy run must be uninterrupted, this one was resumed")
+        problems += _check_quality(result.benchmark, value("quality_thresholds"), records)
+    return problems
+
+
+def frozen_thresholds(benchmark: str):
+    """The benchmark's submittable quality thresholds (benchmark/thresholds/<benchmark>.json)."""
+    from benchmark.quality import load_thresholds
+
+    return load_thresholds(benchmark)
+
+
+def _check_quality(benchmark: str, logged_version, records: list[dict]) -> list[str]:
+    """The run used the frozen thresholds and its last evaluation passes them on its own values."""
+    try:
+        thresholds = frozen_thresholds(benchmark)
+    except InputError as err:
+        return [f"cannot check the quality target: {err}"]
+    problems = []
+    if logged_version != thresholds.version:
+        problems.append(f"quality thresholds {logged_version!r}, the frozen ones are {thresholds.version!r}")
+    evaluations = [r for r in records if r.get("key") == "eval_accuracy"]
+    if not evaluations:
+        return problems + ["success without an evaluation"]
+    metrics = evaluations[-1].get("metadata", {}).get("metrics") or {}
+    for name, limit in sorted(thresholds.limits.items()):
+        entry = metrics.get(name)
+        logged = entry.get("value") if isinstance(entry, dict) else entry
+        if not isinstance(logged, (int, float)) or not math.isfinite(logged) or logged > limit:
+            problems.append(f"last evaluation: {name} = {logged!r} does not pass the frozen threshold {limit:g}")
+    return problems
+
+
+def _check_inference(result: results.ResultFile) -> list[str]:
+    summary = result.summary
+    problems = [f"LoadGen log {name} missing" for name in results.LOADGEN_LOGS
+                if not (result.summary_path.parent / name).is_file()]
+    if summary.get("valid") is not True:
+        problems.append("LoadGen did not report 'Result is : VALID'")
+    quality = summary.get("quality")
+    if isinstance(quality, dict) and quality.get("passed") is not True:
+        problems.append(f"showers generated at precision {summary.get('settings', {}).get('precision')!r} "
+                        "fail the quality gate")
+    return problems
+
+
+def _check_submission(found: list[results.ResultFile]) -> list[Problem]:
+    problems = []
+    for result in found:
+        if result.summary.get("submittable") is not True:
+            problems.append(Problem(result.summary_path, "smoke or otherwise non-submittable result in a "
+                                                         "submission tree: run submissions in a fresh results root"))
+        if result.mode == results.INFERENCE and result.summary.get("official_minimum") is not True:
+            problems.append(Problem(result.summary_path, "shorter than MLPerf's official minimum duration/"
+                                                         "query count (rules.md, Inference)"))
+    problems += _missing_runs(found)
+    for scored in score_results(found):
+        if not scored.score.valid:
+            config = ", ".join(f"{k}={v}" for k, v in scored.config.items())
+            where = Path(scored.paths[0]).parent
+            problems.append(Problem(where, f"{scored.mode} result ({config}): {scored.score.reason} "
+                                           f"(rules.md requires {REQUIRED_RUNS[scored.mode]} runs)"))
+    return problems
+
+
+def _missing_runs(found: list[results.ResultFile]) -> list[Problem]:
+    """Runs are numbered 1, 2, ... as they start; a gap means a run was removed, and a
+    result must count every run (no picking the good ones)."""
+    numbered: dict[Path, set[int]] = {}
+    for result in found:
+        if result.mode in results.TRAINING_FOLDERS:
+            folder, name = result.summary_path.parent, result.summary_path.name
+        elif result.mode == results.INFERENCE:
+            folder, name = result.summary_path.parents[1], result.summary_path.parent.name
+        else:
+            continue
+        numbered.setdefault(folder, set()).add(int(name.split("_")[1].split(".")[0]))
+    problems = []
+    for folder, numbers in sorted(numbered.items()):
+        partial = {int(p.name.split("_")[1].split(".")[0]) for p in folder.glob(f"*_*{results.PARTIAL}")}
+        missing = sorted(set(range(1, max(numbers) + 1)) - numbers - partial)
+        if missing:
+            problems.append(Problem(folder, f"run(s) {', '.join(map(str, missing))} missing: every run of a "
+                                            "result counts, none may be removed (run submissions in a fresh "
+                                            "results root)"))
+    return problems

@@ -1,0 +1,33 @@
+"""`harness check ROOT`: the rules of rules.md that a program can check, on a results tree."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "check", help="check a results tree against the rules (exit 1 with a list of problems)",
+        description="Check a results tree (the folder holding systems/ and results/) against rules.md: "
+                    "every MLPerf log through the compliance checker with our rules "
+                    "(benchmark/compliance/), the system descriptions, summaries against their logs, "
+                    "the frozen quality thresholds, LoadGen validity, the number of runs per result, "
+                    "and that no smoke or unfinished result is in it. Exits 1 and lists every problem.")
+    parser.add_argument("root", help="results root (holds systems/ and results/)")
+    parser.add_argument("--per-run", action="store_true",
+                        help="check each run on its own (logs, summaries, compliance) but not what a "
+                             "submission needs (run counts, no smoke or unfinished runs): for work trees")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.checks import check_tree
+
+    problems, checked = check_tree(args.root, per_run=args.per_run)
+    for problem in problems:
+        print(problem)
+    scope = "per run" if args.per_run else "as a submission"
+    if problems:
+        print(f"harness check: {len(problems)} problem(s) in {checked} result(s) under {args.root} ({scope})")
+        return 1
+    print(f"harness check: {checked} result(s) under {args.root} pass ({scope})")
+    return 0

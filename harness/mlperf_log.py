@@ -1,0 +1,152 @@
+"""MLPerf logging for one training run: `mlperf_logging.mllog` lines, from rank 0 only, into
+the run's own log file (the `result_<i>.txt` that `harness.results` reserved).
+
+The sequence a training run emits; `benchmark/compliance/<benchmark>.yaml` checks it:
+
+  written by MLPerfLogger itself when it opens the log (who and where):
+    submission_benchmark, submission_org, submission_division, submission_status,
+    submission_platform (the system name), number_of_nodes, accelerators_per_node (0),
+    benchmark_mode ("tta" | "epoch-time"), submittable (false for --smoke runs)
+  then by the trainer, in this order:
+    cache_clear (True)
+    init_start
+      seed, global_batch_size, local_batch_size (per rank), number_of_ranks,
+      opt_name ("rmsprop"), opt_base_learning_rate (the peak rate after scaling by ranks),
+      opt_learning_rate_warmup_epochs, opt_learning_rate_warmup_factor, train_samples,
+      eval_samples (held-out showers per evaluation; tta), model_fingerprint (metadata: model),
+      precision, quality_thresholds (version; metadata: submittable), resumed (only if resumed)
+    init_stop
+    run_start
+      for each epoch e = 1, 2, ...:
+        epoch_start {epoch_num: e}, block_start {first_epoch_num: e, epoch_count: 1}
+        block_stop {first_epoch_num: e}, epoch_stop {epoch_num: e, seconds, samples_per_second}
+        tta, when it evaluates: eval_start {epoch_num}, eval_accuracy = quality objective
+          {epoch_num, passed, metrics: every quality metric}, eval_stop {epoch_num}
+    run_stop {status: "success" | "aborted", reason when aborted}
+
+The timed result is run_start to run_stop. A run ends once: a second run_stop (a watchdog
+racing the normal end) is dropped, and any other line after run_stop is an error.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+from reference_model.errors import InputError
+
+TOKEN = ":::MLLOG "
+MODES = ("tta", "epoch-time")
+# Our keys beyond MLPerf's own constants.
+BENCHMARK_MODE = "benchmark_mode"
+SUBMITTABLE = "submittable"
+MODEL_FINGERPRINT = "model_fingerprint"
+QUALITY_THRESHOLDS = "quality_thresholds"
+_logger_ids = itertools.count()
+
+
+class MLPerfLogger:
+    """The trainer's logger: `start`, `end` and `event` with mllog's meaning; no-ops off rank 0."""
+
+    def __init__(self, path: Path, *, rank: int, benchmark: str, mode: str, smoke: bool,
+                 nodes: int, ranks: int, system: Optional[str] = None, identity=None) -> None:
+        self.enabled = rank == 0
+        self.path = Path(path)
+        self.ranks = ranks
+        self._stopped = False
+        if not self.enabled:
+            return
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r}: the MLPerf log is for training modes {MODES}")
+        if self.path.exists() and self.path.stat().st_size > 0:
+            raise InputError(f"{self.path} already holds a run's log; a run never appends to another "
+                             "run's file: allocate a new result (harness.results.allocate_training_run)")
+        from mlperf_logging.mllog.mllog import MLLogger
+
+        from harness import results
+        from harness.sysinfo import identity_from_environment
+
+        identity = identity or identity_from_environment()
+        self._handler = logging.FileHandler(self.path, mode="a", encoding="utf-8")
+        self._handler.setFormatter(logging.Formatter("%(message)s"))
+        log = logging.Logger(f"harness.mllog.{next(_logger_ids)}", level=logging.INFO)
+        log.propagate = False
+        log.addHandler(self._handler)
+        # stack offset 2: the reported file and line are the caller of our methods (the trainer).
+        self._mllog = MLLogger(logger=log, default_stack_offset=2)
+        platform = system or identity.system_name or results.system_name(None)
+        for key, value in (("submission_benchmark", benchmark), ("submission_org", identity.submitter),
+                           ("submission_division", identity.division),
+                           ("submission_status", identity.status), ("submission_platform", platform),
+                           ("number_of_nodes", nodes), ("accelerators_per_node", 0),
+                           (BENCHMARK_MODE, mode), (SUBMITTABLE, not smoke)):
+            self._mllog.event(key, value)
+
+    def start(self, key: str, value: Any = None, metadata: Optional[dict] = None) -> None:
+        if self._writable(key):
+            self._mllog.start(key, value, metadata=metadata)
+
+    def end(self, key: str, value: Any = None, metadata: Optional[dict] = None) -> None:
+        if self._writable(key):
+            self._mllog.end(key, value, metadata=metadata)
+            if key == "run_stop":
+                self._stopped = True
+                self.close()
+
+    def event(self, key: str, value: Any = None, metadata: Optional[dict] = None) -> None:
+        if self._writable(key):
+            self._mllog.event(key, value, metadata=metadata)
+
+    def close(self) -> None:
+        if self.enabled and self._handler is not None:
+            self._handler.close()
+            self._handler = None
+
+    def _writable(self, key: str) -> bool:
+        if not self.enabled:
+            return False
+        if self._stopped:
+            if key == "run_stop":
+                return False
+            raise RuntimeError(f"{self.path}: '{key}' logged after run_stop; the run has ended")
+        return True
+
+
+def parse_log(path: Path) -> list[dict]:
+    """The `:::MLLOG` records of a log, in order (other lines, e.g. mpirun's, are skipped)."""
+    records = []
+    with open(path, encoding="latin-1") as handle:
+        for line in handle:
+            if TOKEN in line:
+                try:
+                    records.append(json.loads(line.split(TOKEN, 1)[1]))
+                except json.JSONDecodeError:
+                    continue
+    return records
+
+
+def record_abort_if_unfinished(log: Path, reason: str) -> bool:
+    """If a run started but its ranks died before run_stop, append run_stop aborted.
+
+    Called by the parent `harness run` after the launcher returns, so a killed run is recorded
+    as aborted in its own log instead of looking like it never ended. Returns whether it wrote.
+    """
+    log = Path(log)
+    if not log.is_file():
+        return False
+    keys = {record.get("key") for record in parse_log(log)}
+    if "run_start" not in keys or "run_stop" in keys:
+        return False
+    from mlperf_logging.mllog.mllog import MLLogger
+
+    handler = logging.FileHandler(log, mode="a", encoding="utf-8")
+    writer = logging.Logger(f"harness.mllog.{next(_logger_ids)}", level=logging.INFO)
+    writer.propagate = False
+    writer.addHandler(handler)
+    try:
+        MLLogger(logger=writer).end("run_stop", metadata={"status": "aborted", "reason": reason})
+    finally:
+        handler.close()
+    return True

@@ -1,0 +1,417 @@
+"""The submission tree: where every result goes, written so that nothing is lost or faked.
+
+Layout under a results root (MLPerf HPC for training, MLPerf Inference for inference):
+
+    systems/<system>.json                                    system description (harness.sysinfo)
+    results/<system>/strong/<benchmark>/result_<i>.txt       time to accuracy: MLPerf log
+    results/<system>/strong/<benchmark>/result_<i>.json      ... and its summary
+    results/<system>/weak/<benchmark>/result_<i>.txt|.json   epoch-time (throughput) runs
+    results/<system>/scaling/<benchmark>/series_<i>.json|.txt  epoch time against rank count
+    results/<system>/<benchmark>/<Scenario>/performance/run_<i>/
+        mlperf_log_summary.txt, mlperf_log_detail.txt        LoadGen's logs
+        result.json                                          ... and the summary
+    results/<system>/<benchmark>/sweeps/sweep_<i>.json|.txt  thread/stream/batch/precision sweeps
+    checkpoints/<system>/<benchmark>/<mode>/                 resumable training state (not results)
+
+Rules the functions enforce:
+- a run gets a number no earlier run (finished, running or killed) has used, reserved by an
+  exclusive create, so a relaunch never appends to an earlier run's file;
+- a run that is still being written lives under a `.partial` name and is renamed to its final
+  name by `finish_run` / `finish_inference_run`, so only finished runs look finished;
+- every JSON file is written atomically (temp file, fsync, `os.replace`).
+
+Summary schema (`schema` = SCHEMA_VERSION), one JSON object per result. Common to every kind:
+    schema, mode ("tta" | "epoch-time" | "scaling" | "inference"), benchmark, system,
+    status ("success" | "aborted"), submittable (false for smoke runs), command (the exact
+    command line that ran it), started_at, finished_at (ISO 8601 UTC); training summaries
+    also get harness_command (the user's `harness run ...` that launched the ranks)
+Training (tta, epoch-time), written by the trainer through `write_summary`:
+    seconds (run_start to run_stop), samples, ranks, nodes, ranks_per_node, per_rank_batch,
+    global_batch, precision, steady_samples_per_second (after the first epoch), epochs
+    ([{epoch, seconds, samples, evaluated, passed, objective}]), quality (the quality report
+    of the last evaluation, tta), reason (why it aborted), threads ({intra_op, inter_op}, optional)
+Scaling (`write_scaling_series`): rows ([{scaling: strong|weak, ranks, per_rank_batch,
+    global_batch, status, samples_per_second, epoch_seconds, speedup, efficiency}]), arguments
+Inference (`finish_inference_run`): scenario, samples_per_second, valid (LoadGen "Result is
+    VALID"), latency_ns ({"50.00": ..., "90.00": ...}), settings ({intra_op_threads,
+    inter_op_threads, streams, batch_size, precision}), min_duration_ms, official_minimum
+    (whether LoadGen's settings met MLPerf's official minimum duration/queries), quality
+    (the physics gate on showers generated at that precision)
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import re
+import shlex
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from reference_model.errors import InputError
+
+SCHEMA_VERSION = 1
+PARTIAL = ".partial"
+TTA, EPOCH_TIME, SCALING, INFERENCE = "tta", "epoch-time", "scaling", "inference"
+TRAINING_FOLDERS = {TTA: "strong", EPOCH_TIME: "weak"}  # MLPerf HPC: time to solution, throughput
+SCALING_FOLDER = "scaling"
+SWEEP_FOLDER = "sweeps"
+SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+LOADGEN_LOGS = ("mlperf_log_summary.txt", "mlperf_log_detail.txt")
+
+COMMON_FIELDS = ("schema", "mode", "benchmark", "system", "status", "submittable", "command",
+                 "started_at", "finished_at")
+REQUIRED_FIELDS = {
+    TTA: COMMON_FIELDS + ("seconds", "samples", "ranks", "nodes", "ranks_per_node",
+                          "per_rank_batch", "global_batch", "precision", "epochs", "quality"),
+    EPOCH_TIME: COMMON_FIELDS + ("seconds", "samples", "ranks", "nodes", "ranks_per_node",
+                                 "per_rank_batch", "global_batch", "precision", "epochs",
+                                 "steady_samples_per_second"),
+    SCALING: COMMON_FIELDS + ("rows",),
+    INFERENCE: COMMON_FIELDS + ("scenario", "samples_per_second", "valid", "settings",
+                                "min_duration_ms", "official_minimum"),
+}
+STATUSES = ("success", "aborted")
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+# -- atomic files ----------------------------------------------------------------------------
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write `text` to `path` so readers see the old file or the whole new one, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: Path, payload: Any) -> Path:
+    return write_text_atomic(path, json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def write_summary(path: Path, summary: dict) -> Path:
+    """Write a result's summary (schema above) atomically; stamps the schema version."""
+    return write_json_atomic(path, {"schema": SCHEMA_VERSION, **summary})
+
+
+def read_summary(path: Path) -> Optional[dict]:
+    """The summary at `path`, or None if there is none."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err}); the summary is damaged, rerun the result") from None
+
+
+def validate_summary(summary: dict) -> list[str]:
+    """Problems with a summary against the schema (an empty list when it is complete)."""
+    mode = summary.get("mode")
+    if mode not in REQUIRED_FIELDS:
+        return [f"mode {mode!r} is not one of {', '.join(REQUIRED_FIELDS)}"]
+    problems = [f"missing field {name!r}" for name in REQUIRED_FIELDS[mode] if name not in summary]
+    if summary.get("schema") not in (None, SCHEMA_VERSION):
+        problems.append(f"schema {summary.get('schema')!r}, this harness reads {SCHEMA_VERSION}")
+    if "status" in summary and summary["status"] not in STATUSES:
+        problems.append(f"status {summary['status']!r} is not success or aborted")
+    return problems
+
+
+# -- systems ---------------------------------------------------------------------------------
+def system_description_path(root: Path, system: str) -> Path:
+    return Path(root) / "systems" / f"{system}.json"
+
+
+def system_name(requested: Optional[str] = None) -> str:
+    """The system name: the flag, else HARNESS_SYSTEM_NAME, else derived (harness.sysinfo)."""
+    from harness.sysinfo import default_system_name, describe_cpu, validate_system_name
+
+    name = requested or os.environ.get("HARNESS_SYSTEM_NAME")
+    return validate_system_name(name) if name else default_system_name(describe_cpu()["model_name"])
+
+
+def write_system_description(root: Path, system: str, nodes: int = 1,
+                             identity=None) -> Path:
+    """Describe this machine as `systems/<system>.json`.
+
+    A system name always means one kind of machine: if the file exists and describes other
+    hardware or another division, this refuses rather than mixing results. `number_of_nodes`
+    keeps the largest node count the system has run with.
+    """
+    from harness.sysinfo import describe_system, hardware_differences, identity_from_environment
+
+    identity = dataclasses.replace(identity or identity_from_environment(), system_name=system)
+    description = describe_system(identity, nodes=nodes)
+    path = system_description_path(root, system)
+    existing = read_summary(path)
+    if existing is not None:
+        differences = hardware_differences(existing, description)
+        if existing.get("division") != description["division"]:
+            differences.append(f"division: {existing.get('division')!r} vs {description['division']!r}")
+        if differences:
+            raise InputError(f"{path} describes another system ({'; '.join(differences)}); "
+                             "choose another --system-name or results root")
+        description["number_of_nodes"] = max(int(existing.get("number_of_nodes", 1)), nodes)
+    return write_json_atomic(path, description)
+
+
+# -- training runs ---------------------------------------------------------------------------
+def training_dir(root: Path, system: str, benchmark: str, mode: str) -> Path:
+    if mode not in TRAINING_FOLDERS:
+        raise ValueError(f"training mode {mode!r}: expected one of {', '.join(TRAINING_FOLDERS)}")
+    return Path(root) / "results" / system / TRAINING_FOLDERS[mode] / benchmark
+
+
+def checkpoint_dir(root: Path, system: str, benchmark: str, mode: str) -> Path:
+    return Path(root) / "checkpoints" / system / benchmark / mode
+
+
+@dataclass
+class TrainingRun:
+    """One training run's files: `log` and `summary` are where the run writes while it runs."""
+
+    system: str
+    benchmark: str
+    mode: str
+    index: int
+    directory: Path
+    started_at: str
+
+    @property
+    def final_log(self) -> Path:
+        return self.directory / f"result_{self.index}.txt"
+
+    @property
+    def final_summary(self) -> Path:
+        return self.directory / f"result_{self.index}.json"
+
+    @property
+    def log(self) -> Path:
+        return self.final_log.with_name(self.final_log.name + PARTIAL)
+
+    @property
+    def summary(self) -> Path:
+        return self.final_summary.with_name(self.final_summary.name + PARTIAL)
+
+
+_NUMBERED = re.compile(r"^(?:result|run|series|sweep)_(\d+)(?:\.[A-Za-z]+)*$")
+
+
+def _next_index(directory: Path) -> int:
+    """One past the highest number any entry in `directory` uses (finished or partial)."""
+    numbers = [int(m.group(1)) for p in directory.glob("*") if (m := _NUMBERED.match(p.name))]
+    return max(numbers, default=0) + 1
+
+
+def _reserve(directory: Path, make_name, create) -> int:
+    """Claim the next free number by an exclusive create; retry past a concurrent claim."""
+    directory.mkdir(parents=True, exist_ok=True)
+    index = _next_index(directory)
+    while True:
+        try:
+            create(directory / make_name(index))
+            return index
+        except FileExistsError:
+            index += 1
+
+
+def _create_exclusive(path: Path) -> None:
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+
+
+def allocate_training_run(root: Path, system: str, benchmark: str, mode: str,
+                          dry_run: bool = False) -> TrainingRun:
+    """Reserve `result_<i>` for a new tta or epoch-time run (the log file is created empty).
+
+    With `dry_run` nothing is created: the paths are what the next run would use.
+    """
+    directory = training_dir(root, system, benchmark, mode)
+    if dry_run:
+        index = _next_index(directory) if directory.is_dir() else 1
+    else:
+        index = _reserve(directory, lambda i: f"result_{i}.txt{PARTIAL}", _create_exclusive)
+    return TrainingRun(system=system, benchmark=benchmark, mode=mode, index=index,
+                       directory=directory, started_at=utc_now())
+
+
+def finish_run(run: TrainingRun) -> Path:
+    """Give a training run its final names: the log, then the summary (stamped with the
+    system, the result's times and its log). Returns the final summary path."""
+    summary = read_summary(run.summary) or {
+        "mode": run.mode, "benchmark": run.benchmark, "status": "aborted", "submittable": False,
+        "reason": "the run ended without writing a summary"}
+    summary = {**summary, "system": run.system, "started_at": run.started_at,
+               "finished_at": utc_now(), "log": run.final_log.name,
+               "harness_command": harness_command()}
+    if run.log.exists():
+        os.replace(run.log, run.final_log)
+    write_summary(run.final_summary, summary)
+    run.summary.unlink(missing_ok=True)
+    return run.final_summary
+
+
+# -- scaling series --------------------------------------------------------------------------
+def write_scaling_series(root: Path, benchmark: str, rows: list[dict], arguments: dict,
+                         system: Optional[str] = None, started_at: Optional[str] = None) -> Path:
+    """Record an epoch-time scaling series as `scaling/<benchmark>/series_<i>.json` plus a
+    readable table beside it; returns the JSON path. `started_at` (utc_now() before the first
+    point) is recorded as null when the caller did not take it."""
+    from tabulate import tabulate
+
+    system = system or system_name(arguments.get("system_name"))
+    directory = Path(root) / "results" / system / SCALING_FOLDER / benchmark
+    index = _reserve(directory, lambda i: f"series_{i}.json{PARTIAL}", _create_exclusive)
+    partial = directory / f"series_{index}.json{PARTIAL}"
+    status = "success" if rows and all(r.get("status") == "success" for r in rows) else "aborted"
+    series = {"schema": SCHEMA_VERSION, "mode": SCALING, "benchmark": benchmark, "system": system,
+              "status": status, "submittable": not arguments.get("smoke", False),
+              "command": harness_command(),
+              "started_at": started_at, "finished_at": utc_now(),
+              "rows": rows, "arguments": arguments}
+    columns = ("scaling", "ranks", "per_rank_batch", "global_batch", "samples_per_second",
+               "epoch_seconds", "speedup", "efficiency")
+    write_text_atomic(directory / f"series_{index}.txt",
+                      tabulate([[r.get(c) for c in columns] for r in rows], headers=columns,
+                               floatfmt=".4g") + "\n")
+    path = write_json_atomic(directory / f"series_{index}.json", series)
+    partial.unlink(missing_ok=True)
+    return path
+
+
+def harness_command() -> str:
+    """The command line of this harness process, as the user typed it."""
+    return shlex.join(["harness", *sys.argv[1:]])
+
+
+# -- inference -------------------------------------------------------------------------------
+@dataclass
+class InferenceRun:
+    """One LoadGen run: LoadGen writes its logs into `directory` while it runs."""
+
+    system: str
+    benchmark: str
+    scenario: str
+    index: int
+    parent: Path
+    started_at: str
+
+    @property
+    def final_directory(self) -> Path:
+        return self.parent / f"run_{self.index}"
+
+    @property
+    def directory(self) -> Path:
+        return self.parent / f"run_{self.index}{PARTIAL}"
+
+
+def inference_dir(root: Path, system: str, benchmark: str, scenario: str) -> Path:
+    if scenario not in SCENARIOS:
+        raise InputError(f"scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
+    return Path(root) / "results" / system / benchmark / scenario / "performance"
+
+
+def allocate_inference_run(root: Path, system: str, benchmark: str, scenario: str) -> InferenceRun:
+    """Reserve `run_<i>` (created as `run_<i>.partial/`) for LoadGen's output of one setting."""
+    parent = inference_dir(root, system, benchmark, scenario)
+    index = _reserve(parent, lambda i: f"run_{i}{PARTIAL}", lambda p: p.mkdir())
+    return InferenceRun(system=system, benchmark=benchmark, scenario=scenario, index=index,
+                        parent=parent, started_at=utc_now())
+
+
+def finish_inference_run(run: InferenceRun, summary: dict) -> Path:
+    """Write `result.json` beside LoadGen's logs and give the run its final name."""
+    missing = [name for name in LOADGEN_LOGS if not (run.directory / name).is_file()]
+    if missing:
+        raise InputError(f"{run.directory}: LoadGen did not write {', '.join(missing)}; "
+                         "point LoadGen's log_output.outdir at the run directory")
+    summary = {**summary, "mode": INFERENCE, "benchmark": run.benchmark, "system": run.system,
+               "scenario": run.scenario, "started_at": run.started_at, "finished_at": utc_now()}
+    write_summary(run.directory / "result.json", summary)
+    os.rename(run.directory, run.final_directory)
+    return run.final_directory / "result.json"
+
+
+def write_sweep_table(root: Path, system: str, benchmark: str, rows: list[dict],
+                      arguments: dict) -> Path:
+    """Record an inference sweep (one row per setting, with its run directory) as
+    `sweeps/sweep_<i>.json` plus a readable table; returns the JSON path."""
+    from tabulate import tabulate
+
+    directory = Path(root) / "results" / system / benchmark / SWEEP_FOLDER
+    index = _reserve(directory, lambda i: f"sweep_{i}.json{PARTIAL}", _create_exclusive)
+    columns = sorted({k for r in rows for k in r}, key=lambda k: (k != "scenario", k))
+    write_text_atomic(directory / f"sweep_{index}.txt",
+                      tabulate([[r.get(c) for c in columns] for r in rows], headers=columns,
+                               floatfmt=".4g") + "\n")
+    path = write_json_atomic(directory / f"sweep_{index}.json",
+                             {"schema": SCHEMA_VERSION, "benchmark": benchmark, "system": system,
+                              "written_at": utc_now(), "rows": rows, "arguments": arguments})
+    (directory / f"sweep_{index}.json{PARTIAL}").unlink(missing_ok=True)
+    return path
+
+
+# -- reading a tree --------------------------------------------------------------------------
+@dataclass
+class ResultFile:
+    """A finished result found in a tree: its summary, and its log where it has one."""
+
+    system: str
+    benchmark: str
+    mode: str
+    summary_path: Path
+    log_path: Optional[Path]
+    summary: dict
+
+
+def iter_results(root: Path) -> list[ResultFile]:
+    """Every finished result under `root/results`, in a stable order."""
+    base = Path(root) / "results"
+    found = []
+    for system_dir in sorted(p for p in base.glob("*") if p.is_dir()):
+        for mode, folder in TRAINING_FOLDERS.items():
+            for summary_path in sorted(system_dir.glob(f"{folder}/*/result_*.json"), key=_number):
+                log = summary_path.with_suffix(".txt")
+                found.append(ResultFile(system_dir.name, summary_path.parent.name, mode, summary_path,
+                                        log if log.exists() else None, _load(summary_path)))
+        for summary_path in sorted(system_dir.glob(f"{SCALING_FOLDER}/*/series_*.json"), key=_number):
+            found.append(ResultFile(system_dir.name, summary_path.parent.name, SCALING, summary_path,
+                                    None, _load(summary_path)))
+        for scenario in SCENARIOS:
+            for summary_path in sorted(system_dir.glob(f"*/{scenario}/performance/run_*/result.json"),
+                                       key=lambda p: _number(p.parent)):
+                detail = summary_path.with_name("mlperf_log_detail.txt")
+                found.append(ResultFile(system_dir.name, summary_path.parents[3].name, INFERENCE,
+                                        summary_path, detail if detail.exists() else None,
+                                        _load(summary_path)))
+    return found
+
+
+def unfinished_entries(root: Path) -> list[Path]:
+    """Files and folders still under a `.partial` name: running, or left by a dead launcher."""
+    return sorted(p for p in (Path(root) / "results").rglob(f"*{PARTIAL}"))
+
+
+def _number(path: Path) -> int:
+    match = _NUMBERED.match(path.name)
+    return int(match.group(1)) if match else 0
+
+
+def _load(path: Path) -> dict:
+    summary = read_summary(path)
+    return summary if isinstance(summary, dict) else {}

@@ -1,0 +1,63 @@
+"""Hot paths of the model: the generator's forward pass and one reference training step.
+
+Timed with pytest-benchmark (compiled once outside the timing, several rounds), so CI can save
+a baseline and compare against it with a noise-aware threshold (docs/regression.md). Nothing
+here asserts a time; a slowdown is judged by the comparison, against the same machine's baseline.
+
+Run: make bench, or .venv/bin/pytest tests/benchmarks/test_bench_model.py --benchmark-enable
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from reference_model.showers import FIXED
+from reference_model.specs import get_spec
+from reference_model.training import ReferenceGAN
+
+GENERATOR_BATCH = {"3dgan": 16, "3dgan-angle": 4}
+TRAINING_BATCH = {"3dgan": 8, "3dgan-angle": 2}
+
+
+def synthetic_batch(benchmark_name: str, batch_size: int, seed: int = 0) -> dict:
+    """A batch in the training step's contract (reference_model/training.py), random but in range."""
+    spec = get_spec(benchmark_name)
+    rng = np.random.default_rng(seed)
+    image = rng.exponential(0.01, (batch_size, *spec.image_shape, 1)).astype(np.float32)
+    batch = {"image": image,
+             "energy": rng.uniform(0.1, 5.0, (batch_size, 1)).astype(np.float32),
+             "ecal": image.sum(axis=(1, 2, 3)).astype(np.float32)}
+    if spec.geometry != FIXED:
+        batch["theta"] = rng.uniform(1.0, 2.1, (batch_size, 1)).astype(np.float32)
+    return {k: tf.constant(v) for k, v in batch.items()}
+
+
+@pytest.mark.parametrize("benchmark_name", ["3dgan", "3dgan-angle"])
+def test_bench_generator_forward(benchmark, benchmark_name):
+    """Showers per second of the frozen generator's forward pass (float32, compiled)."""
+    spec = get_spec(benchmark_name)
+    generator = spec.build_generator()
+    batch_size = GENERATOR_BATCH[benchmark_name]
+    rng = np.random.default_rng(0)
+    theta = rng.uniform(1.0, 2.1, batch_size)
+    latent = tf.constant(spec.generator_input(rng.uniform(10, 500, batch_size), theta, rng))
+    forward = tf.function(lambda x: generator(x, training=False))
+    forward(latent)  # trace outside the timing
+
+    images = benchmark.pedantic(lambda: forward(latent).numpy(), rounds=5, iterations=1, warmup_rounds=1)
+    assert images.shape[0] == batch_size and np.isfinite(images).all()
+    benchmark.extra_info["showers_per_second"] = round(batch_size / benchmark.stats.stats.mean, 1)
+
+
+@pytest.mark.parametrize("benchmark_name", ["3dgan", "3dgan-angle"])
+def test_bench_training_step(benchmark, benchmark_name):
+    """Samples per second of one reference step (2 discriminator + 2 generator updates)."""
+    gan = ReferenceGAN(get_spec(benchmark_name), seed=0)
+    batch = synthetic_batch(benchmark_name, TRAINING_BATCH[benchmark_name])
+    float(gan.train_step(batch)["d_loss"])  # trace and compile outside the timing
+
+    losses = benchmark.pedantic(lambda: {k: float(v) for k, v in gan.train_step(batch).items()},
+                                rounds=3, iterations=1, warmup_rounds=0)
+    assert all(np.isfinite(v) for v in losses.values())
+    benchmark.extra_info["samples_per_second"] = round(TRAINING_BATCH[benchmark_name] / benchmark.stats.stats.mean, 2)
