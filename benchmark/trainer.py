@@ -46,7 +46,6 @@ class TrainConfig:
     base_learning_rate: float = 1e-3
     warmup_epochs: int = 5
     eval_every_samples: Optional[int] = None  # None: evaluate at the end of every epoch
-    eval_events: Optional[int] = None  # None: the thresholds file's evaluation size
     smoke: bool = False
     resume: bool = False
     max_steps_per_epoch: Optional[int] = None  # epoch-time on a slice of the data
@@ -190,10 +189,9 @@ def train(config: TrainConfig, comm, logger: RunLogger) -> TrainResult:
     files = data.list_files(config.data)
     train_files, eval_files = data.split_files(files, config.train_fraction)
     thresholds = quality.load_thresholds(config.benchmark, smoke=config.smoke)
-    eval_events = config.eval_events or thresholds.evaluation_events
     reference = None
-    if config.mode == TTA and comm.is_root:
-        reference = data.load_showers(eval_files, max_events=eval_events)
+    if config.mode == TTA and comm.is_root:  # only the showers the gate compares stay in memory
+        reference = quality.load_evaluation_showers(eval_files, thresholds)
 
     gan = ReferenceGAN(spec, seed=config.seed, learning_rate=config.base_learning_rate,
                        tape_wrapper=comm.tape_wrapper)
@@ -343,7 +341,8 @@ def _log_hyperparameters(logger: RunLogger, config: TrainConfig, spec, comm, glo
     logger.event("model_fingerprint", fingerprint, metadata={"model": spec.name})
     logger.event("precision", config.precision)
     if config.mode == TTA:
-        logger.event("eval_samples", config.eval_events or thresholds.evaluation_events)
+        logger.event("eval_samples", len(reference) if reference is not None else thresholds.events_per_bin
+                     * len(thresholds.energy_bins_gev))
     logger.event("quality_thresholds", thresholds.version, metadata={"submittable": not config.smoke})
     if resumed_from is not None:
         logger.event("resumed", True, metadata={"from_epoch": resumed_from})

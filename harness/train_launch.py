@@ -46,7 +46,7 @@ def worker_arguments(args: argparse.Namespace, system: str, data: Path, log: Pat
             "--system-name", system,
             "--log-file", str(log), "--summary-file", str(summary), "--checkpoint-dir", str(checkpoint_dir)]
     optional = {"--precision": args.precision, "--eval-every-samples": args.eval_every_samples,
-                "--eval-events": args.eval_events, "--max-steps-per-epoch": args.max_steps_per_epoch,
+                "--max-steps-per-epoch": args.max_steps_per_epoch,
                 "--export-generator": args.export_generator}
     for flag, value in optional.items():
         if value is not None:

@@ -24,7 +24,7 @@ def train_config_from_args(args: argparse.Namespace):
         checkpoint_dir=Path(args.checkpoint_dir), epochs=args.epochs,
         per_rank_batch=args.per_rank_batch, seed=args.seed, precision=precision,
         base_learning_rate=args.learning_rate, warmup_epochs=args.warmup_epochs,
-        eval_every_samples=args.eval_every_samples, eval_events=args.eval_events, smoke=args.smoke,
+        eval_every_samples=args.eval_every_samples, smoke=args.smoke,
         resume=args.resume, train_fraction=args.train_fraction, max_steps_per_epoch=args.max_steps_per_epoch,
         intra_op_threads=int(os.environ.get("HARNESS_INTRA_OP_THREADS", args.intra_op_threads or 0)),
         inter_op_threads=int(os.environ.get("HARNESS_INTER_OP_THREADS", args.inter_op_threads or 0)),

@@ -69,8 +69,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="epochs of linear learning-rate warm-up (Goyal et al.)")
     train.add_argument("--eval-every-samples", type=_positive_int, default=None,
                        help="evaluate the quality gate every K samples instead of every epoch")
-    train.add_argument("--eval-events", type=_positive_int, default=None,
-                       help="held-out showers per evaluation (default: the thresholds file's size)")
     train.add_argument("--max-steps-per-epoch", type=_positive_int, default=None,
                        help="cap an epoch at this many steps (epoch-time on a slice of the data)")
     train.add_argument("--train-fraction", type=float, default=0.9,

@@ -1,0 +1,421 @@
+"""The quality gate: what "trained to accuracy" means, with fixed, versioned, calibrated thresholds.
+
+The original 3DGAN picked its best epoch by the minimum of a mean-relative-error objective and
+had no pass/fail line. Here every reported number is judged against one thresholds file per
+benchmark (`benchmark/thresholds/<benchmark>.json`), each limit set by `harness calibrate` from
+the statistical noise floor between two independent stand-in samples. The gate is:
+
+* the offline objective of 3dgan-reference.md section 4.4(b), per term and in total, computed
+  per +-5 GeV energy bin and averaged over the bins, without the original's double counting:
+  moments (M1, M2 along x, y, z), shower profiles along x, y, z, sampling fraction, and for the
+  angle geometry the measured angle;
+* the CaloChallenge separation power (section 6) between reference and candidate histograms of
+  the sampling fraction, the hit count and the moments M1-M3 along x, y, z, per energy bin.
+
+A metric passes when its value is finite and at most its threshold; the gate passes when every
+thresholded metric does. Every energy bin compares exactly `events_per_bin` showers of each
+sample, so every system is judged on the same statistics the thresholds were calibrated for.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from reference_model.errors import InputError
+from reference_model.physics import AXES, HIT_THRESHOLD_GEV, ShowerFeatures
+from reference_model.showers import ANGLE, Showers
+from reference_model.specs import get_spec
+
+THRESHOLDS_DIR = Path(__file__).with_name("thresholds")
+OBJECTIVE_MOMENT_ORDERS = (1, 2)  # m = 2 in the original objective
+SEPARATION_FEATURES = ("sampling_fraction", "hits") + tuple(
+    f"moment_{axis}{k}" for axis in AXES for k in (1, 2, 3))
+OBJECTIVE_TOTAL = "objective.total"
+EMPTY_FRACTION = "empty_fraction"
+
+
+# -- thresholds -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Thresholds:
+    """One benchmark's quality target: how to evaluate and the limit on each gated metric."""
+
+    benchmark: str
+    name: str  # the declared version, e.g. "3dgan-quality-v1"
+    sha256: str  # of the thresholds file, so a log pins the exact limits used
+    smoke: bool
+    submittable: bool
+    geometry: str
+    energy_bins_gev: tuple[tuple[float, float], ...]  # (low, high): low < E < high
+    events_per_bin: int  # showers compared per energy bin, in each sample
+    evaluation_events: int  # held-out showers to read so that every bin can be filled
+    histogram_bins: int  # equal-population bins of the reference for separation power
+    limits: dict[str, float]  # metric -> largest passing value
+    hit_threshold_gev: float = HIT_THRESHOLD_GEV
+    path: Optional[Path] = None
+    document: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def version(self) -> str:
+        """What a log records: the declared version and the file's hash."""
+        return f"{self.name}+sha256.{self.sha256[:12]}"
+
+    @property
+    def evaluated_showers(self) -> int:
+        return self.events_per_bin * len(self.energy_bins_gev)
+
+    @classmethod
+    def from_document(cls, document: dict, sha256: str, path: Optional[Path] = None) -> "Thresholds":
+        """Parse a thresholds document; a malformed one raises InputError naming the file."""
+        where = str(path) if path else "thresholds document"
+        try:
+            evaluation = document["evaluation"]
+            limits = {name: float(entry["threshold"]) for name, entry in document["metrics"].items()}
+            thresholds = cls(
+                benchmark=str(document["benchmark"]), name=str(document["version"]), sha256=sha256,
+                smoke=bool(document["smoke"]), submittable=bool(document["submittable"]),
+                geometry=str(evaluation["geometry"]),
+                energy_bins_gev=tuple((float(lo), float(hi)) for lo, hi in evaluation["energy_bins_gev"]),
+                events_per_bin=int(evaluation["events_per_bin"]),
+                evaluation_events=int(evaluation["evaluation_events"]),
+                histogram_bins=int(evaluation["histogram_bins"]),
+                hit_threshold_gev=float(evaluation.get("hit_threshold_gev", HIT_THRESHOLD_GEV)),
+                limits=limits, path=path, document=document)
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(f"{where}: malformed thresholds ({type(err).__name__}: {err}); restore it "
+                             "from the repository or re-run harness calibrate") from None
+        if thresholds.smoke and thresholds.submittable:
+            raise InputError(f"{where}: a smoke target cannot be submittable")
+        if not thresholds.limits or thresholds.events_per_bin < 2 or not thresholds.energy_bins_gev:
+            raise InputError(f"{where}: no metrics, energy bins or events per bin; re-run harness calibrate")
+        return thresholds
+
+
+def thresholds_path(benchmark: str, smoke: bool = False) -> Path:
+    return THRESHOLDS_DIR / f"{benchmark}{'-smoke' if smoke else ''}.json"
+
+
+def load_thresholds(benchmark: str, smoke: bool = False, path: Optional[Path] = None) -> Thresholds:
+    """The versioned quality target of a benchmark (`smoke`: the labelled, non-submittable one)."""
+    try:
+        spec = get_spec(benchmark)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    path = Path(path) if path else thresholds_path(benchmark, smoke)
+    if not path.is_file():
+        raise InputError(f"{path}: thresholds file missing; run `harness calibrate --benchmark {benchmark}`")
+    raw = path.read_bytes()
+    try:
+        document = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err}); restore it from the repository") from None
+    thresholds = Thresholds.from_document(document, hashlib.sha256(raw).hexdigest(), path)
+    if thresholds.benchmark != benchmark or thresholds.geometry != spec.geometry:
+        raise InputError(f"{path}: thresholds are for {thresholds.benchmark} ({thresholds.geometry}), "
+                         f"not {benchmark}")
+    if thresholds.smoke != smoke:
+        raise InputError(f"{path}: smoke flag is {thresholds.smoke}, expected {smoke}")
+    return thresholds
+
+
+# -- selecting what is compared -------------------------------------------------------------
+def bin_label(low: float, high: float) -> str:
+    return f"E{low:g}-{high:g}"
+
+
+def evaluation_indices(energy_gev: np.ndarray, thresholds: Thresholds, role: str) -> list[np.ndarray]:
+    """Per energy bin, the first `events_per_bin` showers (in sample order) inside the bin.
+
+    `role` names the sample in the error raised when a bin cannot be filled.
+    """
+    energy = np.asarray(energy_gev)
+    chosen = []
+    for low, high in thresholds.energy_bins_gev:
+        inside = np.flatnonzero((energy > low) & (energy < high))
+        if len(inside) < thresholds.events_per_bin:
+            raise InputError(
+                f"{role}: {len(inside)} showers with {low:g} < E < {high:g} GeV, but the {thresholds.name} "
+                f"thresholds compare {thresholds.events_per_bin} per energy bin; give more events (about "
+                f"{thresholds.evaluation_events} with energies spread over the data's range)")
+        chosen.append(inside[:thresholds.events_per_bin])
+    return chosen
+
+
+def select_evaluation_showers(showers: Showers, thresholds: Thresholds, role: str = "reference") -> Showers:
+    """The showers the gate compares, bin after bin: what a generator must be conditioned on."""
+    return showers.subset(np.concatenate(evaluation_indices(showers.energy_gev, thresholds, role)))
+
+
+def load_evaluation_showers(source, thresholds: Thresholds, role: str = "reference",
+                            block_events: int = 1000) -> Showers:
+    """Read data files block by block, keeping only the showers the gate compares.
+
+    The selection is the same as `select_evaluation_showers` on the whole data set (the first
+    `events_per_bin` in-bin showers in file order), but memory holds only the selected ones,
+    and reading stops as soon as every bin is full.
+    """
+    from reference_model import data
+
+    n = thresholds.events_per_bin
+    kept: list[list[Showers]] = [[] for _ in thresholds.energy_bins_gev]
+    have = [0] * len(kept)
+    for file in data.list_files(source):
+        path, start, stop = data.source_range(file)
+        with data.EventFile(path) as events:
+            stop = events.n_events if stop is None else min(stop, events.n_events)
+            for first in range(start, stop, block_events):
+                block = events.showers(first, min(first + block_events, stop))
+                _check_geometry(block, thresholds, f"{role} {path}")
+                for i, (low, high) in enumerate(thresholds.energy_bins_gev):
+                    inside = np.flatnonzero((block.energy_gev > low) & (block.energy_gev < high))[:n - have[i]]
+                    if len(inside):
+                        kept[i].append(block.subset(inside))
+                        have[i] += len(inside)
+                if min(have) >= n:
+                    break
+        if min(have) >= n:
+            break
+    parts = [part for bin_parts in kept for part in bin_parts]
+    if not parts:
+        evaluation_indices(np.empty(0), thresholds, f"{role} {source}")  # raises the bin error
+    showers = Showers(np.concatenate([p.ecal_gev for p in parts]),
+                      np.concatenate([p.energy_gev for p in parts]),
+                      None if parts[0].theta_rad is None else np.concatenate([p.theta_rad for p in parts]))
+    return select_evaluation_showers(showers, thresholds, f"{role} {source}")
+
+
+# -- metrics --------------------------------------------------------------------------------
+def _relative(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """|ref - cand| / |ref| elementwise; cells where the reference is exactly 0 are left out (NaN)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(reference != 0, np.abs(reference - candidate) / np.abs(reference), np.nan)
+
+
+def objective_terms(reference: ShowerFeatures, candidate: ShowerFeatures, with_angle: bool) -> dict[str, float]:
+    """Section 4.4(b) for one energy bin: moments, profiles, sampling fraction (and angle).
+
+    moments: mean over k in {1, 2} of the mean over x, y, z of |<M_k ref> - <M_k cand>| / <M_k ref>.
+    profiles: mean over x, y, z of the mean over cells of the relative error of the mean profile
+    (cells where the reference mean is 0 are skipped: the relative error is undefined there).
+    sampling_fraction: |<SF ref> - <SF cand>| / <SF ref>.
+    angle: mean over showers of |theta_meas ref - theta_meas cand| / theta_meas ref, pairing
+    showers by the rank of their angle label (the identity for a generator conditioned on the
+    reference's own angles, as in the original).
+    """
+    orders = [k - 1 for k in OBJECTIVE_MOMENT_ORDERS]
+    moment_errors = np.stack([
+        _relative(reference.moments[a][:, orders].mean(axis=0), candidate.moments[a][:, orders].mean(axis=0))
+        for a in AXES])  # (axes, orders)
+    profile_errors = [np.nanmean(_relative(reference.shapes[a].mean(axis=0), candidate.shapes[a].mean(axis=0)))
+                      for a in AXES]
+    terms = {
+        "moments": float(np.mean(moment_errors.mean(axis=0))),
+        "profiles": float(np.mean(profile_errors)),
+        "sampling_fraction": float(_relative(np.mean(reference.sampling_fraction),
+                                             np.mean(candidate.sampling_fraction))),
+    }
+    if with_angle:
+        ref_order = np.argsort(reference.theta_rad, kind="stable")
+        cand_order = np.argsort(candidate.theta_rad, kind="stable")
+        terms["angle"] = float(np.mean(_relative(reference.measured_angle[ref_order],
+                                                 candidate.measured_angle[cand_order])))
+    return terms
+
+
+def separation_power(reference: np.ndarray, candidate: np.ndarray, bins: int) -> float:
+    """CaloChallenge separation power 1/2 sum (h1 - h2)^2 / (h1 + h2) of normalised histograms.
+
+    The bins are the reference's quantiles (`bins` of equal reference population between its
+    minimum and maximum) plus an underflow and an overflow bin the reference leaves empty, so
+    the measure needs no hand-set ranges, anything outside the reference range still counts,
+    and it is 0 for identical samples and 1 for disjoint ones.
+    """
+    reference, candidate = np.asarray(reference, np.float64), np.asarray(candidate, np.float64)
+    inner = np.unique(np.quantile(reference, np.arange(1, bins) / bins))
+    low, high = reference.min(), reference.max()
+
+    def histogram(values: np.ndarray) -> np.ndarray:
+        index = np.searchsorted(inner, values, side="right") + 1
+        index = np.where(values < low, 0, np.where(values > high, len(inner) + 2, index))
+        return np.bincount(index, minlength=len(inner) + 3) / len(values)
+
+    h_ref, h_cand = histogram(reference), histogram(candidate)
+    total = h_ref + h_cand
+    filled = total > 0
+    return float(0.5 * np.sum((h_ref[filled] - h_cand[filled]) ** 2 / total[filled]))
+
+
+def separation_features(features: ShowerFeatures) -> dict[str, np.ndarray]:
+    """The per-shower quantities whose distributions are compared."""
+    out = {"sampling_fraction": features.sampling_fraction, "hits": features.hits.astype(np.float64)}
+    for axis in AXES:
+        for k in (1, 2, 3):
+            out[f"moment_{axis}{k}"] = features.moments[axis][:, k - 1]
+    return out
+
+
+def compute_metrics(reference: ShowerFeatures, candidate: ShowerFeatures,
+                    thresholds: Thresholds) -> dict[str, float]:
+    """Every metric of the gate, by name. Both samples hold `events_per_bin` showers per energy
+    bin, bin after bin, as `select_evaluation_showers` orders them."""
+    with_angle = thresholds.geometry == ANGLE
+    n = thresholds.events_per_bin
+    metrics: dict[str, float] = {}
+    per_bin_terms = []
+    for i, (low, high) in enumerate(thresholds.energy_bins_gev):
+        in_bin = np.arange(i * n, (i + 1) * n)
+        ref, cand = reference.subset(in_bin), candidate.subset(in_bin)
+        per_bin_terms.append(objective_terms(ref, cand, with_angle))
+        ref_values, cand_values = separation_features(ref), separation_features(cand)
+        for feature in SEPARATION_FEATURES:
+            metrics[f"separation.{feature}.{bin_label(low, high)}"] = separation_power(
+                ref_values[feature], cand_values[feature], thresholds.histogram_bins)
+    terms = list(per_bin_terms[0])
+    for term in terms:
+        metrics[f"objective.{term}"] = float(np.mean([t[term] for t in per_bin_terms]))
+    metrics[OBJECTIVE_TOTAL] = float(sum(metrics[f"objective.{term}"] for term in terms))
+    metrics[EMPTY_FRACTION] = float(np.mean(candidate.ecal_sum <= 0))
+    return metrics
+
+
+def measure(reference: Showers, candidate: Showers, thresholds: Thresholds
+            ) -> tuple[dict[str, float], ShowerFeatures, ShowerFeatures]:
+    """Select each sample's evaluation showers, compute their features and every metric."""
+    _check_geometry(reference, thresholds, "reference")
+    _check_geometry(candidate, thresholds, "candidate")
+    ref = select_evaluation_showers(reference, thresholds, "reference")
+    cand = select_evaluation_showers(candidate, thresholds, "candidate")
+    ref_features = ShowerFeatures.of(ref, thresholds.hit_threshold_gev)
+    cand_features = ShowerFeatures.of(cand, thresholds.hit_threshold_gev)
+    return compute_metrics(ref_features, cand_features, thresholds), ref_features, cand_features
+
+
+# -- the report -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MetricResult:
+    name: str
+    value: float
+    threshold: Optional[float]  # None: reported, not gated
+
+    @property
+    def gated(self) -> bool:
+        return self.threshold is not None
+
+    @property
+    def passed(self) -> Optional[bool]:
+        if self.threshold is None:
+            return None
+        return bool(math.isfinite(self.value) and self.value <= self.threshold)
+
+
+@dataclass
+class QualityReport:
+    """Every metric with its threshold and verdict; `.passed` only when every gated one passes."""
+
+    benchmark: str
+    thresholds_version: str
+    smoke: bool
+    submittable: bool
+    events_per_bin: int
+    energy_bins_gev: tuple[tuple[float, float], ...]
+    results: list[MetricResult]
+    reference: Optional[ShowerFeatures] = field(default=None, repr=False)  # the compared showers,
+    candidate: Optional[ShowerFeatures] = field(default=None, repr=False)  # for plots
+
+    @property
+    def passed(self) -> bool:
+        gated = [r for r in self.results if r.gated]
+        return bool(gated) and all(r.passed for r in gated)
+
+    @property
+    def objective(self) -> float:
+        return self.value(OBJECTIVE_TOTAL)
+
+    def value(self, name: str) -> float:
+        return next(r.value for r in self.results if r.name == name)
+
+    def failures(self) -> list[MetricResult]:
+        return [r for r in self.results if r.gated and not r.passed]
+
+    def failed_summary(self, limit: int = 3) -> str:
+        gated = sum(r.gated for r in self.results)
+        failed = self.failures()
+        if not failed:
+            return f"all {gated} checks pass"
+        shown = ", ".join(f"{r.name} {r.value:.4g} > {r.threshold:.4g}" for r in failed[:limit])
+        more = f", +{len(failed) - limit} more" if len(failed) > limit else ""
+        return f"{len(failed)} of {gated} checks fail: {shown}{more}"
+
+    def to_dict(self) -> dict[str, Any]:
+        def finite(x: Optional[float]) -> Optional[float]:
+            return x if x is None or math.isfinite(x) else None
+
+        return {
+            "benchmark": self.benchmark, "thresholds": self.thresholds_version, "smoke": self.smoke,
+            "submittable": self.submittable, "passed": self.passed, "objective": finite(self.objective),
+            "events_per_bin": self.events_per_bin,
+            "energy_bins_gev": [list(b) for b in self.energy_bins_gev],
+            "failed": [r.name for r in self.failures()],
+            "metrics": {r.name: {"value": finite(r.value), "threshold": r.threshold, "passed": r.passed}
+                        for r in self.results},
+        }
+
+
+def _check_geometry(showers: Showers, thresholds: Thresholds, role: str) -> None:
+    if showers.geometry != thresholds.geometry:
+        raise InputError(f"{role}: {showers.geometry}-geometry showers {showers.ecal_gev.shape[1:]}, but "
+                         f"{thresholds.benchmark} needs {thresholds.geometry} geometry")
+    if thresholds.geometry == ANGLE and showers.theta_rad is None:
+        raise InputError(f"{role}: angle-geometry showers without incidence angles (theta)")
+
+
+def evaluate(reference: Showers, candidate: Showers, thresholds: Thresholds) -> QualityReport:
+    """Judge candidate showers against reference showers: every metric against its threshold."""
+    metrics, ref_features, cand_features = measure(reference, candidate, thresholds)
+    missing = sorted(set(thresholds.limits) - set(metrics))
+    if missing:
+        raise InputError(f"{thresholds.path}: thresholds name unknown metrics {missing[:3]}; "
+                         "the file does not match this version of the suite")
+    results = [MetricResult(name, metrics[name], thresholds.limits.get(name))
+               for name in sorted(metrics, key=display_order)]
+    return QualityReport(benchmark=thresholds.benchmark, thresholds_version=thresholds.version,
+                         smoke=thresholds.smoke, submittable=thresholds.submittable,
+                         events_per_bin=thresholds.events_per_bin,
+                         energy_bins_gev=thresholds.energy_bins_gev, results=results,
+                         reference=ref_features, candidate=cand_features)
+
+
+def display_order(name: str) -> tuple:
+    """Objective terms then their total, separation powers by energy bin then feature, the rest."""
+    if name.startswith("objective."):
+        return (0, name == OBJECTIVE_TOTAL, 0.0, 0, name)
+    if name.startswith("separation."):
+        _, feature, label = name.split(".", 2)
+        low = float(label[1:].split("-")[0])
+        rank = SEPARATION_FEATURES.index(feature) if feature in SEPARATION_FEATURES else len(SEPARATION_FEATURES)
+        return (1, False, low, rank, name)
+    return (2, False, 0.0, 0, name)
+
+
+def evaluate_generator(generator, spec, reference: Showers, thresholds: Thresholds, seed: int = 0,
+                       batch_size: int = 128) -> QualityReport:
+    """The trainer's per-evaluation check: generate showers conditioned on the same (E, theta)
+    as the reference's evaluation showers and judge them.
+
+    Only the showers the gate compares are generated (`thresholds.evaluated_showers`, e.g.
+    5 bins x 200 for 3dgan), so one evaluation costs a few seconds of generation on a CPU.
+    """
+    from reference_model.checkpoint import generate_showers
+
+    compared = select_evaluation_showers(reference, thresholds, "reference")
+    generated = generate_showers(spec, generator, compared.energy_gev, compared.theta_rad, seed=seed,
+                                 batch_size=batch_size)
+    # Label the candidates with the exact conditions they were generated from (the generator
+    # sees float32 copies), so both samples fall into the same energy bins.
+    candidate = Showers(generated.ecal_gev, compared.energy_gev, compared.theta_rad)
+    return evaluate(compared, candidate, thresholds)

@@ -1,0 +1,229 @@
+"""The quality gate discriminates: held-out stand-in showers pass the calibrated thresholds, while
+showers scaled by 1.05, showers shifted two layers deeper and an untrained generator fail.
+Plus the metric definitions on samples whose answer is known, and the thresholds files."""
+import json
+
+import numpy as np
+import pytest
+
+from benchmark import calibration, quality
+from reference_model.errors import InputError
+from reference_model.physics import ShowerFeatures
+from reference_model.showers import Showers
+from reference_model.specs import get_spec
+
+# Stand-in seeds far from the calibration's (100000 and up), so these samples are held out.
+REFERENCE_SEED, HELD_OUT_SEED = 7, 8
+
+
+@pytest.fixture(scope="module")
+def fixed_thresholds():
+    return quality.load_thresholds("3dgan")
+
+
+@pytest.fixture(scope="module")
+def fixed_samples(fixed_thresholds):
+    return (calibration.standin_sample(fixed_thresholds, REFERENCE_SEED),
+            calibration.standin_sample(fixed_thresholds, HELD_OUT_SEED))
+
+
+def _scaled(showers: Showers, factor: float) -> Showers:
+    return Showers(showers.ecal_gev * np.float32(factor), showers.energy_gev, showers.theta_rad)
+
+
+def _deeper(showers: Showers, layers: int) -> Showers:
+    """Every shower moved `layers` layers deeper (the first layers empty, the last ones lost)."""
+    shifted = np.zeros_like(showers.ecal_gev)
+    shifted[..., layers:] = showers.ecal_gev[..., :-layers]
+    return Showers(shifted, showers.energy_gev, showers.theta_rad)
+
+
+# -- the thresholds files -----------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["3dgan", "3dgan-angle"])
+def test_calibrated_thresholds_record_their_calibration(name):
+    thresholds = quality.load_thresholds(name)
+    doc = thresholds.document
+    assert thresholds.submittable and not thresholds.smoke
+    assert len(thresholds.sha256) == 64 and thresholds.sha256[:12] in thresholds.version
+    cal = doc["calibration"]
+    assert cal["command"].startswith("harness calibrate") and cal["repetitions"] >= 20
+    assert cal["gated_metrics"] == len(thresholds.limits)
+    assert cal["verification"]["passed"] == cal["verification"]["repetitions"] > 0
+    for name, entry in doc["metrics"].items():
+        floor = entry["noise_floor"]
+        assert len(floor["values"]) == cal["repetitions"]
+        assert entry["threshold"] >= calibration.MARGIN_OVER_MAX * floor["max"] * 0.999, name
+    expected = {f"objective.{t}" for t in ("moments", "profiles", "sampling_fraction", "total")}
+    if thresholds.geometry == "angle":
+        expected.add("objective.angle")
+    assert expected <= set(thresholds.limits)
+    assert len(thresholds.limits) == len(expected) + len(quality.SEPARATION_FEATURES) * len(thresholds.energy_bins_gev)
+
+
+@pytest.mark.parametrize("name", ["3dgan", "3dgan-angle"])
+def test_smoke_targets_are_labelled_and_not_submittable(name):
+    smoke = quality.load_thresholds(name, smoke=True)
+    assert smoke.smoke and not smoke.submittable
+    assert "NOT SUBMITTABLE" in smoke.document["description"]
+    assert set(smoke.limits) == {"objective.sampling_fraction", quality.EMPTY_FRACTION}
+    assert smoke.version != quality.load_thresholds(name).version
+
+
+def test_bad_thresholds_file_is_an_input_error(tmp_path):
+    bad = tmp_path / "3dgan.json"
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match="not valid JSON"):
+        quality.load_thresholds("3dgan", path=bad)
+    bad.write_text(json.dumps({"benchmark": "3dgan", "version": "x"}))
+    with pytest.raises(InputError, match="malformed"):
+        quality.load_thresholds("3dgan", path=bad)
+    with pytest.raises(InputError, match="unknown benchmark"):
+        quality.load_thresholds("resnet")
+
+
+# -- metric definitions -------------------------------------------------------------------------
+def test_separation_power_is_zero_for_equal_and_one_for_disjoint_samples():
+    values = np.linspace(0.0, 1.0, 200)
+    assert quality.separation_power(values, values, 10) == 0.0
+    assert quality.separation_power(values, values + 5.0, 10) == pytest.approx(1.0)
+    shifted = quality.separation_power(values, values + 0.1, 10)
+    assert 0.0 < shifted < 1.0
+
+
+def test_objective_terms_on_a_known_sampling_fraction_offset(fixed_samples, fixed_thresholds):
+    reference, _ = fixed_samples
+    ref = ShowerFeatures.of(reference)
+    terms = quality.objective_terms(ref, ShowerFeatures.of(_scaled(reference, 1.2)), with_angle=False)
+    assert terms["sampling_fraction"] == pytest.approx(0.2, rel=1e-4)
+    assert terms["profiles"] == pytest.approx(0.2, rel=1e-3)  # every mean cell 20% higher
+    assert terms["moments"] == pytest.approx(0.0, abs=1e-5)  # moments are energy-weighted means
+    same = quality.objective_terms(ref, ref, with_angle=False)
+    assert all(v == 0.0 for v in same.values())
+
+
+def test_angle_term_pairs_showers_by_their_angle_label():
+    features = ShowerFeatures(
+        energy_gev=np.full(3, 100.0), theta_rad=np.array([1.0, 2.0, 1.5]), ecal_sum=np.ones(3),
+        shapes={a: np.ones((3, 4)) for a in "xyz"}, moments={a: np.ones((3, 3)) for a in "xyz"},
+        hits=np.ones(3), measured_angle=np.array([1.0, 2.0, 1.5]), depth_fractions=np.ones((3, 3)),
+        max_position=np.zeros((3, 3)))
+    shuffled = features.subset(np.array([2, 0, 1]))
+    assert quality.objective_terms(features, shuffled, with_angle=True)["angle"] == 0.0
+
+
+# -- the gate discriminates (issue 4) --------------------------------------------------------------
+def test_held_out_reference_showers_pass(fixed_samples, fixed_thresholds):
+    reference, held_out = fixed_samples
+    report = quality.evaluate(reference, held_out, fixed_thresholds)
+    assert report.passed, report.failed_summary()
+    assert 0.0 < report.objective < fixed_thresholds.limits[quality.OBJECTIVE_TOTAL]
+    assert report.submittable
+
+
+def test_cells_scaled_by_1_05_fail_the_sampling_fraction_check(fixed_samples, fixed_thresholds):
+    reference, held_out = fixed_samples
+    report = quality.evaluate(reference, _scaled(held_out, 1.05), fixed_thresholds)
+    assert not report.passed
+    failed = {r.name for r in report.failures()}
+    assert "objective.sampling_fraction" in failed
+    assert any(name.startswith("separation.sampling_fraction.") for name in failed)
+
+
+def test_showers_two_layers_deeper_fail_the_shape_checks(fixed_samples, fixed_thresholds):
+    reference, held_out = fixed_samples
+    report = quality.evaluate(reference, _deeper(held_out, 2), fixed_thresholds)
+    assert not report.passed
+    failed = {r.name for r in report.failures()}
+    assert {"objective.profiles", "objective.moments"} <= failed
+    assert all(f"separation.moment_z1.{quality.bin_label(lo, hi)}" in failed
+               for lo, hi in fixed_thresholds.energy_bins_gev)
+
+
+def test_untrained_generator_fails(fixed_samples, fixed_thresholds):
+    reference, _ = fixed_samples
+    spec = get_spec("3dgan")
+    report = quality.evaluate_generator(spec.build_generator(), spec, reference, fixed_thresholds, seed=1)
+    assert not report.passed
+    assert report.value("objective.total") > 10 * fixed_thresholds.limits[quality.OBJECTIVE_TOTAL]
+    assert report.to_dict()["failed"]
+
+
+def test_untrained_generator_fails_the_smoke_target(fixed_samples):
+    reference, held_out = fixed_samples
+    smoke = quality.load_thresholds("3dgan", smoke=True)
+    spec = get_spec("3dgan")
+    assert quality.evaluate(reference, held_out, smoke).passed
+    report = quality.evaluate_generator(spec.build_generator(), spec, reference, smoke, seed=1)
+    assert not report.passed
+    assert [r.name for r in report.failures()] == ["objective.sampling_fraction"]
+
+
+def test_angle_gate_discriminates():
+    thresholds = quality.load_thresholds("3dgan-angle")
+    reference = calibration.standin_sample(thresholds, REFERENCE_SEED)
+    held_out = calibration.standin_sample(thresholds, HELD_OUT_SEED)
+    assert quality.evaluate(reference, held_out, thresholds).passed
+    scaled = quality.evaluate(reference, _scaled(held_out, 1.05), thresholds)
+    assert "objective.sampling_fraction" in {r.name for r in scaled.failures()}
+    deeper = quality.evaluate(reference, _deeper(held_out, 2), thresholds)
+    assert "objective.profiles" in {r.name for r in deeper.failures()}
+    # Angles mislabelled (each shower judged against another's angle) fail the angle term.
+    relabelled = Showers(held_out.ecal_gev, held_out.energy_gev, np.pi - held_out.theta_rad)
+    assert "objective.angle" in {r.name for r in quality.evaluate(reference, relabelled, thresholds).failures()}
+
+
+@pytest.mark.slow
+def test_untrained_angle_generator_fails():
+    thresholds = quality.load_thresholds("3dgan-angle")
+    reference = calibration.standin_sample(thresholds, REFERENCE_SEED)
+    spec = get_spec("3dgan-angle")
+    report = quality.evaluate_generator(spec.build_generator(), spec, reference, thresholds, seed=1)
+    assert not report.passed
+
+
+# -- report and selection -------------------------------------------------------------------------
+def test_report_serialises_and_summarises(fixed_samples, fixed_thresholds):
+    reference, held_out = fixed_samples
+    report = quality.evaluate(reference, _scaled(held_out, 1.05), fixed_thresholds)
+    payload = json.loads(json.dumps(report.to_dict()))
+    assert payload["passed"] is False and payload["thresholds"] == fixed_thresholds.version
+    assert payload["metrics"]["objective.sampling_fraction"]["passed"] is False
+    assert payload["metrics"][quality.EMPTY_FRACTION]["threshold"] is None
+    assert "checks fail" in report.failed_summary()
+
+
+def test_nan_metric_fails():
+    result = quality.MetricResult("objective.total", float("nan"), 1.0)
+    assert result.passed is False
+
+
+def test_too_few_showers_in_a_bin_is_an_input_error(fixed_samples, fixed_thresholds):
+    reference, held_out = fixed_samples
+    with pytest.raises(InputError, match="candidate: 100 showers with 45 < E < 55 GeV"):
+        quality.evaluate(reference, held_out.subset(np.arange(100, 1000)), fixed_thresholds)
+
+
+def test_wrong_geometry_is_an_input_error(fixed_samples):
+    reference, _ = fixed_samples
+    with pytest.raises(InputError, match="needs angle geometry"):
+        quality.evaluate(reference, reference, quality.load_thresholds("3dgan-angle"))
+
+
+def test_streamed_selection_equals_selection_after_loading(tmp_path, fixed_thresholds):
+    from reference_model import data
+    from reference_model.simulator import write_dataset
+
+    write_dataset(tmp_path, 1500, geometry="fixed", seed=3, energy_range=(40.0, 60.0),
+                  events_per_file=400, progress=False)
+    small = quality.Thresholds(**{**fixed_thresholds.__dict__, "energy_bins_gev": ((45.0, 55.0),),
+                                  "events_per_bin": 300, "limits": {}})
+    streamed = quality.load_evaluation_showers(tmp_path, small, block_events=128)
+    loaded = quality.select_evaluation_showers(data.load_showers(tmp_path), small)
+    np.testing.assert_array_equal(streamed.energy_gev, loaded.energy_gev)
+    np.testing.assert_array_equal(streamed.ecal_gev, loaded.ecal_gev)
+    # The trainer's held-out split (file ranges) streams the same way.
+    _, held_out = data.split_files([data.FileRange(f, 100) for f in data.list_files(tmp_path)], 0.5)
+    small_split = quality.Thresholds(**{**small.__dict__, "events_per_bin": 100})
+    np.testing.assert_array_equal(
+        quality.load_evaluation_showers(held_out, small_split, block_events=64).energy_gev,
+        quality.select_evaluation_showers(data.load_showers(held_out), small_split).energy_gev)
