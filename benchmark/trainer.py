@@ -9,8 +9,6 @@ hangs, and the MLPerf log records it as aborted.
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 import signal
 import socket
@@ -172,7 +170,6 @@ def configure_tensorflow(config: TrainConfig) -> None:
 
 def train(config: TrainConfig, comm, logger: RunLogger) -> TrainResult:
     """Run one training benchmark on this rank; rank 0's result is the run's result."""
-    import numpy as np
     import tensorflow as tf
 
     from benchmark import quality
@@ -341,8 +338,7 @@ def _log_hyperparameters(logger: RunLogger, config: TrainConfig, spec, comm, glo
     logger.event("model_fingerprint", fingerprint, metadata={"model": spec.name})
     logger.event("precision", config.precision)
     if config.mode == TTA:
-        logger.event("eval_samples", len(reference) if reference is not None else thresholds.events_per_bin
-                     * len(thresholds.energy_bins_gev))
+        logger.event("eval_samples", thresholds.events_per_bin * len(thresholds.energy_bins_gev))
     logger.event("quality_thresholds", thresholds.version, metadata={"submittable": not config.smoke})
     if resumed_from is not None:
         logger.event("resumed", True, metadata={"from_epoch": resumed_from})

@@ -12,7 +12,6 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 from harness.launch import (LaunchPlan, choose_launcher, mpirun_command, require_mpirun, sbatch_script,
                             srun_command, submit)

@@ -30,3 +30,19 @@ def angle_data_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("angle_data")
     write_dataset(directory, geometry="angle", progress=False, **ANGLE_DATA)
     return directory
+
+
+# -- a generator checkpoint for the inference tests (issue 6) -------------------------------------
+@pytest.fixture(scope="session")
+def untrained_checkpoint(tmp_path_factory):
+    """A verified 3dgan generator checkpoint with seeded random weights (untrained: its showers
+    fail the physics gate; for plumbing and speed tests only)."""
+    import keras
+
+    from reference_model.checkpoint import save_generator
+    from reference_model.specs import get_spec
+
+    spec = get_spec("3dgan")
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("checkpoint") / "untrained-3dgan-generator.weights.h5"
+    return save_generator(path, spec.build_generator(), spec, {"untrained": True})

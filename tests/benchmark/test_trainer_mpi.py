@@ -34,7 +34,7 @@ def summaries(root: Path, folder: str) -> list[dict]:
 
 def test_two_rank_tta_reaches_the_smoke_target_and_its_log_complies(fixed_data_dir, tmp_path):
     done = harness_run("--mode", "tta", "--smoke", "--ranks-per-node", "2", "--data", str(fixed_data_dir),
-                       "--results", str(tmp_path), "--epochs", "12", "--max-steps-per-epoch", "6",
+                       "--results", str(tmp_path), "--epochs", "20", "--max-steps-per-epoch", "6",
                        "--warmup-epochs", "1")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     [summary] = summaries(tmp_path, "strong")

@@ -1,6 +1,5 @@
 """The reference training step: Keras loss definitions, BitFlip, a working step per geometry,
 and bit-identical weights for the same seed on one thread."""
-import hashlib
 import os
 import subprocess
 import sys

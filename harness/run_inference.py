@@ -1,0 +1,326 @@
+"""`harness run --mode inference`: roofline, physics gate per precision, sweep, then LoadGen.
+
+Order of work, and why:
+1. measure the machine's float32/bfloat16 matmul roofline (for MFU);
+2. for each precision, prepare its model (int8: quantise) and run the quality gate on showers it
+   generates; a precision that fails is reported FAILED with its failing metrics and is never
+   timed, so a fast model with wrong physics can never appear as fast;
+3. sweep threads x streams x batch over the precisions that passed (pinned stream processes);
+4. run LoadGen's scenarios for each passing precision at its best 1-stream batch size, logs and
+   `result.json` into the results tree (`harness.results`).
+`--no-quality-gate` skips step 2 for tuning the software path only: every number is labelled
+"ungated" and nothing it writes is submittable.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+from pathlib import Path
+
+from reference_model.errors import InputError
+
+DEFAULT_BATCHES = [128]
+DEFAULT_INTER_OP = [1]
+QUICK = {"duration": 3.0, "loadgen_duration": 2.0, "loadgen_queries": 32, "roofline_size": 2048}
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return list(dict.fromkeys(values))
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def add_arguments(parser) -> None:
+    """The inference-only flags. `--precision`, `--benchmark`, `--results`, `--seed`, `--data`,
+    `--checkpoint`, `--smoke`, `--dry-run` and `--system-name` come from `harness run`."""
+    parser.add_argument("--intra-op", type=_int_list, default=None, metavar="LIST",
+                        help="intra-op threads per stream to sweep, e.g. 1,2; unset: the cores each "
+                             "stream is pinned to")
+    parser.add_argument("--inter-op", type=_int_list, default=DEFAULT_INTER_OP, metavar="LIST",
+                        help="inter-op threads per stream to sweep")
+    parser.add_argument("--streams", type=_int_list, default=None, metavar="LIST",
+                        help="concurrent model instances to sweep; each is a process pinned to its own "
+                             "cores; unset: 1, 2, 4, ... up to the core count")
+    parser.add_argument("--batch", type=_int_list, default=DEFAULT_BATCHES, metavar="LIST",
+                        help="showers per batch to sweep")
+    parser.add_argument("--duration", type=_positive_float, default=10.0, metavar="S",
+                        help="timed seconds per sweep point, after warm-up")
+    parser.add_argument("--warmup-batches", type=int, default=3, metavar="N",
+                        help="untimed batches per stream before timing starts")
+    parser.add_argument("--scenarios", default=None, metavar="LIST",
+                        help="LoadGen scenarios to run from Offline, SingleStream, MultiStream, Server; unset: all")
+    parser.add_argument("--loadgen", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the LoadGen scenarios after the sweep")
+    parser.add_argument("--loadgen-duration", type=_positive_float, default=10.0, metavar="S",
+                        help="LoadGen min_duration per scenario in seconds (MLPerf's official minimum "
+                             "is 600; shorter runs are recorded as not meeting it)")
+    parser.add_argument("--loadgen-queries", type=int, default=None, metavar="N",
+                        help="LoadGen min_query_count; unset: SingleStream 256, MultiStream 662, "
+                             "Server 662 (enough for LoadGen's early-stopping estimate)")
+    parser.add_argument("--server-qps", type=_positive_float, default=None, metavar="QPS",
+                        help="Server scenario arrival rate; unset: half the calibrated batch throughput")
+    parser.add_argument("--server-latency-ms", type=_positive_float, default=None, metavar="MS",
+                        help="Server scenario 99th-percentile latency bound; unset: 3 full-batch "
+                             "latencies")
+    parser.add_argument("--roofline-size", type=int, default=4096, metavar="N",
+                        help="matrix size of the matmul roofline measurement")
+    parser.add_argument("--no-quality-gate", action="store_true",
+                        help="skip the physics gate (software tuning only): numbers are labelled "
+                             "'ungated' and nothing written is submittable")
+    parser.add_argument("--quick", action="store_true",
+                        help="a short sweep for the main job: 3 s per point, 2 s LoadGen scenarios "
+                             "with 32 queries (LoadGen may then call them INVALID), 2048 roofline")
+
+
+# -- what runs -------------------------------------------------------------------------------
+def _apply_quick(args: argparse.Namespace) -> None:
+    if args.quick:
+        args.duration = min(args.duration, QUICK["duration"])
+        args.loadgen_duration = min(args.loadgen_duration, QUICK["loadgen_duration"])
+        args.loadgen_queries = args.loadgen_queries or QUICK["loadgen_queries"]
+        args.roofline_size = min(args.roofline_size, QUICK["roofline_size"])
+
+
+def resolve_checkpoint(args: argparse.Namespace, workdir: Path) -> tuple[Path, dict]:
+    """The generator to run and where it came from: --checkpoint, the frozen one, or an
+    untrained generator (saved once so every stream loads the same weights), labelled so."""
+    from reference_model.checkpoint import frozen_checkpoint, read_card, resolve_checkpoint as resolve
+
+    if args.checkpoint:
+        path = resolve(Path(args.checkpoint))
+        card = read_card(path)
+        if card.get("benchmark") != args.benchmark:
+            raise InputError(f"--checkpoint {path}: a {card.get('benchmark')} generator, but --benchmark "
+                             f"is {args.benchmark}; pass a {args.benchmark} checkpoint")
+        return path, {"kind": "given", "path": str(path), "sha256": card.get("sha256")}
+    frozen = frozen_checkpoint(args.benchmark)
+    if frozen.is_file():
+        return frozen, {"kind": "frozen", "path": str(frozen), "sha256": read_card(frozen).get("sha256")}
+    path = workdir / f"untrained-{args.benchmark}-seed{args.seed}-generator.weights.h5"
+    if not path.is_file():
+        import keras
+
+        from reference_model.checkpoint import save_generator
+        from reference_model.specs import get_spec
+
+        spec = get_spec(args.benchmark)
+        keras.utils.set_random_seed(args.seed)
+        save_generator(path, spec.build_generator(), spec, {"untrained": True, "seed": args.seed})
+    print(f"[inference] no frozen checkpoint at {frozen}: running an UNTRAINED generator "
+          f"(random weights, seed {args.seed}); its showers will fail the physics gate", flush=True)
+    return path, {"kind": "untrained", "path": str(path), "seed": args.seed,
+                  "sha256": read_card(path).get("sha256")}
+
+
+def _reference_showers(args: argparse.Namespace, thresholds):
+    """Held-out reference showers for the gate (the split the trainer evaluates on)."""
+    from harness.data_default import ensure_data
+    from reference_model import data
+
+    files = data.list_files(ensure_data(args))
+    _, held_out = data.split_files(files, 0.9)
+    return data.load_showers(held_out, max_events=thresholds.evaluation_events)
+
+
+def _plan(args, points, scenarios, precisions) -> None:
+    print(f"[inference] {args.benchmark}: {len(points)} sweep points, precisions {','.join(precisions)}, "
+          f"{args.duration:g} s each; LoadGen {','.join(scenarios) if args.loadgen else 'off'}")
+    for point in points:
+        print(f"  {point.label()}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from benchmark.inference import available_cores, build_grid, default_streams
+    from benchmark.loadgen_runner import parse_scenarios
+    from benchmark.precision import parse_precisions
+
+    _apply_quick(args)
+    precisions = parse_precisions(args.precision)
+    scenarios = parse_scenarios(args.scenarios)
+    if args.warmup_batches < 1:
+        raise InputError(f"--warmup-batches {args.warmup_batches}: at least 1 batch must run untimed "
+                         "(graph tracing and kernel selection happen in the first call)")
+    if args.roofline_size < 64:
+        raise InputError(f"--roofline-size {args.roofline_size}: too small to measure a roofline; use 1024 or more")
+    cores = available_cores()
+    points = build_grid(precisions, args.batch, args.streams or default_streams(len(cores)),
+                        args.intra_op, args.inter_op, len(cores))
+    _plan(args, points, scenarios, precisions)
+    if args.dry_run:
+        return 0
+    return _run(args, precisions, scenarios, points, cores)
+
+
+def _run(args, precisions, scenarios, points, cores) -> int:
+    from benchmark import precision as prec
+    from benchmark.inference import GEANT4_MS_PER_SHOWER, GEANT4_SOURCE, SLIDES_3DGAN, run_sweep, sweep_table
+    from benchmark.roofline import inference_flops_per_sample, measure_rooflines
+    from harness import results
+    from reference_model.specs import get_spec
+
+    # this process runs the roofline, the gate and LoadGen: all cores, before any TF op
+    intra_op, inter_op = prec.configure_threads(len(cores), 1)
+    threads = {"intra_op_threads": intra_op or len(cores), "inter_op_threads": inter_op}
+    spec = get_spec(args.benchmark)
+    root = Path(args.results)
+    system = results.system_name(args.system_name)
+    results.write_system_description(root, system)
+    workdir = root / "checkpoints" / system / args.benchmark / "inference"
+    workdir.mkdir(parents=True, exist_ok=True)
+    checkpoint, provenance = resolve_checkpoint(args, workdir)
+
+    thresholds = reference = None
+    if not args.no_quality_gate:
+        from benchmark import quality
+
+        thresholds = quality.load_thresholds(args.benchmark, smoke=args.smoke)
+        reference = _reference_showers(args, thresholds)
+        quality.select_evaluation_showers(reference, thresholds, "reference")  # too few: fail now
+
+    print(f"[inference] roofline: {args.roofline_size}^2 matmul, float32 and bfloat16", flush=True)
+    rooflines = measure_rooflines(size=args.roofline_size)
+    for roof in rooflines.values():
+        print(f"[inference] roofline {roof.precision}: {roof.gflops:,.0f} GFLOP/s "
+              f"(median {roof.median_gflops:,.0f})", flush=True)
+    flops = inference_flops_per_sample(spec)
+
+    artifacts, runners, gates = {}, {}, {}
+    for precision in precisions:
+        print(f"[inference] {precision}: preparing ({prec.RUNTIMES[precision]})", flush=True)
+        artifacts[precision] = prec.prepare(precision, checkpoint, workdir, args.seed)
+        runners[precision] = prec.load_runner(precision, artifacts[precision], spec)
+        if thresholds is not None:
+            verdict = prec.gate(runners[precision], reference, thresholds, seed=args.seed)
+            gates[precision] = verdict
+            print(f"[inference] {precision}: quality gate {'PASSED' if verdict.passed else 'FAILED'} "
+                  f"({verdict.summary})", flush=True)
+
+    gate_passed = {p: (gates[p].passed if p in gates else None) for p in precisions}
+    failed = {p: f"quality gate FAILED: {g.summary}" for p, g in gates.items() if not g.passed}
+    sweep = run_sweep(points, args.benchmark, artifacts, gate_passed, flops,
+                      {p: r.gflops for p, r in rooflines.items()}, args.duration, args.warmup_batches,
+                      args.seed, failed)
+
+    submittable = bool(not args.smoke and not args.no_quality_gate and provenance["kind"] != "untrained")
+    context = {"command": results.harness_command(), "checkpoint": provenance,
+               "cores": cores, "flops_per_shower": flops, "submittable": submittable,
+               "rooflines": {p: r.to_dict() for p, r in rooflines.items()},
+               "quality_gate": ({p: g.to_dict() for p, g in gates.items()} if gates
+                                else "skipped (--no-quality-gate): numbers are ungated"),
+               "runtimes": {p: prec.RUNTIMES[p] for p in precisions},
+               "geant4_reference": {"ms_per_shower": GEANT4_MS_PER_SHOWER, "source": GEANT4_SOURCE},
+               "duration_s": args.duration, "warmup_batches": args.warmup_batches,
+               "streams_are": "processes pinned to disjoint cores (os.sched_setaffinity)"}
+    sweep_path = results.write_sweep_table(root, system, args.benchmark, [r.row() for r in sweep], context)
+    results.write_text_atomic(sweep_path.with_suffix(".csv"), _csv([r.row() for r in sweep]))
+
+    print("\n" + sweep_table(sweep))
+    _print_headline(sweep, rooflines, GEANT4_SOURCE, SLIDES_3DGAN, provenance, args.benchmark)
+    print(f"[inference] sweep written to {sweep_path} (+ .txt, .csv)")
+
+    loadgen_failures = 0
+    if args.loadgen:
+        for precision in precisions:
+            if gate_passed[precision] is False:
+                print(f"[inference] LoadGen skipped for {precision}: its showers failed the quality gate")
+                continue
+            loadgen_failures += _run_loadgen(args, root, system, precision, runners[precision], sweep,
+                                             scenarios, gates.get(precision), provenance, threads,
+                                             submittable)
+    measured = [r for r in sweep if r.status in ("measured", "ungated")]
+    errors = [r for r in sweep if r.status == "error"]
+    return 0 if measured and not failed and not errors and not loadgen_failures else 1
+
+
+def _csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [])
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def _print_headline(sweep, rooflines, geant4_source: str, slides: str, provenance: dict,
+                    benchmark: str) -> None:
+    measured = [r for r in sweep if r.status in ("measured", "ungated")]
+    if not measured:
+        print("[inference] no precision passed the quality gate: no throughput is reported")
+        return
+    best = min(measured, key=lambda r: r.ms_per_shower)
+    label = "" if best.status == "measured" else " [UNGATED: physics not checked, not a result]"
+    if provenance["kind"] == "untrained":
+        label += " [untrained generator]"
+    print(f"[inference] best: {best.ms_per_shower:.3f} ms/shower ({best.showers_per_second:,.1f} showers/s) "
+          f"at {best.point.label()}{label}")
+    caveat = ("" if benchmark == "3dgan" else
+              " (that figure is for fixed-angle showers: indicative only for 51x51x25 angle showers)")
+    print(f"[inference] speed-up vs Geant4: {best.speedup_vs_geant4:,.0f}x against {geant4_source}{caveat}")
+    print(f"[inference] for comparison, {slides}")
+    for result in measured:
+        if result.mfu is not None:
+            print(f"[inference] MFU {result.point.label()}: {result.mfu:.1%} of the measured "
+                  f"{rooflines[result.point.precision].gflops:,.0f} GFLOP/s {result.point.precision} roofline")
+
+
+def _best_batch(sweep, precision: str, default: int) -> int:
+    single = [r for r in sweep if r.point.precision == precision and r.point.streams == 1
+              and r.showers_per_second]
+    return max(single, key=lambda r: r.showers_per_second).point.batch if single else default
+
+
+def _run_loadgen(args, root: Path, system: str, precision: str, runner, sweep, scenarios, gate,
+                 provenance: dict, threads: dict, submittable: bool) -> int:
+    """LoadGen's scenarios for one precision; returns how many could not be run."""
+    from benchmark.loadgen_runner import LoadGenConfig, run_scenario
+    from harness import results
+
+    batch = _best_batch(sweep, precision, args.batch[0])
+    failures = 0
+    for scenario in scenarios:
+        run = results.allocate_inference_run(root, system, args.benchmark, scenario)
+        config = LoadGenConfig(scenario=scenario, min_duration_ms=int(args.loadgen_duration * 1000),
+                               min_query_count=args.loadgen_queries, max_batch=batch,
+                               server_target_qps=args.server_qps, server_latency_ms=args.server_latency_ms,
+                               seed=args.seed)
+        print(f"[inference] LoadGen {scenario} ({precision}, max batch {batch}, "
+              f"min {config.min_duration_ms} ms) -> {run.directory}", flush=True)
+        try:
+            outcome = run_scenario(runner, config, run.directory)
+        except RuntimeError as err:
+            print(f"[inference] LoadGen {scenario} failed: {err}", flush=True)
+            failures += 1
+            continue
+        quality = gate.to_dict() if gate else {"passed": None, "skipped": "--no-quality-gate"}
+        summary = {"status": "success", "submittable": submittable and outcome.official_minimum,
+                   "command": results.harness_command(),
+                   "samples_per_second": outcome.samples_per_second, "valid": outcome.valid,
+                   "verdict": outcome.verdict, "latency_ns": outcome.latency_ns,
+                   "settings": {**threads, "streams": 1,
+                                "batch_size": batch, "precision": precision,
+                                "runtime": runner.runtime},
+                   "min_duration_ms": config.min_duration_ms,
+                   "official_minimum": outcome.official_minimum, "quality": quality,
+                   "checkpoint": provenance, "loadgen": outcome.to_dict()}
+        path = results.finish_inference_run(run, summary)
+        rate = "n/a" if outcome.samples_per_second is None else f"{outcome.samples_per_second:,.1f}"
+        print(f"[inference] LoadGen {scenario} {precision}: Result is : {outcome.verdict} "
+              f"({rate} samples/s; {', '.join(f'{k}: {v}' for k, v in outcome.checks.items())}) "
+              f"-> {path.parent}", flush=True)
+    return failures

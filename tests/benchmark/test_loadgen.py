@@ -1,0 +1,93 @@
+"""LoadGen over the generator: logs land where asked, LoadGen's verdict is what is reported."""
+import pytest
+
+from benchmark import loadgen_runner as lgr
+from reference_model.errors import InputError
+
+SUMMARY = """================================================
+MLPerf Results Summary
+================================================
+SUT name : PySUT
+Scenario : Server
+Mode     : PerformanceOnly
+Completed samples per second    : 56.47
+Result is : INVALID
+  Performance constraints satisfied : Yes
+  Min duration satisfied : Yes
+  Min queries satisfied : Yes
+  Early stopping satisfied: NO
+================================================
+Additional Stats
+================================================
+50.00 percentile latency (ns)   : 10136267
+99.00 percentile latency (ns)   : 23069153
+"""
+
+
+@pytest.fixture(scope="module")
+def runner(untrained_checkpoint):
+    from benchmark.precision import load_runner
+    from reference_model.specs import get_spec
+
+    return load_runner("float32", untrained_checkpoint, get_spec("3dgan"))
+
+
+@pytest.mark.parametrize("scenario", ["Offline", "SingleStream"])
+def test_tiny_scenario_writes_loadgen_logs_and_its_verdict(runner, scenario, tmp_path):
+    config = lgr.LoadGenConfig(scenario, min_duration_ms=300, min_query_count=8, max_batch=8,
+                               sample_pool=64)
+    result = lgr.run_scenario(runner, config, tmp_path)
+    for log in (lgr.SUMMARY_LOG, lgr.DETAIL_LOG):
+        assert (tmp_path / log).is_file()
+    summary = (tmp_path / lgr.SUMMARY_LOG).read_text()
+    assert f"Scenario : {scenario}" in summary
+    assert f"Result is : {result.verdict}" in summary and result.verdict in ("VALID", "INVALID")
+    assert result.valid == (result.verdict == "VALID")
+    assert result.samples_per_second > 0
+    assert result.latency_ns["50.00"] <= result.latency_ns["99.00"]
+    assert result.official_minimum is False  # 300 ms is far below MLPerf's 600 s
+    assert result.settings["min_duration_ms"] == 300
+    if scenario == "Offline":
+        assert result.settings["offline_samples"] >= 1
+    else:
+        assert result.settings["min_query_count"] == 8
+
+
+def test_invalid_verdict_is_reported_as_loadgen_wrote_it(tmp_path):
+    (tmp_path / lgr.SUMMARY_LOG).write_text(SUMMARY)
+    result = lgr.result_from_summary("Server", tmp_path, {"min_duration_ms": 600_000, "min_query_count": 662})
+    assert result.valid is False and result.verdict == "INVALID"
+    assert result.samples_per_second == pytest.approx(56.47)
+    assert result.checks["Early stopping satisfied"] == "NO"
+    assert result.latency_ns == {"50.00": 10136267, "99.00": 23069153}
+    assert result.official_minimum is True
+
+
+def test_missing_summary_is_an_error(tmp_path):
+    with pytest.raises(RuntimeError, match="mlperf_log_summary.txt"):
+        lgr.result_from_summary("Offline", tmp_path, {"min_duration_ms": 1, "min_query_count": 1})
+
+
+def test_official_minimum_follows_mlperf_inference_rules():
+    assert not lgr.official_minimum("SingleStream", 599_999, 10_000)
+    assert lgr.official_minimum("SingleStream", 600_000, 100)
+    assert not lgr.official_minimum("MultiStream", 600_000, 661)
+    assert lgr.official_minimum("MultiStream", 600_000, 662)
+    assert not lgr.official_minimum("Offline", 600_000, 1, offline_samples=24_575)
+    assert lgr.official_minimum("Offline", 600_000, 1, offline_samples=24_576)
+
+
+def test_scenarios_parse_case_insensitively_and_refuse_unknown_ones():
+    assert lgr.parse_scenarios(None) == ["Offline", "SingleStream", "MultiStream", "Server"]
+    assert lgr.parse_scenarios("offline,server,Offline") == ["Offline", "Server"]
+    with pytest.raises(InputError, match="Batch"):
+        lgr.parse_scenarios("Offline,Batch")
+
+
+def test_server_defaults_come_from_the_calibration():
+    calibration = {"latency_s": {"1": 0.01, "8": 0.05, "128": 0.5}, "batch_throughput": 256.0}
+    settings, record = lgr.loadgen_settings(lgr.LoadGenConfig("Server", max_batch=128), calibration)
+    assert record["server_target_qps"] == pytest.approx(128.0)  # half the batch throughput
+    assert record["server_target_latency_ms"] == pytest.approx(1500.0)  # 3 full batches
+    assert settings.server_target_latency_ns == 1_500_000_000
+    assert record["min_query_count"] == lgr.DEFAULT_MIN_QUERIES["Server"]

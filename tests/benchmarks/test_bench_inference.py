@@ -1,0 +1,78 @@
+"""The inference hot path: the frozen generator's forward pass in float32 and in bfloat16.
+
+Timed with pytest-benchmark (traced once outside the timing), so a regression in either
+precision shows against the same machine's saved baseline. The bf16/f32 speed ratio is measured
+within one run (both timed back to back, same protocol) and recorded, not asserted: it is a
+property of the machine (AVX-512 BF16 or AMX) as much as of the code.
+
+Run: .venv/bin/pytest tests/benchmarks/test_bench_inference.py --benchmark-enable
+"""
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from benchmark.precision import TensorFlowRunner, calibration_latents
+from reference_model.checkpoint import save_generator
+from reference_model.specs import get_spec
+
+BATCH = 32
+ROUNDS = 5
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    spec = get_spec("3dgan")
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("bench") / "3dgan-generator.weights.h5"
+    return save_generator(path, spec.build_generator(), spec)
+
+
+def _runner(checkpoint, precision: str):
+    runner = TensorFlowRunner(checkpoint, precision)
+    latent = calibration_latents(runner.spec, BATCH, seed=0)
+    runner(latent)  # trace and create the oneDNN primitives outside the timing
+    return runner, latent
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_bench_generator_forward(benchmark, checkpoint, precision):
+    """Showers per second of one batch through the traced generator."""
+    runner, latent = _runner(checkpoint, precision)
+    images = benchmark.pedantic(lambda: runner(latent), rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    assert images.shape == (BATCH, 25, 25, 25, 1) and np.isfinite(images).all()
+    benchmark.extra_info["showers_per_second"] = round(BATCH / benchmark.stats.stats.mean, 1)
+
+
+def test_bench_bfloat16_over_float32(benchmark, checkpoint):
+    """bfloat16 timed by pytest-benchmark; float32 timed right before with the same protocol."""
+    f32, latent = _runner(checkpoint, "float32")
+    bf16, _ = _runner(checkpoint, "bfloat16")
+    f32(latent)
+    times = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        f32(latent)
+        times.append(time.perf_counter() - start)
+    benchmark.pedantic(lambda: bf16(latent), rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    ratio = float(np.mean(times)) / benchmark.stats.stats.mean
+    benchmark.extra_info["float32_mean_s"] = round(float(np.mean(times)), 5)
+    benchmark.extra_info["bfloat16_speedup_over_float32"] = round(ratio, 3)
+
+
+@pytest.mark.parametrize("variant", ["eager", "graph", "xla"])
+def test_bench_forward_execution_variants(benchmark, checkpoint, variant):
+    """Why float32 runs as a traced graph: eager Keras and XLA (`jit_compile=True`) against it."""
+    import tensorflow as tf
+
+    runner = TensorFlowRunner(checkpoint, "float32")
+    latent = tf.constant(calibration_latents(runner.spec, BATCH, seed=0))
+    call = lambda x: runner.generator(x, training=False)  # noqa: E731
+    forward = {"eager": call, "graph": tf.function(call), "xla": tf.function(call, jit_compile=True)}[variant]
+    forward(latent)  # trace / compile outside the timing
+    images = benchmark.pedantic(lambda: forward(latent).numpy(), rounds=3, iterations=1, warmup_rounds=1)
+    assert images.shape == (BATCH, 25, 25, 25, 1)
+    benchmark.extra_info["showers_per_second"] = round(BATCH / benchmark.stats.stats.mean, 1)
