@@ -33,5 +33,5 @@ def run_info(args: argparse.Namespace) -> int:
                  f"{c['trainable_parameters']:,}", f"{c['flops_per_shower'] / 1e9:.3f}",
                  c["fingerprint"][:16], "yes" if c["frozen"] else "DRIFTED") for c in cards]
         print(tabulate(rows, headers=("benchmark", "model", "version", "parameters", "trainable",
-                                      "GFLOP/shower", "fingerprint", "frozen")))
+                                      "GFLOP/shower", "fingerprint", "frozen"), disable_numparse=True))
     return 0 if all(c["frozen"] for c in cards) else 1
