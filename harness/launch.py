@@ -90,7 +90,9 @@ def mpirun_command(plan: LaunchPlan, worker: list[str], cores_per_node: int) -> 
         cmd.append("--allow-run-as-root")
     for key, value in sorted(plan.environment(cores_per_node).items()):
         cmd += ["-x", f"{key}={value}"]
-    cmd += ["-x", "PATH", "-x", "LD_LIBRARY_PATH", "-x", "PYTHONPATH"]
+    for name in ("PATH", "LD_LIBRARY_PATH", "PYTHONPATH"):  # forward the caller's environment
+        if name in os.environ:
+            cmd += ["-x", name]
     return cmd + worker
 
 
