@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 from pathlib import Path
 
 from reference_model.errors import InputError
@@ -47,14 +46,29 @@ def efficiency_table(rows: list[dict]) -> list[dict]:
     return out
 
 
+def measure_training_roofline(benchmark: str, precision: str) -> tuple[dict, int]:
+    """The matmul roofline of the training precision, and the reference step's FLOPs per sample."""
+    from benchmark.roofline import measure_matmul, training_flops_per_sample
+    from reference_model.specs import get_spec
+
+    roofline = measure_matmul("bfloat16" if precision == "mixed_bfloat16" else "float32")
+    return roofline.to_dict(), training_flops_per_sample(get_spec(benchmark))
+
+
 def run_scaling(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
+    from benchmark.roofline import model_flops_utilisation
     from harness import results
     from harness.train_launch import launch_training
 
     ranks_list = args.ranks_list or [1, 2]
     points = scaling_points(ranks_list, args.per_rank_batch, args.scaling_type)
+    roofline, flops = ({}, 0) if args.dry_run else measure_training_roofline(
+        args.benchmark, args.precision or "float32")
+    if roofline:
+        print(f"[scaling] matmul roofline {roofline['gflops']:.0f} GFLOP/s ({roofline['precision']}); "
+              f"training step {flops / 1e9:.2f} GFLOP per sample", flush=True)
     rows = []
     for kind, ranks, batch in points:
         point = copy.copy(args)
@@ -68,19 +82,23 @@ def run_scaling(args: argparse.Namespace) -> int:
         summary = launch_training(point, return_summary=True)
         if args.dry_run:
             continue
-        rows.append({"scaling": kind, "ranks": ranks, "per_rank_batch": batch,
+        rows.append({"scaling": kind, "ranks": ranks, "nodes": point.nodes, "per_rank_batch": batch,
                      "global_batch": ranks * batch, "status": summary.get("status"),
                      "samples_per_second": summary.get("steady_samples_per_second"),
                      "epoch_seconds": _steady_epoch_seconds(summary)})
     if args.dry_run:
         return 0
     table = efficiency_table(rows)
+    for row in table:  # model FLOPs utilisation against the roofline of the nodes used
+        sps = row["samples_per_second"]
+        row["mfu"] = model_flops_utilisation(flops, sps, roofline["gflops"] * row["nodes"]) if sps else None
     print(tabulate([(r["scaling"], r["ranks"], r["per_rank_batch"], r["global_batch"],
                      _fmt(r["samples_per_second"]), _fmt(r["epoch_seconds"]), _fmt(r["speedup"]),
-                     _fmt(r["efficiency"])) for r in table],
+                     _fmt(r["efficiency"]), _fmt(r["mfu"])) for r in table],
                    headers=("scaling", "ranks", "batch/rank", "global batch", "samples/s",
-                            "epoch s", "speed-up", "efficiency")))
-    path = results.write_scaling_series(Path(args.results), args.benchmark, table, vars_for_record(args))
+                            "epoch s", "speed-up", "efficiency", "MFU")))
+    record = vars_for_record(args) | {"roofline": roofline, "training_flops_per_sample": flops}
+    path = results.write_scaling_series(Path(args.results), args.benchmark, table, record)
     print(f"scaling series written to {path}")
     return 0 if all(r["status"] == "success" for r in table) else 1
 
@@ -96,4 +114,4 @@ def _fmt(value) -> str:
 
 
 def vars_for_record(args: argparse.Namespace) -> dict:
-    return {k: v for k, v in vars(args).items() if k != "func" and json.dumps(v, default=str)}
+    return {k: v for k, v in vars(args).items() if k != "func"}

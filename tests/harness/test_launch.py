@@ -67,3 +67,30 @@ def test_cli_dry_run_prints_the_256_node_script(tmp_path):
 def test_bad_flags_are_one_line_errors(flag):
     done = subprocess.run([sys.executable, "-m", "harness.cli", "run", *flag], capture_output=True, text=True)
     assert done.returncode == 2 and "error:" in done.stderr.strip().splitlines()[-1]
+
+
+def test_scaling_points_and_efficiency():
+    from harness.scaling import efficiency_table, scaling_points
+
+    assert scaling_points([1, 2, 4], 8, "both") == [
+        ("weak", 1, 8), ("weak", 2, 8), ("weak", 4, 8), ("strong", 1, 32), ("strong", 2, 16), ("strong", 4, 8)]
+    rows = [{"scaling": "weak", "ranks": 1, "samples_per_second": 4.0},
+            {"scaling": "weak", "ranks": 2, "samples_per_second": 6.0}]
+    table = efficiency_table(rows)
+    assert table[1]["speedup"] == pytest.approx(1.5) and table[1]["efficiency"] == pytest.approx(0.75)
+
+
+def test_strong_scaling_rejects_uneven_batches():
+    from harness.scaling import scaling_points
+    from reference_model.errors import InputError
+
+    with pytest.raises(InputError):
+        scaling_points([3, 4], 8, "strong")
+
+
+def test_scaling_dry_run_prints_each_launch(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--mode", "scaling", "--ranks-list", "1,2",
+                          "--scaling-type", "weak", "--dry-run", "--results", str(tmp_path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.count("--worker") == 2 and "mpirun -np 2" in out
+    assert not any(tmp_path.iterdir())
