@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 from pathlib import Path
 
 from reference_model.errors import InputError
@@ -73,6 +74,8 @@ def run_scaling(args: argparse.Namespace) -> int:
     for kind, ranks, batch in points:
         point = copy.copy(args)
         point.mode, point.scaling_type = "epoch-time", None
+        if args.launcher in ("auto", "local"):  # every point in fresh processes, launched alike
+            point.launcher = "srun" if "SLURM_JOB_ID" in os.environ else "mpirun"
         if args.nodes > 1:  # multi-node series: rank counts are whole nodes of --ranks-per-node
             point.nodes, point.ranks_per_node = max(1, ranks // args.ranks_per_node), args.ranks_per_node
         else:
