@@ -16,50 +16,34 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import math
 from pathlib import Path
 
 from reference_model.errors import InputError
+from harness.arguments import int_list, positive_float
 
 DEFAULT_BATCHES = [128]
 DEFAULT_INTER_OP = [1]
 QUICK = {"duration": 3.0, "loadgen_duration": 2.0, "loadgen_queries": 32, "roofline_size": 2048}
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return list(dict.fromkeys(values))
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
 
 
 def add_arguments(parser) -> None:
     """The inference-only flags. `--precision`, `--benchmark`, `--results`, `--seed`, `--data`,
     `--checkpoint`, `--smoke`, `--dry-run` and `--system-name` come from `harness run`."""
-    parser.add_argument("--intra-op", type=_int_list, default=None, metavar="LIST",
+    parser.add_argument("--intra-op", type=int_list, default=None, metavar="LIST",
                         help="intra-op threads per stream to sweep, e.g. 1,2; unset: the cores each "
                              "stream is pinned to")
-    parser.add_argument("--inter-op", type=_int_list, default=DEFAULT_INTER_OP, metavar="LIST",
+    parser.add_argument("--inter-op", type=int_list, default=DEFAULT_INTER_OP, metavar="LIST",
                         help="inter-op threads per stream to sweep")
-    parser.add_argument("--streams", type=_int_list, default=None, metavar="LIST",
+    parser.add_argument("--streams", type=int_list, default=None, metavar="LIST",
                         help="concurrent model instances to sweep; each is a process pinned to its own "
                              "cores; unset: 1, 2, 4, ... up to the core count")
-    parser.add_argument("--batch", type=_int_list, default=DEFAULT_BATCHES, metavar="LIST",
+    parser.add_argument("--batch", type=int_list, default=DEFAULT_BATCHES, metavar="LIST",
                         help="showers per batch to sweep")
-    parser.add_argument("--duration", type=_positive_float, default=10.0, metavar="S",
+    parser.add_argument("--duration", type=positive_float, default=10.0, metavar="S",
                         help="timed seconds per sweep point, after warm-up")
     parser.add_argument("--warmup-batches", type=int, default=3, metavar="N",
                         help="untimed batches per stream before timing starts")
@@ -67,15 +51,15 @@ def add_arguments(parser) -> None:
                         help="LoadGen scenarios to run from Offline, SingleStream, MultiStream, Server; unset: all")
     parser.add_argument("--loadgen", action=argparse.BooleanOptionalAction, default=True,
                         help="run the LoadGen scenarios after the sweep")
-    parser.add_argument("--loadgen-duration", type=_positive_float, default=10.0, metavar="S",
+    parser.add_argument("--loadgen-duration", type=positive_float, default=10.0, metavar="S",
                         help="LoadGen min_duration per scenario in seconds (MLPerf's official minimum "
                              "is 600; shorter runs are recorded as not meeting it)")
     parser.add_argument("--loadgen-queries", type=int, default=None, metavar="N",
                         help="LoadGen min_query_count; unset: SingleStream 256, MultiStream 662, "
                              "Server 662 (enough for LoadGen's early-stopping estimate)")
-    parser.add_argument("--server-qps", type=_positive_float, default=None, metavar="QPS",
+    parser.add_argument("--server-qps", type=positive_float, default=None, metavar="QPS",
                         help="Server scenario arrival rate; unset: half the calibrated batch throughput")
-    parser.add_argument("--server-latency-ms", type=_positive_float, default=None, metavar="MS",
+    parser.add_argument("--server-latency-ms", type=positive_float, default=None, metavar="MS",
                         help="Server scenario 99th-percentile latency bound; unset: 3 full-batch "
                              "latencies")
     parser.add_argument("--roofline-size", type=int, default=4096, metavar="N",

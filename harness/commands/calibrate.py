@@ -6,13 +6,9 @@ import shlex
 import sys
 
 from reference_model.specs import BENCHMARKS
+from harness.arguments import positive_int
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,9 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "floor value; verify on fresh pairs; write the versioned thresholds file.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--benchmark", choices=BENCHMARKS, required=True)
-    parser.add_argument("--repetitions", type=_positive_int, default=20,
+    parser.add_argument("--repetitions", type=positive_int, default=20,
                         help="independent sample pairs for the noise floor (at least 20)")
-    parser.add_argument("--events", type=_positive_int, default=None,
+    parser.add_argument("--events", type=positive_int, default=None,
                         help="evaluation size: showers compared per sample, split evenly over the energy "
                              "bins (default: 1000 for 3dgan = 5 bins x 200, 400 for 3dgan-angle = 4 x 100)")
     parser.add_argument("--verify-repetitions", type=int, default=None,

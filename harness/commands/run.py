@@ -11,25 +11,13 @@ import argparse
 import importlib
 
 from reference_model.specs import BENCHMARKS
+from harness.arguments import int_list, positive_int
 
 MODES = ("tta", "epoch-time", "scaling", "inference")
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "under the results root when omitted)")
     common.add_argument("--results", type=str, default="runs",
                         help="results root: the submission tree is written here")
-    common.add_argument("--epochs", type=_positive_int, default=30, help="upper bound on epochs")
+    common.add_argument("--epochs", type=positive_int, default=30, help="upper bound on epochs")
     common.add_argument("--seed", type=int, default=0)
     common.add_argument("--smoke", action="store_true",
                         help="use the smoke quality target (tests only; results are marked not submittable)")
@@ -61,15 +49,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="print the exact command or batch script without running it")
 
     train = parser.add_argument_group("training (tta, epoch-time, scaling)")
-    train.add_argument("--per-rank-batch", type=_positive_int, default=8,
+    train.add_argument("--per-rank-batch", type=positive_int, default=8,
                        help="samples per rank per step (the slides used 8)")
     train.add_argument("--learning-rate", type=float, default=1e-3,
                        help="base RMSprop learning rate, scaled linearly with the ranks")
     train.add_argument("--warmup-epochs", type=int, default=5,
                        help="epochs of linear learning-rate warm-up (Goyal et al.)")
-    train.add_argument("--eval-every-samples", type=_positive_int, default=None,
+    train.add_argument("--eval-every-samples", type=positive_int, default=None,
                        help="evaluate the quality gate every K samples instead of every epoch")
-    train.add_argument("--max-steps-per-epoch", type=_positive_int, default=None,
+    train.add_argument("--max-steps-per-epoch", type=positive_int, default=None,
                        help="cap an epoch at this many steps (epoch-time on a slice of the data)")
     train.add_argument("--train-fraction", type=float, default=0.9,
                        help="share of the sorted files used for training; the rest is held out for "
@@ -80,20 +68,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="seconds without progress after which the run is aborted")
     train.add_argument("--export-generator", type=str, default=None,
                        help="write the trained generator checkpoint here (*.weights.h5)")
-    train.add_argument("--ranks-list", type=_int_list, default=None,
+    train.add_argument("--ranks-list", type=int_list, default=None,
                        help="scaling mode: rank counts to measure, e.g. 1,2,4")
     train.add_argument("--scaling-type", choices=("strong", "weak", "both"), default="both",
                        help="scaling mode: fixed global batch (strong), fixed per-rank batch (weak)")
 
     launch = parser.add_argument_group("launching")
-    launch.add_argument("--nodes", type=_positive_int, default=1)
-    launch.add_argument("--ranks-per-node", type=_positive_int, default=1,
+    launch.add_argument("--nodes", type=positive_int, default=1)
+    launch.add_argument("--ranks-per-node", type=positive_int, default=1,
                         help="ranks per node (the slides: 4, mapped to NUMA domains)")
-    launch.add_argument("--cores-per-rank", type=_positive_int, default=None,
+    launch.add_argument("--cores-per-rank", type=positive_int, default=None,
                         help="default: the node's cores divided by the ranks per node")
-    launch.add_argument("--intra-op-threads", type=_positive_int, default=None,
+    launch.add_argument("--intra-op-threads", type=positive_int, default=None,
                         help="TensorFlow intra-op threads per rank (default: cores per rank)")
-    launch.add_argument("--inter-op-threads", type=_positive_int, default=2)
+    launch.add_argument("--inter-op-threads", type=positive_int, default=2)
     launch.add_argument("--launcher", choices=("auto", "local", "mpirun", "srun", "slurm"), default="auto",
                         help="auto: in-process for 1 rank, srun inside a Slurm allocation, else mpirun; "
                              "slurm: write an sbatch script")
