@@ -74,6 +74,10 @@ def launch_training(args: argparse.Namespace, return_summary: bool = False):
     from harness.data_default import ensure_data
 
     data = ensure_data(args)
+    if not args.dry_run:
+        from reference_model.data import list_files
+
+        list_files(data)  # a wrong --data fails here, before a result number is taken
     system = results.system_name(args.system_name)
     run = results.allocate_training_run(Path(args.results), system, args.benchmark, args.mode,
                                         dry_run=args.dry_run)
@@ -95,7 +99,11 @@ def launch_training(args: argparse.Namespace, return_summary: bool = False):
     results.write_system_description(Path(args.results), system, nodes=args.nodes)
     print(f"[harness] {args.mode} on {plan.ranks} rank(s) via {launcher}: log {run.log}", flush=True)
     if launcher == "local":
-        returncode = _run_in_process(worker)
+        try:
+            returncode = _run_in_process(worker)
+        except BaseException:  # recorded as aborted, never left looking unfinished
+            _finalise(run, 1, args, command)
+            raise
     else:
         returncode = subprocess.run(command, check=False).returncode
     summary = _finalise(run, returncode, args, command)

@@ -94,3 +94,12 @@ def test_scaling_dry_run_prints_each_launch(tmp_path):
                          capture_output=True, text=True, check=True).stdout
     assert out.count("--worker") == 2 and "mpirun -np 2" in out
     assert not any(tmp_path.iterdir())
+
+
+def test_missing_data_is_a_one_line_error_and_takes_no_result_number(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--mode", "epoch-time",
+                           "--data", str(tmp_path / "missing"), "--results", str(tmp_path / "root")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("harness run: error:")
+    assert not list((tmp_path / "root").glob("results/**/result_*"))
