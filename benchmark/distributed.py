@@ -13,12 +13,14 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-MPI_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
+# Set for each rank by mpirun or srun (SLURM_STEP_NUM_TASKS only inside an srun step, unlike
+# SLURM_NTASKS, which the batch script that launches the ranks also sees).
+MPI_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS")
 
 
 def launched_ranks() -> int:
     """How many ranks the launcher (mpirun, srun) started, 1 outside a parallel launch."""
-    for name in MPI_SIZE_VARIABLES[:3]:
+    for name in MPI_SIZE_VARIABLES:
         if name in os.environ:
             return int(os.environ[name])
     return 1
@@ -29,7 +31,6 @@ class Communicator:
 
     rank = 0
     size = 1
-    local_rank = 0
     backend = "none"
 
     def tape_wrapper(self, tape: tf.GradientTape) -> tf.GradientTape:
@@ -40,9 +41,6 @@ class Communicator:
 
     def allreduce_mean(self, values: np.ndarray) -> np.ndarray:
         return np.asarray(values, dtype=np.float64)
-
-    def allgather_object(self, obj):
-        return [obj]
 
     def barrier(self) -> None:
         pass
@@ -62,8 +60,7 @@ class HorovodCommunicator(Communicator):
 
         hvd.init()
         self._hvd = hvd
-        self.rank, self.size, self.local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
-        self.mpi_enabled = hvd.mpi_enabled()
+        self.rank, self.size = hvd.rank(), hvd.size()
 
     def tape_wrapper(self, tape: tf.GradientTape) -> tf.GradientTape:
         return self._hvd.DistributedGradientTape(tape)
@@ -74,9 +71,6 @@ class HorovodCommunicator(Communicator):
     def allreduce_mean(self, values: np.ndarray) -> np.ndarray:
         tensor = tf.constant(np.asarray(values, dtype=np.float64))
         return self._hvd.allreduce(tensor, op=self._hvd.Average).numpy()
-
-    def allgather_object(self, obj):
-        return self._hvd.allgather_object(obj)
 
     def barrier(self) -> None:
         self._hvd.join()
