@@ -38,6 +38,7 @@ SEPARATION_FEATURES = ("sampling_fraction", "hits") + tuple(
     f"moment_{axis}{k}" for axis in AXES for k in (1, 2, 3))
 OBJECTIVE_TOTAL = "objective.total"
 EMPTY_FRACTION = "empty_fraction"
+PROFILE_L1 = "profile_l1"
 
 
 # -- thresholds -----------------------------------------------------------------------------
@@ -227,6 +228,17 @@ def objective_terms(reference: ShowerFeatures, candidate: ShowerFeatures, with_a
     return terms
 
 
+def profile_l1_distance(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """Energy-weighted profile distance: half the L1 distance between the two mean profiles,
+    each normalised to unit sum (0 identical, 1 disjoint). A cell counts by the energy it holds,
+    so the lateral tails (1e-4 of the core) weigh what they deposit, not as much as the core."""
+    ref, cand = reference.mean(axis=0), candidate.mean(axis=0)
+    ref_total, cand_total = ref.sum(), cand.sum()
+    if ref_total <= 0 or cand_total <= 0:
+        return 1.0
+    return float(0.5 * np.abs(ref / ref_total - cand / cand_total).sum())
+
+
 def separation_power(reference: np.ndarray, candidate: np.ndarray, bins: int) -> float:
     """CaloChallenge separation power 1/2 sum (h1 - h2)^2 / (h1 + h2) of normalised histograms.
 
@@ -271,14 +283,20 @@ def compute_metrics(reference: ShowerFeatures, candidate: ShowerFeatures,
         in_bin = np.arange(i * n, (i + 1) * n)
         ref, cand = reference.subset(in_bin), candidate.subset(in_bin)
         per_bin_terms.append(objective_terms(ref, cand, with_angle))
+        for axis in AXES:
+            per_bin_terms[-1][f"{PROFILE_L1}.{axis}"] = profile_l1_distance(ref.shapes[axis],
+                                                                           cand.shapes[axis])
         ref_values, cand_values = separation_features(ref), separation_features(cand)
         for feature in SEPARATION_FEATURES:
             metrics[f"separation.{feature}.{bin_label(low, high)}"] = separation_power(
                 ref_values[feature], cand_values[feature], thresholds.histogram_bins)
-    terms = list(per_bin_terms[0])
+    terms = [term for term in per_bin_terms[0] if not term.startswith(PROFILE_L1)]
     for term in terms:
         metrics[f"objective.{term}"] = float(np.mean([t[term] for t in per_bin_terms]))
     metrics[OBJECTIVE_TOTAL] = float(sum(metrics[f"objective.{term}"] for term in terms))
+    for axis in AXES:  # reported beside the gate: the energy-weighted view of the profiles
+        metrics[f"{PROFILE_L1}.{axis}"] = float(np.mean([t[f"{PROFILE_L1}.{axis}"] for t in per_bin_terms]))
+    metrics[PROFILE_L1] = float(np.mean([metrics[f"{PROFILE_L1}.{axis}"] for axis in AXES]))
     metrics[EMPTY_FRACTION] = float(np.mean(candidate.ecal_sum <= 0))
     return metrics
 

@@ -17,9 +17,10 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 TTA, EPOCH_TIME = "tta", "epoch-time"
+SUSPENSION_GAP_S = 10.0  # a watchdog wake-up this late means the process was stopped
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
@@ -52,6 +53,11 @@ class TrainConfig:
     inter_op_threads: int = 0
     hang_timeout_s: float = 600.0
     export_generator: Optional[Path] = None
+    eval_data: Optional[Path] = None  # a separate held-out set; None: the held-out split of `data`
+    stop_at_target: bool = True  # False: train every epoch even after the gate passes (campaigns)
+    keep_checkpoints: int = 2
+    stop_after_s: Optional[float] = None  # wall seconds from train(): then stop as on SIGTERM
+    count_suspended_time: bool = True  # False: time while the process was stopped is not training
 
 
 @dataclass
@@ -103,11 +109,14 @@ class Watchdog:
     `grace_s` (blocked in a collective whose peer died), or if no step completes for
     `timeout_s`, the watchdog records the abort through `on_abort` and ends the process.
     The signal is seen through a wakeup fd, so this works while the main thread is blocked.
+    A process stopped and continued (SIGSTOP/SIGCONT, Slurm's suspend) is not hung: the
+    watchdog wakes every second, so a longer gap is counted as suspension, not as silence.
     """
 
     def __init__(self, timeout_s: float, on_abort, grace_s: float = 30.0) -> None:
         self.timeout_s, self.grace_s, self.on_abort = timeout_s, grace_s, on_abort
         self.last_beat = time.monotonic()
+        self.suspended_s = 0.0  # time the whole process spent stopped (SIGSTOP ... SIGCONT)
         self.terminate = threading.Event()
         self._stop = threading.Event()
         self._read_fd, self._write_fd = os.pipe()
@@ -134,11 +143,16 @@ class Watchdog:
         import select
 
         terminated_at = None
+        last_wake = time.monotonic()
         while not self._stop.is_set():
             ready, _, _ = select.select([self._read_fd], [], [], 1.0)
             if self._stop.is_set():
                 return
             now = time.monotonic()
+            if now - last_wake > SUSPENSION_GAP_S:  # the process was stopped (SIGSTOP), not hung
+                self.suspended_s += now - last_wake
+                self.last_beat += now - last_wake
+            last_wake = now
             if ready:
                 os.read(self._read_fd, 64)
                 terminated_at = terminated_at or now
@@ -168,8 +182,16 @@ def configure_tensorflow(config: TrainConfig) -> None:
     keras.mixed_precision.set_global_policy(config.precision)
 
 
-def train(config: TrainConfig, comm, logger: RunLogger) -> TrainResult:
-    """Run one training benchmark on this rank; rank 0's result is the run's result."""
+# (epoch, samples trained so far, seconds since run start, QualityReport, ReferenceGAN)
+EvaluationHook = Callable[[int, int, float, Any, Any], None]
+
+
+def train(config: TrainConfig, comm, logger: RunLogger,
+          on_evaluation: Optional[EvaluationHook] = None) -> TrainResult:
+    """Run one training benchmark on this rank; rank 0's result is the run's result.
+
+    `on_evaluation(epoch, samples, seconds, report, gan)` is called on rank 0 after every quality evaluation.
+    """
     import tensorflow as tf
 
     from benchmark import quality
@@ -180,11 +202,15 @@ def train(config: TrainConfig, comm, logger: RunLogger) -> TrainResult:
     from reference_model.training import ReferenceGAN
 
     spec = get_spec(config.benchmark)
+    deadline = None if config.stop_after_s is None else time.monotonic() + config.stop_after_s
     configure_tensorflow(config)
     logger.event("cache_clear", True)
     logger.start("init_start")
     files = data.list_files(config.data)
-    train_files, eval_files = data.split_files(files, config.train_fraction)
+    if config.eval_data is not None:
+        train_files, eval_files = files, data.list_files(config.eval_data)
+    else:
+        train_files, eval_files = data.split_files(files, config.train_fraction)
     thresholds = quality.load_thresholds(config.benchmark, smoke=config.smoke)
     reference = None
     if config.mode == TTA and comm.is_root:  # only the showers the gate compares stay in memory
@@ -196,8 +222,10 @@ def train(config: TrainConfig, comm, logger: RunLogger) -> TrainResult:
                                 d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer, rng=gan.rng,
                                 epoch=tf.Variable(0, dtype=tf.int64),
                                 elapsed=tf.Variable(0.0, dtype=tf.float64),
-                                samples=tf.Variable(0, dtype=tf.int64))
-    manager = tf.train.CheckpointManager(state, str(config.checkpoint_dir), max_to_keep=2)
+                                samples=tf.Variable(0, dtype=tf.int64),
+                                epoch_step=tf.Variable(0, dtype=tf.int64))
+    manager = tf.train.CheckpointManager(state, str(config.checkpoint_dir),
+                                         max_to_keep=config.keep_checkpoints)
     resumed_from = None
     if config.resume:
         if manager.latest_checkpoint is None:
@@ -235,32 +263,47 @@ def train(config: TrainConfig, comm, logger: RunLogger) -> TrainResult:
     comm.barrier()
     logger.start("run_start")
     run_start = time.monotonic() - float(state.elapsed.numpy())
-    step = int(state.epoch.numpy()) * steps_per_epoch
+    resume_step = int(state.epoch_step.numpy())  # steps already trained in the resumed epoch
+    step = int(state.epoch.numpy()) * steps_per_epoch + resume_step
     samples_since_eval = 0
     with Watchdog(config.hang_timeout_s, abort) as watchdog, pipeline.input_errors_surfaced():
+        def elapsed() -> float:
+            suspended = 0.0 if config.count_suspended_time else watchdog.suspended_s
+            return time.monotonic() - run_start - suspended
+
         for epoch in range(int(state.epoch.numpy()), config.epochs):
+            skip, resume_step = resume_step, 0
             dataset = pipeline.make_dataset(train_files, spec, config.per_rank_batch, rank=comm.rank,
                                             num_ranks=comm.size, seed=config.seed + epoch)
             logger.start("epoch_start", metadata={"epoch_num": epoch + 1})
             logger.start("block_start", metadata={"first_epoch_num": epoch + 1, "epoch_count": 1})
             epoch_start = time.monotonic()
-            for batch in dataset.take(steps_per_epoch):
+            done = 0
+            for batch in dataset.skip(skip).take(steps_per_epoch - skip):
+                if deadline is not None and time.monotonic() > deadline:
+                    watchdog.terminate.set()
                 if watchdog.terminate.is_set():
                     break
                 gan.set_learning_rate(schedule(step))
                 losses = gan.train_step(batch)
                 step += 1
+                done += 1
                 watchdog.beat()
-            if watchdog.terminate.is_set():  # resume repeats this epoch from its start
-                state.elapsed.assign(time.monotonic() - run_start)
+            if watchdog.terminate.is_set():  # resume continues this epoch after its trained steps
+                state.samples.assign_add(done * global_batch)
+                state.epoch_step.assign(skip + done)
+                state.elapsed.assign(elapsed())
                 if comm.is_root:
                     manager.save()
-                result.reason = f"SIGTERM during epoch {epoch + 1}; checkpoint saved, continue with --resume"
+                cause = "time limit" if deadline is not None and time.monotonic() > deadline else "SIGTERM"
+                result.reason = (f"{cause} during epoch {epoch + 1} after step {skip + done}; "
+                                 "checkpoint saved, continue with --resume")
                 break
             losses = {k: float(v) for k, v in losses.items()}  # waits for the last step
             seconds = time.monotonic() - epoch_start
-            epoch_samples = steps_per_epoch * global_batch
+            epoch_samples = done * global_batch
             state.samples.assign_add(epoch_samples)
+            state.epoch_step.assign(0)
             record = EpochRecord(epoch=epoch + 1, seconds=seconds, samples=epoch_samples)
             result.epochs.append(record)
             logger.end("block_stop", metadata={"first_epoch_num": epoch + 1})
@@ -271,19 +314,22 @@ def train(config: TrainConfig, comm, logger: RunLogger) -> TrainResult:
             if config.mode == TTA and (config.eval_every_samples is None
                                        or samples_since_eval >= config.eval_every_samples):
                 samples_since_eval = 0
+                state.elapsed.assign(elapsed())
                 passed = _evaluate(gan, spec, reference, thresholds, config, comm, logger,
-                                   epoch + 1, record, result)
+                                   epoch + 1, record, result, int(state.samples.numpy()),
+                                   float(state.elapsed.numpy()), on_evaluation)
                 watchdog.beat()
             else:
                 passed = False
             state.epoch.assign(epoch + 1)
-            state.elapsed.assign(time.monotonic() - run_start)
+            state.elapsed.assign(elapsed())
             if comm.is_root:
                 manager.save()
             if passed:
                 result.status = "success"
-                break
-        result.seconds = time.monotonic() - run_start
+                if config.stop_at_target:
+                    break
+        result.seconds = elapsed()
         result.samples = int(state.samples.numpy())
         if config.mode == EPOCH_TIME and not watchdog.terminate.is_set():
             result.status = "success"
@@ -300,7 +346,8 @@ def train(config: TrainConfig, comm, logger: RunLogger) -> TrainResult:
 
 
 def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int,
-              record: EpochRecord, result: TrainResult) -> bool:
+              record: EpochRecord, result: TrainResult, samples: int, seconds: float,
+              on_evaluation: Optional[EvaluationHook]) -> bool:
     """Rank 0 evaluates the quality gate; every rank learns whether it passed."""
     import numpy as np
 
@@ -319,6 +366,8 @@ def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int
         print(f"[rank 0] epoch {epoch}: quality objective {report.objective:.4f}, "
               f"{'PASS' if report.passed else 'not yet'} ({report.failed_summary()})", flush=True)
         passed = 1.0 if report.passed else 0.0
+        if on_evaluation is not None:
+            on_evaluation(epoch, samples, seconds, report, gan)
     logger.end("eval_stop", metadata={"epoch_num": epoch})
     return bool(comm.allreduce_mean(np.array([passed]))[0] * comm.size >= 0.5)
 

@@ -7,14 +7,12 @@ instead of being reused half-written.
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 from reference_model.specs import get_spec
 
 DEFAULT_EVENTS = {"fixed": 4000, "angle": 1000}
 EVENTS_PER_FILE = {"fixed": 500, "angle": 250}
-COMPLETE_MARKER = ".complete"
 
 
 def default_data_dir(results_root: Path, geometry: str, seed: int) -> Path:
@@ -23,18 +21,10 @@ def default_data_dir(results_root: Path, geometry: str, seed: int) -> Path:
 
 def ensure_standin(directory: Path, geometry: str, seed: int, events: int | None = None) -> Path:
     """Make the stand-in set in `directory` unless a complete one is already there."""
-    from reference_model.simulator import write_dataset
+    from reference_model.simulator import ensure_dataset
 
-    if (directory / COMPLETE_MARKER).is_file():
-        return directory
-    if directory.exists():
-        shutil.rmtree(directory)
-    events = events or DEFAULT_EVENTS[geometry]
-    print(f"[harness] making {events} stand-in {geometry}-geometry events in {directory}", flush=True)
-    write_dataset(directory, events, geometry=geometry, seed=seed,
-                  events_per_file=EVENTS_PER_FILE[geometry], progress=True)
-    (directory / COMPLETE_MARKER).write_text("ok\n")
-    return directory
+    return ensure_dataset(directory, events or DEFAULT_EVENTS[geometry], geometry=geometry, seed=seed,
+                          events_per_file=EVENTS_PER_FILE[geometry])
 
 
 def ensure_data(args: argparse.Namespace) -> Path:

@@ -342,3 +342,31 @@ def write_dataset(out_dir: str | os.PathLike, n_events: int, geometry: str = FIX
             tmp_name.unlink(missing_ok=True)
             raise
     return paths
+
+
+COMPLETE_MARKER = ".complete"
+
+
+def ensure_dataset(directory: str | os.PathLike, n_events: int, geometry: str = FIXED, seed: int = 0,
+                   events_per_file: int = EVENTS_PER_FILE, progress: bool = True) -> Path:
+    """Make the stand-in set in `directory` unless a complete one of the same recipe is there.
+
+    A marker written last records the recipe (events, geometry, seed), so an interrupted
+    generation, or a directory made with another recipe, is made again instead of reused.
+    """
+    import shutil
+
+    directory = Path(directory)
+    recipe = f"events={n_events} geometry={geometry} seed={seed} events_per_file={events_per_file}\n"
+    marker = directory / COMPLETE_MARKER
+    if marker.is_file() and marker.read_text() in (recipe, "ok\n"):
+        return directory
+    if directory.exists():
+        shutil.rmtree(directory)
+    if progress:
+        print(f"[harness] making {n_events} stand-in {geometry}-geometry events (seed {seed}) in "
+              f"{directory}", flush=True)
+    write_dataset(directory, n_events, geometry=geometry, seed=seed, events_per_file=events_per_file,
+                  progress=progress)
+    marker.write_text(recipe)
+    return directory

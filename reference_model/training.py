@@ -56,7 +56,7 @@ class ReferenceGAN:
     """Generator, discriminator, their RMSprop optimisers and the compiled reference step."""
 
     def __init__(self, spec: ModelSpec, seed: int, learning_rate: Optional[float] = None,
-                 tape_wrapper: TapeWrapper = _identity_tape) -> None:
+                 tape_wrapper: TapeWrapper = _identity_tape, jit_compile: bool = False) -> None:
         keras.utils.set_random_seed(seed)
         self.spec = spec
         self.generator = spec.build_generator()
@@ -69,7 +69,7 @@ class ReferenceGAN:
         self.rng = tf.random.Generator.from_seed(seed)
         self._tape_wrapper = tape_wrapper
         step = self._fixed_step if spec.geometry == FIXED else self._angle_step
-        self.train_step = tf.function(step, reduce_retracing=True)
+        self.train_step = tf.function(step, reduce_retracing=True, jit_compile=jit_compile)
 
     # -- state ------------------------------------------------------------------------------
     @property

@@ -227,3 +227,15 @@ def test_streamed_selection_equals_selection_after_loading(tmp_path, fixed_thres
     np.testing.assert_array_equal(
         quality.load_evaluation_showers(held_out, small_split, block_events=64).energy_gev,
         quality.select_evaluation_showers(data.load_showers(held_out), small_split).energy_gev)
+
+
+def test_profile_l1_distance_weighs_cells_by_their_energy():
+    from benchmark.quality import profile_l1_distance
+
+    core = np.array([[1e-4, 1.0, 1e-4]] * 4)
+    assert profile_l1_distance(core, core) == 0.0
+    tails_off = core * np.array([40.0, 1.0, 40.0])  # the tails 40x too high: a small share of energy
+    core_off = core + np.array([0.3, 0.0, 0.3])  # a core a third wider: the shape users care about
+    assert 0 < profile_l1_distance(core, tails_off) < 0.01 < profile_l1_distance(core, core_off) < 1
+    assert profile_l1_distance(core, 2 * core) == pytest.approx(0.0)  # shape only: scale is the SF term
+    assert profile_l1_distance(core, np.zeros_like(core)) == 1.0

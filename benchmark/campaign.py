@@ -1,0 +1,212 @@
+"""The reference training campaign: the frozen generator trained, across many sessions, to a fixed
+sample budget with one closed recipe, so that the benchmark's target is what a reference reaches.
+
+A campaign is one seed of one benchmark. Its whole state lives in the repository, under
+`benchmark/convergence/`:
+
+- `state/<benchmark>-seed<S>/`: one TensorFlow checkpoint (generator, discriminator, both
+  optimisers, the step's RNG, epoch, step within the epoch, samples, training seconds), replaced
+  on every save, so a session on a new machine resumes exactly where the last one stopped;
+- `state/<benchmark>-seed<S>-best.weights.h5` (+ sidecar): the best generator so far;
+- `<benchmark>-reference-seed<S>.json`: the recipe, the data recipe, every evaluation with all
+  its metrics, and one entry per session (when, where, samples, rate).
+
+The training data are never committed: the stand-in sets are regenerated from their recorded
+seeds. Training itself is `benchmark.trainer.train`, the same loop the tta benchmark runs, with
+one "epoch" per evaluation interval (a fresh shuffle of the whole training set each time).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+CONVERGENCE_DIR = Path(__file__).with_name("convergence")
+SELECTION_METRIC = "objective.total"  # the 3DGAN papers' objective; lower is better
+
+
+@dataclass(frozen=True)
+class CampaignRecipe:
+    """The closed recipe of a reference campaign; fixed for the whole campaign once started."""
+
+    benchmark: str
+    precision: str
+    per_rank_batch: int
+    learning_rate: float
+    warmup_epochs: int
+    eval_every_samples: int
+    budget_samples: int
+    train_events: int
+    train_data_seed: int
+    heldout_events: int
+    heldout_data_seed: int
+    events_per_file: int = 10_000
+    smoke: bool = False  # tests only: the smoke target instead of the benchmark's
+
+    @property
+    def epochs(self) -> int:
+        """Evaluation intervals in the budget (one trainer epoch each)."""
+        return -(-self.budget_samples // self.eval_every_samples)
+
+    @property
+    def steps_per_interval(self) -> int:
+        return self.eval_every_samples // self.per_rank_batch
+
+
+# Chosen by the evidence in benchmark/convergence/RECIPE.md; never edited once a campaign started.
+RECIPES = {
+    "3dgan": CampaignRecipe(benchmark="3dgan", precision="mixed_bfloat16", per_rank_batch=8,
+                            learning_rate=1e-3, warmup_epochs=0, eval_every_samples=5_000,
+                            budget_samples=300_000, train_events=200_000, train_data_seed=1001,
+                            heldout_events=15_000, heldout_data_seed=2001),
+}
+
+
+def curve_path(benchmark: str, seed: int) -> Path:
+    return CONVERGENCE_DIR / f"{benchmark}-reference-seed{seed}.json"
+
+
+def state_dir(benchmark: str, seed: int) -> Path:
+    return CONVERGENCE_DIR / "state" / f"{benchmark}-seed{seed}"
+
+
+def best_generator_path(benchmark: str, seed: int) -> Path:
+    return CONVERGENCE_DIR / "state" / f"{benchmark}-seed{seed}-best.weights.h5"
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """Write to a temporary file, fsync, rename: a reader sees the old or the new file, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as handle:
+        json.dump(payload, handle, indent=1)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class Curve:
+    """The campaign's record: recipe, data, sessions and every evaluation, saved after each change."""
+
+    def __init__(self, path: Path, recipe: CampaignRecipe, seed: int) -> None:
+        self.path = path
+        if path.is_file():
+            self.document = json.loads(path.read_text())
+            recorded = self.document.get("recipe")
+            if recorded != asdict(recipe):
+                from reference_model.errors import InputError
+                raise InputError(f"{path}: the campaign was started with another recipe; a campaign's "
+                                 "recipe never changes (start a new seed, or restore the recipe)")
+        else:
+            self.document = {"benchmark": recipe.benchmark, "seed": seed, "recipe": asdict(recipe),
+                             "selection_metric": SELECTION_METRIC, "best": None,
+                             "sessions": [], "points": []}
+
+    @property
+    def points(self) -> list[dict]:
+        return self.document["points"]
+
+    @property
+    def best_value(self) -> float:
+        best = self.document.get("best")
+        return float("inf") if best is None else float(best["value"])
+
+    def start_session(self, command: str, samples: int) -> dict:
+        session = {"started": _now(), "host": socket.gethostname(), "command": command,
+                   "samples_at_start": samples, "samples_at_stop": samples, "stopped": None,
+                   "wall_seconds": 0.0, "samples_per_second": None}
+        self.document["sessions"].append(session)
+        self.save()
+        return session
+
+    def save(self) -> None:
+        write_json_atomic(self.path, self.document)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def ensure_campaign_data(recipe: CampaignRecipe, data_dir: Path) -> tuple[Path, Path]:
+    """The training and held-out stand-in sets, made from their recorded seeds unless present."""
+    from reference_model.simulator import ensure_dataset
+    from reference_model.specs import get_spec
+
+    geometry = get_spec(recipe.benchmark).geometry
+    train = ensure_dataset(data_dir / f"train-{geometry}-seed{recipe.train_data_seed}",
+                           recipe.train_events, geometry=geometry, seed=recipe.train_data_seed,
+                           events_per_file=recipe.events_per_file)
+    heldout = ensure_dataset(data_dir / f"heldout-{geometry}-seed{recipe.heldout_data_seed}",
+                             recipe.heldout_events, geometry=geometry, seed=recipe.heldout_data_seed,
+                             events_per_file=recipe.events_per_file)
+    return train, heldout
+
+
+def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Path, heldout_data: Path,
+                 logger, command: str, threads: int = 0) -> dict[str, Any]:
+    """Train the campaign for `hours` (or to its budget), then checkpoint and stop.
+
+    SIGTERM, or the end of `hours` (counted from here, data loading included), stops it at the next step with a checkpoint; nothing
+    trained is lost. `logger` is the MLPerf logger of this session (benchmark.trainer.RunLogger).
+    Returns the session's entry of the curve.
+    """
+    from benchmark.distributed import Communicator
+    from benchmark.trainer import TTA, TrainConfig, train
+    from reference_model.checkpoint import save_generator
+    from reference_model.specs import get_spec
+
+    spec = get_spec(recipe.benchmark)
+    state = state_dir(recipe.benchmark, seed)
+    curve = Curve(curve_path(recipe.benchmark, seed), recipe, seed)
+    resume = (state / "checkpoint").is_file()
+    if curve.points and not resume:
+        from reference_model.errors import InputError
+        raise InputError(f"{curve.path} records evaluations but {state} holds no checkpoint; restore "
+                         "the state from git (git checkout -- benchmark/convergence/state)")
+    config = TrainConfig(
+        benchmark=recipe.benchmark, mode=TTA, data=train_data, eval_data=heldout_data,
+        checkpoint_dir=state, epochs=recipe.epochs, per_rank_batch=recipe.per_rank_batch, seed=seed,
+        precision=recipe.precision, base_learning_rate=recipe.learning_rate,
+        warmup_epochs=recipe.warmup_epochs, max_steps_per_epoch=recipe.steps_per_interval,
+        resume=resume, stop_at_target=False, keep_checkpoints=1, smoke=recipe.smoke,
+        stop_after_s=hours * 3600.0, count_suspended_time=False,
+        intra_op_threads=threads, inter_op_threads=1 if threads else 0)
+    sessions = curve.document["sessions"]
+    samples_at_start = sessions[-1]["samples_at_stop"] if sessions else 0
+    session = curve.start_session(command, samples_at_start)
+    wall_start = time.monotonic()
+
+    def on_evaluation(epoch: int, samples: int, seconds: float, report, gan) -> None:
+        summary = report.to_dict()
+        value = report.value(SELECTION_METRIC)
+        point = {"epoch": epoch, "samples": samples, "seconds": round(seconds, 3), "time": _now(),
+                 "objective": summary["objective"], "passed": summary["passed"],
+                 "failed": len(summary["failed"]), "thresholds": summary["thresholds"],
+                 "metrics": {name: entry["value"] for name, entry in summary["metrics"].items()}}
+        curve.points.append(point)
+        if value < curve.best_value:
+            save_generator(best_generator_path(recipe.benchmark, seed), gan.generator, spec,
+                           {"seed": seed, "samples": samples, "seconds": round(seconds, 3),
+                            "selection_metric": SELECTION_METRIC, "value": value,
+                            "recipe": asdict(recipe)})
+            curve.document["best"] = {"samples": samples, "metric": SELECTION_METRIC, "value": value}
+        session.update(samples_at_stop=samples, wall_seconds=round(time.monotonic() - wall_start, 1))
+        curve.save()
+        print(f"[campaign] {samples:,} samples ({seconds / 3600:.2f} h of training): objective "
+              f"{value:.4g}, profile L1 {point['metrics'].get('profile_l1', float('nan')):.4f}, "
+              f"{point['failed']} limits failing; best {curve.best_value:.4g}", flush=True)
+
+    result = train(config, Communicator(), logger, on_evaluation=on_evaluation)
+    wall = time.monotonic() - wall_start
+    trained = result.samples - session["samples_at_start"]
+    session.update(stopped=_now(), samples_at_stop=result.samples, wall_seconds=round(wall, 1),
+                   samples_per_second=round(trained / wall, 3) if wall > 0 else None,
+                   training_samples_per_second=result.steady_samples_per_second, reason=result.reason)
+    curve.save()
+    return session

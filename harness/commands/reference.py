@@ -1,0 +1,94 @@
+"""`harness reference`: the campaign that trains the frozen reference generator (`train`), and
+where it stands (`status`). See benchmark/campaign.py for what a campaign keeps where."""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness.arguments import positive_float
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "reference", help="train the frozen reference generator (a resumable campaign) or show it",
+        description="The reference training campaign: one seed of the closed recipe, trained over "
+                    "many sessions to a fixed sample budget. Its state, best generator and curve live "
+                    "in benchmark/convergence/ and are committed; its data are regenerated from their "
+                    "recorded seeds.")
+    sub = parser.add_subparsers(dest="reference_command", metavar="SUBCOMMAND", required=True)
+
+    train = sub.add_parser(
+        "train", help="resume the campaign and train for --hours at low priority",
+        description="Resume the campaign from its committed state (or start it), train the closed "
+                    "recipe for --hours at low priority, evaluate the quality gate every interval on a "
+                    "held-out set, append every evaluation to the curve, keep the best generator, and "
+                    "stop with a checkpoint when the time is up or on SIGTERM. Commit "
+                    "benchmark/convergence/ afterwards.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    train.add_argument("--benchmark", choices=("3dgan",), default="3dgan")
+    train.add_argument("--seed", type=int, default=1, help="the campaign's seed (one campaign per seed)")
+    train.add_argument("--hours", type=positive_float, default=1.0, help="training time of this session")
+    train.add_argument("--data-dir", default="runs/campaign-data",
+                       help="where the stand-in training and held-out sets are made (never committed)")
+    train.add_argument("--threads", type=int, default=0,
+                       help="intra-op threads (0: TensorFlow's default, all cores)")
+    train.add_argument("--nice", type=int, default=10, help="scheduling niceness added to this process")
+    train.set_defaults(func=run_train)
+
+    status = sub.add_parser("status", help="the campaign's samples, sessions and latest evaluations")
+    status.add_argument("--benchmark", choices=("3dgan",), default="3dgan")
+    status.add_argument("--seed", type=int, default=1)
+    status.add_argument("--last", type=int, default=10, help="evaluations to show")
+    status.set_defaults(func=run_status)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from benchmark.campaign import RECIPES, ensure_campaign_data, run_campaign
+    from harness.mlperf_log import MLPerfLogger
+
+    if args.nice:
+        os.nice(args.nice)
+    recipe = RECIPES[args.benchmark]
+    train_data, heldout_data = ensure_campaign_data(recipe, Path(args.data_dir))
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    log_dir = Path(args.data_dir).parent / "campaign-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"{args.benchmark}-seed{args.seed}-{stamp}.log"
+    logger = MLPerfLogger(log, rank=0, benchmark=args.benchmark, mode="tta", smoke=False, nodes=1, ranks=1)
+    print(f"[campaign] {args.benchmark} seed {args.seed}: training for {args.hours:g} h; MLPerf log {log}",
+          flush=True)
+    session = run_campaign(recipe, args.seed, args.hours, train_data, heldout_data, logger,
+                           command=shlex.join(["harness", *sys.argv[1:]]), threads=args.threads)
+    print(f"[campaign] stopped at {session['samples_at_stop']:,} samples "
+          f"({session['samples_at_stop'] - session['samples_at_start']:,} this session, "
+          f"{session['samples_per_second'] or 0:.2f} samples/s with evaluations); commit "
+          "benchmark/convergence/", flush=True)
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    import json
+
+    from tabulate import tabulate
+
+    from benchmark.campaign import curve_path
+    from reference_model.errors import InputError
+
+    path = curve_path(args.benchmark, args.seed)
+    if not path.is_file():
+        raise InputError(f"{path}: no campaign for seed {args.seed} yet; start one with harness reference train")
+    document = json.loads(path.read_text())
+    points = document["points"]
+    print(f"{args.benchmark} seed {args.seed}: {len(points)} evaluations, {len(document['sessions'])} "
+          f"sessions, budget {document['recipe']['budget_samples']:,} samples; best "
+          f"{document['best']}")
+    rows = [(p["samples"], f"{p['seconds'] / 3600:.2f}", f"{p['objective']:.4g}",
+             f"{p['metrics'].get('profile_l1', float('nan')):.4f}",
+             f"{p['metrics'].get('objective.sampling_fraction', float('nan')):.4f}", p["failed"])
+            for p in points[-args.last:]]
+    print(tabulate(rows, headers=("samples", "hours", "objective", "profile L1", "SF error", "failing")))
+    return 0

@@ -1,0 +1,87 @@
+"""The reference campaign on tiny data: evaluations recorded, best generator kept, and a session
+stopped by its time limit mid-interval resumed without losing or double-counting a sample."""
+import json
+import os
+import signal
+from dataclasses import replace
+
+import pytest
+
+from benchmark import campaign
+from reference_model.checkpoint import load_generator
+
+pytestmark = pytest.mark.slow
+
+TINY = replace(campaign.RECIPES["3dgan"], per_rank_batch=8, eval_every_samples=16, budget_samples=48,
+               smoke=True)
+
+
+class NullLogger:
+    def event(self, *args, **kwargs): ...
+    def start(self, *args, **kwargs): ...
+    def end(self, *args, **kwargs): ...
+
+
+@pytest.fixture
+def convergence_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(campaign, "CONVERGENCE_DIR", tmp_path / "convergence")
+    return tmp_path / "convergence"
+
+
+def run(fixed_data_dir, hours: float) -> dict:
+    return campaign.run_campaign(TINY, seed=3, hours=hours, train_data=fixed_data_dir,
+                                 heldout_data=fixed_data_dir, logger=NullLogger(), command="test")
+
+
+def test_campaign_records_every_evaluation_and_keeps_the_best_generator(fixed_data_dir, convergence_dir):
+    session = run(fixed_data_dir, hours=1.0)
+    curve = json.loads(campaign.curve_path("3dgan", 3).read_text())
+    assert [p["samples"] for p in curve["points"]] == [16, 32, 48]
+    assert all("objective.sampling_fraction" in p["metrics"] and "profile_l1" in p["metrics"]
+               for p in curve["points"])
+    assert curve["recipe"]["budget_samples"] == 48 and session["samples_at_stop"] == 48
+    best = min(p["metrics"][campaign.SELECTION_METRIC] for p in curve["points"])
+    assert curve["best"]["value"] == pytest.approx(best)
+    spec, _ = load_generator(campaign.best_generator_path("3dgan", 3))  # hash and fingerprint verified
+    assert spec.benchmark == "3dgan"
+    assert len(list(campaign.state_dir("3dgan", 3).glob("*.index"))) == 1  # one copy of the state
+
+
+def test_a_session_stopped_mid_interval_resumes_without_losing_samples(fixed_data_dir, convergence_dir,
+                                                                      monkeypatch):
+    from reference_model.training import ReferenceGAN
+
+    steps = []
+    set_learning_rate = ReferenceGAN.set_learning_rate
+
+    def sigterm_at_third_step(self, learning_rate):
+        steps.append(learning_rate)
+        if len(steps) == 3:  # the first step of the second interval
+            os.kill(os.getpid(), signal.SIGTERM)
+        set_learning_rate(self, learning_rate)
+
+    monkeypatch.setattr(ReferenceGAN, "set_learning_rate", sigterm_at_third_step)
+    first = run(fixed_data_dir, hours=1.0)
+    assert 16 <= first["samples_at_stop"] < 48 and "SIGTERM" in first["reason"]
+    monkeypatch.setattr(ReferenceGAN, "set_learning_rate", set_learning_rate)
+    second = run(fixed_data_dir, hours=1.0)
+    curve = json.loads(campaign.curve_path("3dgan", 3).read_text())
+    assert second["samples_at_start"] == first["samples_at_stop"] and second["samples_at_stop"] == 48
+    assert [p["samples"] for p in curve["points"]] == [16, 32, 48]
+    assert len(curve["sessions"]) == 2
+
+
+def test_the_time_limit_stops_with_a_checkpoint(fixed_data_dir, convergence_dir):
+    first = run(fixed_data_dir, hours=1e-9)  # already over at the first step
+    assert first["samples_at_stop"] == 0 and "time limit" in first["reason"]
+    assert (campaign.state_dir("3dgan", 3) / "checkpoint").is_file()
+
+
+def test_a_changed_recipe_is_refused(fixed_data_dir, convergence_dir):
+    from reference_model.errors import InputError
+
+    run(fixed_data_dir, hours=1e-9)
+    with pytest.raises(InputError, match="another recipe"):
+        campaign.run_campaign(replace(TINY, learning_rate=5e-4), seed=3, hours=1.0,
+                              train_data=fixed_data_dir, heldout_data=fixed_data_dir,
+                              logger=NullLogger(), command="test")
