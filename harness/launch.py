@@ -1,13 +1,21 @@
-"""How a run reaches its ranks: in-process, `mpirun`, `srun` inside an allocation, or an
-sbatch script outside one. Every path can print exactly what it would run (`--dry-run`).
+"""How a run reaches its ranks: a single pinned process, `mpirun`, `srun` inside an allocation,
+or an sbatch script outside one. Every path can print exactly what it would run (`--dry-run`).
 
-The defaults are the source slides' tuned settings for 2-socket Xeon nodes (4 ranks per node
-mapped to NUMA domains, KMP_BLOCKTIME=1, compact affinity, inter-op 2, a 128 MiB Horovod
-fusion buffer); every one is a flag.
+Cores per rank come from where the ranks run, never from the machine that writes the job: the
+host file's slots (mpirun), SLURM_CPUS_ON_NODE inside an allocation (srun), or an explicit
+`--cores-per-rank`. An sbatch script written on a login node leaves the count to the compute
+node (the `harness run --launcher srun` it starts takes it there). Ranks are pinned to their
+cores when they fit, as the source slides did (4 ranks of 12 cores on 48-core 2-socket nodes,
+one per NUMA domain); they share cores unpinned only when asked (--oversubscribe, for more cores
+per rank than a node has) or when there are more ranks than cores, and the result records it.
+
+The other defaults are the slides' tuned settings (KMP_BLOCKTIME=1, compact affinity,
+inter-op 2, a 128 MiB Horovod fusion buffer); every one is a flag.
 """
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -20,6 +28,7 @@ from reference_model.errors import InputError
 
 LAUNCHERS = ("auto", "local", "mpirun", "srun", "slurm")
 HOROVOD_FUSION_THRESHOLD = 134217728  # 128 MiB, from the slides' 256-node run
+HOSTFILE_SLOT_KEYS = ("slots", "max_slots", "max-slots")
 
 
 @dataclass
@@ -35,6 +44,7 @@ class LaunchPlan:
     kmp_affinity: str = "granularity=fine,compact,1,0"
     fusion_threshold: int = HOROVOD_FUSION_THRESHOLD
     hostfile: Optional[Path] = None
+    oversubscribe: bool = False  # let ranks that do not fit their cores share them, unpinned
     partition: Optional[str] = None
     account: Optional[str] = None
     time_limit: str = "02:00:00"
@@ -45,17 +55,14 @@ class LaunchPlan:
     def ranks(self) -> int:
         return self.nodes * self.ranks_per_node
 
-    def resolved_cores_per_rank(self, cores_per_node: int) -> int:
-        return self.cores_per_rank or max(1, cores_per_node // self.ranks_per_node)
-
-    def environment(self, cores_per_node: int) -> dict[str, str]:
-        cores = self.resolved_cores_per_rank(cores_per_node)
+    def environment(self, cores_per_rank: int) -> dict[str, str]:
+        """The variables every rank gets, one rank or many, whatever the launcher."""
         env = {
-            "OMP_NUM_THREADS": str(cores),
+            "OMP_NUM_THREADS": str(cores_per_rank),
             "KMP_BLOCKTIME": str(self.kmp_blocktime),
             "KMP_AFFINITY": self.kmp_affinity,
             "HOROVOD_FUSION_THRESHOLD": str(self.fusion_threshold),
-            "HARNESS_INTRA_OP_THREADS": str(self.intra_op_threads or cores),
+            "HARNESS_INTRA_OP_THREADS": str(self.intra_op_threads or cores_per_rank),
             "HARNESS_INTER_OP_THREADS": str(self.inter_op_threads),
             "HARNESS_NODES": str(self.nodes),
             "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -64,31 +71,204 @@ class LaunchPlan:
         return env
 
 
-def choose_launcher(requested: str, ranks: int) -> str:
-    """`auto`: in-process for one rank, srun inside a Slurm allocation, mpirun otherwise."""
+@dataclass(frozen=True)
+class Placement:
+    """Cores behind each rank, where that number came from, and whether ranks are pinned."""
+
+    cores_per_rank: Optional[int]  # None: taken on the compute node at run time (sbatch script)
+    cores_per_node: Optional[int]  # None: not known where the job is written
+    source: str
+    oversubscribed: bool = False
+
+    @property
+    def binding(self) -> str:
+        return "none" if self.oversubscribed else "cores"
+
+    def describe(self) -> str:
+        cores = self.cores_per_rank if self.cores_per_rank is not None else "set on the compute node"
+        state = "OVERSUBSCRIBED, unpinned" if self.oversubscribed else "pinned to cores"
+        return f"{cores} core(s) per rank ({self.source}), {state}"
+
+    def record(self, launcher: str, plan: LaunchPlan) -> dict:
+        """What the result stores about its launch."""
+        return {"launcher": launcher, "cores_per_rank": self.cores_per_rank,
+                "cores_per_node": self.cores_per_node, "cores_source": self.source,
+                "binding": self.binding, "oversubscribed": self.oversubscribed,
+                "intra_op_threads": plan.intra_op_threads or self.cores_per_rank,
+                "inter_op_threads": plan.inter_op_threads}
+
+
+def in_slurm_allocation() -> bool:
+    return "SLURM_JOB_ID" in os.environ
+
+
+def choose_launcher(requested: str, ranks: int, nodes: int = 1, hostfile: Optional[Path] = None) -> str:
+    """`auto`: srun inside a Slurm allocation, mpirun with a host file, an sbatch script for
+    several nodes from a login node; on one node, a single process or mpirun."""
     if requested != "auto":
         return requested
-    if "SLURM_JOB_ID" in os.environ and ranks > 1:
+    if in_slurm_allocation() and ranks > 1:
         return "srun"
+    if hostfile:
+        return "mpirun"
+    if nodes > 1:
+        if shutil.which("sbatch"):
+            return "slurm"
+        raise InputError(f"--nodes {nodes}: nothing here reaches {nodes} nodes; add --hostfile FILE "
+                         "(mpirun), run inside a Slurm allocation (srun), or add --launcher slurm "
+                         "for an sbatch script")
     return "local" if ranks == 1 else "mpirun"
 
 
-def mpirun_command(plan: LaunchPlan, worker: list[str], cores_per_node: int) -> list[str]:
-    """Open MPI command line: ranks mapped per node, pinned to cores when they fit."""
-    cores = plan.resolved_cores_per_rank(cores_per_node)
+def check_reach(launcher: str, plan: LaunchPlan) -> None:
+    """Refuse a launch that would quietly put every rank on this node, or fewer ranks than asked."""
+    if launcher == "local" and plan.ranks > 1:
+        raise InputError(f"--launcher local runs one rank, {plan.ranks} were asked for; "
+                         "use --launcher mpirun (or auto)")
+    if launcher == "mpirun" and plan.nodes > 1 and not plan.hostfile and not in_slurm_allocation():
+        raise InputError(f"--nodes {plan.nodes} with mpirun needs --hostfile FILE listing the nodes "
+                         "(or a Slurm allocation); without one every rank would run on this node")
+    allocated = os.environ.get("SLURM_JOB_NUM_NODES")
+    if launcher in ("srun", "mpirun") and in_slurm_allocation() and allocated and not plan.hostfile \
+            and plan.nodes > int(allocated):
+        raise InputError(f"--nodes {plan.nodes}, but this Slurm allocation has {allocated} node(s); "
+                         "lower --nodes or allocate more")
+
+
+# -- cores per node and per rank --------------------------------------------------------------
+def read_hostfile(path: Path) -> dict[str, Optional[int]]:
+    """Open MPI host file: `host [slots=N] [max_slots=M]` per line, `#` comments; a host listed
+    twice adds its slots. Returns slots per host (None where a line gives none)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as err:
+        raise InputError(f"--hostfile {path}: cannot read it ({err.strerror})") from None
+    hosts: dict[str, Optional[int]] = {}
+    for number, line in enumerate(lines, start=1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        host, slots = fields[0], None
+        for item in fields[1:]:
+            key, _, value = item.partition("=")
+            if key not in HOSTFILE_SLOT_KEYS or not re.fullmatch(r"[1-9][0-9]*", value):
+                raise InputError(f"--hostfile {path} line {number}: {item!r} is not slots=N; "
+                                 "write lines as `host slots=N`")
+            if key == "slots":
+                slots = int(value)
+        if host in hosts and hosts[host] is not None and slots is not None:
+            slots += hosts[host]
+        hosts[host] = slots
+    if not hosts:
+        raise InputError(f"--hostfile {path}: no hosts in it; write one `host slots=N` line per node")
+    return hosts
+
+
+def hostfile_cores(path: Path, nodes: int) -> tuple[Optional[int], str]:
+    """Slots per node of the host file (None if it gives none), refusing too few hosts or unlike ones."""
+    hosts = read_hostfile(path)
+    if len(hosts) < nodes:
+        raise InputError(f"--hostfile {path} lists {len(hosts)} host(s), --nodes is {nodes}; "
+                         "add hosts or lower --nodes")
+    used = list(hosts.items())[:nodes]
+    slots = {s for _, s in used}
+    if slots == {None}:
+        return None, f"host file {path}: no slots given"
+    if None in slots or len(slots) > 1:
+        listing = ", ".join(f"{h} slots={s}" for h, s in used)
+        raise InputError(f"--hostfile {path}: the nodes differ ({listing}); give every host the same "
+                         "slots=N, or pass --cores-per-rank")
+    count = slots.pop()
+    return count, f"host file {path}: slots={count}"
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on."""
+    return len(core_groups()) or os.cpu_count() or 1
+
+
+def core_groups() -> list[list[int]]:
+    """The logical CPUs this process may use, grouped by physical core, in CPU order."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for cpu in sorted(os.sched_getaffinity(0)):
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            key = ((topology / "physical_package_id").read_text().strip(),
+                   (topology / "core_id").read_text().strip())
+        except OSError:
+            key = ("cpu", str(cpu))
+        groups.setdefault(key, []).append(cpu)
+    return list(groups.values())
+
+
+def first_cores(count: int) -> set[int]:
+    """The logical CPUs of the first `count` cores: what `--bind-to core` gives rank 0."""
+    return {cpu for group in core_groups()[:count] for cpu in group}
+
+
+def node_cores(plan: LaunchPlan, launcher: str) -> tuple[Optional[int], str]:
+    """Cores of a node the ranks run on, and where that number came from (None: unknown here)."""
+    if launcher == "slurm":
+        return None, f"SLURM_CPUS_ON_NODE / {plan.ranks_per_node} ranks per node on the compute node"
+    if launcher == "mpirun" and plan.hostfile:
+        return hostfile_cores(plan.hostfile, plan.nodes)
+    if launcher in ("srun", "mpirun") and "SLURM_CPUS_ON_NODE" in os.environ:
+        value = os.environ["SLURM_CPUS_ON_NODE"]
+        if not value.isdigit() or int(value) < 1:
+            raise InputError(f"SLURM_CPUS_ON_NODE={value!r} is not a CPU count; pass --cores-per-rank")
+        return int(value), f"SLURM_CPUS_ON_NODE={value}"
+    if launcher == "srun":
+        return None, "srun outside an allocation"
+    return physical_cores(), f"this node: {physical_cores()} physical cores"
+
+
+def place(plan: LaunchPlan, launcher: str) -> Placement:
+    """Cores per rank and binding for `plan` under `launcher`. Ranks that fit are pinned; more
+    cores per rank than a node has are refused unless --oversubscribe allows sharing; more ranks
+    than cores share them unavoidably. Either way the placement says so."""
+    per_node, where = node_cores(plan, launcher)
+    if plan.cores_per_rank:
+        needed = plan.ranks_per_node * plan.cores_per_rank
+        if per_node is not None and needed > per_node and not plan.oversubscribe:
+            raise InputError(f"{plan.ranks_per_node} rank(s) per node x {plan.cores_per_rank} cores need "
+                             f"{needed} cores, a node has {per_node} ({where}); lower --cores-per-rank "
+                             "or --ranks-per-node, or add --oversubscribe")
+        return Placement(plan.cores_per_rank, per_node, f"--cores-per-rank {plan.cores_per_rank}",
+                         oversubscribed=per_node is not None and needed > per_node)
+    if launcher == "slurm":
+        return Placement(None, None, where)
+    if per_node is None:
+        raise InputError(f"cores per rank unknown ({where}); pass --cores-per-rank, or launch "
+                         "inside a Slurm allocation or with a host file that gives slots=N")
+    return Placement(max(1, per_node // plan.ranks_per_node), per_node,
+                     f"{where} / {plan.ranks_per_node} rank(s) per node",
+                     oversubscribed=plan.ranks_per_node > per_node)  # more ranks than cores: unavoidable
+
+
+# -- command lines ----------------------------------------------------------------------------
+def local_command(plan: LaunchPlan, worker: list[str], placement: Placement) -> tuple[list[str], dict, Optional[set]]:
+    """One rank in a fresh process with exactly the environment and core binding an mpirun rank
+    gets, so 1-rank and N-rank runs compare: (command, environment, CPUs to pin to or None)."""
+    env = {**os.environ, **plan.environment(placement.cores_per_rank)}
+    cpus = None if placement.oversubscribed else first_cores(placement.cores_per_rank)
+    return worker, env, cpus
+
+
+def mpirun_command(plan: LaunchPlan, worker: list[str], placement: Placement) -> list[str]:
+    """Open MPI command line: ranks mapped per node and pinned to their cores when they fit."""
+    cores = placement.cores_per_rank
     cmd = ["mpirun", "-np", str(plan.ranks)]
     if plan.hostfile:
         cmd += ["--hostfile", str(plan.hostfile)]
-    fits = plan.ranks_per_node * cores <= cores_per_node
-    if fits and plan.nodes > 1:
+    if placement.oversubscribed:
+        cmd += ["--map-by", f"ppr:{plan.ranks_per_node}:node", "--oversubscribe", "--bind-to", "none"]
+    elif plan.nodes > 1 or plan.hostfile:
         cmd += ["--map-by", f"ppr:{plan.ranks_per_node}:node:PE={cores}", "--bind-to", "core"]
-    elif fits:
-        cmd += ["--map-by", f"slot:PE={cores}", "--bind-to", "core"]
     else:
-        cmd += ["--oversubscribe", "--bind-to", "none"]
+        cmd += ["--map-by", f"slot:PE={cores}", "--bind-to", "core"]
     if os.geteuid() == 0:
         cmd.append("--allow-run-as-root")
-    for key, value in sorted(plan.environment(cores_per_node).items()):
+    for key, value in sorted(plan.environment(cores).items()):
         cmd += ["-x", f"{key}={value}"]
     for name in ("PATH", "LD_LIBRARY_PATH", "PYTHONPATH"):  # forward the caller's environment
         if name in os.environ:
@@ -96,56 +276,50 @@ def mpirun_command(plan: LaunchPlan, worker: list[str], cores_per_node: int) -> 
     return cmd + worker
 
 
-def srun_command(plan: LaunchPlan, worker: list[str], cores_per_node: int) -> list[str]:
-    cores = plan.resolved_cores_per_rank(cores_per_node)
-    env = ",".join(f"{k}={v}" for k, v in sorted(plan.environment(cores_per_node).items()))
+def srun_command(plan: LaunchPlan, worker: list[str], placement: Placement) -> list[str]:
+    cores = placement.cores_per_rank
+    env = ",".join(f"{k}={v}" for k, v in sorted(plan.environment(cores).items()))
+    binding = ["--overcommit", "--cpu-bind=none"] if placement.oversubscribed else ["--cpu-bind=cores"]
     return ["srun", f"--nodes={plan.nodes}", f"--ntasks-per-node={plan.ranks_per_node}",
-            f"--cpus-per-task={cores}", "--cpu-bind=cores", "--kill-on-bad-exit=1",
+            f"--cpus-per-task={cores}", *binding, "--kill-on-bad-exit=1",
             f"--export=ALL,{env}"] + worker
 
 
-def sbatch_script(plan: LaunchPlan, harness_args: list[str], cores_per_node: int,
-                  workdir: Path) -> str:
-    """A batch script that re-enters `harness run` inside the allocation, launched with srun."""
+def sbatch_script(plan: LaunchPlan, steps: list[list[str]], workdir: Path) -> str:
+    """A batch script that runs each `harness` command line of `steps` inside the allocation.
+
+    Nothing in it depends on the machine that writes it: without --cores-per-rank, cores per
+    rank are taken on the compute node by the `harness run --launcher srun` each step starts.
+    `steps` carry absolute paths; the job's output goes to `workdir` (absolute)."""
+    workdir = Path(workdir).resolve()
     lines = ["#!/bin/bash", f"#SBATCH --job-name={plan.job_name}", f"#SBATCH --nodes={plan.nodes}",
-             f"#SBATCH --ntasks-per-node={plan.ranks_per_node}",
-             f"#SBATCH --cpus-per-task={plan.resolved_cores_per_rank(cores_per_node)}",
-             f"#SBATCH --time={plan.time_limit}", "#SBATCH --exclusive",
-             f"#SBATCH --output={workdir}/%x-%j.out"]
+             f"#SBATCH --ntasks-per-node={plan.ranks_per_node}"]
+    if plan.cores_per_rank:
+        lines.append(f"#SBATCH --cpus-per-task={plan.cores_per_rank}")
+    lines += [f"#SBATCH --time={plan.time_limit}", "#SBATCH --exclusive",
+              f"#SBATCH --output={workdir}/%x-%j.out"]
     if plan.partition:
         lines.append(f"#SBATCH --partition={plan.partition}")
     if plan.account:
         lines.append(f"#SBATCH --account={plan.account}")
-    lines += ["set -euo pipefail", f"cd {shlex.quote(str(workdir))}"]
-    lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(plan.environment(cores_per_node).items())]
-    args = [a for a in harness_args if a not in ("--submit", "--dry-run")]
-    args = _replace_flag(args, "--launcher", "srun")
-    lines.append(shlex.join([sys.executable, "-m", "harness.cli", *args]))
+    if plan.cores_per_rank:
+        lines.append(f"# Cores per rank: {plan.cores_per_rank}, from --cores-per-rank.")
+    else:
+        lines.append(f"# Cores per rank: SLURM_CPUS_ON_NODE / {plan.ranks_per_node} ranks per node, taken on "
+                     "the compute node at run time by each `harness run --launcher srun` below.")
+    lines += ["set -uo pipefail", f"cd {shlex.quote(str(workdir))}", "status=0"]
+    for step in steps:
+        lines.append(shlex.join([sys.executable, "-m", "harness.cli", *step]) + " || status=1")
+    lines.append("exit $status")
     return "\n".join(lines) + "\n"
 
 
-def _replace_flag(args: list[str], flag: str, value: str) -> list[str]:
-    out, skip = [], False
-    for i, arg in enumerate(args):
-        if skip:
-            skip = False
-            continue
-        if arg == flag:
-            skip = True
-            continue
-        if arg.startswith(flag + "="):
-            continue
-        out.append(arg)
-    return out + [flag, value]
-
-
-def submit(script: str, directory: Path) -> str:
-    """Write the batch script and submit it; return sbatch's answer (the job id line)."""
+def submit(script: str, path: Path) -> str:
+    """Write the batch script to `path` and submit it; return sbatch's answer (the job id line)."""
     if shutil.which("sbatch") is None:
         raise InputError("--submit: sbatch not found; run on a Slurm login node or drop --submit "
                          "and submit the printed script yourself")
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "harness-run.sbatch"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(script)
     done = subprocess.run(["sbatch", str(path)], capture_output=True, text=True, check=False)
     if done.returncode != 0:

@@ -2,8 +2,9 @@
 
 Modes: `tta` (time to accuracy), `epoch-time` (training throughput), `scaling` (epoch time
 against rank count, strong and weak), `inference` (showers per second). Training modes go
-through the launcher (`harness.launch`): in-process for one rank, mpirun, srun, or an sbatch
-script; the ranks re-enter this command with the hidden `--worker` flag.
+through the launcher (`harness.launch`): one pinned process for one rank, mpirun, srun, or an
+sbatch script; the ranks re-enter this command with the hidden `--worker` flag. Without --mode
+and with --nodes > 1, the submission set (tta and epoch-time) at that scale.
 """
 from __future__ import annotations
 
@@ -74,18 +75,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="scaling mode: fixed global batch (strong), fixed per-rank batch (weak)")
 
     launch = parser.add_argument_group("launching")
-    launch.add_argument("--nodes", type=positive_int, default=1)
+    launch.add_argument("--nodes", type=positive_int, default=1,
+                        help="nodes; more than 1 without --mode runs the submission set (tta and "
+                             "epoch-time) at that scale through srun, mpirun --hostfile or an sbatch script")
     launch.add_argument("--ranks-per-node", type=positive_int, default=1,
                         help="ranks per node (the slides: 4, mapped to NUMA domains)")
     launch.add_argument("--cores-per-rank", type=positive_int, default=None,
-                        help="default: the node's cores divided by the ranks per node")
+                        help="cores behind each rank (default: a node's cores / --ranks-per-node, "
+                             "a node's cores being the host file's slots with mpirun, "
+                             "SLURM_CPUS_ON_NODE under Slurm, taken where the ranks run)")
     launch.add_argument("--intra-op-threads", type=positive_int, default=None,
                         help="TensorFlow intra-op threads per rank (default: cores per rank)")
     launch.add_argument("--inter-op-threads", type=positive_int, default=2)
     launch.add_argument("--launcher", choices=("auto", "local", "mpirun", "srun", "slurm"), default="auto",
-                        help="auto: in-process for 1 rank, srun inside a Slurm allocation, else mpirun; "
-                             "slurm: write an sbatch script")
-    launch.add_argument("--hostfile", type=str, default=None, help="mpirun host file")
+                        help="auto: srun inside a Slurm allocation, mpirun with --hostfile, an sbatch "
+                             "script for --nodes > 1 where sbatch exists; on one node a single pinned "
+                             "process for 1 rank, else mpirun. slurm: write an sbatch script")
+    launch.add_argument("--hostfile", type=str, default=None,
+                        help="mpirun host file, one `host slots=N` line per node (slots: cores of the node)")
+    launch.add_argument("--oversubscribe", action="store_true",
+                        help="let ranks share cores, unpinned, when ranks x --cores-per-rank exceed a "
+                             "node's cores (recorded in the result); without it such a plan is refused")
     launch.add_argument("--partition", default=None, help="Slurm partition")
     launch.add_argument("--account", default=None, help="Slurm account")
     launch.add_argument("--time-limit", default="02:00:00", help="Slurm time limit")
@@ -111,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
     if args.worker:
         from harness.train_worker import run_worker
         return run_worker(args)
+    if args.mode is None and args.nodes > 1:
+        from harness.train_launch import launch_submission_set
+        return launch_submission_set(args)
     if args.mode is None:
         from harness.main_job import run_main_job
         return run_main_job(args)

@@ -1,105 +1,307 @@
-"""Launch paths, checked with --dry-run: mpirun for local ranks, srun in an allocation, and the
-sbatch script of a 256-node run."""
+"""Launch paths, checked with --dry-run: cores per rank taken where the ranks run (host file
+slots, SLURM_CPUS_ON_NODE, or --cores-per-rank), pinning when the ranks fit, an sbatch script
+that does not depend on the machine that writes it, and `harness run --nodes N` running the
+submission set at that scale or saying what to add."""
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from harness.launch import LaunchPlan, choose_launcher, mpirun_command, sbatch_script, srun_command
+from harness.cli import build_parser
+from harness.launch import (LaunchPlan, check_reach, choose_launcher, first_cores, local_command,
+                            mpirun_command, place, read_hostfile, sbatch_script, srun_command)
+from reference_model.errors import InputError
 
 WORKER = ["python", "-m", "harness.cli", "run", "--worker"]
+SLURM_48_CORE_NODE = {"SLURM_JOB_ID": "42", "SLURM_CPUS_ON_NODE": "48", "SLURM_JOB_NUM_NODES": "256"}
 
 
-def test_auto_launcher_choice(monkeypatch):
-    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+def harness(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+                          env={**clean, **(env or {})}, cwd=cwd)
+
+
+def exported(command: list[str]) -> dict[str, str]:
+    """The variables an mpirun command line sets with -x KEY=VALUE."""
+    pairs = [command[i + 1] for i, a in enumerate(command) if a == "-x" and "=" in command[i + 1]]
+    return dict(p.split("=", 1) for p in pairs)
+
+
+@pytest.fixture
+def no_slurm(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("SLURM_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def hostfile_48(tmp_path):
+    path = tmp_path / "hosts"
+    path.write_text("# two 48-core nodes\nnode01 slots=48\nnode02 slots=48  # second socket pair\n")
+    return path
+
+
+# -- choosing a launcher that reaches the nodes ------------------------------------------------
+def test_auto_launcher_choice(no_slurm, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here
     assert choose_launcher("auto", 1) == "local"
     assert choose_launcher("auto", 2) == "mpirun"
+    assert choose_launcher("auto", 8, nodes=2, hostfile=Path("hosts")) == "mpirun"
+    with pytest.raises(InputError, match="--hostfile.*--launcher slurm"):
+        choose_launcher("auto", 8, nodes=2)
+    fake_sbatch(tmp_path)
+    assert choose_launcher("auto", 8, nodes=2) == "slurm"
     monkeypatch.setenv("SLURM_JOB_ID", "42")
-    assert choose_launcher("auto", 8) == "srun"
+    assert choose_launcher("auto", 8, nodes=2) == "srun"
     assert choose_launcher("slurm", 8) == "slurm"
 
 
-def test_mpirun_oversubscribes_when_ranks_exceed_cores():
-    cmd = mpirun_command(LaunchPlan(ranks_per_node=2, cores_per_rank=2), WORKER, cores_per_node=2)
-    assert cmd[:3] == ["mpirun", "-np", "2"]
-    assert "--oversubscribe" in cmd and cmd[-len(WORKER):] == WORKER
+def test_launches_that_would_put_every_rank_here_are_refused(no_slurm, monkeypatch):
+    with pytest.raises(InputError, match="needs --hostfile"):
+        check_reach("mpirun", LaunchPlan(nodes=4, ranks_per_node=4))
+    with pytest.raises(InputError, match="runs one rank"):
+        check_reach("local", LaunchPlan(ranks_per_node=2))
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    monkeypatch.setenv("SLURM_JOB_NUM_NODES", "4")
+    with pytest.raises(InputError, match="allocation has 4 node"):
+        check_reach("srun", LaunchPlan(nodes=256, ranks_per_node=4))
+    check_reach("srun", LaunchPlan(nodes=4, ranks_per_node=4))
+
+
+# -- host files --------------------------------------------------------------------------------
+def test_hostfile_slots_comments_and_repeated_hosts(tmp_path):
+    path = tmp_path / "hosts"
+    path.write_text("a slots=24\n\n# comment\nb slots=48 max_slots=48\na slots=24\n")
+    assert read_hostfile(path) == {"a": 48, "b": 48}
+
+
+@pytest.mark.parametrize("text, message", [("node01 slots=forty\n", "line 1"), ("n1 slots=4\nn2 cpus=4\n", "line 2"),
+                                           ("# nothing\n", "no hosts")])
+def test_hostfile_with_bad_syntax_is_a_one_line_error(tmp_path, text, message):
+    path = tmp_path / "hosts"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_hostfile(path)
+
+
+def test_hostfile_with_too_few_or_unlike_hosts_is_refused(tmp_path, hostfile_48):
+    with pytest.raises(InputError, match="lists 2 host"):
+        place(LaunchPlan(nodes=4, ranks_per_node=4, hostfile=hostfile_48), "mpirun")
+    unlike = tmp_path / "unlike"
+    unlike.write_text("n1 slots=48\nn2 slots=24\n")
+    with pytest.raises(InputError, match="nodes differ"):
+        place(LaunchPlan(nodes=2, ranks_per_node=4, hostfile=unlike), "mpirun")
+
+
+# -- cores per rank and binding ----------------------------------------------------------------
+def test_host_file_of_48_slots_gives_12_pinned_cores_per_rank(hostfile_48):
+    plan = LaunchPlan(nodes=2, ranks_per_node=4, hostfile=hostfile_48)
+    placement = place(plan, "mpirun")
+    assert (placement.cores_per_rank, placement.oversubscribed) == (12, False)
+    assert "slots=48" in placement.source
+    cmd = mpirun_command(plan, WORKER, placement)
+    assert cmd[:3] == ["mpirun", "-np", "8"] and cmd[cmd.index("--hostfile") + 1] == str(hostfile_48)
+    assert cmd[cmd.index("--map-by") + 1] == "ppr:4:node:PE=12" and cmd[cmd.index("--bind-to") + 1] == "core"
+    assert "--oversubscribe" not in cmd
+    env = exported(cmd)
+    assert env["OMP_NUM_THREADS"] == env["HARNESS_INTRA_OP_THREADS"] == "12"
+    assert env["KMP_BLOCKTIME"] == "1" and env["HOROVOD_FUSION_THRESHOLD"] == "134217728"
+
+
+def test_slurm_48_core_node_gives_12_cores_per_rank(monkeypatch):
+    for key, value in SLURM_48_CORE_NODE.items():
+        monkeypatch.setenv(key, value)
+    plan = LaunchPlan(nodes=256, ranks_per_node=4)
+    placement = place(plan, "srun")
+    assert placement.cores_per_rank == 12 and "SLURM_CPUS_ON_NODE=48" in placement.source
+    cmd = srun_command(plan, WORKER, placement)
+    assert cmd[:5] == ["srun", "--nodes=256", "--ntasks-per-node=4", "--cpus-per-task=12", "--cpu-bind=cores"]
+    export = next(a for a in cmd if a.startswith("--export=ALL,"))
+    assert "OMP_NUM_THREADS=12" in export and "KMP_AFFINITY=granularity=fine,compact,1,0" in export
+
+
+def test_explicit_cores_per_rank_that_do_not_fit_need_oversubscribe(monkeypatch):
+    monkeypatch.setattr("harness.launch.core_groups", lambda: [[0], [1]])
+    plan = LaunchPlan(ranks_per_node=2, cores_per_rank=2)
+    with pytest.raises(InputError, match="need 4 cores, a node has 2.*--oversubscribe"):
+        place(plan, "mpirun")
+    plan.oversubscribe = True
+    placement = place(plan, "mpirun")
+    assert placement.oversubscribed and placement.record("mpirun", plan)["oversubscribed"] is True
+    cmd = mpirun_command(plan, WORKER, placement)
+    assert "--oversubscribe" in cmd and cmd[cmd.index("--bind-to") + 1] == "none"
     assert ("--allow-run-as-root" in cmd) == (os.geteuid() == 0)
 
 
-def test_mpirun_pins_ranks_that_fit():
-    cmd = mpirun_command(LaunchPlan(nodes=4, ranks_per_node=4, hostfile="hosts"), WORKER, cores_per_node=48)
-    assert cmd[:3] == ["mpirun", "-np", "16"]
-    assert cmd[cmd.index("--map-by") + 1] == "ppr:4:node:PE=12"
-    assert cmd[cmd.index("--bind-to") + 1] == "core"
-    assert cmd[cmd.index("--hostfile") + 1] == "hosts"
-    env = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-x"]
-    assert "OMP_NUM_THREADS=12" in env and "KMP_BLOCKTIME=1" in env
-    assert "HOROVOD_FUSION_THRESHOLD=134217728" in env and "HARNESS_INTRA_OP_THREADS=12" in env
+def test_ranks_that_fit_are_pinned_and_more_ranks_than_cores_share_unavoidably(monkeypatch):
+    monkeypatch.setattr("harness.launch.core_groups", lambda: [[0], [1]])
+    fits = place(LaunchPlan(ranks_per_node=2), "mpirun")
+    assert (fits.cores_per_rank, fits.binding) == (1, "cores")
+    assert "--oversubscribe" not in mpirun_command(LaunchPlan(ranks_per_node=2), WORKER, fits)
+    crowded = place(LaunchPlan(ranks_per_node=4), "mpirun")
+    assert crowded.oversubscribed and crowded.cores_per_rank == 1
 
 
-def test_srun_command_maps_the_allocation():
-    cmd = srun_command(LaunchPlan(nodes=256, ranks_per_node=4), WORKER, cores_per_node=48)
-    assert cmd[:5] == ["srun", "--nodes=256", "--ntasks-per-node=4", "--cpus-per-task=12", "--cpu-bind=cores"]
-    assert any(a.startswith("--export=ALL,") and "KMP_AFFINITY=granularity=fine,compact,1,0" in a for a in cmd)
+def test_one_rank_gets_the_environment_and_binding_of_an_mpirun_rank(monkeypatch):
+    monkeypatch.setattr("harness.launch.core_groups", lambda: [[0, 2], [1, 3]])
+    plan = LaunchPlan(ranks_per_node=1, cores_per_rank=1)
+    placement = place(plan, "local")
+    command, env, cpus = local_command(plan, WORKER, placement)
+    assert command == WORKER and cpus == {0, 2} == first_cores(1)
+    two_ranks = LaunchPlan(ranks_per_node=2, cores_per_rank=1)
+    mpirun_env = exported(mpirun_command(two_ranks, WORKER, place(two_ranks, "mpirun")))
+    assert mpirun_env == plan.environment(1)
+    assert {k: env[k] for k in mpirun_env} == mpirun_env, "every variable an mpirun rank gets, the one rank gets"
 
 
-def test_sbatch_script_for_256_nodes(tmp_path):
-    script = sbatch_script(LaunchPlan(nodes=256, ranks_per_node=4, partition="skx"),
-                           ["run", "--mode", "tta", "--nodes", "256", "--launcher", "slurm", "--submit"],
-                           cores_per_node=48, workdir=tmp_path)
-    assert "#SBATCH --nodes=256" in script and "#SBATCH --ntasks-per-node=4" in script
-    assert "#SBATCH --cpus-per-task=12" in script and "#SBATCH --partition=skx" in script
-    assert "export KMP_BLOCKTIME=1" in script and "export OMP_NUM_THREADS=12" in script
-    last = script.strip().splitlines()[-1]
-    assert last.endswith("--launcher srun") and "--submit" not in last
+def test_one_rank_dry_run_is_a_pinned_process_with_the_rank_environment(no_slurm, tmp_path):
+    done = harness("run", "--mode", "epoch-time", "--cores-per-rank", "1", "--dry-run",
+                   "--results", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.strip().splitlines()[-1].split()
+    assert line[0] == "env" and "OMP_NUM_THREADS=1" in line and "KMP_BLOCKTIME=1" in line
+    assert "KMP_AFFINITY=granularity=fine,compact,1,0" in line and "HARNESS_INTRA_OP_THREADS=1" in line
+    assert line[line.index("taskset") + 1:line.index("taskset") + 3] == ["-c", str(min(first_cores(1)))]
 
 
-def test_cli_dry_run_prints_the_256_node_script(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--mode", "tta", "--nodes", "256",
-                          "--ranks-per-node", "4", "--launcher", "slurm", "--dry-run",
-                          "--results", str(tmp_path)], capture_output=True, text=True, check=True).stdout
-    assert out.startswith("#!/bin/bash") and "#SBATCH --nodes=256" in out
-    assert not any(tmp_path.iterdir()), "a dry run must not write anything"
+# -- the CLI, end to end in dry runs -----------------------------------------------------------
+def test_cli_dry_run_with_a_48_slot_host_file(no_slurm, tmp_path, hostfile_48):
+    done = harness("run", "--mode", "epoch-time", "--nodes", "2", "--ranks-per-node", "4",
+                   "--hostfile", str(hostfile_48), "--dry-run", "--results", str(tmp_path / "root"))
+    assert done.returncode == 0, done.stderr
+    assert "-x OMP_NUM_THREADS=12" in done.stdout and "ppr:4:node:PE=12" in done.stdout
+    assert "--oversubscribe" not in done.stdout and "12 core(s) per rank" in done.stderr
+
+
+def test_cli_dry_run_with_slurm_variables_of_a_48_core_node(tmp_path):
+    done = harness("run", "--mode", "tta", "--nodes", "256", "--ranks-per-node", "4", "--launcher", "srun",
+                   "--dry-run", "--results", str(tmp_path / "root"), env=SLURM_48_CORE_NODE)
+    assert done.returncode == 0, done.stderr
+    assert "--cpus-per-task=12" in done.stdout and "OMP_NUM_THREADS=12" in done.stdout
+    assert not (tmp_path / "root").exists(), "a dry run must not write anything"
+
+
+def sbatch_dry_run(monkeypatch, capsys, cores: int, argv: list[str]) -> str:
+    from harness.train_launch import launch_training
+
+    monkeypatch.setattr("harness.launch.core_groups", lambda: [[c] for c in range(cores)])
+    assert launch_training(build_parser().parse_args(argv)) == 0
+    return capsys.readouterr().out
+
+
+def test_sbatch_script_does_not_depend_on_the_machine_that_writes_it(no_slurm, monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "--mode", "tta", "--nodes", "256", "--ranks-per-node", "4", "--launcher", "slurm",
+            "--dry-run", "--results", "rel/root", "--partition", "skx"]
+    on_login_node = sbatch_dry_run(monkeypatch, capsys, 2, argv)
+    assert on_login_node == sbatch_dry_run(monkeypatch, capsys, 48, argv)
+    assert "--cpus-per-task" not in on_login_node and "OMP_NUM_THREADS" not in on_login_node
+    assert "SLURM_CPUS_ON_NODE / 4 ranks per node" in on_login_node
+    assert "#SBATCH --nodes=256" in on_login_node and "#SBATCH --partition=skx" in on_login_node
+    assert f"#SBATCH --output={tmp_path}/%x-%j.out" in on_login_node
+    last = on_login_node.strip().splitlines()[-2]
+    assert f"--results {tmp_path}/rel/root" in last and "--launcher srun" in last and "--dry-run" not in last
+
+
+def test_sbatch_script_with_explicit_cores_per_rank(tmp_path):
+    plan = LaunchPlan(nodes=4, ranks_per_node=4, cores_per_rank=12)
+    script = sbatch_script(plan, [["run", "--mode", "tta", "--cores-per-rank", "12"]], tmp_path)
+    assert "#SBATCH --cpus-per-task=12" in script and "from --cores-per-rank" in script
+    assert script.startswith("#!/bin/bash") and script.rstrip().endswith("exit $status")
+
+
+# -- `harness run --nodes N` without --mode ----------------------------------------------------
+def fake_sbatch(directory: Path) -> Path:
+    """An `sbatch` that keeps the script it was given and answers like Slurm."""
+    path = directory / "sbatch"
+    path.write_text(f'#!/bin/sh\ncp "$1" {directory}/submitted.sbatch\necho "Submitted batch job 7"\n')
+    path.chmod(0o755)
+    return path
+
+
+def test_many_nodes_here_is_an_error_saying_what_to_add(tmp_path):
+    done = harness("run", "--nodes", "256", "--results", str(tmp_path / "root"))
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("harness run: error: --nodes 256") and "--hostfile" in last and "--launcher slurm" in last
+    assert not (tmp_path / "root").exists(), "nothing may run on one node when 256 were asked for"
+
+
+def test_many_nodes_from_a_login_node_is_one_batch_job_of_the_submission_set(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_sbatch(bin_dir)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    root = tmp_path / "root"
+    refused = harness("run", "--nodes", "256", "--ranks-per-node", "4", "--results", str(root), env=env)
+    assert refused.returncode == 2 and "add --submit" in refused.stderr.strip().splitlines()[-1]
+    done = harness("run", "--nodes", "256", "--ranks-per-node", "4", "--results", str(root), "--submit", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Submitted batch job 7" in done.stdout
+    script = (bin_dir / "submitted.sbatch").read_text()
+    steps = [line for line in script.splitlines() if "harness.cli run" in line]
+    assert len(steps) == 2 and "--mode tta" in steps[0] and "--mode epoch-time" in steps[1]
+    assert all("--nodes 256 --ranks-per-node 4" in s and "--launcher srun" in s for s in steps)
+    assert list((root / "jobs").glob("*.sbatch")), "the submitted script is kept beside its results"
+
+
+def test_many_nodes_with_a_host_file_runs_the_submission_set_through_mpirun(no_slurm, tmp_path, hostfile_48):
+    done = harness("run", "--nodes", "2", "--ranks-per-node", "4", "--hostfile", str(hostfile_48),
+                   "--dry-run", "--results", str(tmp_path / "root"))
+    assert done.returncode == 0, done.stderr
+    launches = [line for line in done.stdout.splitlines() if line.startswith("mpirun -np 8")]
+    assert len(launches) == 2
+    assert "--mode tta" in launches[0] and "--mode epoch-time" in launches[1]
 
 
 @pytest.mark.parametrize("flag", [["--nodes", "0"], ["--ranks-list", "2,x"], ["--mode", "nope"]])
 def test_bad_flags_are_one_line_errors(flag):
-    done = subprocess.run([sys.executable, "-m", "harness.cli", "run", *flag], capture_output=True, text=True)
+    done = harness("run", *flag)
     assert done.returncode == 2 and "error:" in done.stderr.strip().splitlines()[-1]
 
 
-def test_scaling_points_and_efficiency():
-    from harness.scaling import efficiency_table, scaling_points
-
-    assert scaling_points([1, 2, 4], 8, "both") == [
-        ("weak", 1, 8), ("weak", 2, 8), ("weak", 4, 8), ("strong", 1, 32), ("strong", 2, 16), ("strong", 4, 8)]
-    rows = [{"scaling": "weak", "ranks": 1, "samples_per_second": 4.0},
-            {"scaling": "weak", "ranks": 2, "samples_per_second": 6.0}]
-    table = efficiency_table(rows)
-    assert table[1]["speedup"] == pytest.approx(1.5) and table[1]["efficiency"] == pytest.approx(0.75)
-
-
-def test_strong_scaling_rejects_uneven_batches():
-    from harness.scaling import scaling_points
-    from reference_model.errors import InputError
-
-    with pytest.raises(InputError):
-        scaling_points([3, 4], 8, "strong")
-
-
-def test_scaling_dry_run_prints_each_launch(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--mode", "scaling", "--ranks-list", "1,2",
-                          "--scaling-type", "weak", "--dry-run", "--results", str(tmp_path)],
-                         capture_output=True, text=True, check=True).stdout
-    assert out.count("--worker") == 2 and "mpirun -np 2" in out
-    assert not any(tmp_path.iterdir())
-
-
 def test_missing_data_is_a_one_line_error_and_takes_no_result_number(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--mode", "epoch-time",
-                           "--data", str(tmp_path / "missing"), "--results", str(tmp_path / "root")],
-                          capture_output=True, text=True)
+    done = harness("run", "--mode", "epoch-time", "--data", str(tmp_path / "missing"),
+                   "--results", str(tmp_path / "root"))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("harness run: error:")
     assert not list((tmp_path / "root").glob("results/**/result_*"))
+
+
+PROBE = """import json, os, sys
+json.dump({"status": "success", "mode": "epoch-time", "benchmark": "3dgan", "ranks": 1,
+           "cpus": sorted(os.sched_getaffinity(0)),
+           "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "KMP_AFFINITY", "KMP_BLOCKTIME")}},
+          open(sys.argv[1], "w"))
+"""
+
+
+def test_the_single_rank_process_really_is_pinned_and_given_the_rank_environment(
+        no_slurm, monkeypatch, fixed_data_dir, tmp_path):
+    from harness.train_launch import launch_training
+
+    monkeypatch.setattr("harness.train_launch.worker_arguments",
+                        lambda args, system, data, log, summary, ckpt: [sys.executable, "-c", PROBE, str(summary)])
+    args = build_parser().parse_args(["run", "--mode", "epoch-time", "--cores-per-rank", "1",
+                                      "--data", str(fixed_data_dir), "--results", str(tmp_path)])
+    summary = launch_training(args, return_summary=True)
+    assert summary["cpus"] == sorted(first_cores(1))
+    assert summary["env"] == {"OMP_NUM_THREADS": "1", "KMP_AFFINITY": "granularity=fine,compact,1,0",
+                              "KMP_BLOCKTIME": "1"}
+    assert summary["launch"]["cores_per_rank"] == 1 and summary["launch"]["binding"] == "cores"
+
+
+@pytest.mark.slow
+def test_one_rank_run_records_its_placement(fixed_data_dir, tmp_path):
+    done = harness("run", "--mode", "epoch-time", "--cores-per-rank", "1", "--data", str(fixed_data_dir),
+                   "--results", str(tmp_path), "--epochs", "1", "--max-steps-per-epoch", "1",
+                   "--warmup-epochs", "0")
+    assert done.returncode == 0, done.stderr[-3000:]
+    [path] = tmp_path.glob("results/*/*/3dgan/result_*.json")
+    launch = json.loads(path.read_text())["launch"]
+    assert launch["launcher"] == "local" and launch["cores_per_rank"] == 1
+    assert launch["binding"] == "cores" and launch["oversubscribed"] is False
