@@ -2,28 +2,30 @@
 
 Per run: the summary follows the schema; the MLPerf log passes the compliance checker with
 our rules; the log agrees with its folder (benchmark, system, mode), with the system's
-division and with its summary (status, timed seconds); a time-to-accuracy run used the
-frozen quality thresholds, was not resumed, and its last evaluation passes every frozen
-threshold on the values it logged; inference runs have LoadGen's logs and a VALID result.
+division and with its summary (status, timed seconds, every epoch's time and samples, the
+steady throughput: the scores are taken from the log, harness.scoring); the logged quality
+thresholds are a version/hash pair of benchmark/thresholds/registry.json; a time-to-accuracy
+run (or throughput instance) used the frozen thresholds, was not resumed, and its last
+evaluation passes every frozen threshold on the values it logged; inference runs have
+LoadGen's logs, a VALID result that the summary repeats, and a quality record that passed.
+A finish that was interrupted (stamped summary, renames not done) is reported as such.
 Per submission (skipped with `per_run`): no smoke results, no unfinished or removed runs,
-enough runs per result, inference at MLPerf's official minimum duration.
+enough runs per result, inference at MLPerf's official minimum duration, each throughput set
+complete with distinct seeds, one set per configuration, beside a time-to-accuracy result.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from harness import results
-from harness.scoring import REQUIRED_RUNS, score_results
+from harness.scoring import REQUIRED_RUNS, instance_set, measure, score_results
 from harness.sysinfo import MLPERF_SYSTEM_FIELDS, STATUSES
+from harness.thresholds_registry import judge
 from reference_model.errors import InputError
-
-# The timed seconds in a summary and the log's run_start..run_stop may differ by clock
-# granularity and the summary being taken just after the log line, nothing more.
-TIMING_TOLERANCE_S = 2.0
-TIMING_TOLERANCE_FRACTION = 0.01
 
 
 @dataclass
@@ -46,13 +48,35 @@ def check_tree(root: Path, per_run: bool = False) -> tuple[list[Problem], int]:
     found = results.iter_results(root)
     for result in found:
         problems += [Problem(result.summary_path, m) for m in check_result(result, systems.get(result.system))]
-    for partial in results.unfinished_entries(root):
-        if not per_run:
-            problems.append(Problem(partial, "unfinished run (still running, or its launcher died): "
-                                             "finish it or delete it before submitting"))
+    problems += _check_unfinished(root, per_run)
     if not per_run:
         problems += _check_submission(found)
     return problems, len(found)
+
+
+def _check_unfinished(root: Path, per_run: bool) -> list[Problem]:
+    """Interrupted finishes always (the run ended; only its renames are missing); runs still
+    under a `.partial` name only for a submission (a work tree may have runs in progress)."""
+    problems = []
+    interrupted = set()
+    for folder in {p.parent for p in results.unfinished_entries(root)}:
+        for summary in results.interrupted_finishes(folder):
+            interrupted |= {summary, summary.with_name(summary.name.replace(".json", ".txt"))}
+            problems.append(Problem(summary, "interrupted finish: the run ended and its summary is stamped, "
+                                             "but its files were not renamed; the next `harness run` into this "
+                                             "folder completes it (harness.results.complete_interrupted_finishes)"))
+    for partial in results.unfinished_entries(root):
+        if partial not in interrupted and not per_run:
+            problems.append(Problem(partial, "unfinished run (still running, or its launcher died): "
+                                             "finish it or delete it before submitting"))
+    for system_dir in (p for p in (root / "results").glob("*") if p.is_dir()):
+        for folder in results.TRAINING_FOLDERS.values():
+            for log in sorted(system_dir.glob(f"{folder}/*/result_*.txt")):
+                if not log.with_suffix(".json").exists() and log.with_suffix(f".json{results.PARTIAL}") not in interrupted:
+                    problems.append(Problem(log, "log without its summary: the run's finish was interrupted "
+                                                 "before the summary was written; the result cannot be scored, "
+                                                 "rerun it and keep this log beside the new run"))
+    return problems
 
 
 def _check_systems(root: Path, problems: list[Problem]) -> dict[str, dict]:
@@ -117,7 +141,7 @@ def _check_training_log(result: results.ResultFile, system: Optional[dict]) -> l
         return first.get(key, {}).get("value")
 
     expected = {"submission_benchmark": result.benchmark, "submission_platform": result.system,
-                "benchmark_mode": result.mode}
+                "benchmark_mode": results.LOG_MODES[result.mode]}
     if system is not None:
         expected["submission_division"] = system.get("division")
     problems += [f"log {key} {value(key)!r}, expected {want!r}" for key, want in expected.items()
@@ -125,33 +149,34 @@ def _check_training_log(result: results.ResultFile, system: Optional[dict]) -> l
     summary = result.summary
     if "submittable" in first and value("submittable") != summary.get("submittable"):
         problems.append(f"summary submittable {summary.get('submittable')!r} but the log says {value('submittable')!r}")
-    stop = first.get("run_stop")
-    if stop is not None and summary.get("status") != stop.get("metadata", {}).get("status"):
-        problems.append(f"summary status {summary.get('status')!r} but the log's run_stop says "
-                        f"{stop.get('metadata', {}).get('status')!r}")
-    if "run_start" in first and stop is not None and summary.get("seconds") is not None:
-        logged = (stop["time_ms"] - first["run_start"]["time_ms"]) / 1000.0
-        if abs(logged - summary["seconds"]) > max(TIMING_TOLERANCE_S, TIMING_TOLERANCE_FRACTION * logged):
-            problems.append(f"summary seconds {summary['seconds']:.3f} but the log times run_start to "
-                            f"run_stop as {logged:.3f} s")
-    if result.mode == results.TTA and summary.get("status") == "success":
+    if "run_start" in first and "run_stop" in first:
+        measured = measure(result)
+        if measured.problem:
+            problems.append(measured.problem)
+    verdict = judge(value("quality_thresholds"))
+    to_target = result.mode in (results.TTA, results.THROUGHPUT)
+    if "quality_thresholds" in first and not verdict.known and (to_target or not verdict.recorded):
+        problems.append(verdict.problem)
+    if to_target and summary.get("status") == "success":
         if "resumed" in first:
             problems.append("a time-to-accuracy run must be uninterrupted, this one was resumed")
-        problems += _check_quality(result.benchmark, value("quality_thresholds"), records)
+        problems += _check_quality(result.benchmark, value("quality_thresholds"), records,
+                                   smoke=value("submittable") is False)
     return problems
 
 
-def frozen_thresholds(benchmark: str):
-    """The benchmark's submittable quality thresholds (benchmark/thresholds/<benchmark>.json)."""
+def frozen_thresholds(benchmark: str, smoke: bool = False):
+    """The benchmark's quality thresholds (benchmark/thresholds/<benchmark>.json; `smoke`: the
+    labelled smoke target a non-submittable run is judged by, which a submission refuses)."""
     from benchmark.quality import load_thresholds
 
-    return load_thresholds(benchmark)
+    return load_thresholds(benchmark, smoke=smoke)
 
 
-def _check_quality(benchmark: str, logged_version, records: list[dict]) -> list[str]:
+def _check_quality(benchmark: str, logged_version, records: list[dict], smoke: bool = False) -> list[str]:
     """The run used the frozen thresholds and its last evaluation passes them on its own values."""
     try:
-        thresholds = frozen_thresholds(benchmark)
+        thresholds = frozen_thresholds(benchmark, smoke)
     except InputError as err:
         return [f"cannot check the quality target: {err}"]
     problems = []
@@ -173,12 +198,20 @@ def _check_inference(result: results.ResultFile) -> list[str]:
     summary = result.summary
     problems = [f"LoadGen log {name} missing" for name in results.LOADGEN_LOGS
                 if not (result.summary_path.parent / name).is_file()]
-    if summary.get("valid") is not True:
+    if problems:
+        return problems
+    measured = measure(result)
+    if measured.problem:
+        problems.append(measured.problem)
+    elif summary.get("valid") is not True:
         problems.append("LoadGen did not report 'Result is : VALID'")
     quality = summary.get("quality")
-    if isinstance(quality, dict) and quality.get("passed") is not True:
-        problems.append(f"showers generated at precision {summary.get('settings', {}).get('precision')!r} "
-                        "fail the quality gate")
+    precision = summary.get("settings", {}).get("precision")
+    if not isinstance(quality, dict):
+        problems.append(f"no quality record: showers generated at precision {precision!r} were not put "
+                        "through the quality gate; rerun without --no-quality-gate")
+    elif quality.get("passed") is not True:
+        problems.append(f"showers generated at precision {precision!r} fail the quality gate")
     return problems
 
 
@@ -192,6 +225,7 @@ def _check_submission(found: list[results.ResultFile]) -> list[Problem]:
             problems.append(Problem(result.summary_path, "shorter than MLPerf's official minimum duration/"
                                                          "query count (rules.md, Inference)"))
     problems += _missing_runs(found)
+    problems += _check_throughput_sets(found)
     for scored in score_results(found):
         if not scored.score.valid:
             config = ", ".join(f"{k}={v}" for k, v in scored.config.items())
@@ -199,6 +233,54 @@ def _check_submission(found: list[results.ResultFile]) -> list[Problem]:
             problems.append(Problem(where, f"{scored.mode} result ({config}): {scored.score.reason} "
                                            f"(rules.md requires {REQUIRED_RUNS[scored.mode]} runs)"))
     return problems
+
+
+def _check_throughput_sets(found: list[results.ResultFile]) -> list[Problem]:
+    """MLPerf HPC throughput: every instance of a set is present with its own seed, one set per
+    configuration (no picking the best of several), and only beside a time-to-solution result."""
+    from harness.scoring import configuration
+
+    sets: dict[tuple, list[results.ResultFile]] = {}
+    for result in found:
+        if result.mode == results.THROUGHPUT:
+            sets.setdefault((result.system, result.benchmark, instance_set(result)), []).append(result)
+    problems, configs = [], {}
+    for (system, benchmark, number), members in sorted(sets.items(), key=lambda item: str(item[0])):
+        where = members[0].summary_path.parent
+        declared = (members[0].summary.get("instance") or {}).get("instances")
+        indices = sorted((m.summary.get("instance") or {}).get("index") for m in members)
+        if number is None or declared != len(members) or indices != list(range(1, len(members) + 1)):
+            problems.append(Problem(where, f"throughput set {number}: instances {indices} of {declared}; every "
+                                           "instance of a set counts (run the set again in a fresh results root)"))
+        seeds = [t.seed for t in map(_timing, members) if t is not None]
+        if len(set(seeds)) < len(seeds):
+            problems.append(Problem(where, f"throughput set {number}: instances share a seed {sorted(seeds)}; "
+                                           "MLPerf HPC requires each instance to train from its own seed"))
+        key = (system, benchmark, json.dumps(configuration(members[0]), sort_keys=True))
+        configs.setdefault(key, []).append(number)
+        if not any(r.mode == results.TTA and r.system == system and r.benchmark == benchmark for r in found):
+            problems.append(Problem(where, f"throughput set {number} without a time-to-accuracy result of "
+                                           f"{benchmark} on {system}: MLPerf HPC reports throughput only beside "
+                                           "time to solution"))
+    for (system, benchmark, _), numbers in sorted(configs.items()):
+        if len(numbers) > 1:
+            problems.append(Problem(Path(system) / benchmark, f"throughput sets {numbers} share one configuration: "
+                                                              "a result is one set (choosing the best of several "
+                                                              "is not allowed)"))
+    return problems
+
+
+def _timing(result: results.ResultFile):
+    """The log's timing, or None where the log is missing or has no run_start/run_stop (the
+    per-run checks report those)."""
+    from harness.mlperf_log import read_timing
+
+    if result.log_path is None:
+        return None
+    try:
+        return read_timing(result.log_path)
+    except ValueError:
+        return None
 
 
 def _missing_runs(found: list[results.ResultFile]) -> list[Problem]:

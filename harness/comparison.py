@@ -81,7 +81,7 @@ def _ratio_text(ratio: Optional[float], interval: Optional[tuple[float, float]])
 
 def comparison_table(systems: list[SystemResults], mode: str) -> tuple[list[str], list[list[str]]]:
     """One row per (result, system): score, per-node/socket/core values, speed-ups vs the base."""
-    time_like = mode == results.TTA
+    time_like = mode in (results.TTA, results.THROUGHPUT)
     unit = "min" if time_like else "samples/s"
     per = ("node-min", "socket-min", "core-min") if time_like else ("/node", "/socket", "/core")
     base = systems[0]
@@ -125,14 +125,19 @@ def _normalise(value: float, count: Optional[int], time_like: bool) -> Optional[
 
 
 def steady_epoch_seconds(scored: ScoredResult) -> list[float]:
-    """Mean epoch time after the first epoch, per run of an epoch-time result."""
+    """Mean epoch time after the first epoch, per successful run of an epoch-time result, as
+    each run's MLPerf log times its epochs (the summaries are not trusted for numbers)."""
+    from harness.mlperf_log import read_timing
+
     out = []
     for path in scored.paths:
-        summary = results.read_summary(Path(path)) or {}
-        epochs = summary.get("epochs") or []
-        later = epochs[1:] if len(epochs) > 1 else epochs
-        if later and summary.get("status") == "success":
-            out.append(float(np.mean([e["seconds"] for e in later])))
+        try:
+            timing = read_timing(Path(path).with_suffix(".txt"))
+        except (OSError, ValueError):
+            continue
+        later = timing.epochs[1:] if len(timing.epochs) > 1 else timing.epochs
+        if later and timing.status == "success":
+            out.append(float(np.mean([e.seconds for e in later])))
     return out
 
 

@@ -30,8 +30,8 @@ racing the normal end) is dropped, and any other line after run_stop is an error
 from __future__ import annotations
 
 import itertools
-import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -84,20 +84,24 @@ class MLPerfLogger:
                            (BENCHMARK_MODE, mode), (SUBMITTABLE, not smoke)):
             self._mllog.event(key, value)
 
-    def start(self, key: str, value: Any = None, metadata: Optional[dict] = None) -> None:
+    # `time_ms` as mllog's: None is now; a stated time is for logs written after the fact (tests).
+    def start(self, key: str, value: Any = None, metadata: Optional[dict] = None,
+              time_ms: Optional[int] = None) -> None:
         if self._writable(key):
-            self._mllog.start(key, value, metadata=metadata)
+            self._mllog.start(key, value, metadata=metadata, time_ms=time_ms)
 
-    def end(self, key: str, value: Any = None, metadata: Optional[dict] = None) -> None:
+    def end(self, key: str, value: Any = None, metadata: Optional[dict] = None,
+            time_ms: Optional[int] = None) -> None:
         if self._writable(key):
-            self._mllog.end(key, value, metadata=metadata)
+            self._mllog.end(key, value, metadata=metadata, time_ms=time_ms)
             if key == "run_stop":
                 self._stopped = True
                 self.close()
 
-    def event(self, key: str, value: Any = None, metadata: Optional[dict] = None) -> None:
+    def event(self, key: str, value: Any = None, metadata: Optional[dict] = None,
+              time_ms: Optional[int] = None) -> None:
         if self._writable(key):
-            self._mllog.event(key, value, metadata=metadata)
+            self._mllog.event(key, value, metadata=metadata, time_ms=time_ms)
 
     def close(self) -> None:
         if self.enabled and self._handler is not None:
@@ -115,16 +119,93 @@ class MLPerfLogger:
 
 
 def parse_log(path: Path) -> list[dict]:
-    """The `:::MLLOG` records of a log, in order (other lines, e.g. mpirun's, are skipped)."""
-    records = []
-    with open(path, encoding="latin-1") as handle:
-        for line in handle:
-            if TOKEN in line:
-                try:
-                    records.append(json.loads(line.split(TOKEN, 1)[1]))
-                except json.JSONDecodeError:
-                    continue
-    return records
+    """The `:::MLLOG` records of a log, in order, read by mlperf_logging's own parser (so we
+    read exactly the lines its checker and result summarizer read; other lines are skipped)."""
+    from mlperf_logging.compliance_checker.mlp_parser import parse_file
+
+    from harness.compliance import RULESET
+
+    loglines, _ = parse_file(str(path), ruleset=RULESET)
+    return [{"key": line.key, "time_ms": line.timestamp, "value": line.value.get("value"),
+             "metadata": line.value.get("metadata") or {}} for line in loglines]
+
+
+@dataclass
+class EpochTiming:
+    """One epoch as the log times it: epoch_start to epoch_stop, and the samples it trained."""
+
+    epoch: int
+    start_ms: float
+    stop_ms: float
+    samples: Optional[int]
+
+    @property
+    def seconds(self) -> float:
+        return (self.stop_ms - self.start_ms) / 1000.0
+
+
+@dataclass
+class LogTiming:
+    """What a run's MLPerf log says was measured: the scores are taken from here, not from the
+    JSON summary (as MLPerf's result summarizer scores from run_start and run_stop)."""
+
+    run_start_ms: float
+    run_stop_ms: float
+    status: Optional[str]
+    epochs: list[EpochTiming] = field(default_factory=list)
+    nodes: Optional[int] = None
+    ranks: Optional[int] = None
+    seed: Optional[int] = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.run_stop_ms - self.run_start_ms) / 1000.0
+
+    @property
+    def steady_samples_per_second(self) -> Optional[float]:
+        """Samples per second over the epochs after the first (all of them if there is one):
+        the trainer's definition, on the log's clock."""
+        later = self.epochs[1:] if len(self.epochs) > 1 else self.epochs
+        seconds = sum(e.seconds for e in later)
+        if not later or seconds <= 0 or any(e.samples is None for e in later):
+            return None
+        return sum(e.samples for e in later) / seconds
+
+
+def read_timing(path: Path) -> LogTiming:
+    """The timing of a finished run's log; ValueError (MLPerf's message) when run_start or
+    run_stop is missing. run_start..run_stop is MLPerf's result summarizer's own query."""
+    from mlperf_logging.compliance_checker.mlp_parser import parse_file
+    from mlperf_logging.result_summarizer.result_summarizer import _query_run_start_stop
+
+    from harness.compliance import RULESET
+
+    loglines, _ = parse_file(str(path), ruleset=RULESET)
+    run_start, run_stop = _query_run_start_stop(loglines)
+    records = parse_log(path)
+    first = {}
+    for record in records:
+        first.setdefault(record["key"], record)
+    starts = {r["metadata"].get("epoch_num"): r["time_ms"] for r in records if r["key"] == "epoch_start"}
+    epochs = [EpochTiming(r["metadata"]["epoch_num"], starts[r["metadata"]["epoch_num"]], r["time_ms"],
+                          _epoch_samples(r["metadata"]))
+              for r in records if r["key"] == "epoch_stop" and r["metadata"].get("epoch_num") in starts]
+    stop = first.get("run_stop", {}).get("metadata", {})
+    return LogTiming(run_start_ms=run_start, run_stop_ms=run_stop, status=stop.get("status"), epochs=epochs,
+                     nodes=first.get("number_of_nodes", {}).get("value"),
+                     ranks=first.get("number_of_ranks", {}).get("value"),
+                     seed=first.get("seed", {}).get("value"))
+
+
+def _epoch_samples(metadata: dict) -> Optional[int]:
+    """Samples an epoch trained, from its epoch_stop: MLPerf's `samples_count` when logged,
+    else the logged rate times the logged seconds."""
+    if isinstance(metadata.get("samples_count"), (int, float)):
+        return int(metadata["samples_count"])
+    rate, seconds = metadata.get("samples_per_second"), metadata.get("seconds")
+    if isinstance(rate, (int, float)) and isinstance(seconds, (int, float)):
+        return int(round(rate * seconds))
+    return None
 
 
 def record_abort_if_unfinished(log: Path, reason: str) -> bool:

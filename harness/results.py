@@ -3,9 +3,12 @@
 Layout under a results root (MLPerf HPC for training, MLPerf Inference for inference):
 
     systems/<system>.json                                    system description (harness.sysinfo)
-    results/<system>/strong/<benchmark>/result_<i>.txt       time to accuracy: MLPerf log
-    results/<system>/strong/<benchmark>/result_<i>.json      ... and its summary
-    results/<system>/weak/<benchmark>/result_<i>.txt|.json   epoch-time (throughput) runs
+    results/<system>/strong/<benchmark>/result_<i>.txt       time to accuracy (MLPerf HPC "time to
+    results/<system>/strong/<benchmark>/result_<i>.json        solution"): MLPerf log and its summary
+    results/<system>/weak/<benchmark>/result_<i>.txt|.json   throughput (MLPerf HPC "weak scaling"):
+                                                             one log per model instance of a set of M
+                                                             instances trained concurrently to the target
+    results/<system>/epoch_time/<benchmark>/result_<i>.txt|.json  epoch-time (training speed) runs
     results/<system>/scaling/<benchmark>/series_<i>.json|.txt  epoch time against rank count
     results/<system>/<benchmark>/<Scenario>/performance/run_<i>/
         mlperf_log_summary.txt, mlperf_log_detail.txt        LoadGen's logs
@@ -18,18 +21,25 @@ Rules the functions enforce:
   exclusive create, so a relaunch never appends to an earlier run's file;
 - a run that is still being written lives under a `.partial` name and is renamed to its final
   name by `finish_run` / `finish_inference_run`, so only finished runs look finished;
-- every JSON file is written atomically (temp file, fsync, `os.replace`).
+- a training run's finish is recoverable: the stamped summary is written first (still under its
+  `.partial` name), then the log and the summary are renamed; a finish interrupted in between is
+  completed by `complete_interrupted_finishes` (called before every new run in that folder) and
+  reported by `harness check` until then;
+- every JSON file is written atomically (temp file, fsync, `os.replace`); the system description's
+  read-modify-write holds an exclusive `fcntl` lock, so concurrent runs keep each other's updates.
 
 Summary schema (`schema` = SCHEMA_VERSION), one JSON object per result. Common to every kind:
-    schema, mode ("tta" | "epoch-time" | "scaling" | "inference"), benchmark, system,
+    schema, mode ("tta" | "throughput" | "epoch-time" | "scaling" | "inference"), benchmark, system,
     status ("success" | "aborted"), submittable (false for smoke runs), command (the exact
     command line that ran it), started_at, finished_at (ISO 8601 UTC); training summaries
     also get harness_command (the user's `harness run ...` that launched the ranks)
-Training (tta, epoch-time), written by the trainer through `write_summary`:
+Training (tta, throughput, epoch-time), written by the trainer through `write_summary`:
     seconds (run_start to run_stop), samples, ranks, nodes, ranks_per_node, per_rank_batch,
     global_batch, precision, steady_samples_per_second (after the first epoch), epochs
     ([{epoch, seconds, samples, evaluated, passed, objective}]), quality (the quality report
     of the last evaluation, tta), reason (why it aborted), threads ({intra_op, inter_op}, optional)
+Throughput instances also get instance ({set: the first result number of the set, index: 1..M,
+    instances: M}); each instance is a time-to-accuracy run, and its log says so (benchmark_mode tta)
 Scaling (`write_scaling_series`): rows ([{scaling: strong|weak, ranks, per_rank_batch,
     global_batch, status, samples_per_second, epoch_seconds, speedup, efficiency}]), arguments
 Inference (`finish_inference_run`): scenario, samples_per_second, valid (LoadGen "Result is
@@ -42,22 +52,28 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import fcntl
 import json
 import os
 import re
 import shlex
 import sys
 import tempfile
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from reference_model.errors import InputError
 
 SCHEMA_VERSION = 1
 PARTIAL = ".partial"
-TTA, EPOCH_TIME, SCALING, INFERENCE = "tta", "epoch-time", "scaling", "inference"
-TRAINING_FOLDERS = {TTA: "strong", EPOCH_TIME: "weak"}  # MLPerf HPC: time to solution, throughput
+TTA, THROUGHPUT, EPOCH_TIME = "tta", "throughput", "epoch-time"
+SCALING, INFERENCE = "scaling", "inference"
+# MLPerf HPC: strong/ is time to solution, weak/ the throughput metric; epoch time is ours.
+TRAINING_FOLDERS = {TTA: "strong", THROUGHPUT: "weak", EPOCH_TIME: "epoch_time"}
+# The benchmark_mode a run's MLPerf log records: a throughput instance trains to the target.
+LOG_MODES = {TTA: "tta", THROUGHPUT: "tta", EPOCH_TIME: "epoch-time"}
 SCALING_FOLDER = "scaling"
 SWEEP_FOLDER = "sweeps"
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
@@ -68,6 +84,9 @@ COMMON_FIELDS = ("schema", "mode", "benchmark", "system", "status", "submittable
 REQUIRED_FIELDS = {
     TTA: COMMON_FIELDS + ("seconds", "samples", "ranks", "nodes", "ranks_per_node",
                           "per_rank_batch", "global_batch", "precision", "epochs", "quality"),
+    THROUGHPUT: COMMON_FIELDS + ("seconds", "samples", "ranks", "nodes", "ranks_per_node",
+                                 "per_rank_batch", "global_batch", "precision", "epochs", "quality",
+                                 "instance"),
     EPOCH_TIME: COMMON_FIELDS + ("seconds", "samples", "ranks", "nodes", "ranks_per_node",
                                  "per_rank_batch", "global_batch", "precision", "epochs",
                                  "steady_samples_per_second"),
@@ -159,16 +178,32 @@ def write_system_description(root: Path, system: str, nodes: int = 1,
     identity = dataclasses.replace(identity or identity_from_environment(), system_name=system)
     description = describe_system(identity, nodes=nodes)
     path = system_description_path(root, system)
-    existing = read_summary(path)
-    if existing is not None:
-        differences = hardware_differences(existing, description)
-        if existing.get("division") != description["division"]:
-            differences.append(f"division: {existing.get('division')!r} vs {description['division']!r}")
-        if differences:
-            raise InputError(f"{path} describes another system ({'; '.join(differences)}); "
-                             "choose another --system-name or results root")
-        description["number_of_nodes"] = max(int(existing.get("number_of_nodes", 1)), nodes)
-    return write_json_atomic(path, description)
+    with locked(path):
+        existing = read_summary(path)
+        if existing is not None:
+            differences = hardware_differences(existing, description)
+            if existing.get("division") != description["division"]:
+                differences.append(f"division: {existing.get('division')!r} vs {description['division']!r}")
+            if differences:
+                raise InputError(f"{path} describes another system ({'; '.join(differences)}); "
+                                 "choose another --system-name or results root")
+            description["number_of_nodes"] = max(int(existing.get("number_of_nodes", 1)), nodes)
+        return write_json_atomic(path, description)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive fcntl lock for a read-modify-write of `path`, so that concurrent runs
+    (processes on this node, or on nodes sharing a file system with POSIX locks) cannot lose
+    each other's updates. The lock file `.<name>.lock` sits beside `path` and stays."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 # -- training runs ---------------------------------------------------------------------------
@@ -192,6 +227,7 @@ class TrainingRun:
     index: int
     directory: Path
     started_at: str
+    stamp: dict = field(default_factory=dict)  # added to the summary at the finish (a throughput instance)
 
     @property
     def final_log(self) -> Path:
@@ -237,7 +273,8 @@ def _create_exclusive(path: Path) -> None:
 
 def allocate_training_run(root: Path, system: str, benchmark: str, mode: str,
                           dry_run: bool = False) -> TrainingRun:
-    """Reserve `result_<i>` for a new tta or epoch-time run (the log file is created empty).
+    """Reserve `result_<i>` for a new training run (the log file is created empty), after
+    completing any interrupted finish in its folder.
 
     With `dry_run` nothing is created: the paths are what the next run would use.
     """
@@ -245,25 +282,72 @@ def allocate_training_run(root: Path, system: str, benchmark: str, mode: str,
     if dry_run:
         index = _next_index(directory) if directory.is_dir() else 1
     else:
+        if directory.is_dir():
+            complete_interrupted_finishes(directory)
         index = _reserve(directory, lambda i: f"result_{i}.txt{PARTIAL}", _create_exclusive)
     return TrainingRun(system=system, benchmark=benchmark, mode=mode, index=index,
                        directory=directory, started_at=utc_now())
 
 
 def finish_run(run: TrainingRun) -> Path:
-    """Give a training run its final names: the log, then the summary (stamped with the
-    system, the result's times and its log). Returns the final summary path."""
+    """Give a training run its final names; returns the final summary path.
+
+    Three steps, each atomic, in an order a crash cannot turn into a lie: (1) the summary,
+    stamped with the system, the result's times and its log, replaces rank 0's summary under
+    its `.partial` name (from here on the finish can be completed without this process);
+    (2) the log gets its final name; (3) the summary gets its final name. A crash before (1)
+    leaves an unfinished run, after it an interrupted finish that `complete_finish` completes.
+    """
     summary = read_summary(run.summary) or {
         "mode": run.mode, "benchmark": run.benchmark, "status": "aborted", "submittable": False,
         "reason": "the run ended without writing a summary"}
-    summary = {**summary, "system": run.system, "started_at": run.started_at,
-               "finished_at": utc_now(), "log": run.final_log.name,
-               "harness_command": harness_command()}
-    if run.log.exists():
-        os.replace(run.log, run.final_log)
-    write_summary(run.final_summary, summary)
-    run.summary.unlink(missing_ok=True)
-    return run.final_summary
+    write_summary(run.summary, {**summary, **run.stamp, "mode": run.mode, "system": run.system,
+                                "started_at": run.started_at, FINISHED: utc_now(),
+                                "log": run.final_log.name, "harness_command": harness_command()})
+    return complete_finish(run.summary)
+
+
+FINISHED = "finished_at"  # stamped by finish_run only: a partial summary with it is a begun finish
+
+
+def complete_finish(partial_summary: Path) -> Path:
+    """Rename a stamped run's log, then its summary, to their final names (steps 2 and 3 of
+    `finish_run`); safe to repeat. Returns the final summary path."""
+    partial_summary = Path(partial_summary)
+    final_summary = partial_summary.with_name(partial_summary.name[:-len(PARTIAL)])
+    partial_log = final_summary.with_suffix(f".txt{PARTIAL}")
+    if partial_log.exists():
+        os.replace(partial_log, final_summary.with_suffix(".txt"))
+    os.replace(partial_summary, final_summary)
+    _fsync_directory(final_summary.parent)
+    return final_summary
+
+
+def interrupted_finishes(directory: Path) -> list[Path]:
+    """Partial summaries in `directory` whose finish began (stamped) but did not complete."""
+    found = []
+    for path in sorted(Path(directory).glob(f"result_*.json{PARTIAL}")):
+        try:
+            summary = read_summary(path)
+        except InputError:
+            continue  # damaged: left for the check to report
+        if isinstance(summary, dict) and FINISHED in summary:
+            found.append(path)
+    return found
+
+
+def complete_interrupted_finishes(directory: Path) -> list[Path]:
+    """Complete every interrupted finish in `directory`; returns the final summaries."""
+    return [complete_finish(path) for path in interrupted_finishes(directory)]
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make renames in `directory` durable (a rename is only as durable as its folder)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # -- scaling series --------------------------------------------------------------------------

@@ -4,6 +4,13 @@ average the rest; plus bootstrap confidence intervals for comparing two sets of 
 A result is the set of runs of one system, benchmark and configuration (nodes, ranks per
 node, per-rank batch, precision; for inference the scenario and settings): runs with
 different configurations are never averaged together.
+
+Every number comes from the run's own log, as MLPerf's result summarizer scores from the
+MLPerf log: time to accuracy is run_start to run_stop; epoch-time throughput is the samples of
+the epochs after the first over their epoch_start..epoch_stop time; a throughput set (MLPerf
+HPC "weak scaling") is max(run_stop) - min(run_start) over its instances; inference is what
+LoadGen's summary log reports. A run whose JSON summary disagrees with its log is not counted:
+the result is invalid until the disagreement is explained.
 """
 from __future__ import annotations
 
@@ -16,12 +23,19 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from harness import results
+from harness.mlperf_log import LogTiming, read_timing
 
-# Runs per scored result (rules.md "Runs per result").
-REQUIRED_RUNS = {results.TTA: 5, results.EPOCH_TIME: 3, results.INFERENCE: 1}
+# Runs per scored result (rules.md "Runs per result"); for a throughput set, the instances that
+# must reach the target (MLPerf's summarizer: number_of_models >= the benchmark's run count).
+REQUIRED_RUNS = {results.TTA: 5, results.THROUGHPUT: 5, results.EPOCH_TIME: 3, results.INFERENCE: 1}
 METRICS = {results.TTA: ("time_to_accuracy_minutes", "lower"),
+           results.THROUGHPUT: ("time_to_train_all_minutes", "lower"),
            results.EPOCH_TIME: ("samples_per_second", "higher"),
            results.INFERENCE: ("samples_per_second", "higher")}
+# How far a summary may differ from its log: the log's clock has millisecond resolution and a
+# log line is written just after the trainer reads its own clock.
+TIMING_TOLERANCE_S = 0.25
+TIMING_TOLERANCE_FRACTION = 0.01
 
 
 def olympic_mean(values: Sequence[float]) -> float:
@@ -91,6 +105,110 @@ def bootstrap_ratio(numerator: Sequence[float], denominator: Sequence[float],
     return float(low), float(high)
 
 
+# -- one run, from its log ------------------------------------------------------------------
+@dataclass
+class Measurement:
+    """One run as its log measured it. `problem` (one line) says why it cannot be counted."""
+
+    value: Optional[float] = None  # the run's metric; None if it did not succeed
+    timing: Optional[LogTiming] = None  # training runs
+    problem: str = ""
+
+
+def _close(logged: float, claimed: object) -> bool:
+    return (isinstance(claimed, (int, float)) and math.isfinite(claimed)
+            and abs(logged - claimed) <= max(TIMING_TOLERANCE_S, TIMING_TOLERANCE_FRACTION * abs(logged)))
+
+
+def _number(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else repr(value)
+
+
+def summary_disagreements(summary: dict, timing: LogTiming) -> list[str]:
+    """Where a training summary says something other than its MLPerf log (empty: they agree)."""
+    problems = []
+    if summary.get("status") != timing.status:
+        problems.append(f"summary status {summary.get('status')!r} but the log's run_stop says {timing.status!r}")
+    if summary.get("seconds") is not None and not _close(timing.seconds, summary.get("seconds")):
+        problems.append(f"summary seconds {summary['seconds']:.3f} but the log times run_start to run_stop "
+                        f"as {timing.seconds:.3f} s")
+    epochs = summary.get("epochs") or []
+    if len(epochs) != len(timing.epochs):
+        problems.append(f"summary has {len(epochs)} epoch(s), the log {len(timing.epochs)}")
+    for claimed, logged in zip(epochs, timing.epochs):
+        if not _close(logged.seconds, claimed.get("seconds")):
+            problems.append(f"summary epoch {claimed.get('epoch')} took {_number(claimed.get('seconds'))} s but the "
+                            f"log times it as {logged.seconds:.3f} s")
+        if logged.samples is not None and claimed.get("samples") != logged.samples:
+            problems.append(f"summary epoch {claimed.get('epoch')} trained {claimed.get('samples')!r} samples, "
+                            f"the log {logged.samples}")
+    claimed_rate, logged_rate = summary.get("steady_samples_per_second"), timing.steady_samples_per_second
+    if claimed_rate is not None and logged_rate is not None and not (
+            isinstance(claimed_rate, (int, float))
+            and abs(claimed_rate - logged_rate) <= TIMING_TOLERANCE_FRACTION * logged_rate):
+        problems.append(f"summary steady_samples_per_second {_number(claimed_rate)} but the log's epochs give "
+                        f"{logged_rate:.4g}")
+    return problems
+
+
+def measure(result: results.ResultFile) -> Measurement:
+    """The metric of one run, from its log; a run whose summary disagrees gets a problem."""
+    if result.mode == results.INFERENCE:
+        return _measure_inference(result)
+    if result.log_path is None:
+        return Measurement(problem="no MLPerf log beside the summary")
+    try:
+        timing = read_timing(result.log_path)
+    except ValueError as err:
+        return Measurement(problem=f"{result.log_path.name}: {err}")
+    disagreements = summary_disagreements(result.summary, timing)
+    if disagreements:
+        return Measurement(timing=timing, problem=disagreements[0])
+    if timing.status != "success":
+        return Measurement(timing=timing)
+    value = timing.steady_samples_per_second if result.mode == results.EPOCH_TIME else timing.seconds
+    return Measurement(value=value, timing=timing)
+
+
+def _measure_inference(result: results.ResultFile) -> Measurement:
+    """LoadGen's verdict and rate from its summary log (what LoadGen measured), against the summary."""
+    from benchmark.loadgen_runner import SUMMARY_LOG, result_from_summary
+
+    summary = result.summary
+    settings = {"min_duration_ms": 0, "min_query_count": 0,
+                **((summary.get("loadgen") or {}).get("settings") or {})}
+    try:
+        logged = result_from_summary(summary.get("scenario"), result.summary_path.parent, settings)
+    except (RuntimeError, OSError) as err:
+        return Measurement(problem=str(err))
+    if summary.get("valid") is not logged.valid:
+        return Measurement(problem=f"summary valid {summary.get('valid')!r} but {SUMMARY_LOG} says "
+                                   f"'Result is : {logged.verdict}'")
+    claimed = summary.get("samples_per_second")
+    if logged.samples_per_second is not None and not (
+            isinstance(claimed, (int, float)) and abs(claimed - logged.samples_per_second)
+            <= TIMING_TOLERANCE_FRACTION * logged.samples_per_second):
+        return Measurement(problem=f"summary samples_per_second {claimed!r} but {SUMMARY_LOG} gives "
+                                   f"{logged.samples_per_second:.6g}")
+    good = logged.valid and summary.get("status", "success") == "success"
+    return Measurement(value=logged.samples_per_second if good else None)
+
+
+def score_instances(timings: Sequence[Optional[LogTiming]], required: int = REQUIRED_RUNS[results.THROUGHPUT]) -> Score:
+    """A throughput set (MLPerf HPC weak scaling): minutes from the first run_start to the last
+    run_stop over the instances that reached the target; valid with at least `required` of them
+    and one instance scale (nodes per instance) across the set, as MLPerf's summarizer requires."""
+    converged = [t for t in timings if t is not None and t.status == "success"]
+    reasons = []
+    if len(converged) < required:
+        reasons.append(f"{len(converged)} of {len(timings)} instance(s) reached the target, {required} required")
+    if len({t.nodes for t in converged}) > 1:
+        reasons.append("instances ran at different scales (number_of_nodes differs)")
+    value = ((max(t.run_stop_ms for t in converged) - min(t.run_start_ms for t in converged)) / 60000.0
+             if converged else None)
+    return Score(value, len(timings), not reasons, "; ".join(reasons), [t.seconds / 60.0 for t in converged])
+
+
 # -- scoring a results tree ------------------------------------------------------------------
 TRAINING_CONFIG = ("nodes", "ranks_per_node", "per_rank_batch", "precision")
 INFERENCE_CONFIG = ("scenario", "precision", "batch_size", "streams", "intra_op_threads", "inter_op_threads")
@@ -102,7 +220,15 @@ def configuration(result: results.ResultFile) -> dict:
     if result.mode == results.INFERENCE:
         settings = {**summary.get("settings", {}), "scenario": summary.get("scenario")}
         return {k: settings.get(k) for k in INFERENCE_CONFIG}
-    return {k: summary.get(k) for k in TRAINING_CONFIG}
+    config = {k: summary.get(k) for k in TRAINING_CONFIG}
+    if result.mode == results.THROUGHPUT:
+        config["instances"] = (summary.get("instance") or {}).get("instances")
+    return config
+
+
+def instance_set(result: results.ResultFile) -> Optional[int]:
+    """The set a throughput instance belongs to (the first result number of the set)."""
+    return (result.summary.get("instance") or {}).get("set") if result.mode == results.THROUGHPUT else None
 
 
 @dataclass
@@ -131,34 +257,38 @@ class ScoredResult:
         return cls(**{**data, "score": Score(**data["score"])})
 
 
-def run_value(result: results.ResultFile) -> Optional[float]:
-    """The metric of one run: seconds to accuracy (None if it did not converge), or samples/s."""
-    s = result.summary
-    if result.mode == results.TTA:
-        return s.get("seconds") if s.get("status") == "success" else None
-    if result.mode == results.EPOCH_TIME:
-        return s.get("steady_samples_per_second") if s.get("status") == "success" else None
-    return s.get("samples_per_second") if s.get("valid") and s.get("status", "success") == "success" else None
-
-
 def score_results(found: Sequence[results.ResultFile]) -> list[ScoredResult]:
-    """Group runs into results and score each (scaling series are tables, not scored)."""
+    """Group runs into results and score each from their logs (scaling series are tables, not
+    scored; each throughput set is its own result)."""
     groups: dict[tuple, list[results.ResultFile]] = {}
     for result in found:
         if result.mode in METRICS:
             config = configuration(result)
             groups.setdefault((result.system, result.benchmark, result.mode,
-                               json.dumps(config, sort_keys=True)), []).append(result)
+                               json.dumps(config, sort_keys=True), instance_set(result) or 0), []).append(result)
     scored = []
-    for (system, benchmark, mode, _), runs in sorted(groups.items()):
-        values = [run_value(r) for r in runs]
-        score = (score_time_to_accuracy(values) if mode == results.TTA
-                 else score_throughput(values, REQUIRED_RUNS[mode]))
+    for (system, benchmark, mode, _, _), runs in sorted(groups.items()):
+        measured = [measure(r) for r in runs]
+        if mode == results.THROUGHPUT:
+            score = score_instances([m.timing for m in measured])
+        elif mode == results.TTA:
+            score = score_time_to_accuracy([m.value for m in measured])
+        else:
+            score = score_throughput([m.value for m in measured], REQUIRED_RUNS[mode])
+        problems = [f"{_run_name(r)} not counted, {m.problem}" for r, m in zip(runs, measured) if m.problem]
+        if problems:
+            score.valid = False
+            score.reason = "; ".join([*problems, *([score.reason] if score.reason else [])])
         metric, better = METRICS[mode]
         scored.append(ScoredResult(system, benchmark, mode, configuration(runs[0]), metric, better, score,
                                    all(r.summary.get("submittable") is True for r in runs),
                                    [str(r.summary_path) for r in runs]))
     return scored
+
+
+def _run_name(result: results.ResultFile) -> str:
+    path = result.summary_path
+    return path.parent.name if result.mode == results.INFERENCE else path.stem
 
 
 def score_tree(root: Path) -> list[ScoredResult]:

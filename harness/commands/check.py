@@ -9,9 +9,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "check", help="check a results tree against the rules (exit 1 with a list of problems)",
         description="Check a results tree (the folder holding systems/ and results/) against rules.md: "
                     "every MLPerf log through the compliance checker with our rules "
-                    "(benchmark/compliance/), the system descriptions, summaries against their logs, "
-                    "the frozen quality thresholds, LoadGen validity, the number of runs per result, "
-                    "and that no smoke or unfinished result is in it. Exits 1 and lists every problem.")
+                    "(benchmark/compliance/), the system descriptions, every summary against its log "
+                    "(scores are taken from the logs), the quality thresholds against "
+                    "benchmark/thresholds/registry.json, LoadGen validity and the quality record of "
+                    "inference results, the number of runs per result, throughput sets, interrupted "
+                    "finishes, and that no smoke or unfinished result is in it. Exits 1 and lists "
+                    "every problem.")
     parser.add_argument("root", help="results root (holds systems/ and results/)")
     parser.add_argument("--per-run", action="store_true",
                         help="check each run on its own (logs, summaries, compliance) but not what a "

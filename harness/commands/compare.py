@@ -6,7 +6,7 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "compare", help="compare systems: time to accuracy, epoch time, inference throughput",
+        "compare", help="compare systems: time to accuracy, throughput, epoch time, inference throughput",
         description="Compare the results of several results roots side by side: time to accuracy, "
                     "training throughput and epoch time at each node count, inference throughput at "
                     "each setting; raw and normalised per node, socket and core (from each "
@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     systems = load_systems([Path(r) for r in args.roots])
     fmt = "github" if args.markdown else "simple"
     sections = [("Time to accuracy", comparison_table(systems, results.TTA)),
-                ("Training throughput (epoch-time runs)", comparison_table(systems, results.EPOCH_TIME)),
+                ("Throughput: time to train M instances (MLPerf HPC weak/)",
+                 comparison_table(systems, results.THROUGHPUT)),
+                ("Training speed (epoch-time runs)", comparison_table(systems, results.EPOCH_TIME)),
                 ("Epoch time", epoch_time_table(systems)),
                 ("Inference throughput", comparison_table(systems, results.INFERENCE))]
     for title, (headers, rows) in sections:

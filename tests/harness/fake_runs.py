@@ -6,8 +6,9 @@ check our rules against what the trainer is specified to emit.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from harness import results
 from harness.mlperf_log import MLPerfLogger, parse_log
@@ -17,41 +18,57 @@ FINGERPRINTS = json.loads((Path(__file__).resolve().parents[2] / "reference_mode
 SYSTEM = "testsys_cpu"
 
 
+def thresholds_version(benchmark: str, smoke: bool = False) -> str:
+    """The registered version/hash pair a real run of `benchmark` logs."""
+    from benchmark.quality import load_thresholds
+
+    return load_thresholds(benchmark, smoke=smoke).version
+
+
 def write_training_log(path: Path, benchmark: str = "3dgan", mode: str = "tta", *, status: str = "success",
                        ranks: int = 2, per_rank_batch: int = 8, division: str = "closed", smoke: bool = False,
                        epochs: int = 2, passed_last: bool = True, learning_rate: float = 1e-3,
-                       skip: tuple[str, ...] = ()) -> None:
-    """A complete run log in the documented order; keys in `skip` are left out."""
+                       skip: tuple[str, ...] = (), epoch_seconds: Optional[Sequence[float]] = None,
+                       samples_per_epoch: int = 64, seed: int = 0, start_ms: Optional[int] = None,
+                       thresholds: Optional[str] = None) -> None:
+    """A complete run log in the documented order, on a made-up clock: `epoch_seconds` (1 s each
+    by default) is how long each epoch takes, from `start_ms` (now by default); keys in `skip`
+    are left out."""
     logger = MLPerfLogger(path, rank=0, benchmark=benchmark, mode=mode, smoke=smoke, nodes=1, ranks=ranks,
                           system=SYSTEM, identity=Identity(submitter="tests", division=division))
+    epoch_seconds = list(epoch_seconds or [1.0] * epochs)
+    clock = [int(time.time() * 1000) if start_ms is None else start_ms]
 
-    def emit(kind: str, key: str, value=None, metadata=None):
+    def emit(kind: str, key: str, value=None, metadata=None, after_s: float = 0.0):
+        clock[0] += int(round(after_s * 1000))
         if key not in skip:
-            getattr(logger, kind)(key, value, metadata=metadata)
+            getattr(logger, kind)(key, value, metadata=metadata, time_ms=clock[0])
 
     emit("event", "cache_clear", True)
     emit("start", "init_start")
-    for key, value in (("seed", 0), ("global_batch_size", ranks * per_rank_batch),
+    for key, value in (("seed", seed), ("global_batch_size", ranks * per_rank_batch),
                        ("local_batch_size", per_rank_batch), ("number_of_ranks", ranks),
                        ("opt_name", "rmsprop"), ("opt_base_learning_rate", learning_rate * ranks),
                        ("opt_learning_rate_warmup_epochs", 5), ("opt_learning_rate_warmup_factor", ranks),
-                       ("train_samples", 64)):
+                       ("train_samples", samples_per_epoch)):
         emit("event", key, value)
     if mode == "tta":
         emit("event", "eval_samples", 32)
     emit("event", "model_fingerprint", FINGERPRINTS[f"{benchmark}-reference-generator"],
          {"model": f"{benchmark}-reference"})
     emit("event", "precision", "float32")
-    emit("event", "quality_thresholds", "smoke" if smoke else "v1", {"submittable": not smoke})
-    emit("end", "init_stop")
+    emit("event", "quality_thresholds", thresholds or thresholds_version(benchmark, smoke),
+         {"submittable": not smoke})
+    emit("end", "init_stop", after_s=0.5)
     emit("start", "run_start")
-    for epoch in range(1, epochs + 1):
+    for epoch, seconds in enumerate(epoch_seconds, start=1):
         emit("start", "epoch_start", metadata={"epoch_num": epoch})
         emit("start", "block_start", metadata={"first_epoch_num": epoch, "epoch_count": 1})
-        emit("end", "block_stop", metadata={"first_epoch_num": epoch})
-        emit("end", "epoch_stop", metadata={"epoch_num": epoch, "seconds": 1.0})
+        emit("end", "block_stop", metadata={"first_epoch_num": epoch}, after_s=seconds)
+        emit("end", "epoch_stop", metadata={"epoch_num": epoch, "seconds": seconds,
+                                            "samples_per_second": samples_per_epoch / seconds})
         if mode == "tta":
-            passed = passed_last and epoch == epochs
+            passed = passed_last and epoch == len(epoch_seconds)
             emit("start", "eval_start", metadata={"epoch_num": epoch})
             emit("event", "eval_accuracy", 0.5 if passed else 2.0,
                  {"epoch_num": epoch, "passed": passed, "metrics": {"sampling_fraction": 0.01}})
@@ -70,36 +87,57 @@ def make_training_result(root: Path, benchmark: str = "3dgan", mode: str = "tta"
                          seconds: Optional[float] = None,
                          samples_per_second: float = 50.0, status: str = "success", ranks: int = 2,
                          nodes: int = 1, per_rank_batch: int = 8, smoke: bool = False,
-                         system: str = SYSTEM, **log_options) -> results.TrainingRun:
-    """One finished run: reserved, logged, summarised and renamed as the harness does it.
-    `seconds` defaults to what the log times; pass it to score made-up durations."""
+                         system: str = SYSTEM, instance: Optional[dict] = None,
+                         **log_options) -> results.TrainingRun:
+    """One finished run: reserved, logged, summarised and renamed as the harness does it, its
+    summary agreeing with its log. Two epochs of 64 samples, each `seconds / 2` long when
+    `seconds` is given (time to accuracy), else `64 / samples_per_second` (epoch time).
+    `instance` ({set, index, instances}) makes it an instance of a throughput set."""
     log_options.setdefault("passed_last", status == "success")
+    samples = 64
+    epoch_seconds = [seconds / 2] * 2 if seconds is not None else [samples / samples_per_second] * 2
     run = results.allocate_training_run(root, system, benchmark, mode)
-    write_training_log(run.log, benchmark, mode, status=status, ranks=ranks, per_rank_batch=per_rank_batch,
-                       smoke=smoke, **log_options)
-    if seconds is None:
-        seconds = logged_seconds(run.log)
-    epochs = [{"epoch": 1, "seconds": seconds / 2, "samples": 64}, {"epoch": 2, "seconds": seconds / 2,
-                                                                      "samples": 64}]
+    run.stamp = {"instance": instance} if instance else {}
+    write_training_log(run.log, benchmark, results.LOG_MODES[mode], status=status, ranks=ranks,
+                       per_rank_batch=per_rank_batch, smoke=smoke, epoch_seconds=epoch_seconds,
+                       samples_per_epoch=samples, **log_options)
+    epochs = [{"epoch": i, "seconds": s, "samples": samples} for i, s in enumerate(epoch_seconds, start=1)]
+    to_target = mode in (results.TTA, results.THROUGHPUT)
     results.write_summary(run.summary, {
-        "mode": mode, "benchmark": benchmark, "status": status, "submittable": not smoke,
-        "command": "harness run --worker (test)", "seconds": seconds, "samples": 128, "ranks": ranks,
+        "mode": results.LOG_MODES[mode], "benchmark": benchmark, "status": status, "submittable": not smoke,
+        "command": "harness run --worker (test)", "seconds": logged_seconds(run.log),
+        "samples": samples * len(epochs), "ranks": ranks,
         "nodes": nodes, "ranks_per_node": ranks // nodes, "per_rank_batch": per_rank_batch,
         "global_batch": ranks * per_rank_batch, "precision": "float32", "epochs": epochs,
-        "steady_samples_per_second": samples_per_second,
-        "quality": {"passed": status == "success"} if mode == "tta" else None})
+        "steady_samples_per_second": samples / epoch_seconds[-1],
+        "quality": {"passed": status == "success"} if to_target else None})
     results.finish_run(run)
     return run
+
+
+LOADGEN_SUMMARY = """================================================
+MLPerf Results Summary
+================================================
+SUT name : 3dgan-generator
+Scenario : {scenario}
+Mode     : PerformanceOnly
+Samples per second : {rate}
+Result is : {verdict}
+  Min duration satisfied : Yes
+  Min queries satisfied : Yes
+"""
 
 
 def make_inference_result(root: Path, benchmark: str = "3dgan", scenario: str = "Offline", *,
                           samples_per_second: float = 100.0, streams: int = 1, precision: str = "float32",
                           valid: bool = True, official_minimum: bool = True, smoke: bool = False,
                           system: str = SYSTEM) -> Path:
-    """One finished LoadGen run with stand-in LoadGen logs (their content is LoadGen's business)."""
+    """One finished LoadGen run with a LoadGen summary log that agrees with its result.json."""
     run = results.allocate_inference_run(root, system, benchmark, scenario)
-    for name in results.LOADGEN_LOGS:
-        (run.directory / name).write_text(f"Result is : {'VALID' if valid else 'INVALID'}\n")
+    verdict = "VALID" if valid else "INVALID"
+    (run.directory / "mlperf_log_summary.txt").write_text(
+        LOADGEN_SUMMARY.format(scenario=scenario, rate=samples_per_second, verdict=verdict))
+    (run.directory / "mlperf_log_detail.txt").write_text("")
     return results.finish_inference_run(run, {
         "status": "success", "submittable": not smoke, "command": "harness run --mode inference (test)",
         "samples_per_second": samples_per_second, "valid": valid, "latency_ns": {"90.00": 1e6},

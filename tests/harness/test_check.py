@@ -1,21 +1,24 @@
 """`harness check`: a complete tree passes; each broken rule is reported precisely."""
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from harness import checks, results
-from tests.harness.fake_runs import (SYSTEM, make_inference_result, make_training_result, write_system,
-                                     write_training_log)
+from tests.harness.fake_runs import (SYSTEM, make_inference_result, make_training_result, thresholds_version,
+                                     write_system, write_training_log)
 
 
 @pytest.fixture(autouse=True)
 def frozen(monkeypatch):
-    """The frozen thresholds the fake logs were 'trained' against."""
-    thresholds = SimpleNamespace(version="v1", limits={"sampling_fraction": 0.05})
-    monkeypatch.setattr(checks, "frozen_thresholds", lambda benchmark: thresholds)
+    """The frozen thresholds the fake logs were 'trained' against: the registered version they
+    log, with a limit on the one metric they log."""
+    thresholds = SimpleNamespace(version=thresholds_version("3dgan"), limits={"sampling_fraction": 0.05})
+    monkeypatch.setattr(checks, "frozen_thresholds", lambda benchmark, smoke=False: thresholds)
     return thresholds
 
 
@@ -83,15 +86,16 @@ def test_last_evaluation_must_pass_the_frozen_thresholds(tree, frozen):
     found = messages(tree)
     assert sum("sampling_fraction = 0.01 does not pass the frozen threshold 0.001" in m for m in found) == 5
     frozen.limits["sampling_fraction"] = 0.05
-    frozen.version = "v2"
-    assert any("quality thresholds 'v1', the frozen ones are 'v2'" in m for m in messages(tree))
+    logged, frozen.version = frozen.version, "3dgan-quality-v2+sha256.000000000000"
+    assert any(f"quality thresholds {logged!r}, the frozen ones are '3dgan-quality-v2+sha256.000000000000'" in m
+               for m in messages(tree))
 
 
 def test_log_filed_under_the_wrong_system(tree):
-    other = tree / "results" / "other_cpu" / "weak" / "3dgan"
+    other = tree / "results" / "other_cpu" / "epoch_time" / "3dgan"
     other.mkdir(parents=True)
     for suffix in (".txt", ".json"):
-        (tree / "results" / SYSTEM / "weak" / "3dgan" / f"result_1{suffix}").rename(other / f"result_1{suffix}")
+        (tree / "results" / SYSTEM / "epoch_time" / "3dgan" / f"result_1{suffix}").rename(other / f"result_1{suffix}")
     found = messages(tree, per_run=True)
     assert any("systems/other_cpu.json: missing" in m for m in found)
     assert any("log submission_platform 'testsys_cpu', expected 'other_cpu'" in m for m in found)
@@ -158,3 +162,103 @@ def test_closed_tta_evaluates_every_epoch(tmp_path):
             assert not result.passed and any("s['evaluations'] == s['epochs']" in m for m in result.messages)
         else:
             assert result.passed, result.messages
+
+
+# -- issue 12, section 6: check what rules.md says is checked ------------------------------------
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def test_inference_without_a_quality_record_fails(tree):
+    path = make_inference_result(tree)
+    summary = json.loads(path.read_text())
+    del summary["quality"]
+    results.write_json_atomic(path, summary)
+    assert any("run_2/result.json: no quality record" in m for m in messages(tree, per_run=True))
+
+
+def test_inference_summary_must_agree_with_loadgen(tree):
+    path = tree / "results" / SYSTEM / "3dgan" / "Offline" / "performance" / "run_1" / "result.json"
+    summary = json.loads(path.read_text())
+    results.write_json_atomic(path, {**summary, "samples_per_second": 1000.0})
+    assert any("summary samples_per_second 1000.0 but mlperf_log_summary.txt gives 100" in m
+               for m in messages(tree, per_run=True))
+
+
+def shorten_epochs(path: Path, rate: float) -> None:
+    """Edit a summary to claim `rate` samples/s with every epoch ten times shorter."""
+    summary = json.loads(path.read_text())
+    for epoch in summary["epochs"]:
+        epoch["seconds"] /= 10
+    results.write_json_atomic(path, {**summary, "steady_samples_per_second": rate})
+
+
+def test_a_summary_faster_than_its_log_fails_and_is_not_counted(tree):
+    from harness.scoring import score_tree
+
+    shorten_epochs(tree / "results" / SYSTEM / "epoch_time" / "3dgan" / "result_2.json", 500.0)
+    found = messages(tree)
+    assert any("result_2.json: summary epoch 1 took 0.128 s but the log times it as 1.280 s" in m for m in found)
+    [epoch_time] = [s for s in score_tree(tree) if s.mode == results.EPOCH_TIME]
+    assert not epoch_time.score.valid and "result_2 not counted" in epoch_time.score.reason
+    assert epoch_time.score.values == [50.0, 50.0], "scores come from the logs, never from the summary"
+
+
+def test_the_committed_results_pass_and_an_edited_copy_fails(tmp_path):
+    """The issue's reproduction: result_4.json edited to claim 60 samples/s, every epoch ten times
+    shorter, must fail `harness check` and not be counted by `harness summarize`."""
+    root = tmp_path / "results"
+    shutil.copytree(REPOSITORY / "results", root)
+    assert checks.check_tree(root) == ([], 6)
+    shorten_epochs(root / "results" / "vm_amd-epyc" / "epoch_time" / "3dgan" / "result_4.json", 60.0)
+    command = [sys.executable, "-m", "harness.cli"]
+    done = subprocess.run([*command, "check", str(root)], capture_output=True, text=True, cwd=REPOSITORY)
+    assert done.returncode == 1 and "result_4.json: summary epoch 1 took 2.891 s" in done.stdout
+    done = subprocess.run([*command, "summarize", "--json", str(root)], capture_output=True, text=True,
+                          cwd=REPOSITORY)
+    two_ranks = [s for s in json.loads(done.stdout) if s["config"]["ranks_per_node"] == 2]
+    assert not two_ranks[0]["score"]["valid"] and 60.0 not in two_ranks[0]["score"]["values"]
+
+
+def test_thresholds_pairs_the_registry_does_not_know_are_refused(tmp_path):
+    write_system(tmp_path)
+    edited = "3dgan-quality-v1+sha256.0123456789ab"
+    make_training_result(tmp_path, "3dgan", "tta", thresholds=edited)
+    make_training_result(tmp_path, "3dgan", "epoch-time", thresholds="3dgan-quality-v9+sha256.0123456789ab")
+    draft = "3dgan-quality-v1+sha256.0834bb8717ab"  # the uncommitted draft results/ recorded
+    make_training_result(tmp_path, "3dgan", "epoch-time", thresholds=draft)
+    make_training_result(tmp_path, "3dgan", "tta", thresholds=draft)
+    found = messages(tmp_path, per_run=True)
+    assert any("strong/3dgan/result_1.json: quality_thresholds '3dgan-quality-v1+sha256.0123456789ab': version "
+               "3dgan-quality-v1 is registered with sha256 88df1430b2b1, not 0123456789ab" in m for m in found)
+    assert any("epoch_time/3dgan/result_1.json: quality_thresholds '3dgan-quality-v9+sha256.0123456789ab': "
+               "unknown version" in m for m in found)
+    assert not any("epoch_time/3dgan/result_2.json" in m for m in found), \
+        "an epoch-time run does not evaluate: the recorded draft is accepted there"
+    assert any("strong/3dgan/result_2.json: quality_thresholds '3dgan-quality-v1+sha256.0834bb8717ab' is not a "
+               "registered version" in m for m in found)
+
+
+def test_an_interrupted_finish_is_reported_then_completed(tree, monkeypatch):
+    """A crash after the stamped summary is written, before the renames: reported as an
+    interrupted finish (not as a removed run), completed by the next run into the folder."""
+    run = results.allocate_training_run(tree, SYSTEM, "3dgan", "tta")
+    write_training_log(run.log)
+    results.write_summary(run.summary, {"mode": "tta", "status": "success"})
+    crash = RuntimeError("power cut")
+    monkeypatch.setattr(results, "complete_finish", lambda path: (_ for _ in ()).throw(crash))
+    with pytest.raises(RuntimeError):
+        results.finish_run(run)
+    monkeypatch.undo()
+    found = messages(tree, per_run=True)
+    assert any("result_6.json.partial: interrupted finish" in m for m in found)
+    assert not any("missing" in m or "unfinished run" in m for m in found)
+    nxt = results.allocate_training_run(tree, SYSTEM, "3dgan", "tta")
+    assert nxt.index == 7 and run.final_log.exists() and run.final_summary.exists()
+    assert json.loads(run.final_summary.read_text())["log"] == "result_6.txt"
+
+
+def test_a_log_without_its_summary_is_an_interrupted_finish_not_a_removed_run(tree):
+    (tree / "results" / SYSTEM / "strong" / "3dgan" / "result_5.json").unlink()
+    found = messages(tree)
+    assert any("strong/3dgan/result_5.txt: log without its summary: the run's finish was interrupted" in m
+               for m in found)

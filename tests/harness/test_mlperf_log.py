@@ -159,3 +159,20 @@ def test_rules_pin_the_recorded_fingerprints():
         text = (COMPLIANCE_DIR / f"{name}.yaml").read_text()
         pinned = re.search(r"v\['value'\] == '([0-9a-f]{64})'", text).group(1)
         assert pinned == FINGERPRINTS[f"{name}-reference-generator"]
+
+
+def test_timing_is_read_as_mlperf_reads_it(tmp_path):
+    """run_start..run_stop by MLPerf's result-summarizer query; epochs by their own start/stop."""
+    from harness.mlperf_log import read_timing
+
+    log = tmp_path / "result_1.txt"
+    write_training_log(log, mode="epoch-time", epoch_seconds=[3.0, 2.0, 2.0], samples_per_epoch=64,
+                       start_ms=1_000_000)
+    timing = read_timing(log)
+    assert timing.status == "success" and timing.seconds == pytest.approx(7.0)
+    assert [(e.epoch, e.seconds, e.samples) for e in timing.epochs] == [(1, 3.0, 64), (2, 2.0, 64), (3, 2.0, 64)]
+    assert timing.steady_samples_per_second == pytest.approx(32.0)
+    missing = tmp_path / "result_2.txt"
+    write_training_log(missing, skip=("run_stop",))
+    with pytest.raises(ValueError, match="run_stop not recorded"):
+        read_timing(missing)

@@ -12,9 +12,9 @@ from tests.harness.fake_runs import SYSTEM, make_inference_result, make_training
 
 def test_training_runs_follow_the_mlperf_hpc_layout(tmp_path):
     tta = make_training_result(tmp_path, "3dgan", "tta")
-    weak = make_training_result(tmp_path, "3dgan-angle", "epoch-time")
+    epoch_time = make_training_result(tmp_path, "3dgan-angle", "epoch-time")
     assert tta.final_log == tmp_path / "results" / SYSTEM / "strong" / "3dgan" / "result_1.txt"
-    assert weak.final_log == tmp_path / "results" / SYSTEM / "weak" / "3dgan-angle" / "result_1.txt"
+    assert epoch_time.final_log == tmp_path / "results" / SYSTEM / "epoch_time" / "3dgan-angle" / "result_1.txt"
     summary = json.loads(tta.final_summary.read_text())
     assert summary["system"] == SYSTEM and summary["log"] == "result_1.txt"
     assert summary["schema"] == results.SCHEMA_VERSION and "finished_at" in summary
@@ -115,7 +115,7 @@ def test_scaling_series_and_sweep_tables(tmp_path):
 
 def test_schema_names_what_is_missing():
     assert results.validate_summary({"mode": "tta"})[0] == "missing field 'schema'"
-    assert results.validate_summary({"mode": "fast"}) == ["mode 'fast' is not one of tta, epoch-time, scaling, inference"]
+    assert results.validate_summary({"mode": "fast"}) == ["mode 'fast' is not one of tta, throughput, epoch-time, scaling, inference"]
 
 
 def test_one_system_name_means_one_machine(tmp_path, monkeypatch):
@@ -134,3 +134,79 @@ def test_one_system_name_means_one_machine(tmp_path, monkeypatch):
     machine["host_processor_model_name"] = "CPU B"
     with pytest.raises(InputError, match="another system"):
         results.write_system_description(tmp_path, "cluster_a")
+
+
+# -- issue 12, section 6: a recoverable finish, no lost system-description updates -----------------
+@pytest.mark.parametrize("crash_at", [1, 2])
+def test_a_finish_interrupted_at_any_step_is_completed(tmp_path, monkeypatch, crash_at):
+    """finish_run is three os.replace calls: the stamped summary written atomically (0), the log
+    renamed (1), the summary renamed (2). A crash at either rename leaves a run that the next
+    allocation completes (a crash at 0 leaves an unfinished run: nothing was stamped)."""
+    run = results.allocate_training_run(tmp_path, SYSTEM, "3dgan", "tta")
+    results.write_summary(run.summary, {"mode": "tta", "status": "aborted"})
+    real_replace, calls = os.replace, []
+
+    def crashing_replace(src, dst):
+        calls.append(src)
+        if len(calls) - 1 == crash_at:
+            raise OSError("killed mid-finish")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crashing_replace)
+    with pytest.raises(OSError):
+        results.finish_run(run)
+    monkeypatch.undo()
+    assert results.iter_results(tmp_path) == [] and run.summary.exists()
+    assert results.interrupted_finishes(run.directory) == [run.summary]
+    assert results.allocate_training_run(tmp_path, SYSTEM, "3dgan", "tta").index == 2
+    [finished] = results.iter_results(tmp_path)
+    assert finished.log_path == run.final_log and finished.summary["log"] == "result_1.txt"
+    assert results.unfinished_entries(tmp_path) == [run.directory / f"result_2.txt{results.PARTIAL}"]
+
+
+def test_a_running_result_is_not_an_interrupted_finish(tmp_path):
+    """Rank 0's own summary (not yet stamped by the finish) is a run in progress: left alone."""
+    run = results.allocate_training_run(tmp_path, SYSTEM, "3dgan", "tta")
+    results.write_summary(run.summary, {"mode": "tta", "status": "success"})
+    assert results.interrupted_finishes(run.directory) == []
+    results.allocate_training_run(tmp_path, SYSTEM, "3dgan", "tta")
+    assert run.log.exists() and run.summary.exists()
+
+
+def _describe_slowly(identity, nodes=1, **_):
+    return {"host_processor_model_name": "CPU A", "division": "closed", "system_name": identity.system_name,
+            "number_of_nodes": nodes}
+
+
+def _write_description(root, nodes, delay_s):
+    """A child process: its read-modify-write is held open for `delay_s` between read and write."""
+    import time
+
+    import harness.sysinfo as sysinfo
+
+    sysinfo.describe_system = _describe_slowly
+    sysinfo.hardware_differences = lambda existing, new: time.sleep(delay_s) or []
+    results.write_system_description(root, "cluster_a", nodes=nodes)
+
+
+def test_concurrent_runs_keep_each_others_system_description_updates(tmp_path, monkeypatch):
+    """Two runs on 4 and 2 nodes update the description at once; the first to read holds the
+    file for 0.6 s. Without the lock the 2-node run reads the old description and writes its
+    own over the 4-node update (number_of_nodes 2); with it, the 4 survives."""
+    import multiprocessing
+    import time
+
+    import harness.sysinfo as sysinfo
+
+    monkeypatch.setattr(sysinfo, "describe_system", _describe_slowly)
+    path = results.write_system_description(tmp_path, "cluster_a", nodes=1)
+    context = multiprocessing.get_context("fork")
+    first = context.Process(target=_write_description, args=(tmp_path, 4, 0.6))
+    second = context.Process(target=_write_description, args=(tmp_path, 2, 0.6))
+    first.start()
+    time.sleep(0.2)
+    second.start()
+    for process in (first, second):
+        process.join(timeout=30)
+        assert process.exitcode == 0
+    assert json.loads(path.read_text())["number_of_nodes"] == 4

@@ -1,9 +1,11 @@
 """Scoring as MLPerf does it, and the bootstrap interval used by compare and regress."""
+import json
 import math
 
 import pytest
 
-from harness.scoring import (bootstrap_ratio, olympic_mean, score_results, score_throughput,
+from harness.mlperf_log import LogTiming
+from harness.scoring import (bootstrap_ratio, olympic_mean, score_instances, score_results, score_throughput,
                              score_time_to_accuracy)
 from harness import results
 from tests.harness.fake_runs import make_training_result
@@ -46,3 +48,30 @@ def test_runs_are_grouped_by_configuration(tmp_path):
     scored = score_results(results.iter_results(tmp_path))
     assert [(s.config["per_rank_batch"], s.score.runs) for s in scored] == [(16, 1), (8, 3)]
     assert math.isclose(scored[1].score.value, 2.0)
+
+
+# -- scores come from the logs (issue 12, section 6) ---------------------------------------------
+def test_time_to_accuracy_is_scored_from_the_log_not_the_summary(tmp_path):
+    runs = [make_training_result(tmp_path, "3dgan", "tta", seconds=s) for s in (60, 120, 180, 240, 300)]
+    summary = json.loads(runs[4].final_summary.read_text())
+    results.write_json_atomic(runs[4].final_summary, {**summary, "seconds": 6.0})
+    [scored] = score_results(results.iter_results(tmp_path))
+    assert not scored.score.valid
+    assert "result_5 not counted, summary seconds 6.000 but the log times run_start to run_stop" in scored.score.reason
+    assert scored.score.values == [1.0, 2.0, 3.0, 4.0], "minutes from the logs; the edited run is left out"
+
+
+def timing(start_s: float, stop_s: float, status: str = "success", nodes: int = 1) -> LogTiming:
+    return LogTiming(run_start_ms=start_s * 1000, run_stop_ms=stop_s * 1000, status=status, nodes=nodes)
+
+
+def test_a_throughput_set_is_max_run_stop_minus_min_run_start():
+    """MLPerf HPC weak scaling: time to train all instances, over those that reached the target."""
+    instances = [timing(0, 600), timing(30, 540), timing(10, 900), timing(5, 700), timing(20, 650)]
+    score = score_instances(instances)
+    assert score.valid and score.value == pytest.approx(15.0) and score.runs == 5
+    failed = score_instances([*instances[:4], timing(0, 2000, status="aborted")])
+    assert not failed.valid and "4 of 5 instance(s) reached the target, 5 required" in failed.reason
+    assert failed.value == pytest.approx(15.0), "an instance that missed the target is not in the span"
+    mixed = score_instances([*instances[:4], timing(20, 650, nodes=2)])
+    assert not mixed.valid and "different scales" in mixed.reason

@@ -1,0 +1,97 @@
+"""Which quality-thresholds versions exist: one file hash per version (benchmark/thresholds/registry.json).
+
+A log records `<version>+sha256.<first 12 hex digits of the thresholds file>`. The version name
+alone cannot say which limits were used once a file has been edited without a new name (that
+happened to `3dgan-quality-v1`), so the registry pins every version to exactly one sha256 and
+keeps every pair ever published. A changed thresholds file needs a new version and a new entry
+(tests/harness/test_thresholds_registry.py fails until it has one), and `harness check` refuses a
+logged pair the registry does not know.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+import benchmark
+from reference_model.errors import InputError
+
+REGISTRY = Path(benchmark.__file__).resolve().parent / "thresholds" / "registry.json"
+HASH_DIGITS = 12  # what a log records of the file's sha256 (benchmark.quality.Thresholds.version)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the registry says of one logged pair."""
+
+    known: bool  # a registered version with its own hash
+    collision: Optional[str] = None  # why a pair that is not a version is nevertheless on record
+    problem: str = ""  # one line: why the pair is refused
+
+    @property
+    def recorded(self) -> bool:
+        return self.known or self.collision is not None
+
+
+@lru_cache(maxsize=None)
+def load_registry(path: Path = REGISTRY) -> dict:
+    try:
+        registry = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: thresholds registry missing; restore it from the repository") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err}); restore it from the repository") from None
+    if not isinstance(registry.get("versions"), dict):
+        raise InputError(f"{path}: no 'versions' table; restore it from the repository")
+    return registry
+
+
+def logged_pair(version: str, sha256: str) -> str:
+    """The string a log records for a thresholds file (as benchmark.quality.Thresholds.version)."""
+    return f"{version}+sha256.{sha256[:HASH_DIGITS]}"
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def judge(logged: object, registry: Optional[dict] = None) -> Verdict:
+    """Is a logged `quality_thresholds` value a registered version/hash pair?"""
+    registry = registry or load_registry()
+    if not isinstance(logged, str) or "+sha256." not in logged:
+        return Verdict(False, problem=f"quality_thresholds {logged!r} is not '<version>+sha256.<hash>'")
+    version, digest = logged.split("+sha256.", 1)
+    entry = registry["versions"].get(version)
+    if entry is not None and len(digest) == HASH_DIGITS and entry["sha256"].startswith(digest):
+        return Verdict(True)
+    collision = registry.get("collisions", {}).get(logged)
+    if collision is not None:
+        return Verdict(False, collision=collision,
+                       problem=f"quality_thresholds {logged!r} is not a registered version: {collision}")
+    if entry is not None:
+        return Verdict(False, problem=f"quality_thresholds {logged!r}: version {version} is registered with "
+                                      f"sha256 {entry['sha256'][:HASH_DIGITS]}, not {digest} (a thresholds file "
+                                      "changed without a new version; see benchmark/thresholds/registry.json)")
+    return Verdict(False, problem=f"quality_thresholds {logged!r}: unknown version (not in "
+                                  "benchmark/thresholds/registry.json)")
+
+
+def unregistered_files(directory: Path = REGISTRY.parent, registry: Optional[dict] = None) -> list[str]:
+    """Thresholds files whose (version, sha256) is not in the registry: one line each."""
+    registry = registry or load_registry()
+    problems = []
+    for path in sorted(Path(directory).glob("*.json")):
+        if path.name == REGISTRY.name:
+            continue
+        version = json.loads(path.read_text()).get("version")
+        entry = registry["versions"].get(version)
+        digest = file_sha256(path)
+        if entry is None:
+            problems.append(f"{path.name}: version {version!r} is not registered; add it to {REGISTRY.name}")
+        elif entry["sha256"] != digest or entry["file"] != path.name:
+            problems.append(f"{path.name}: changed since {version} was registered ({entry['file']}, sha256 "
+                            f"{entry['sha256'][:HASH_DIGITS]}); give it a new version and register that")
+    return problems

@@ -1,0 +1,40 @@
+"""One thresholds version names one file hash: benchmark/thresholds/registry.json."""
+import json
+import shutil
+
+from harness import thresholds_registry as registry
+
+THRESHOLDS = registry.REGISTRY.parent
+
+
+def test_every_thresholds_file_is_registered_under_its_own_version():
+    """Fails when a thresholds file changes without a new version and a registry entry."""
+    assert registry.unregistered_files() == []
+    hashes = [entry["sha256"] for entry in registry.load_registry()["versions"].values()]
+    assert len(hashes) == len(set(hashes)), "one hash, one version"
+
+
+def test_an_edited_file_needs_a_new_version(tmp_path):
+    copy = tmp_path / "thresholds"
+    shutil.copytree(THRESHOLDS, copy)
+    document = json.loads((copy / "3dgan.json").read_text())
+    document["metrics"][next(iter(document["metrics"]))]["threshold"] *= 2
+    (copy / "3dgan.json").write_text(json.dumps(document))
+    [problem] = registry.unregistered_files(copy)
+    assert problem.startswith("3dgan.json: changed since 3dgan-quality-v1 was registered")
+    document["version"] = "3dgan-quality-v2"
+    (copy / "3dgan.json").write_text(json.dumps(document))
+    assert registry.unregistered_files(copy) == ["3dgan.json: version '3dgan-quality-v2' is not registered; "
+                                                 "add it to registry.json"]
+
+
+def test_judging_logged_pairs():
+    from benchmark.quality import load_thresholds
+
+    for benchmark in ("3dgan", "3dgan-angle"):
+        for smoke in (False, True):
+            assert registry.judge(load_thresholds(benchmark, smoke=smoke).version).known
+    draft = registry.judge("3dgan-quality-v1+sha256.0834bb8717ab")
+    assert not draft.known and draft.recorded and "uncommitted draft" in draft.problem
+    assert not registry.judge("3dgan-quality-v1+sha256.88df1430b2b").recorded, "12 hex digits, not a prefix"
+    assert "not '<version>+sha256.<hash>'" in registry.judge("v1").problem
