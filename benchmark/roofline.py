@@ -19,7 +19,6 @@ from reference_model.specs import ModelSpec
 
 ROOFLINE_PRECISIONS = ("float32", "bfloat16")
 DEFAULT_MATRIX_SIZE = 4096
-TRAINING_BACKWARD_FACTOR = 3  # forward + backward ~ 3 x forward (backward = input + weight grads)
 GENERATOR_STEPS_PER_BATCH = 2  # the reference trains the combined model twice per batch
 
 
@@ -91,20 +90,27 @@ def inference_flops_per_sample(spec: ModelSpec) -> int:
 
 
 def training_flops_per_sample(spec: ModelSpec) -> int:
-    """Model FLOPs of one reference training step, per sample of the batch.
+    """Model FLOPs of one reference training step, per sample of the batch, pass by pass.
 
-    The reference step (3dgan-reference.md section 3) does, per sample:
-      * G forward to make the fake batch:                          1 F_G
-      * D trained on the real batch (forward + backward):          3 F_D
-      * D trained on the fake batch (forward + backward):          3 F_D
-      * the combined model trained twice, each G and D forward and
-        backward (D frozen, but its backward still runs):      2 x (3 F_G + 3 F_D)
-    = 7 F_G + 12 F_D, with forward + backward counted as 3 x forward (the usual convention:
-    the backward pass computes input and weight gradients, each about one forward).
+    Each Conv3D/Dense layer costs F (its forward FLOPs) per forward pass, F for its weight
+    gradient when it is trained, and F for its input gradient when a gradient must flow past it
+    (not into the data or the latent vector). The reference step (3dgan-reference.md section 3):
+      * G forward to make the fake batch;
+      * D trained on the real batch, then on the fake batch: forward, weight and input
+        gradients (no input gradient into the images);
+      * twice, the combined model with D frozen: G forward, weight and input gradients (none
+        into the latent), D forward and input gradients only (its weights are not trained).
+    About 7 F_G + 10 F_D; frozen D costs a forward and an input-gradient pass, not 3 forwards.
     """
-    from reference_model.fingerprint import flops_per_sample
+    from reference_model.fingerprint import layer_flops
 
-    f_g = flops_per_sample(spec.build_generator())
-    f_d = flops_per_sample(spec.build_discriminator())
-    k = TRAINING_BACKWARD_FACTOR
-    return f_g + 2 * k * f_d + GENERATOR_STEPS_PER_BATCH * k * (f_g + f_d)
+    g, d = layer_flops(spec.build_generator()), layer_flops(spec.build_discriminator())
+
+    def passes(flops: list[int], weights: bool, input_gradient_into_first: bool) -> int:
+        input_gradients = sum(flops) if input_gradient_into_first else sum(flops[1:])
+        return sum(flops) + (sum(flops) if weights else 0) + input_gradients
+
+    d_step = passes(d, weights=True, input_gradient_into_first=False)
+    g_step = passes(g, weights=True, input_gradient_into_first=False) + passes(
+        d, weights=False, input_gradient_into_first=True)
+    return sum(g) + 2 * d_step + GENERATOR_STEPS_PER_BATCH * g_step

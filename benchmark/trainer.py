@@ -65,6 +65,7 @@ class EpochRecord:
     epoch: int
     seconds: float
     samples: int
+    input_wait_seconds: float = 0.0  # of `seconds`, the time the step waited for its next batch
     evaluated: bool = False
     passed: bool = False
     objective: Optional[float] = None
@@ -93,9 +94,17 @@ class TrainResult:
         seconds = sum(e.seconds for e in later)
         return sum(e.samples for e in later) / seconds if seconds > 0 else None
 
+    @property
+    def steady_input_wait_fraction(self) -> Optional[float]:
+        """Share of the steady epochs' time spent waiting for input (high: pipeline-bound)."""
+        later = self.epochs[1:] if len(self.epochs) > 1 else self.epochs
+        seconds = sum(e.seconds for e in later)
+        return sum(e.input_wait_seconds for e in later) / seconds if seconds > 0 else None
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out["steady_samples_per_second"] = self.steady_samples_per_second
+        out["steady_input_wait_fraction"] = self.steady_input_wait_fraction
         if self.epochs:
             out["first_epoch_seconds"] = self.epochs[0].seconds
         return out
@@ -217,7 +226,7 @@ def train(config: TrainConfig, comm, logger: RunLogger,
         reference = quality.load_evaluation_showers(eval_files, thresholds)
 
     gan = ReferenceGAN(spec, seed=config.seed, learning_rate=config.base_learning_rate,
-                       tape_wrapper=comm.tape_wrapper)
+                       tape_wrapper=comm.tape_wrapper, rank=comm.rank)
     state = tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
                                 d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer, rng=gan.rng,
                                 epoch=tf.Variable(0, dtype=tf.int64),
@@ -234,6 +243,8 @@ def train(config: TrainConfig, comm, logger: RunLogger,
                              "start without --resume or point --results at the killed run's root")
         state.restore(manager.latest_checkpoint).expect_partial()
         resumed_from = int(state.epoch.numpy())
+        if comm.size > 1:  # every rank restored rank 0's random streams
+            gan.rekey(comm.rank, int(state.samples.numpy()))
     comm.broadcast_variables(gan.variables)
 
     global_batch = config.per_rank_batch * comm.size
@@ -275,20 +286,26 @@ def train(config: TrainConfig, comm, logger: RunLogger,
             skip, resume_step = resume_step, 0
             dataset = pipeline.make_dataset(train_files, spec, config.per_rank_batch, rank=comm.rank,
                                             num_ranks=comm.size, seed=config.seed + epoch)
+            batches = iter(dataset.skip(skip).take(steps_per_epoch - skip))
+            batch = next(batches, None)  # the shuffle buffer fills here, before the epoch clock starts
             logger.start("epoch_start", metadata={"epoch_num": epoch + 1})
             logger.start("block_start", metadata={"first_epoch_num": epoch + 1, "epoch_count": 1})
             epoch_start = time.monotonic()
-            done = 0
-            for batch in dataset.skip(skip).take(steps_per_epoch - skip):
+            done, input_wait = 0, 0.0
+            while batch is not None:
                 if deadline is not None and time.monotonic() > deadline:
                     watchdog.terminate.set()
                 if watchdog.terminate.is_set():
                     break
                 gan.set_learning_rate(schedule(step))
-                losses = gan.train_step(batch)
+                losses = gan.train_step(batch)  # synchronous: returns when the step is done
                 step += 1
                 done += 1
                 watchdog.beat()
+                waited_from = time.monotonic()
+                batch = next(batches, None)
+                input_wait += time.monotonic() - waited_from
+            del batches
             if watchdog.terminate.is_set():  # resume continues this epoch after its trained steps
                 state.samples.assign_add(done * global_batch)
                 state.epoch_step.assign(skip + done)
@@ -304,12 +321,13 @@ def train(config: TrainConfig, comm, logger: RunLogger,
             epoch_samples = done * global_batch
             state.samples.assign_add(epoch_samples)
             state.epoch_step.assign(0)
-            record = EpochRecord(epoch=epoch + 1, seconds=seconds, samples=epoch_samples)
+            record = EpochRecord(epoch=epoch + 1, seconds=seconds, samples=epoch_samples,
+                                 input_wait_seconds=input_wait)
             result.epochs.append(record)
             logger.end("block_stop", metadata={"first_epoch_num": epoch + 1})
             logger.end("epoch_stop", metadata={"epoch_num": epoch + 1, "seconds": seconds,
                                                "samples_per_second": epoch_samples / seconds,
-                                               **losses})
+                                               "input_wait_seconds": input_wait, **losses})
             samples_since_eval += epoch_samples
             if config.mode == TTA and (config.eval_every_samples is None
                                        or samples_since_eval >= config.eval_every_samples):

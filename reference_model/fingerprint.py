@@ -57,17 +57,22 @@ def architecture_fingerprint(model: keras.Model) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def flops_per_sample(model: keras.Model) -> int:
-    """Forward multiply-add FLOPs (2 per MAC) of the Dense and Conv3D layers, per sample."""
-    total = 0
+def layer_flops(model: keras.Model) -> list[int]:
+    """Forward multiply-add FLOPs (2 per MAC) of each Dense and Conv3D layer, in order, per sample."""
+    flops = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv3D):
             out = np.prod(layer.output.shape[1:4])
             k = np.prod(layer.kernel_size)
-            total += 2 * int(out) * int(k) * int(layer.input.shape[-1]) * layer.filters
+            flops.append(2 * int(out) * int(k) * int(layer.input.shape[-1]) * layer.filters)
         elif isinstance(layer, keras.layers.Dense):
-            total += 2 * int(layer.input.shape[-1]) * layer.units
-    return total
+            flops.append(2 * int(layer.input.shape[-1]) * layer.units)
+    return flops
+
+
+def flops_per_sample(model: keras.Model) -> int:
+    """Forward FLOPs of the Dense and Conv3D layers, per sample."""
+    return sum(layer_flops(model))
 
 
 @dataclass

@@ -34,6 +34,7 @@ from reference_model.specs import ModelSpec, get_spec
 
 BLOCK_EVENTS = 64  # consecutive events read at once and kept together by the epoch permutation
 SHUFFLE_BUFFER_BYTES = 128 << 20  # default event-shuffle buffer, per rank
+PREFETCH_BATCHES = 4  # batches read ahead of the training step
 
 Sources = data.DataSources  # a directory, file, glob, FileRange or a list of them
 
@@ -176,7 +177,13 @@ def make_dataset(files: Sources, benchmark_or_spec: Union[str, ModelSpec], batch
     dataset = one_epoch(0)
     for epoch in range(1, epochs):
         dataset = dataset.concatenate(one_epoch(epoch))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    # No tf.data autotuning: its optimisation thread sleeps on a doubling period (10 ms ...
+    # 10.24 s, 20.48 s, 40.96 s) and deleting an iterator waits for it to wake, which made
+    # every epoch end on a multiple of 10.24 s. The reader is one Python generator, so there
+    # is no parallelism to tune; a fixed read-ahead does the same job.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(PREFETCH_BATCHES).with_options(options)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from reference_model import transforms
@@ -24,6 +25,7 @@ from reference_model.specs import ModelSpec
 
 TapeWrapper = Callable[[tf.GradientTape], tf.GradientTape]
 FIXED_FAKE_ENERGY_RANGE = (0.1, 5.0)  # e_s ~ U(0.1, 5), i.e. 10-500 GeV
+SEED_STATE_SUFFIX = "seed_generator_state"  # Keras 3's per-layer random state variable
 
 
 def binary_crossentropy(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
@@ -48,6 +50,11 @@ def fixed_ecal_target(energy_condition: tf.Tensor) -> tf.Tensor:
     return poly * energy_condition * transforms.FIXED_XSCALE
 
 
+def stream_seed(*key: int) -> int:
+    """A seed for the random stream named by `key` (seed, rank, ...): independent for each key."""
+    return int(np.random.SeedSequence([int(k) for k in key]).generate_state(2, np.uint64)[0] >> 1)
+
+
 def _identity_tape(tape: tf.GradientTape) -> tf.GradientTape:
     return tape
 
@@ -56,8 +63,8 @@ class ReferenceGAN:
     """Generator, discriminator, their RMSprop optimisers and the compiled reference step."""
 
     def __init__(self, spec: ModelSpec, seed: int, learning_rate: Optional[float] = None,
-                 tape_wrapper: TapeWrapper = _identity_tape, jit_compile: bool = False) -> None:
-        keras.utils.set_random_seed(seed)
+                 tape_wrapper: TapeWrapper = _identity_tape, rank: int = 0) -> None:
+        keras.utils.set_random_seed(seed)  # the same initial weights on every rank
         self.spec = spec
         self.generator = spec.build_generator()
         self.discriminator = spec.build_discriminator()
@@ -66,17 +73,37 @@ class ReferenceGAN:
         self.g_optimizer = keras.optimizers.RMSprop(learning_rate=lr)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
-        self.rng = tf.random.Generator.from_seed(seed)
+        self.seed = seed
+        self.rng = tf.random.Generator.from_seed(stream_seed(seed, rank))
+        self.rekey(rank)
         self._tape_wrapper = tape_wrapper
         step = self._fixed_step if spec.geometry == FIXED else self._angle_step
-        self.train_step = tf.function(step, reduce_retracing=True, jit_compile=jit_compile)
+        self.train_step = tf.function(step, reduce_retracing=True)
 
     # -- state ------------------------------------------------------------------------------
     @property
-    def variables(self) -> list:
-        """Every variable a replica must share: weights, BN statistics, optimiser slots."""
+    def _random_states(self) -> list:
+        """The dropout layers' seed-generator states: per rank, never shared."""
         models = self.generator.variables + self.discriminator.variables
+        return [v for v in models if v.path.endswith(SEED_STATE_SUFFIX)]
+
+    @property
+    def variables(self) -> list:
+        """Every variable a replica must share: weights, BN statistics, optimiser slots (not the
+        random streams, which differ by rank so that ranks draw different noise and dropout)."""
+        random_states = {id(v) for v in self._random_states}
+        models = [v for v in self.generator.variables + self.discriminator.variables
+                  if id(v) not in random_states]
         return models + self.d_optimizer.variables + self.g_optimizer.variables
+
+    def rekey(self, rank: int, *salt: int) -> None:
+        """Give this rank its own streams for latent noise, fake energies, label flips and dropout,
+        derived from (seed, rank, *salt): data parallelism needs a different half-batch of fakes
+        on every rank. A resumed multi-rank run rekeys with the samples trained as salt, since
+        every rank restored rank 0's streams."""
+        self.rng.reset_from_seed(stream_seed(self.seed, rank, *salt))
+        for i, state in enumerate(self._random_states):
+            state.assign(np.array([stream_seed(self.seed, rank, *salt, i) % (1 << 62), 0], dtype=np.int64))
 
     def set_learning_rate(self, learning_rate: float) -> None:
         self.d_optimizer.learning_rate.assign(learning_rate)

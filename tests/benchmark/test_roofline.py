@@ -35,8 +35,16 @@ def test_inference_flops_are_the_generator_forward():
 
 @pytest.mark.parametrize("benchmark_name", ["3dgan", "3dgan-angle"])
 def test_training_flops_count_one_reference_step(benchmark_name):
-    """G forward for the fakes, D real + D fake trained, two combined G+D steps; fwd+bwd = 3 fwd."""
+    """Checked against a closed formula written apart from the pass-by-pass count: G forward for
+    the fakes; D real and D fake trained (3 F_D each, less the input gradient of D's first layer);
+    two combined steps with D frozen (3 F_G less G's first-layer input gradient, plus 2 F_D)."""
+    from reference_model.fingerprint import layer_flops
+
     spec = get_spec(benchmark_name)
-    f_g = flops_per_sample(spec.build_generator())
-    f_d = flops_per_sample(spec.build_discriminator())
-    assert roofline.training_flops_per_sample(spec) == 7 * f_g + 12 * f_d
+    generator, discriminator = spec.build_generator(), spec.build_discriminator()
+    f_g, f_d = flops_per_sample(generator), flops_per_sample(discriminator)
+    g_first, d_first = layer_flops(generator)[0], layer_flops(discriminator)[0]
+    expected = f_g + 2 * (3 * f_d - d_first) + 2 * (3 * f_g - g_first + 2 * f_d)
+    assert roofline.training_flops_per_sample(spec) == expected
+    if benchmark_name == "3dgan":  # the issue's count of the layers: about 19.3 GFLOP, not 22.4
+        assert 19.0e9 < roofline.training_flops_per_sample(spec) < 19.5e9
