@@ -267,3 +267,43 @@ def summary_rows(document: dict) -> list[tuple]:
     """One row per gated metric: name, floor mean, floor max, threshold, rule that set it."""
     return [(name, entry["noise_floor"]["mean"], entry["noise_floor"]["max"], entry["threshold"], entry["set_by"])
             for name, entry in document["metrics"].items()]
+
+
+# -- v2: the target the reference reaches (CALIBRATION.md, "v2") ----------------------------------
+REFERENCE_WINDOW = 6  # the reference's last evaluations up to its budget
+REFERENCE_MARGIN = 1.25  # over the reference's largest value in that window
+V2_GATED = ("objective.sampling_fraction", "profile_l1.x", "profile_l1.y", "profile_l1.z")
+V2_GATED_PER_BIN = ("sampling_fraction", "hits", "moment_x1", "moment_y1", "moment_z1")
+
+
+def v2_gated_metrics(thresholds: quality.Thresholds) -> list[str]:
+    """The metrics v2 gates, for the evaluation design of `thresholds`."""
+    per_bin = [f"separation.{feature}.{quality.bin_label(low, high)}"
+               for low, high in thresholds.energy_bins_gev for feature in V2_GATED_PER_BIN]
+    return [*V2_GATED, *per_bin]
+
+
+def limits_from_reference(points: list[dict], floor_limits: dict[str, float], gated: list[str],
+                          window: int = REFERENCE_WINDOW, margin: float = REFERENCE_MARGIN
+                          ) -> dict[str, dict]:
+    """Each gated metric's limit: the larger of its noise-floor limit and `margin` x its largest
+    value over the reference's last `window` evaluations, rounded up to 3 significant digits."""
+    if len(points) < window:
+        raise InputError(f"the reference curve has {len(points)} evaluations; the rule needs the last {window}")
+    missing = [name for name in gated if name not in floor_limits]
+    if missing:
+        raise InputError(f"no noise-floor limit for {missing[:3]}; run harness calibrate so every "
+                         "gated metric has one")
+    last = points[-window:]
+    limits = {}
+    for name in gated:
+        values = [p["metrics"].get(name) for p in last]
+        if any(v is None or not np.isfinite(v) for v in values):
+            raise InputError(f"metric {name} is missing or not finite in the reference's last {window} "
+                             "evaluations; the curve cannot set its limit")
+        reference_bound = margin * max(values)
+        limits[name] = {"threshold": _round_up(max(floor_limits[name], reference_bound)),
+                        "floor_limit": floor_limits[name], "reference_max": _sig(max(values)),
+                        "set_by": ("noise floor" if floor_limits[name] >= reference_bound
+                                   else f"{margin} x the reference's max over its last {window} evaluations")}
+    return limits

@@ -45,6 +45,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--last", type=int, default=10, help="evaluations to show")
     status.set_defaults(func=run_status)
 
+    target = sub.add_parser(
+        "target", help="the v2 limits the rule in CALIBRATION.md gives from the curve",
+        description="Apply the v2 rule (benchmark/thresholds/CALIBRATION.md) to the campaign's curve: "
+                    "each gated metric's limit is the larger of its noise-floor limit and 1.25 x its "
+                    "largest value over the last 6 evaluations. Before the budget is reached this is a "
+                    "preview, labelled so; metrics without a calibrated floor yet use 0 as the floor.")
+    target.add_argument("--benchmark", choices=("3dgan",), default="3dgan")
+    target.add_argument("--seed", type=int, default=1)
+    target.set_defaults(func=run_target)
+
 
 def run_train(args: argparse.Namespace) -> int:
     from benchmark.campaign import RECIPES, ensure_campaign_data, run_campaign
@@ -70,18 +80,22 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_status(args: argparse.Namespace) -> int:
+def _read_curve(benchmark: str, seed: int) -> dict:
     import json
-
-    from tabulate import tabulate
 
     from benchmark.campaign import curve_path
     from reference_model.errors import InputError
 
-    path = curve_path(args.benchmark, args.seed)
+    path = curve_path(benchmark, seed)
     if not path.is_file():
-        raise InputError(f"{path}: no campaign for seed {args.seed} yet; start one with harness reference train")
-    document = json.loads(path.read_text())
+        raise InputError(f"{path}: no campaign for seed {seed} yet; start one with harness reference train")
+    return json.loads(path.read_text())
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    document = _read_curve(args.benchmark, args.seed)
     points = document["points"]
     print(f"{args.benchmark} seed {args.seed}: {len(points)} evaluations, {len(document['sessions'])} "
           f"sessions, budget {document['recipe']['budget_samples']:,} samples; best "
@@ -91,4 +105,25 @@ def run_status(args: argparse.Namespace) -> int:
              f"{p['metrics'].get('objective.sampling_fraction', float('nan')):.4f}", p["failed"])
             for p in points[-args.last:]]
     print(tabulate(rows, headers=("samples", "hours", "objective", "profile L1", "SF error", "failing")))
+    return 0
+
+
+def run_target(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from benchmark import quality
+    from benchmark.calibration import limits_from_reference, v2_gated_metrics
+
+    document = _read_curve(args.benchmark, args.seed)
+    thresholds = quality.load_thresholds(args.benchmark)
+    gated = v2_gated_metrics(thresholds)
+    floors = {name: thresholds.limits.get(name, 0.0) for name in gated}
+    limits = limits_from_reference(document["points"], floors, gated)
+    samples, budget = document["points"][-1]["samples"], document["recipe"]["budget_samples"]
+    label = "v2 limits" if samples >= budget else f"PREVIEW at {samples:,} of {budget:,} samples (not v2)"
+    print(f"{args.benchmark} seed {args.seed}: {label}; floors from {thresholds.version}")
+    rows = [(name, entry["threshold"], entry["reference_max"],
+             entry["floor_limit"] if name in thresholds.limits else "not calibrated", entry["set_by"])
+            for name, entry in limits.items()]
+    print(tabulate(rows, headers=("metric", "limit", "reference max", "floor limit", "set by")))
     return 0

@@ -239,3 +239,16 @@ def test_profile_l1_distance_weighs_cells_by_their_energy():
     assert 0 < profile_l1_distance(core, tails_off) < 0.01 < profile_l1_distance(core, core_off) < 1
     assert profile_l1_distance(core, 2 * core) == pytest.approx(0.0)  # shape only: scale is the SF term
     assert profile_l1_distance(core, np.zeros_like(core)) == 1.0
+
+
+def test_v2_limits_take_the_larger_of_floor_and_reference_and_never_loosen_a_met_floor():
+    from benchmark.calibration import limits_from_reference
+
+    points = [{"metrics": {"a": 0.1 * (i + 1), "b": 0.001}} for i in range(8)]  # a: 0.3 ... 0.8
+    limits = limits_from_reference(points, {"a": 0.05, "b": 0.01}, ["a", "b"], window=6, margin=1.25)
+    assert limits["a"]["threshold"] == pytest.approx(1.0)  # 1.25 x 0.8, the window's largest
+    assert limits["b"]["threshold"] == 0.01 and limits["b"]["set_by"] == "noise floor"
+    with pytest.raises(InputError, match="needs the last 6"):
+        limits_from_reference(points[:5], {"a": 0.05, "b": 0.01}, ["a", "b"])
+    with pytest.raises(InputError, match="noise-floor limit"):
+        limits_from_reference(points, {"a": 0.05}, ["a", "b"])
