@@ -25,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "throughput of CERN's 3DGAN, with fixed physics-quality thresholds and MLPerf logs.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"harness.commands.{name}")
-        except ModuleNotFoundError as err:
-            if err.name == f"harness.commands.{name}":
-                continue
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"harness.commands.{name}").register(subparsers)
     return parser
 
 

@@ -265,14 +265,6 @@ def detect_format(path: str | os.PathLike) -> str:
         return f.geometry
 
 
-def count_events(source: DataSource) -> int:
-    """Events in a file or file range, without reading images."""
-    path, start, stop = source_range(source)
-    with EventFile(path) as f:
-        stop = f.n_events if stop is None else min(stop, f.n_events)
-        return max(stop - start, 0)
-
-
 def read_showers(path: DataSource, max_events: Optional[int] = None) -> Showers:
     """One file (or file range) as checked `Showers` in GeV, at most `max_events` of them."""
     path, start, stop = source_range(path)
