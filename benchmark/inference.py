@@ -14,14 +14,10 @@ from conditioned latents in memory to showers in GeV on the host (generator forw
 inverse preprocessing). Throughput counts every shower of every stream over the wall-clock
 window from the first stream's start to the last stream's end, so a slow stream lowers it.
 
-How the frozen generator's forward is run (`benchmark.precision`), chosen by measurement on
-the 2-core AVX-512-BF16 development machine (fixed-angle generator, batch 128, ms per shower,
-quiet machine): eager Keras 3.4; traced tf.function on oneDNN 2.8 (float32, used); the same with
-XLA (`jit_compile=True`) 46, since XLA's CPU Conv3D does not use oneDNN; bfloat16 through the
-Keras `mixed_bfloat16` policy 1.6 (used); through oneDNN's grappler auto-mixed-precision pass
-5.0; OpenVINO float32 2.65 and bf16 1.55, within noise of TensorFlow. Per layer (oneDNN
-verbose, bf16) conv2 takes 63% of the time: 64 -> 6 channels, and oneDNN's bf16 kernels
-vectorise over output channels in blocks of 16, so at most 6/16 of each vector does work.
+How each precision's forward is run is decided in `benchmark.precision` (the polyphase rewrite
+of `benchmark.inference_graph` on TensorFlow/oneDNN for float32 and bfloat16, OpenVINO + NNCF
+for int8); the measurements behind those choices, and what lost, are in
+docs/inference-performance.md.
 """
 from __future__ import annotations
 
@@ -44,6 +40,7 @@ GEANT4_SOURCE = ("Geant4, 17,000 ms per shower on 2S Intel Xeon Platinum 8180 (C
                  "Intel 3DGAN slides, 2019; fixed-angle 25x25x25 electron showers)")
 SLIDES_3DGAN = ("slides: 3DGAN at batch 128 on 2S Intel Xeon Platinum 8160, TF 1.9: 1.25 ms/shower "
                 "(1 stream), 0.93 (2 streams), 0.85 (4 streams), 20,000x Geant4")
+SLIDES_CORE_MS_PER_SHOWER = {"1 stream": 1.25 * 48, "4 streams": 0.85 * 48}  # on 2 x 24 cores
 LATENT_POOL_BATCHES = 4  # distinct input batches cycled through (inputs differ, cache effects real)
 START_TIMEOUT_S = 900.0  # a stream that has not loaded its model by then is reported as failed
 PERCENTILES = (50, 90, 99)
@@ -64,9 +61,12 @@ class SweepPoint:
 
 @dataclass
 class PointResult:
-    """One point. `status`: "measured", "ungated" (measured without the physics gate: never a
-    result), "FAILED" (the precision's showers failed the gate: not measured) or "error" (a
-    stream process failed; `reason` says how)."""
+    """One point. `status`: "measured" (the checkpoint meets the target and the precision passed
+    the paired comparison with float32), "below-target" (the precision passed the paired
+    comparison but the checkpoint itself misses the benchmark's target: timed, not a result),
+    "ungated" (measured without the physics checks: never a result), "FAILED" (the precision's
+    showers differ from float32's: not measured) or "error" (a stream process failed; `reason`
+    says how)."""
 
     point: SweepPoint
     status: str
@@ -78,6 +78,7 @@ class PointResult:
     per_stream_showers_per_second: list = field(default_factory=list)
     stream_cores: list = field(default_factory=list)
     mfu: Optional[float] = None
+    executed_utilisation: Optional[float] = None  # FLOPs the rewritten graph executes, over the roofline
     speedup_vs_geant4: Optional[float] = None
     reason: str = ""
 
@@ -88,6 +89,7 @@ class PointResult:
                 "showers_per_second": self.showers_per_second, "ms_per_shower": self.ms_per_shower,
                 "latency_p50_ms": latency.get("p50"), "latency_p90_ms": latency.get("p90"),
                 "latency_p99_ms": latency.get("p99"), "mfu": self.mfu,
+                "executed_utilisation": self.executed_utilisation,
                 "speedup_vs_geant4": self.speedup_vs_geant4, "showers": self.showers,
                 "seconds": self.seconds, "per_stream_showers_per_second": self.per_stream_showers_per_second,
                 "stream_cores": self.stream_cores, "reason": self.reason}
@@ -239,17 +241,21 @@ def geant4_speedup(ms_per_shower: float) -> float:
 
 
 def point_result(point: SweepPoint, measurement: Measurement, status: str,
-                 flops_per_shower: int, roofline_gflops: Optional[float]) -> PointResult:
+                 flops_per_shower: int, roofline_gflops: Optional[float],
+                 executed_flops_per_shower: Optional[int] = None) -> PointResult:
     ms = 1e3 / measurement.showers_per_second
-    mfu = None
+    mfu = executed = None
     if roofline_gflops:
         from benchmark.roofline import model_flops_utilisation
-        mfu = model_flops_utilisation(flops_per_shower, measurement.showers_per_second, roofline_gflops)
+        rate = measurement.showers_per_second
+        mfu = model_flops_utilisation(flops_per_shower, rate, roofline_gflops)
+        executed = model_flops_utilisation(executed_flops_per_shower or flops_per_shower, rate,
+                                           roofline_gflops)
     return PointResult(point=point, status=status, showers=measurement.showers,
                        seconds=measurement.seconds, showers_per_second=measurement.showers_per_second,
                        ms_per_shower=ms, batch_latency_ms=measurement.batch_latency_ms,
                        per_stream_showers_per_second=measurement.per_stream_showers_per_second,
-                       stream_cores=measurement.stream_cores, mfu=mfu,
+                       stream_cores=measurement.stream_cores, mfu=mfu, executed_utilisation=executed,
                        speedup_vs_geant4=geant4_speedup(ms))
 
 
@@ -257,10 +263,13 @@ def point_result(point: SweepPoint, measurement: Measurement, status: str,
 def run_sweep(points: list[SweepPoint], benchmark: str, artifacts: dict[str, Path],
               gate_passed: dict[str, Optional[bool]], flops_per_shower: int,
               rooflines: dict[str, float], duration_s: float = 10.0, warmup_batches: int = 3,
-              seed: int = 0, failed_reasons: Optional[dict[str, str]] = None) -> list[PointResult]:
-    """Measure every point whose precision passed the gate (None: gate skipped, "ungated").
+              seed: int = 0, failed_reasons: Optional[dict[str, str]] = None,
+              target_passed: Optional[bool] = None,
+              executed_flops_per_shower: Optional[int] = None) -> list[PointResult]:
+    """Measure every point whose precision passed the paired gate (None: skipped, "ungated").
 
-    Points of a precision that failed the gate are returned as FAILED without being run.
+    Points of a precision that failed it are returned as FAILED without being run; when the
+    checkpoint misses the benchmark's target (`target_passed` False) the rest are "below-target".
     """
     from harness.progress import Progress
 
@@ -283,9 +292,12 @@ def run_sweep(points: list[SweepPoint], benchmark: str, artifacts: dict[str, Pat
                 out.append(PointResult(point=point, status="error", reason=str(err).splitlines()[0]))
                 progress.update()
                 continue
-            result = point_result(point, measurement, "measured" if verdict else "ungated",
-                                  flops_per_shower, rooflines.get(point.precision))
-            mfu = f", MFU {result.mfu:.1%}" if result.mfu is not None else ""
+            status = "ungated" if verdict is None else ("below-target" if target_passed is False
+                                                        else "measured")
+            result = point_result(point, measurement, status, flops_per_shower,
+                                  rooflines.get(point.precision), executed_flops_per_shower)
+            mfu = (f", MFU {result.mfu:.1%} (executed FLOPs {result.executed_utilisation:.1%})"
+                   if result.mfu is not None else "")
             print(f"[inference] {point.label()}: {result.showers_per_second:,.1f} showers/s, "
                   f"{result.ms_per_shower:.3f} ms/shower, p99 batch "
                   f"{result.batch_latency_ms['p99']:.1f} ms{mfu}", flush=True)
@@ -294,9 +306,10 @@ def run_sweep(points: list[SweepPoint], benchmark: str, artifacts: dict[str, Pat
     return out
 
 
+TIMED_STATUSES = ("measured", "below-target", "ungated")
 TABLE_COLUMNS = ("precision", "batch", "streams", "intra_op", "inter_op", "status", "showers_per_second",
                  "ms_per_shower", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "mfu",
-                 "speedup_vs_geant4")
+                 "executed_utilisation", "speedup_vs_geant4")
 
 
 def sweep_table(results: list[PointResult]) -> str:
@@ -310,9 +323,11 @@ def sweep_table(results: list[PointResult]) -> str:
             cells = [row[c] for c in TABLE_COLUMNS[:6]] + [f"not reported: {result.reason}"]
         else:
             cells = [row[c] for c in TABLE_COLUMNS]
-            cells[TABLE_COLUMNS.index("mfu")] = "n/a" if row["mfu"] is None else f"{row['mfu']:.1%}"
+            for column in ("mfu", "executed_utilisation"):
+                value = row[column]
+                cells[TABLE_COLUMNS.index(column)] = "n/a" if value is None else f"{value:.1%}"
             cells[-1] = f"{row['speedup_vs_geant4']:,.0f}x"
         rows.append(cells)
     headers = ("precision", "batch", "streams", "intra", "inter", "status", "showers/s", "ms/shower",
-               "p50 ms", "p90 ms", "p99 ms", "MFU", "vs Geant4")
+               "p50 ms", "p90 ms", "p99 ms", "MFU", "executed", "vs Geant4")
     return tabulate(rows, headers=headers, floatfmt=".4g")

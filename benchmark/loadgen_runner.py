@@ -30,7 +30,8 @@ from reference_model.errors import InputError
 
 SCENARIOS = ("Offline", "SingleStream", "MultiStream", "Server")
 OFFICIAL_MIN_DURATION_MS = 600_000
-OFFICIAL_MIN_QUERIES = {"MultiStream": 662}
+# MLPerf Inference's mlperf.conf minimums (with early stopping): what `--official` asks LoadGen for
+OFFICIAL_MIN_QUERIES = {"SingleStream": 100, "MultiStream": 662, "Server": 270_336, "Offline": 1}
 OFFICIAL_OFFLINE_MIN_SAMPLES = 24_576
 MULTISTREAM_SAMPLES_PER_QUERY = 8
 # Queries LoadGen must see by default: enough for its early-stopping estimate to pass at the
@@ -66,6 +67,12 @@ class LoadGenConfig:
     server_target_qps: Optional[float] = None  # None: SERVER_LOAD_FRACTION of the calibrated rate
     server_latency_ms: Optional[float] = None  # None: SERVER_LATENCY_BATCHES full-batch latencies
     seed: int = 0
+
+    @classmethod
+    def official(cls, scenario: str, **kwargs) -> "LoadGenConfig":
+        """MLPerf Inference's minimum duration (600 s) and query count for the scenario."""
+        return cls(scenario=scenario, min_duration_ms=OFFICIAL_MIN_DURATION_MS,
+                   min_query_count=OFFICIAL_MIN_QUERIES[scenario], **kwargs)
 
 
 @dataclass
@@ -274,3 +281,42 @@ def _offline_sample_count(detail: Path) -> Optional[int]:
             except (ValueError, KeyError):
                 return None
     return None
+
+
+@dataclass
+class ServerSearch:
+    """The highest Server arrival rate LoadGen judged VALID (latency bound met), and every trial."""
+
+    best_qps: Optional[float]
+    best: Optional[LoadGenResult]
+    trials: list = field(default_factory=list)  # [{"target_qps", "valid", "verdict", "log_dir"}]
+
+    def to_dict(self) -> dict:
+        return {"best_qps": self.best_qps, "trials": self.trials,
+                "best": self.best.to_dict() if self.best else None}
+
+
+def search_server_qps(runner, config: LoadGenConfig, log_dir: Path, trials: int,
+                      low_qps: float, high_qps: float) -> ServerSearch:
+    """Bisect the Server scenario's target QPS between `low_qps` and `high_qps`: a VALID run
+    raises the floor, an INVALID one lowers the ceiling (what LoadGen users do by hand)."""
+    from dataclasses import replace
+
+    if trials < 1 or not 0 < low_qps < high_qps:
+        raise InputError(f"server QPS search: need at least 1 trial and 0 < low ({low_qps:g}) < "
+                         f"high ({high_qps:g}); pass --server-search N with N >= 1")
+    best, history = None, []
+    for trial in range(trials):
+        qps = high_qps if trial == 0 else (low_qps + high_qps) / 2
+        outcome = run_scenario(runner, replace(config, scenario="Server", server_target_qps=qps),
+                               Path(log_dir) / f"qps-{qps:.1f}")
+        history.append({"target_qps": qps, "valid": outcome.valid, "verdict": outcome.verdict,
+                        "log_dir": outcome.log_dir})
+        if outcome.valid:
+            best, low_qps = outcome, qps
+            if trial == 0:
+                break  # even the ceiling meets the bound
+        else:
+            high_qps = qps
+    return ServerSearch(best_qps=best.settings["server_target_qps"] if best else None, best=best,
+                        trials=history)

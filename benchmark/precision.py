@@ -14,10 +14,17 @@
              TensorFlow graphs directly and supports 3-D convolutions in int8; TFLite's int8
              kernels have no CONV_3D, and tf2onnx lags Keras 3.
 
-Every precision runs the same checkpoint (same weights, same architecture fingerprint).
-A precision's speed is worth nothing unless its showers pass the physics gate:
-`gate()` generates the gate's showers with the precision's own runner and judges them with
-`benchmark.quality.evaluate` against reference data.
+Every precision runs the same checkpoint (same weights, same architecture fingerprint). For
+the fixed-angle generator all three run the polyphase rewrite of `benchmark.inference_graph`
+(the same showers as the frozen graph, to float32 rounding; its provenance records the frozen
+fingerprint and checkpoint hash it derives from).
+
+Two physics checks, reported apart (issue 11 section 4):
+(a) `gate()` - the checkpoint in float32 against reference data under the benchmark's target:
+    does the checkpoint itself reach the target?
+(b) `paired_gate()` - a lower precision against float32 from the same latents and conditions,
+    under the same noise-floor limits: MLPerf Inference's "keep float32's accuracy" rule,
+    free of the data's sampling noise.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ from typing import Any, Optional, Protocol
 
 import numpy as np
 
+from benchmark.inference_graph import PROVENANCE_KEYS
 from reference_model.errors import InputError
 from reference_model.showers import FIXED, Showers
 from reference_model.specs import ModelSpec
@@ -37,6 +45,8 @@ FLOAT32, BFLOAT16, INT8 = "float32", "bfloat16", "int8"
 PRECISIONS = (FLOAT32, BFLOAT16, INT8)
 RUNTIMES = {FLOAT32: "tensorflow-onednn", BFLOAT16: "tensorflow-onednn-mixed_bfloat16",
             INT8: "openvino-nncf-int8"}
+REWRITTEN = "+polyphase"  # runtime suffix when the inference rewrite (benchmark.inference_graph) runs
+LOW_PRECISION_KERNELS = ("i8", "u8")  # OpenVINO runtime precisions of a quantised convolution
 CALIBRATION_SHOWERS = 512  # generator inputs NNCF calibrates activation ranges on
 CALIBRATION_ENERGY_GEV = {"fixed": (10.0, 500.0), "angle": (2.0, 500.0)}  # the data sets' ranges
 CALIBRATION_THETA_DEG = (60.0, 120.0)
@@ -86,23 +96,36 @@ class GeneratorRunner(Protocol):
     def __call__(self, latent: np.ndarray) -> np.ndarray: ...
 
 
+def inference_generator(checkpoint: Path, rewrite: bool = True) -> tuple[ModelSpec, Any, dict]:
+    """The checkpoint's generator as inference runs it, under the current Keras dtype policy:
+    the polyphase rewrite where one exists (fixed-angle), else the frozen graph; plus its
+    provenance (the frozen fingerprint and weights it derives from)."""
+    from benchmark import inference_graph
+    from reference_model.checkpoint import load_generator, read_card
+
+    spec, frozen = load_generator(checkpoint)
+    if not rewrite or spec.geometry != FIXED:
+        return spec, frozen, {"rewrite": None}
+    model = inference_graph.rewrite_generator(frozen)
+    return spec, model, inference_graph.provenance(frozen, read_card(checkpoint).get("sha256"))
+
+
 class TensorFlowRunner:
     """The Keras generator traced into one graph; float32 or mixed_bfloat16."""
 
-    def __init__(self, checkpoint: Path, precision: str) -> None:
+    def __init__(self, checkpoint: Path, precision: str, rewrite: bool = True) -> None:
         import keras
         import tensorflow as tf
-
-        from reference_model.checkpoint import load_generator
 
         policy = "mixed_bfloat16" if precision == BFLOAT16 else "float32"
         previous = keras.mixed_precision.global_policy()
         keras.mixed_precision.set_global_policy(policy)  # layers take the policy when built
         try:
-            self.spec, self.generator = load_generator(checkpoint)
+            self.spec, self.generator, self.provenance = inference_generator(checkpoint, rewrite)
         finally:
             keras.mixed_precision.set_global_policy(previous)
-        self.precision, self.runtime = precision, RUNTIMES[precision]
+        self.precision = precision
+        self.runtime = RUNTIMES[precision] + (REWRITTEN if self.provenance["rewrite"] else "")
         signature = [tf.TensorSpec((None, self.spec.latent_size), tf.float32)]
         self._forward = tf.function(lambda x: self.generator(x, training=False),
                                     input_signature=signature)
@@ -122,12 +145,32 @@ class OpenVINORunner:
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         core = ov.Core()
-        self._compiled = core.compile_model(core.read_model(str(model_xml)), "CPU", config)
+        model = core.read_model(str(model_xml))
+        self._compiled = core.compile_model(model, "CPU", config)
         self._request = self._compiled.create_infer_request()
-        self.spec, self.precision, self.runtime = spec, INT8, RUNTIMES[INT8]
+        self.spec, self.precision = spec, INT8
+        self.provenance = {key: model.get_rt_info(["provenance", key]).astype(str)
+                           for key in PROVENANCE_KEYS if model.has_rt_info(["provenance", key])}
+        self.runtime = RUNTIMES[INT8] + (REWRITTEN if self.provenance.get("rewrite") else "")
+        unquantised = float_convolutions(self._compiled)
+        if unquantised:
+            raise InputError(f"{model_xml}: convolutions {', '.join(unquantised)} run in floating "
+                             "point; re-quantise the checkpoint (every convolution must be int8)")
 
     def __call__(self, latent: np.ndarray) -> np.ndarray:
         return np.array(self._request.infer({0: latent})[0], copy=True)
+
+
+def float_convolutions(compiled) -> list[str]:
+    """Convolutions the compiled OpenVINO model runs in floating point (none, when quantised)."""
+    found = []
+    for op in compiled.get_runtime_model().get_ops():
+        info = op.get_rt_info()
+        if str(info["layerType"].astype(str)) == "Convolution":
+            precision = str(info["runtimePrecision"].astype(str)).lower()
+            if not precision.startswith(LOW_PRECISION_KERNELS):
+                found.append(op.get_friendly_name())
+    return found
 
 
 def calibration_latents(spec: ModelSpec, count: int, seed: int) -> np.ndarray:
@@ -144,15 +187,15 @@ def quantise_int8(checkpoint: Path, workdir: Path, seed: int = 0,
     import nncf
     import openvino as ov
 
-    from reference_model.checkpoint import load_generator
-
-    spec, generator = load_generator(checkpoint)
+    spec, generator, provenance = inference_generator(checkpoint)
     with warnings.catch_warnings():  # Keras warns that the traced input is a tuple, harmlessly
         warnings.simplefilter("ignore", UserWarning)
         model = ov.convert_model(generator, input=[(-1, spec.latent_size)])
     latents = calibration_latents(spec, calibration_showers, seed)
     batches = [latents[i:i + 64] for i in range(0, len(latents), 64)]
     quantised = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
+    for key, value in provenance.items():
+        quantised.set_rt_info("" if value is None else str(value), ["provenance", key])
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     target = workdir / INT8_MODEL_NAME
@@ -197,19 +240,26 @@ def generate(runner: GeneratorRunner, energy_gev: np.ndarray, theta_rad: Optiona
     return Showers(ecal, np.asarray(energy_gev, np.float32), theta)
 
 
+TARGET_CHECK = "checkpoint_target"  # (a): float32 showers against reference data, the benchmark target
+PAIRED_CHECK = "precision_gate"  # (b): a precision's showers against float32's from the same inputs
+
+
 @dataclass
 class GateResult:
-    """The physics verdict on one precision's showers."""
+    """The physics verdict on one precision's showers; `check` says which comparison it was."""
 
     precision: str
     runtime: str
     passed: bool
     summary: str  # "all N checks pass" or the failing metrics
     report: dict = field(default_factory=dict)  # QualityReport.to_dict()
+    check: str = TARGET_CHECK
+    compared_with: str = "reference data"
 
     def to_dict(self) -> dict:
-        return {"precision": self.precision, "runtime": self.runtime, "passed": self.passed,
-                "summary": self.summary, **self.report}
+        return {"check": self.check, "precision": self.precision, "runtime": self.runtime,
+                "compared_with": self.compared_with, "passed": self.passed, "summary": self.summary,
+                **self.report}
 
 
 def gate(runner: GeneratorRunner, reference: Showers, thresholds, seed: int = 0,
@@ -224,3 +274,38 @@ def gate(runner: GeneratorRunner, reference: Showers, thresholds, seed: int = 0,
     report = quality.evaluate(compared, candidate, thresholds)
     return GateResult(precision=runner.precision, runtime=runner.runtime, passed=bool(report.passed),
                       summary=report.failed_summary(), report=report.to_dict())
+
+
+def paired_conditions(spec: ModelSpec, thresholds, seed: int = 0) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """`events_per_bin` energies drawn inside each of the gate's energy bins (and angles over the
+    data's range): the conditions both sides of the paired comparison are generated for."""
+    rng = np.random.default_rng(seed)
+    inset = 1e-3  # of the bin width, so float32 rounding keeps every energy strictly inside
+    energy = np.concatenate([rng.uniform(low + inset * (high - low), high - inset * (high - low),
+                                         thresholds.events_per_bin)
+                             for low, high in thresholds.energy_bins_gev]).astype(np.float32)
+    theta = (None if spec.geometry == FIXED else
+             np.radians(rng.uniform(*CALIBRATION_THETA_DEG, len(energy))).astype(np.float32))
+    return energy, theta
+
+
+def paired_gate(runner: GeneratorRunner, float32_showers: Showers, thresholds, seed: int = 0,
+                batch_size: int = 128) -> GateResult:
+    """MLPerf Inference's accuracy rule for a lower precision: its showers, generated from the same
+    latent vectors and conditions as float32's, must be indistinguishable from float32's under
+    the gate's noise-floor limits. Paired, so the data's sampling noise does not enter."""
+    from benchmark import quality
+
+    candidate = generate(runner, float32_showers.energy_gev, float32_showers.theta_rad, seed=seed,
+                         batch_size=batch_size)
+    report = quality.evaluate(float32_showers, candidate, thresholds)
+    return GateResult(precision=runner.precision, runtime=runner.runtime, passed=bool(report.passed),
+                      summary=report.failed_summary(), report=report.to_dict(), check=PAIRED_CHECK,
+                      compared_with=f"{FLOAT32} showers from the same latents and conditions")
+
+
+def paired_reference(float32_runner: GeneratorRunner, thresholds, seed: int = 0,
+                     batch_size: int = 128) -> Showers:
+    """float32's showers for the paired comparison (made once, shared by every precision)."""
+    energy, theta = paired_conditions(float32_runner.spec, thresholds, seed)
+    return generate(float32_runner, energy, theta, seed=seed, batch_size=batch_size)

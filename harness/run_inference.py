@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import shutil
 from pathlib import Path
 
 from reference_model.errors import InputError
@@ -62,6 +63,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--server-latency-ms", type=positive_float, default=None, metavar="MS",
                         help="Server scenario 99th-percentile latency bound; unset: 3 full-batch "
                              "latencies")
+    parser.add_argument("--official", action="store_true",
+                        help="LoadGen at MLPerf Inference's official minimums: 600 s per scenario and "
+                             "the official query counts (overrides --loadgen-duration/--loadgen-queries)")
+    parser.add_argument("--server-search", type=int, default=0, metavar="N",
+                        help="Server scenario: bisect the target QPS over N LoadGen runs for the highest "
+                             "rate whose latency bound holds (0: one run at --server-qps)")
     parser.add_argument("--roofline-size", type=int, default=4096, metavar="N",
                         help="matrix size of the matmul roofline measurement")
     parser.add_argument("--no-quality-gate", action="store_true",
@@ -112,14 +119,27 @@ def resolve_checkpoint(args: argparse.Namespace, workdir: Path) -> tuple[Path, d
                   "sha256": read_card(path).get("sha256")}
 
 
-def _reference_showers(args: argparse.Namespace, thresholds):
-    """Held-out reference showers for the gate (the split the trainer evaluates on)."""
-    from harness.data_default import ensure_data
-    from reference_model import data
+REFERENCE_SEED_OFFSET = 1000  # the default reference set's seed: the run's seed + this (as the main job)
 
-    files = data.list_files(ensure_data(args))
-    _, held_out = data.split_files(files, 0.9)
-    return data.load_showers(held_out, max_events=thresholds.evaluation_events)
+
+def _reference_showers(args: argparse.Namespace, thresholds):
+    """Reference showers for the checkpoint's target check: with --data, its held-out split (the
+    one the trainer evaluates on); without, a stand-in set made for evaluation alone, from an
+    independent seed and sized for the gate (`evaluation_events`)."""
+    from benchmark import quality
+    from harness.data_default import default_data_dir, ensure_standin
+    from reference_model import data
+    from reference_model.specs import get_spec
+
+    if args.data:
+        _, files = data.split_files(data.list_files(args.data), 0.9)
+    else:
+        geometry = get_spec(args.benchmark).geometry
+        seed = args.seed + REFERENCE_SEED_OFFSET
+        directory = ensure_standin(default_data_dir(Path(args.results), geometry, seed), geometry, seed,
+                                   events=thresholds.evaluation_events)
+        files = data.list_files(directory)
+    return quality.load_evaluation_showers(files, thresholds, "reference")
 
 
 def _plan(args, points, scenarios, precisions) -> None:
@@ -140,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
     if args.warmup_batches < 1:
         raise InputError(f"--warmup-batches {args.warmup_batches}: at least 1 batch must run untimed "
                          "(graph tracing and kernel selection happen in the first call)")
+    if args.server_search < 0:
+        raise InputError(f"--server-search {args.server_search}: give a number of LoadGen runs, 0 or more")
     if args.roofline_size < 64:
         raise InputError(f"--roofline-size {args.roofline_size}: too small to measure a roofline; use 1024 or more")
     cores = available_cores()
@@ -153,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args, precisions, scenarios, points, cores) -> int:
     from benchmark import precision as prec
-    from benchmark.inference import GEANT4_MS_PER_SHOWER, GEANT4_SOURCE, SLIDES_3DGAN, run_sweep, sweep_table
+    from benchmark.inference import (GEANT4_MS_PER_SHOWER, GEANT4_SOURCE, SLIDES_3DGAN, TIMED_STATUSES,
+                                     run_sweep, sweep_table)
     from benchmark.roofline import inference_flops_per_sample, measure_rooflines
     from harness import results
     from reference_model.specs import get_spec
@@ -175,7 +198,6 @@ def _run(args, precisions, scenarios, points, cores) -> int:
 
         thresholds = quality.load_thresholds(args.benchmark, smoke=args.smoke)
         reference = _reference_showers(args, thresholds)
-        quality.select_evaluation_showers(reference, thresholds, "reference")  # too few: fail now
 
     print(f"[inference] roofline: {args.roofline_size}^2 matmul, float32 and bfloat16", flush=True)
     rooflines = measure_rooflines(size=args.roofline_size)
@@ -184,30 +206,32 @@ def _run(args, precisions, scenarios, points, cores) -> int:
               f"(median {roof.median_gflops:,.0f})", flush=True)
     flops = inference_flops_per_sample(spec)
 
-    artifacts, runners, gates = {}, {}, {}
-    for precision in precisions:
+    artifacts, runners = {}, {}
+    for precision in dict.fromkeys([prec.FLOAT32, *precisions]):  # float32: the paired reference
         print(f"[inference] {precision}: preparing ({prec.RUNTIMES[precision]})", flush=True)
         artifacts[precision] = prec.prepare(precision, checkpoint, workdir, args.seed)
         runners[precision] = prec.load_runner(precision, artifacts[precision], spec)
-        if thresholds is not None:
-            verdict = prec.gate(runners[precision], reference, thresholds, seed=args.seed)
-            gates[precision] = verdict
-            print(f"[inference] {precision}: quality gate {'PASSED' if verdict.passed else 'FAILED'} "
-                  f"({verdict.summary})", flush=True)
+    executed = _executed_flops(runners[prec.FLOAT32])
+    target, gates = _physics_checks(args, runners, precisions, thresholds, reference)
 
     gate_passed = {p: (gates[p].passed if p in gates else None) for p in precisions}
-    failed = {p: f"quality gate FAILED: {g.summary}" for p, g in gates.items() if not g.passed}
+    failed = {p: f"differs from float32: {g.summary}" for p, g in gates.items() if not g.passed}
     sweep = run_sweep(points, args.benchmark, artifacts, gate_passed, flops,
                       {p: r.gflops for p, r in rooflines.items()}, args.duration, args.warmup_batches,
-                      args.seed, failed)
+                      args.seed, failed, target_passed=None if target is None else target.passed,
+                      executed_flops_per_shower=executed)
 
-    submittable = bool(not args.smoke and not args.no_quality_gate and provenance["kind"] != "untrained")
+    submittable = bool(not args.smoke and not args.no_quality_gate and provenance["kind"] != "untrained"
+                       and target is not None and target.passed)
+    skipped = "skipped (--no-quality-gate): numbers are ungated"
     context = {"command": results.harness_command(), "checkpoint": provenance,
-               "cores": cores, "flops_per_shower": flops, "submittable": submittable,
+               "cores": cores, "flops_per_shower": flops, "executed_flops_per_shower": executed,
+               "submittable": submittable,
                "rooflines": {p: r.to_dict() for p, r in rooflines.items()},
-               "quality_gate": ({p: g.to_dict() for p, g in gates.items()} if gates
-                                else "skipped (--no-quality-gate): numbers are ungated"),
-               "runtimes": {p: prec.RUNTIMES[p] for p in precisions},
+               prec.TARGET_CHECK: target.to_dict() if target else skipped,
+               prec.PAIRED_CHECK: {p: g.to_dict() for p, g in gates.items()} if gates else skipped,
+               "runtimes": {p: runners[p].runtime for p in precisions},
+               "inference_graph": {p: runners[p].provenance for p in precisions},
                "geant4_reference": {"ms_per_shower": GEANT4_MS_PER_SHOWER, "source": GEANT4_SOURCE},
                "duration_s": args.duration, "warmup_batches": args.warmup_batches,
                "streams_are": "processes pinned to disjoint cores (os.sched_setaffinity)"}
@@ -222,14 +246,55 @@ def _run(args, precisions, scenarios, points, cores) -> int:
     if args.loadgen:
         for precision in precisions:
             if gate_passed[precision] is False:
-                print(f"[inference] LoadGen skipped for {precision}: its showers failed the quality gate")
+                print(f"[inference] LoadGen skipped for {precision}: its showers differ from float32's")
                 continue
+            quality = _quality_record(target, gates.get(precision))
             loadgen_failures += _run_loadgen(args, root, system, precision, runners[precision], sweep,
-                                             scenarios, gates.get(precision), provenance, threads,
-                                             submittable)
-    measured = [r for r in sweep if r.status in ("measured", "ungated")]
+                                             scenarios, quality, provenance, threads, submittable)
+    measured = [r for r in sweep if r.status in TIMED_STATUSES]
     errors = [r for r in sweep if r.status == "error"]
-    return 0 if measured and not failed and not errors and not loadgen_failures else 1
+    target_missed = target is not None and not target.passed
+    ok = measured and not failed and not errors and not loadgen_failures and not target_missed
+    return 0 if ok else 1
+
+
+def _executed_flops(runner) -> int:
+    """Multiply-add FLOPs per shower of the graph that actually runs (the rewrite executes fewer
+    than the frozen model's, which MFU counts)."""
+    from reference_model.fingerprint import flops_per_sample
+
+    return flops_per_sample(runner.generator)
+
+
+def _physics_checks(args, runners: dict, precisions: list[str], thresholds, reference):
+    """(a) the checkpoint in float32 against reference data under the benchmark's target, and
+    (b) every precision against float32 from the same inputs; None / {} with --no-quality-gate."""
+    from benchmark import precision as prec
+
+    if thresholds is None:
+        return None, {}
+    float32 = runners[prec.FLOAT32]
+    target = prec.gate(float32, reference, thresholds, seed=args.seed)
+    print(f"[inference] (a) checkpoint target, float32 against reference data: "
+          f"{'PASSED' if target.passed else 'NOT MET'} ({target.summary})", flush=True)
+    paired = prec.paired_reference(float32, thresholds, seed=args.seed)
+    gates = {}
+    for precision in precisions:
+        gates[precision] = prec.paired_gate(runners[precision], paired, thresholds, seed=args.seed)
+        print(f"[inference] (b) {precision} against float32, same latents: "
+              f"{'PASSED' if gates[precision].passed else 'FAILED'} ({gates[precision].summary})",
+              flush=True)
+    return target, gates
+
+
+def _quality_record(target, gate) -> dict:
+    """The LoadGen summary's `quality`: `passed` only when (a) and (b) both pass; each apart."""
+    from benchmark import precision as prec
+
+    if target is None or gate is None:
+        return {"passed": None, "skipped": "--no-quality-gate"}
+    return {"passed": bool(target.passed and gate.passed), prec.TARGET_CHECK: target.to_dict(),
+            prec.PAIRED_CHECK: gate.to_dict()}
 
 
 def _csv(rows: list[dict]) -> str:
@@ -243,12 +308,15 @@ def _csv(rows: list[dict]) -> str:
 
 def _print_headline(sweep, rooflines, geant4_source: str, slides: str, provenance: dict,
                     benchmark: str) -> None:
-    measured = [r for r in sweep if r.status in ("measured", "ungated")]
+    from benchmark.inference import SLIDES_CORE_MS_PER_SHOWER, TIMED_STATUSES
+
+    measured = [r for r in sweep if r.status in TIMED_STATUSES]
     if not measured:
         print("[inference] no precision passed the quality gate: no throughput is reported")
         return
     best = min(measured, key=lambda r: r.ms_per_shower)
-    label = "" if best.status == "measured" else " [UNGATED: physics not checked, not a result]"
+    label = {"measured": "", "ungated": " [UNGATED: physics not checked, not a result]",
+             "below-target": " [checkpoint misses the benchmark target: not a result]"}[best.status]
     if provenance["kind"] == "untrained":
         label += " [untrained generator]"
     print(f"[inference] best: {best.ms_per_shower:.3f} ms/shower ({best.showers_per_second:,.1f} showers/s) "
@@ -258,9 +326,26 @@ def _print_headline(sweep, rooflines, geant4_source: str, slides: str, provenanc
     print(f"[inference] speed-up vs Geant4: {best.speedup_vs_geant4:,.0f}x against {geant4_source}{caveat}")
     print(f"[inference] for comparison, {slides}")
     for result in measured:
+        cores = sum(len(c) for c in result.stream_cores)
+        print(f"[inference] per core {result.point.label()}: {result.ms_per_shower * cores:.2f} core-ms "
+              f"per shower on {cores} cores (slides, 48 cores: " + ", ".join(
+                  f"{v:.0f} core-ms at {k}" for k, v in SLIDES_CORE_MS_PER_SHOWER.items()) + ")")
+    for result in measured:
         if result.mfu is not None:
             print(f"[inference] MFU {result.point.label()}: {result.mfu:.1%} of the measured "
-                  f"{rooflines[result.point.precision].gflops:,.0f} GFLOP/s {result.point.precision} roofline")
+                  f"{rooflines[result.point.precision].gflops:,.0f} GFLOP/s {result.point.precision} roofline "
+                  f"(model FLOPs; the FLOPs the graph executes: {result.executed_utilisation:.1%})")
+
+
+def _server_search(args, runner, config, log_dir: Path, sweep, precision: str):
+    """Bisect between 5% and 100% of the precision's best 1-stream sweep throughput."""
+    from benchmark.loadgen_runner import search_server_qps
+
+    rates = [r.showers_per_second for r in sweep if r.point.precision == precision
+             and r.point.streams == 1 and r.showers_per_second]
+    if not rates:
+        raise RuntimeError("no 1-stream sweep point of this precision to bound the QPS search")
+    return search_server_qps(runner, config, log_dir, args.server_search, 0.05 * max(rates), max(rates))
 
 
 def _best_batch(sweep, precision: str, default: int) -> int:
@@ -269,8 +354,8 @@ def _best_batch(sweep, precision: str, default: int) -> int:
     return max(single, key=lambda r: r.showers_per_second).point.batch if single else default
 
 
-def _run_loadgen(args, root: Path, system: str, precision: str, runner, sweep, scenarios, gate,
-                 provenance: dict, threads: dict, submittable: bool) -> int:
+def _run_loadgen(args, root: Path, system: str, precision: str, runner, sweep, scenarios,
+                 quality: dict, provenance: dict, threads: dict, submittable: bool) -> int:
     """LoadGen's scenarios for one precision; returns how many could not be run."""
     from benchmark.loadgen_runner import LoadGenConfig, run_scenario
     from harness import results
@@ -279,19 +364,28 @@ def _run_loadgen(args, root: Path, system: str, precision: str, runner, sweep, s
     failures = 0
     for scenario in scenarios:
         run = results.allocate_inference_run(root, system, args.benchmark, scenario)
-        config = LoadGenConfig(scenario=scenario, min_duration_ms=int(args.loadgen_duration * 1000),
-                               min_query_count=args.loadgen_queries, max_batch=batch,
-                               server_target_qps=args.server_qps, server_latency_ms=args.server_latency_ms,
-                               seed=args.seed)
+        shared = {"max_batch": batch, "server_target_qps": args.server_qps,
+                  "server_latency_ms": args.server_latency_ms, "seed": args.seed}
+        config = (LoadGenConfig.official(scenario, **shared) if args.official else
+                  LoadGenConfig(scenario=scenario, min_duration_ms=int(args.loadgen_duration * 1000),
+                                min_query_count=args.loadgen_queries, **shared))
         print(f"[inference] LoadGen {scenario} ({precision}, max batch {batch}, "
               f"min {config.min_duration_ms} ms) -> {run.directory}", flush=True)
+        search = None
         try:
-            outcome = run_scenario(runner, config, run.directory)
+            if scenario == "Server" and args.server_search:
+                search = _server_search(args, runner, config, run.directory, sweep, precision)
+                if search.best is None:
+                    raise RuntimeError(f"no target QPS met the latency bound in {len(search.trials)} runs")
+                outcome = search.best
+                for name in results.LOADGEN_LOGS:  # the result's logs are the best trial's
+                    shutil.copy2(Path(outcome.log_dir) / name, run.directory / name)
+            else:
+                outcome = run_scenario(runner, config, run.directory)
         except RuntimeError as err:
             print(f"[inference] LoadGen {scenario} failed: {err}", flush=True)
             failures += 1
             continue
-        quality = gate.to_dict() if gate else {"passed": None, "skipped": "--no-quality-gate"}
         summary = {"status": "success", "submittable": submittable and outcome.official_minimum,
                    "command": results.harness_command(),
                    "samples_per_second": outcome.samples_per_second, "valid": outcome.valid,
@@ -301,7 +395,8 @@ def _run_loadgen(args, root: Path, system: str, precision: str, runner, sweep, s
                                 "runtime": runner.runtime},
                    "min_duration_ms": config.min_duration_ms,
                    "official_minimum": outcome.official_minimum, "quality": quality,
-                   "checkpoint": provenance, "loadgen": outcome.to_dict()}
+                   "checkpoint": provenance, "loadgen": outcome.to_dict(),
+                   "server_search": search.to_dict() if search else None}
         path = results.finish_inference_run(run, summary)
         rate = "n/a" if outcome.samples_per_second is None else f"{outcome.samples_per_second:,.1f}"
         print(f"[inference] LoadGen {scenario} {precision}: Result is : {outcome.verdict} "

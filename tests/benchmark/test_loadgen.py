@@ -55,7 +55,8 @@ def test_tiny_scenario_writes_loadgen_logs_and_its_verdict(runner, scenario, tmp
 
 def test_invalid_verdict_is_reported_as_loadgen_wrote_it(tmp_path):
     (tmp_path / lgr.SUMMARY_LOG).write_text(SUMMARY)
-    result = lgr.result_from_summary("Server", tmp_path, {"min_duration_ms": 600_000, "min_query_count": 662})
+    result = lgr.result_from_summary("Server", tmp_path, {"min_duration_ms": 600_000,
+                                                          "min_query_count": 270_336})
     assert result.valid is False and result.verdict == "INVALID"
     assert result.samples_per_second == pytest.approx(56.47)
     assert result.checks["Early stopping satisfied"] == "NO"
@@ -91,3 +92,44 @@ def test_server_defaults_come_from_the_calibration():
     assert record["server_target_latency_ms"] == pytest.approx(1500.0)  # 3 full batches
     assert settings.server_target_latency_ns == 1_500_000_000
     assert record["min_query_count"] == lgr.DEFAULT_MIN_QUERIES["Server"]
+
+
+def test_official_config_asks_for_mlperfs_minimums():
+    for scenario in lgr.SCENARIOS:
+        config = lgr.LoadGenConfig.official(scenario, max_batch=64)
+        assert config.min_duration_ms == 600_000 and config.max_batch == 64
+        assert lgr.official_minimum(scenario, config.min_duration_ms, config.min_query_count,
+                                    offline_samples=lgr.OFFICIAL_OFFLINE_MIN_SAMPLES)
+    assert not lgr.official_minimum("Server", 600_000, 662)
+
+
+def _fake_server(capacity_qps: float, calls: list):
+    """run_scenario stand-in: VALID exactly when the target QPS is within `capacity_qps`."""
+    def run(runner, config, log_dir):
+        calls.append(config.server_target_qps)
+        valid = config.server_target_qps <= capacity_qps
+        return lgr.LoadGenResult("Server", valid, "VALID" if valid else "INVALID", config.server_target_qps,
+                                 {}, {}, {"server_target_qps": config.server_target_qps}, False, str(log_dir))
+    return run
+
+
+def test_server_search_bisects_to_the_highest_valid_qps(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(lgr, "run_scenario", _fake_server(300.0, calls))
+    search = lgr.search_server_qps(None, lgr.LoadGenConfig("Server"), tmp_path, 6, 10.0, 1000.0)
+    assert calls[0] == 1000.0 and len(calls) == 6
+    assert search.best_qps <= 300.0 and search.best_qps >= 300.0 - (1000.0 - 10.0) / 2 ** 5
+    assert [t["valid"] for t in search.trials] == [q <= 300.0 for q in calls]
+    assert search.to_dict()["best"]["valid"] is True
+
+
+def test_server_search_stops_when_the_ceiling_already_meets_the_bound(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(lgr, "run_scenario", _fake_server(5000.0, calls))
+    assert lgr.search_server_qps(None, lgr.LoadGenConfig("Server"), tmp_path, 6, 10.0, 1000.0).best_qps == 1000.0
+    assert calls == [1000.0]
+
+
+def test_server_search_refuses_an_empty_range(tmp_path):
+    with pytest.raises(InputError, match="server QPS search"):
+        lgr.search_server_qps(None, lgr.LoadGenConfig("Server"), tmp_path, 3, 10.0, 10.0)

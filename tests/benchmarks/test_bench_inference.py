@@ -1,6 +1,7 @@
-"""The inference hot path: the frozen generator's forward pass in float32 and in bfloat16.
+"""The inference hot path: the generator's forward pass as `harness run --mode inference` runs it
+(the polyphase rewrite, benchmark.inference_graph) in float32, bfloat16 and int8.
 
-Timed with pytest-benchmark (traced once outside the timing), so a regression in either
+Timed with pytest-benchmark (traced once outside the timing), so a regression in any
 precision shows against the same machine's saved baseline. The bf16/f32 speed ratio is measured
 within one run (both timed back to back, same protocol) and recorded, not asserted: it is a
 property of the machine (AVX-512 BF16 or AMX) as much as of the code.
@@ -15,6 +16,7 @@ import keras
 import numpy as np
 import pytest
 
+from benchmark import precision as prec
 from benchmark.precision import TensorFlowRunner, calibration_latents
 from reference_model.checkpoint import save_generator
 from reference_model.specs import get_spec
@@ -31,17 +33,21 @@ def checkpoint(tmp_path_factory):
     return save_generator(path, spec.build_generator(), spec)
 
 
-def _runner(checkpoint, precision: str):
-    runner = TensorFlowRunner(checkpoint, precision)
+def _runner(checkpoint, precision: str, workdir=None, rewrite: bool = True):
+    if precision == prec.INT8:
+        runner = prec.load_runner(precision, prec.prepare(precision, checkpoint, workdir),
+                                  get_spec("3dgan"))
+    else:
+        runner = TensorFlowRunner(checkpoint, precision, rewrite=rewrite)
     latent = calibration_latents(runner.spec, BATCH, seed=0)
     runner(latent)  # trace and create the oneDNN primitives outside the timing
     return runner, latent
 
 
-@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-def test_bench_generator_forward(benchmark, checkpoint, precision):
-    """Showers per second of one batch through the traced generator."""
-    runner, latent = _runner(checkpoint, precision)
+@pytest.mark.parametrize("precision", ["float32", "bfloat16", "int8"])
+def test_bench_generator_forward(benchmark, checkpoint, precision, tmp_path):
+    """Showers per second of one batch through the generator as the harness runs it."""
+    runner, latent = _runner(checkpoint, precision, tmp_path)
     images = benchmark.pedantic(lambda: runner(latent), rounds=ROUNDS, iterations=1, warmup_rounds=1)
     assert images.shape == (BATCH, 25, 25, 25, 1) and np.isfinite(images).all()
     benchmark.extra_info["showers_per_second"] = round(BATCH / benchmark.stats.stats.mean, 1)
@@ -61,6 +67,14 @@ def test_bench_bfloat16_over_float32(benchmark, checkpoint):
     ratio = float(np.mean(times)) / benchmark.stats.stats.mean
     benchmark.extra_info["float32_mean_s"] = round(float(np.mean(times)), 5)
     benchmark.extra_info["bfloat16_speedup_over_float32"] = round(ratio, 3)
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_bench_frozen_graph(benchmark, checkpoint, precision):
+    """The frozen graph without the rewrite: what the polyphase rewrite is measured against."""
+    runner, latent = _runner(checkpoint, precision, rewrite=False)
+    benchmark.pedantic(lambda: runner(latent), rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["showers_per_second"] = round(BATCH / benchmark.stats.stats.mean, 1)
 
 
 @pytest.mark.parametrize("variant", ["eager", "graph", "xla"])

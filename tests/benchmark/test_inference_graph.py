@@ -1,0 +1,70 @@
+"""The polyphase rewrite computes the frozen generator's showers (float32, to summation order)."""
+import keras
+import numpy as np
+import pytest
+
+from benchmark import inference_graph as graph
+from reference_model.errors import InputError
+from reference_model.fingerprint import architecture_fingerprint
+from reference_model.specs import get_spec
+
+# Relative to the largest output cell: float32 sums in another order, nothing more.
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def frozen():
+    """The frozen generator with non-trivial batch-norm statistics (a fresh one has identity BN)."""
+    keras.utils.set_random_seed(0)
+    generator = get_spec("3dgan").build_generator()
+    rng = np.random.default_rng(1)
+    for name in ("bn1", "bn2"):
+        layer = generator.get_layer(name)
+        gamma, beta, mean, var = layer.get_weights()
+        layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
+                           rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
+    return generator
+
+
+def test_rewrite_produces_the_frozen_showers(frozen):
+    rewritten = graph.rewrite_generator(frozen)
+    latent = 2.0 * np.random.default_rng(0).standard_normal((8, 200)).astype(np.float32)
+    expected = frozen(latent, training=False).numpy()
+    actual = rewritten(latent, training=False).numpy()
+    assert actual.shape == expected.shape
+    assert np.abs(actual - expected).max() <= TOLERANCE * np.abs(expected).max()
+
+
+def test_rewrite_carries_the_frozen_fingerprint(frozen):
+    record = graph.provenance(frozen, "abc")
+    assert record["source_fingerprint"] == architecture_fingerprint(frozen)
+    assert record["source_checkpoint_sha256"] == "abc" and record["rewrite"] == graph.REWRITE_NAME
+    assert set(record) == set(graph.PROVENANCE_KEYS)
+
+
+def test_rewrite_executes_fewer_flops_than_the_model_counts(frozen):
+    from reference_model.fingerprint import flops_per_sample
+
+    assert flops_per_sample(graph.rewrite_generator(frozen)) < flops_per_sample(frozen) / 2
+
+
+@pytest.mark.parametrize("factor,kernel,pad", [(2, 6, 2), (2, 5, 2), (2, 8, 0), (3, 8, 3), (2, 3, 1)])
+def test_phase_axis_matches_upsample_pad_convolve_in_1d(factor, kernel, pad):
+    """Brute force on one axis: nearest up-sampling, zero padding, valid conv."""
+    rng = np.random.default_rng(factor * 100 + kernel * 10 + pad)
+    inputs = 7
+    x, w = rng.standard_normal(inputs), rng.standard_normal(kernel)
+    padded = np.pad(np.repeat(x, factor), (pad, pad))
+    expected = np.array([padded[o:o + kernel] @ w for o in range(len(padded) - kernel + 1)])
+    axis = graph.PhaseAxis(factor, kernel, pad, inputs, len(expected))
+    low = np.pad(x, axis.low_pad)
+    taps = np.einsum("rjk,k->rj", axis.tap_map(), w)
+    blocks = np.array([[low[q:q + axis.taps] @ taps[r] for r in range(factor)]
+                       for q in range(axis.blocks)]).reshape(-1)
+    actual = blocks[axis.crop_start:axis.crop_start + axis.outputs]
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_only_the_fixed_angle_generator_is_rewritten():
+    with pytest.raises(InputError, match="fixed-angle"):
+        graph.rewrite_generator(get_spec("3dgan-angle").build_generator())
