@@ -50,9 +50,22 @@ def test_bench_generator_forward(benchmark, benchmark_name):
     benchmark.extra_info["showers_per_second"] = round(batch_size / benchmark.stats.stats.mean, 1)
 
 
+@pytest.fixture
+def precision_policy(request):
+    """The Keras precision policy for one test, restored afterwards."""
+    import keras
+
+    before = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(request.param)
+    yield request.param
+    keras.mixed_precision.set_global_policy(before)
+
+
+@pytest.mark.parametrize("precision_policy", ["float32", "mixed_bfloat16"], indirect=True)
 @pytest.mark.parametrize("benchmark_name", ["3dgan", "3dgan-angle"])
-def test_bench_training_step(benchmark, benchmark_name):
-    """Samples per second of one reference step (2 discriminator + 2 generator updates)."""
+def test_bench_training_step(benchmark, benchmark_name, precision_policy):
+    """Samples per second of one reference step (2 discriminator + 2 generator updates), in the
+    campaign's precision (mixed_bfloat16) and in float32; their ratio comes from one run."""
     gan = ReferenceGAN(get_spec(benchmark_name), seed=0)
     batch = synthetic_batch(benchmark_name, TRAINING_BATCH[benchmark_name])
     float(gan.train_step(batch)["d_loss"])  # trace and compile outside the timing
