@@ -230,8 +230,10 @@ def _check_submission(found: list[results.ResultFile]) -> list[Problem]:
         if not scored.score.valid:
             config = ", ".join(f"{k}={v}" for k, v in scored.config.items())
             where = Path(scored.paths[0]).parent
+            required = (f"{REQUIRED_RUNS[scored.mode]} instances that reach the target"
+                        if scored.mode == results.THROUGHPUT else f"{REQUIRED_RUNS[scored.mode]} runs")
             problems.append(Problem(where, f"{scored.mode} result ({config}): {scored.score.reason} "
-                                           f"(rules.md requires {REQUIRED_RUNS[scored.mode]} runs)"))
+                                           f"(rules.md requires {required})"))
     return problems
 
 

@@ -6,7 +6,8 @@ The sequence a training run emits; `benchmark/compliance/<benchmark>.yaml` check
   written by MLPerfLogger itself when it opens the log (who and where):
     submission_benchmark, submission_org, submission_division, submission_status,
     submission_platform (the system name), number_of_nodes, accelerators_per_node (0),
-    benchmark_mode ("tta" | "epoch-time"), submittable (false for --smoke runs)
+    benchmark_mode ("tta" | "epoch-time"; an instance of a throughput set trains to the target
+    and logs "tta"), submittable (false for --smoke runs)
   then by the trainer, in this order:
     cache_clear (True)
     init_start
@@ -26,6 +27,8 @@ The sequence a training run emits; `benchmark/compliance/<benchmark>.yaml` check
 
 The timed result is run_start to run_stop. A run ends once: a second run_stop (a watchdog
 racing the normal end) is dropped, and any other line after run_stop is an error.
+`read_timing` reads a finished log back as MLPerf's result summarizer does: scores are taken
+from the log (harness.scoring), and each epoch's samples from its epoch_stop.
 """
 from __future__ import annotations
 

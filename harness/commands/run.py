@@ -1,6 +1,7 @@
 """`harness run`: the benchmarks. With no arguments, the main job on the embedded default.
 
-Modes: `tta` (time to accuracy), `epoch-time` (training throughput), `scaling` (epoch time
+Modes: `tta` (time to accuracy), `throughput` (M instances trained to the target at once,
+harness.instances), `epoch-time` (training speed), `scaling` (epoch time
 against rank count, strong and weak), `inference` (showers per second). Training modes go
 through the launcher (`harness.launch`): one pinned process for one rank, mpirun, srun, or an
 sbatch script; the ranks re-enter this command with the hidden `--worker` flag. Without --mode
@@ -14,7 +15,7 @@ import importlib
 from reference_model.specs import BENCHMARKS
 from harness.arguments import int_list, positive_int
 
-MODES = ("tta", "epoch-time", "scaling", "inference")
+MODES = ("tta", "throughput", "epoch-time", "scaling", "inference")
 
 
 
@@ -71,6 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="write the trained generator checkpoint here (*.weights.h5)")
     train.add_argument("--ranks-list", type=int_list, default=None,
                        help="scaling mode: rank counts to measure, e.g. 1,2,4")
+    train.add_argument("--instances", type=positive_int, default=5,
+                       help="throughput mode: model instances (M) trained concurrently to the target, "
+                            "each on --nodes x --ranks-per-node ranks (MLPerf HPC's throughput metric)")
     train.add_argument("--scaling-type", choices=("strong", "weak", "both"), default="both",
                        help="scaling mode: fixed global batch (strong), fixed per-rank batch (weak)")
 
@@ -130,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
     if args.mode == "inference":
         from harness import run_inference
         return run_inference.run(args)
+    if args.mode == "throughput":
+        from harness.instances import run_throughput
+        return run_throughput(args)
     if args.mode == "scaling":
         from harness.scaling import run_scaling
         return run_scaling(args)
