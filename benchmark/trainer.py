@@ -325,7 +325,8 @@ def train(config: TrainConfig, comm, logger: RunLogger,
                                  input_wait_seconds=input_wait)
             result.epochs.append(record)
             logger.end("block_stop", metadata={"first_epoch_num": epoch + 1})
-            logger.end("epoch_stop", metadata={"epoch_num": epoch + 1, "seconds": seconds,
+            logger.end("epoch_stop", metadata={"epoch_num": epoch + 1, "samples_count": epoch_samples,
+                                               "seconds": seconds,
                                                "samples_per_second": epoch_samples / seconds,
                                                "input_wait_seconds": input_wait, **losses})
             samples_since_eval += epoch_samples

@@ -56,11 +56,11 @@ def test_two_rank_epoch_time_resumes_from_its_checkpoint(fixed_data_dir, tmp_pat
     assert first.returncode == 0, first.stderr[-3000:]
     second = harness_run(*common, "--epochs", "2", "--resume")
     assert second.returncode == 0, second.stderr[-3000:]
-    first_summary, second_summary = summaries(tmp_path, "weak")
+    first_summary, second_summary = summaries(tmp_path, "epoch_time")
     assert first_summary["status"] == second_summary["status"] == "success"
     assert second_summary["resumed_from_epoch"] == 1
     assert [e["epoch"] for e in second_summary["epochs"]] == [2]
-    log = tmp_path / "results" / second_summary["system"] / "weak" / "3dgan" / second_summary["log"]
+    log = tmp_path / "results" / second_summary["system"] / "epoch_time" / "3dgan" / second_summary["log"]
     assert '"key": "resumed"' in log.read_text()
     assert first_summary["log"] != second_summary["log"], "a relaunch must not reuse a result file"
 
@@ -87,7 +87,7 @@ def test_a_dead_rank_ends_the_job_with_an_aborted_record(fixed_data_dir, tmp_pat
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            logs = list(tmp_path.glob("results/*/weak/3dgan/result_*.txt.partial"))
+            logs = list(tmp_path.glob("results/*/epoch_time/3dgan/result_*.txt.partial"))
             if logs and '"key": "epoch_stop"' in logs[0].read_text():
                 break
             time.sleep(1)
@@ -101,9 +101,9 @@ def test_a_dead_rank_ends_the_job_with_an_aborted_record(fixed_data_dir, tmp_pat
         if process.poll() is None:
             process.kill()
     assert process.returncode != 0
-    [summary] = summaries(tmp_path, "weak")
+    [summary] = summaries(tmp_path, "epoch_time")
     assert summary["status"] == "aborted" and summary["reason"]
-    log = tmp_path / "results" / summary["system"] / "weak" / "3dgan" / summary["log"]
+    log = tmp_path / "results" / summary["system"] / "epoch_time" / "3dgan" / summary["log"]
     run_stops = [json.loads(line.split(":::MLLOG ", 1)[1]) for line in log.read_text().splitlines()
                  if '"key": "run_stop"' in line]
     assert len(run_stops) == 1 and run_stops[0]["metadata"]["status"] == "aborted"
