@@ -176,6 +176,23 @@ def test_inference_without_a_quality_record_fails(tree):
     assert any("run_2/result.json: no quality record" in m for m in messages(tree, per_run=True))
 
 
+def test_inference_reports_the_checkpoint_target_and_the_precision_gate_apart(tree):
+    path = make_inference_result(tree)
+    summary = json.loads(path.read_text())
+    summary["quality"] = {"passed": False, "checkpoint_target": {"passed": False},
+                          "precision_gate": {"passed": True}}
+    results.write_json_atomic(path, summary)
+    found = messages(tree, per_run=True)
+    assert any("misses the benchmark target in float32" in m for m in found)
+    assert not any("precision gate" in m for m in found)
+    summary["quality"] = {"passed": False, "checkpoint_target": {"passed": True},
+                          "precision_gate": {"passed": False}}
+    results.write_json_atomic(path, summary)
+    found = messages(tree, per_run=True)
+    assert any("differ from float32's from the same inputs" in m for m in found)
+    assert not any("misses the benchmark target" in m for m in found)
+
+
 def test_inference_summary_must_agree_with_loadgen(tree):
     path = tree / "results" / SYSTEM / "3dgan" / "Offline" / "performance" / "run_1" / "result.json"
     summary = json.loads(path.read_text())
