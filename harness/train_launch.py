@@ -97,15 +97,7 @@ def launch_training(args: argparse.Namespace, return_summary: bool = False):
     checkpoint_dir = Path(args.checkpoint_dir).resolve() if args.checkpoint_dir else results.checkpoint_dir(
         root, system, args.benchmark, args.mode)
     worker = worker_arguments(args, system, data, run.log, run.summary, checkpoint_dir)
-    env, cpus = None, None
-    if launcher == "local":
-        command, env, cpus = local_command(plan, worker, placement)
-        shown = _local_equivalent(plan, worker, placement, cpus)
-    elif launcher == "mpirun":
-        require_mpirun()
-        command = shown = mpirun_command(plan, worker, placement)
-    else:
-        command = shown = srun_command(plan, worker, placement)
+    command, shown, env, cpus = rank_command(plan, launcher, placement, worker)
     print(f"[harness] {args.mode} on {plan.ranks} rank(s) via {launcher}: {placement.describe()}",
           file=sys.stderr if args.dry_run else sys.stdout, flush=True)
     if placement.oversubscribed:
@@ -126,6 +118,19 @@ def launch_training(args: argparse.Namespace, return_summary: bool = False):
         raise
     summary = _finalise(run, returncode, args, shown, launch)
     return summary if return_summary else (0 if summary.get("status") == "success" else 1)
+
+
+def rank_command(plan: LaunchPlan, launcher: str, placement: Placement, worker: list[str]):
+    """(command to run, its shell equivalent to show, environment or None, CPUs to pin to or None)."""
+    if launcher == "local":
+        command, env, cpus = local_command(plan, worker, placement)
+        return command, _local_equivalent(plan, worker, placement, cpus), env, cpus
+    if launcher == "mpirun":
+        require_mpirun()
+        command = mpirun_command(plan, worker, placement)
+    else:
+        command = srun_command(plan, worker, placement)
+    return command, command, None, None
 
 
 def launch_submission_set(args: argparse.Namespace) -> int:

@@ -40,3 +40,12 @@ def test_model_info_reports_frozen_models():
     done = harness("model", "info", "--json")
     assert done.returncode == 0
     assert '"frozen": true' in done.stdout and '"parameters": 872948' in done.stdout
+
+
+def test_many_nodes_without_a_mode_is_the_submission_set_not_the_main_job(tmp_path):
+    done = harness("run", "--nodes", "2", "--ranks-per-node", "4", "--launcher", "slurm", "--dry-run",
+                   "--results", str(tmp_path / "root"))
+    assert done.returncode == 0, done.stderr
+    assert "[main job]" not in done.stdout and "#SBATCH --nodes=2" in done.stdout
+    assert "--mode tta" in done.stdout and "--mode epoch-time" in done.stdout
+    assert not (tmp_path / "root").exists()
