@@ -29,14 +29,13 @@ def _checkpoint(args: argparse.Namespace) -> Path:
 
 def _steps(args: argparse.Namespace, data: Path, reference: Path, root: Path) -> list[tuple[str, list[str]]]:
     """(title, harness arguments) of every step."""
-    common = ["--benchmark", args.benchmark, "--data", str(data), "--results", str(root),
-              "--seed", str(args.seed)]
+    common = ["--benchmark", args.benchmark, "--results", str(root), "--seed", str(args.seed)]
     steps = []
     checkpoint = _checkpoint(args)
+    # no --data: inference reads the reference set sized for the gate (`reference`) itself
     inference = ["run", "--mode", "inference", *common, "--quick", "--batch", "128",
                  "--precision", "float32,bfloat16", "--scenarios", "Offline,SingleStream"]
     if checkpoint.exists():
-        inference[inference.index("--data") + 1] = str(reference)
         steps.append(("validate the reference checkpoint against held-out stand-in showers",
                       ["validate", "--reference", str(reference), "--candidate", str(checkpoint),
                        "--report", str(root / "validation")]))
@@ -50,7 +49,7 @@ def _steps(args: argparse.Namespace, data: Path, reference: Path, root: Path) ->
         inference[inference.index("--results") + 1] = str(root / "ungated")
         steps.append(("short inference sweep (UNGATED: untrained generator, not a result)",
                       [*inference, "--no-quality-gate"]))
-    training = ["run", "--mode", "epoch-time", *common, "--epochs", "2",
+    training = ["run", "--mode", "epoch-time", *common, "--data", str(data), "--epochs", "2",
                 "--max-steps-per-epoch", str(EPOCH_TIME_STEPS), "--warmup-epochs", "0"]
     steps.append(("epoch time, 1 rank", training))
     steps.append(("epoch time, 2 ranks (Horovod over MPI)", [*training, "--ranks-per-node", "2"]))
