@@ -24,8 +24,14 @@ class NullLogger:
 
 @pytest.fixture
 def convergence_dir(tmp_path, monkeypatch):
+    """A scratch convergence folder; the recipe's precision policy is restored afterwards (the
+    trainer sets Keras' global policy, which would leak into later tests of this process)."""
+    import keras
+
+    policy = keras.mixed_precision.global_policy().name
     monkeypatch.setattr(campaign, "CONVERGENCE_DIR", tmp_path / "convergence")
-    return tmp_path / "convergence"
+    yield tmp_path / "convergence"
+    keras.mixed_precision.set_global_policy(policy)
 
 
 def run(fixed_data_dir, hours: float) -> dict:
