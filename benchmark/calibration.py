@@ -112,7 +112,7 @@ def standin_sample(thresholds: quality.Thresholds, seed: int) -> Showers:
 def noise_floor(thresholds: quality.Thresholds, repetitions: int, seed: int,
                 progress: bool = True) -> dict[str, np.ndarray]:
     """Every metric between two independent stand-in samples, for each repetition."""
-    from harness.progress import Progress
+    from reference_model.progress import Progress
 
     meter = Progress(repetitions, f"noise floor {thresholds.benchmark}", "pairs") if progress else None
     values: dict[str, list[float]] = {}
@@ -229,7 +229,7 @@ def calibrate(benchmark: str, repetitions: int = MIN_REPETITIONS, events_per_bin
 def verify_on_fresh_pairs(thresholds: quality.Thresholds, repetitions: int, seed: int,
                           progress: bool = True) -> dict:
     """Run pairs with seeds the calibration never used through the real gate; count passes."""
-    from harness.progress import Progress
+    from reference_model.progress import Progress
 
     meter = Progress(repetitions, f"verify {thresholds.benchmark}", "pairs") if progress and repetitions else None
     passed, worst = 0, 0.0

@@ -271,7 +271,7 @@ def run_sweep(points: list[SweepPoint], benchmark: str, artifacts: dict[str, Pat
     Points of a precision that failed it are returned as FAILED without being run; when the
     checkpoint misses the benchmark's target (`target_passed` False) the rest are "below-target".
     """
-    from harness.progress import Progress
+    from reference_model.progress import Progress
 
     failed_reasons = failed_reasons or {}
     to_measure = sum(gate_passed.get(p.precision) is not False for p in points)

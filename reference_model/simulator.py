@@ -316,7 +316,7 @@ def write_dataset(out_dir: str | os.PathLike, n_events: int, geometry: str = FIX
     paths = [out / name for name in file_names(geometry, n_files)]
     meter = None
     if progress:
-        from harness.progress import Progress
+        from reference_model.progress import Progress
         meter = Progress(n_events, f"synth {geometry}", unit="events")
 
     blocks = simulate_blocks(n_events, geometry, seed, energy_range, theta_range_deg)
