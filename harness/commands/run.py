@@ -10,8 +10,6 @@ and with --nodes > 1, the submission set (tta and epoch-time) at that scale.
 from __future__ import annotations
 
 import argparse
-import importlib
-
 from reference_model.specs import BENCHMARKS
 from harness.arguments import int_list, positive_int
 
@@ -111,13 +109,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     launch.add_argument("--summary-file", default=None, help=argparse.SUPPRESS)
     launch.add_argument("--checkpoint-dir", default=None, help=argparse.SUPPRESS)
 
-    try:
-        run_inference = importlib.import_module("harness.run_inference")
-    except ModuleNotFoundError as err:
-        if err.name != "harness.run_inference":
-            raise
-    else:
-        run_inference.add_arguments(parser.add_argument_group("inference"))
+    from harness import run_inference
+
+    run_inference.add_arguments(parser.add_argument_group("inference"))
     parser.set_defaults(func=run)
 
 
