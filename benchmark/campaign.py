@@ -18,7 +18,6 @@ one "epoch" per evaluation interval (a fresh shuffle of the whole training set e
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
 from dataclasses import asdict, dataclass
@@ -79,30 +78,32 @@ def best_generator_path(benchmark: str, seed: int) -> Path:
     return CONVERGENCE_DIR / "state" / f"{benchmark}-seed{seed}-best.weights.h5"
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    """Write to a temporary file, fsync, rename: a reader sees the old or the new file, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as handle:
-        json.dump(payload, handle, indent=1)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def read_curve(benchmark: str, seed: int) -> Optional[dict]:
+    """The campaign's curve document, or None before its first session."""
+    from reference_model.errors import InputError
+
+    path = curve_path(benchmark, seed)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: corrupt campaign curve ({err}); restore it from git "
+                         "(git checkout -- benchmark/convergence)") from None
 
 
 class Curve:
     """The campaign's record: recipe, data, sessions and every evaluation, saved after each change."""
 
-    def __init__(self, path: Path, recipe: CampaignRecipe, seed: int) -> None:
-        self.path = path
-        if path.is_file():
-            self.document = json.loads(path.read_text())
-            recorded = self.document.get("recipe")
-            if recorded != asdict(recipe):
+    def __init__(self, recipe: CampaignRecipe, seed: int) -> None:
+        self.path = curve_path(recipe.benchmark, seed)
+        document = read_curve(recipe.benchmark, seed)
+        if document is not None:
+            if document.get("recipe") != asdict(recipe):
                 from reference_model.errors import InputError
-                raise InputError(f"{path}: the campaign was started with another recipe; a campaign's "
-                                 "recipe never changes (start a new seed, or restore the recipe)")
+                raise InputError(f"{self.path}: the campaign was started with another recipe; a "
+                                 "campaign's recipe never changes (start a new seed, or restore the recipe)")
+            self.document = document
         else:
             self.document = {"benchmark": recipe.benchmark, "seed": seed, "recipe": asdict(recipe),
                              "selection_metric": SELECTION_METRIC, "best": None,
@@ -126,6 +127,8 @@ class Curve:
         return session
 
     def save(self) -> None:
+        from reference_model.atomic_files import write_json_atomic
+
         write_json_atomic(self.path, self.document)
 
 
@@ -163,7 +166,7 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
 
     spec = get_spec(recipe.benchmark)
     state = state_dir(recipe.benchmark, seed)
-    curve = Curve(curve_path(recipe.benchmark, seed), recipe, seed)
+    curve = Curve(recipe, seed)
     resume = (state / "checkpoint").is_file()
     if curve.points and not resume:
         from reference_model.errors import InputError

@@ -241,7 +241,13 @@ def train(config: TrainConfig, comm, logger: RunLogger,
             from reference_model.errors import InputError
             raise InputError(f"--resume: no checkpoint in {config.checkpoint_dir}; "
                              "start without --resume or point --results at the killed run's root")
-        state.restore(manager.latest_checkpoint).expect_partial()
+        try:
+            state.restore(manager.latest_checkpoint).expect_partial()
+        except Exception as err:  # TensorFlow raises many types for a damaged checkpoint
+            from reference_model.errors import InputError
+            raise InputError(f"{manager.latest_checkpoint}: cannot restore the training state "
+                             f"({type(err).__name__}); it is damaged or from another model: restore it "
+                             "or start without --resume") from None
         resumed_from = int(state.epoch.numpy())
         if comm.size > 1:  # every rank restored rank 0's random streams
             gan.rekey(comm.rank, int(state.samples.numpy()))

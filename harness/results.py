@@ -58,12 +58,12 @@ import os
 import re
 import shlex
 import sys
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from reference_model.atomic_files import write_json_atomic, write_text_atomic
 from reference_model.errors import InputError
 
 SCHEMA_VERSION = 1
@@ -102,27 +102,6 @@ def utc_now() -> str:
 
 
 # -- atomic files ----------------------------------------------------------------------------
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write `text` to `path` so readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json_atomic(path: Path, payload: Any) -> Path:
-    return write_text_atomic(path, json.dumps(payload, indent=2, default=str) + "\n")
-
-
 def write_summary(path: Path, summary: dict) -> Path:
     """Write a result's summary (schema above) atomically; stamps the schema version."""
     return write_json_atomic(path, {"schema": SCHEMA_VERSION, **summary})

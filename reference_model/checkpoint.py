@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from reference_model.atomic_files import write_json_atomic
 from reference_model.errors import InputError
 from reference_model.showers import Showers
 from reference_model.specs import ModelSpec, get_spec
@@ -56,16 +57,8 @@ def save_generator(path: Path, generator, spec: ModelSpec, metadata: Optional[di
     card = {"benchmark": spec.benchmark, "model": spec.name,
             "fingerprint": architecture_fingerprint(generator), "sha256": sha256_of(path),
             **(metadata or {})}
-    _write_json_atomic(sidecar_path(path), card)
+    write_json_atomic(sidecar_path(path), card, sort_keys=True)
     return path
-
-
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.replace(tmp, path)
 
 
 def resolve_checkpoint(path: Path) -> Path:

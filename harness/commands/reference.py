@@ -81,15 +81,13 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _read_curve(benchmark: str, seed: int) -> dict:
-    import json
-
-    from benchmark.campaign import curve_path
+    from benchmark.campaign import read_curve
     from reference_model.errors import InputError
 
-    path = curve_path(benchmark, seed)
-    if not path.is_file():
-        raise InputError(f"{path}: no campaign for seed {seed} yet; start one with harness reference train")
-    return json.loads(path.read_text())
+    document = read_curve(benchmark, seed)
+    if document is None:
+        raise InputError(f"no campaign for {benchmark} seed {seed} yet; start one with harness reference train")
+    return document
 
 
 def run_status(args: argparse.Namespace) -> int:

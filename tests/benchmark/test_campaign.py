@@ -91,3 +91,17 @@ def test_a_changed_recipe_is_refused(fixed_data_dir, convergence_dir):
         campaign.run_campaign(replace(TINY, learning_rate=5e-4), seed=3, hours=1.0,
                               train_data=fixed_data_dir, heldout_data=fixed_data_dir,
                               logger=NullLogger(), command="test")
+
+
+def test_a_corrupt_curve_or_state_is_a_one_line_error(fixed_data_dir, convergence_dir):
+    from reference_model.errors import InputError
+
+    run(fixed_data_dir, hours=1e-9)
+    state = campaign.state_dir("3dgan", 3)
+    [data] = state.glob("*.data-*")
+    data.write_bytes(data.read_bytes()[:100])  # truncated, as a disk full would leave it
+    with pytest.raises(InputError, match="cannot restore the training state"):
+        run(fixed_data_dir, hours=1.0)
+    campaign.curve_path("3dgan", 3).write_text("{not json")
+    with pytest.raises(InputError, match="corrupt campaign curve"):
+        run(fixed_data_dir, hours=1.0)
