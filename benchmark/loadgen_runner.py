@@ -26,17 +26,17 @@ from typing import Optional
 
 import numpy as np
 
+from benchmark.vocabulary import MULTI_STREAM, OFFLINE, SCENARIOS, SERVER, SINGLE_STREAM
 from reference_model.errors import InputError
 
-SCENARIOS = ("Offline", "SingleStream", "MultiStream", "Server")
 OFFICIAL_MIN_DURATION_MS = 600_000
 # MLPerf Inference's mlperf.conf minimums (with early stopping): what `--official` asks LoadGen for
-OFFICIAL_MIN_QUERIES = {"SingleStream": 100, "MultiStream": 662, "Server": 270_336, "Offline": 1}
+OFFICIAL_MIN_QUERIES = {SINGLE_STREAM: 100, MULTI_STREAM: 662, SERVER: 270_336, OFFLINE: 1}
 OFFICIAL_OFFLINE_MIN_SAMPLES = 24_576
 MULTISTREAM_SAMPLES_PER_QUERY = 8
 # Queries LoadGen must see by default: enough for its early-stopping estimate to pass at the
 # scenario's percentile on a healthy system (MultiStream: the official 662).
-DEFAULT_MIN_QUERIES = {"SingleStream": 256, "MultiStream": 662, "Server": 662, "Offline": 1}
+DEFAULT_MIN_QUERIES = {SINGLE_STREAM: 256, MULTI_STREAM: 662, SERVER: 662, OFFLINE: 1}
 SERVER_LOAD_FRACTION = 0.5  # default Server arrival rate: half the calibrated batch throughput
 SERVER_LATENCY_BATCHES = 3.0  # default Server latency bound: 3 full-batch latencies
 SUMMARY_LOG, DETAIL_LOG = "mlperf_log_summary.txt", "mlperf_log_detail.txt"
@@ -158,7 +158,7 @@ def official_minimum(scenario: str, min_duration_ms: int, min_query_count: int,
     """Whether these settings meet MLPerf Inference's official minimums for the scenario."""
     if min_duration_ms < OFFICIAL_MIN_DURATION_MS:
         return False
-    if scenario == "Offline":
+    if scenario == OFFLINE:
         return (offline_samples or 0) >= OFFICIAL_OFFLINE_MIN_SAMPLES
     return min_query_count >= OFFICIAL_MIN_QUERIES.get(scenario, 0)
 
@@ -170,21 +170,21 @@ def loadgen_settings(config: LoadGenConfig, calibration: dict):
     settings.scenario = getattr(lg.TestScenario, config.scenario)
     settings.mode = lg.TestMode.PerformanceOnly
     settings.min_duration_ms = config.min_duration_ms
-    settings.min_query_count = (1 if config.scenario == "Offline"
+    settings.min_query_count = (1 if config.scenario == OFFLINE
                                 else config.min_query_count or DEFAULT_MIN_QUERIES[config.scenario])
     latency = calibration["latency_s"]
     record = {"min_duration_ms": config.min_duration_ms, "min_query_count": settings.min_query_count,
               "max_batch": config.max_batch, "calibration": calibration}
-    if config.scenario == "SingleStream":
+    if config.scenario == SINGLE_STREAM:
         settings.single_stream_expected_latency_ns = int(latency["1"] * 1e9)
-    elif config.scenario == "MultiStream":
+    elif config.scenario == MULTI_STREAM:
         settings.multi_stream_samples_per_query = MULTISTREAM_SAMPLES_PER_QUERY
         settings.multi_stream_expected_latency_ns = int(latency[str(MULTISTREAM_SAMPLES_PER_QUERY)] * 1e9)
         record["samples_per_query"] = MULTISTREAM_SAMPLES_PER_QUERY
-    elif config.scenario == "Offline":
+    elif config.scenario == OFFLINE:
         settings.offline_expected_qps = calibration["batch_throughput"]
         record["offline_expected_qps"] = calibration["batch_throughput"]
-    elif config.scenario == "Server":
+    elif config.scenario == SERVER:
         qps = config.server_target_qps or SERVER_LOAD_FRACTION * calibration["batch_throughput"]
         latency_ms = config.server_latency_ms or SERVER_LATENCY_BATCHES * latency[str(config.max_batch)] * 1e3
         settings.server_target_qps = qps
@@ -223,10 +223,10 @@ def result_from_summary(scenario: str, log_dir: Path, settings: dict) -> LoadGen
                           r"Completed samples per second|Early stopping.*)$", k)}
     checks = {k: v for k, v in fields.items() if k.endswith("satisfied")}
     rate = _number(fields.get("Samples per second") or fields.get("Completed samples per second"))
-    if rate is None and scenario in ("SingleStream", "MultiStream"):
+    if rate is None and scenario in (SINGLE_STREAM, MULTI_STREAM):
         # one query in flight at a time: samples per query over the mean query latency
         mean_ns = _number(fields.get("Mean latency (ns)"))
-        per_query = MULTISTREAM_SAMPLES_PER_QUERY if scenario == "MultiStream" else 1
+        per_query = MULTISTREAM_SAMPLES_PER_QUERY if scenario == MULTI_STREAM else 1
         rate = per_query * 1e9 / mean_ns if mean_ns else None
     offline_samples = settings.get("offline_samples")
     return LoadGenResult(
@@ -263,7 +263,7 @@ def run_scenario(runner, config: LoadGenConfig, log_dir: Path) -> LoadGenResult:
     finally:
         lg.DestroyQSL(qsl)
         sut.close()
-    if config.scenario == "Offline":
+    if config.scenario == OFFLINE:
         record["offline_samples"] = _offline_sample_count(log_dir / DETAIL_LOG)
     return result_from_summary(config.scenario, log_dir, record)
 
@@ -308,7 +308,7 @@ def search_server_qps(runner, config: LoadGenConfig, log_dir: Path, trials: int,
     best, history = None, []
     for trial in range(trials):
         qps = high_qps if trial == 0 else (low_qps + high_qps) / 2
-        outcome = run_scenario(runner, replace(config, scenario="Server", server_target_qps=qps),
+        outcome = run_scenario(runner, replace(config, scenario=SERVER, server_target_qps=qps),
                                Path(log_dir) / f"qps-{qps:.1f}")
         history.append({"target_qps": qps, "valid": outcome.valid, "verdict": outcome.verdict,
                         "log_dir": outcome.log_dir})

@@ -15,9 +15,10 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
+from benchmark.vocabulary import BFLOAT16, FLOAT32
 from reference_model.specs import ModelSpec
 
-ROOFLINE_PRECISIONS = ("float32", "bfloat16")
+ROOFLINE_PRECISIONS = (FLOAT32, BFLOAT16)
 DEFAULT_MATRIX_SIZE = 4096
 GENERATOR_STEPS_PER_BATCH = 2  # the reference trains the combined model twice per batch
 

@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from benchmark.vocabulary import LOGGED_MODES
 from reference_model.errors import InputError
 
 TOKEN = ":::MLLOG "
-MODES = ("tta", "epoch-time")
 # Our keys beyond MLPerf's own constants.
 BENCHMARK_MODE = "benchmark_mode"
 SUBMITTABLE = "submittable"
@@ -61,8 +61,8 @@ class MLPerfLogger:
         self._stopped = False
         if not self.enabled:
             return
-        if mode not in MODES:
-            raise ValueError(f"mode {mode!r}: the MLPerf log is for training modes {MODES}")
+        if mode not in LOGGED_MODES:
+            raise ValueError(f"mode {mode!r}: the MLPerf log is for training modes {LOGGED_MODES}")
         if self.path.exists() and self.path.stat().st_size > 0:
             raise InputError(f"{self.path} already holds a run's log; a run never appends to another "
                              "run's file: allocate a new result (harness.results.allocate_training_run)")

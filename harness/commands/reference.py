@@ -58,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from benchmark.campaign import RECIPES, ensure_campaign_data, run_campaign
+    from benchmark.vocabulary import TTA
     from harness.mlperf_log import MLPerfLogger
 
     if args.nice:
@@ -68,7 +69,7 @@ def run_train(args: argparse.Namespace) -> int:
     log_dir = Path(args.data_dir).parent / "campaign-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{args.benchmark}-seed{args.seed}-{stamp}.log"
-    logger = MLPerfLogger(log, rank=0, benchmark=args.benchmark, mode="tta", smoke=False, nodes=1, ranks=1)
+    logger = MLPerfLogger(log, rank=0, benchmark=args.benchmark, mode=TTA, smoke=False, nodes=1, ranks=1)
     print(f"[campaign] {args.benchmark} seed {args.seed}: training for {args.hours:g} h; MLPerf log {log}",
           flush=True)
     session = run_campaign(recipe, args.seed, args.hours, train_data, heldout_data, logger,
