@@ -99,7 +99,7 @@ def phase_kernel(kernel: np.ndarray, axes: list[PhaseAxis]) -> np.ndarray:
     return merged.reshape(jx, jy, jz, ci, -1).astype(np.float32)
 
 
-def _keras_layers():
+def _depth_to_space_layer():
     import keras
 
     class DepthToSpace3D(keras.layers.Layer):
@@ -127,38 +127,12 @@ def _keras_layers():
             return {**super().get_config(), "factors": self.factors, "channels": self.channels,
                     "crop": self.crop, "size": self.size}
 
-    class Unfold3D(keras.layers.Layer):
-        """Every valid `taps` window's cells stacked on the channel axis, (jx, jy, jz, c) order:
-        a convolution over few channels becomes a 1x1x1 one over many (im2col)."""
-
-        def __init__(self, taps, **kwargs):
-            super().__init__(**kwargs)
-            self.taps = tuple(taps)
-
-        def call(self, x):
-            _, nx, ny, nz, _ = x.shape
-            tx, ty, tz = self.taps
-            ox, oy, oz = nx - tx + 1, ny - ty + 1, nz - tz + 1
-            return keras.ops.concatenate(
-                [x[:, i:i + ox, j:j + oy, k:k + oz, :]
-                 for i in range(tx) for j in range(ty) for k in range(tz)], axis=-1)
-
-        def compute_output_shape(self, input_shape):
-            _, nx, ny, nz, c = input_shape
-            tx, ty, tz = self.taps
-            return (input_shape[0], nx - tx + 1, ny - ty + 1, nz - tz + 1, c * tx * ty * tz)
-
-        def get_config(self):
-            return {**super().get_config(), "taps": self.taps}
-
-    return DepthToSpace3D, Unfold3D
+    return DepthToSpace3D
 
 
-def _phase_block(x, frozen, up: str, pad: str, conv: str, leaky: str, bn: str | None, prefix: str,
-                 unfold: bool = False):
+def _phase_block(x, frozen, up: str, pad: str, conv: str, leaky: str, bn: str | None, prefix: str):
     """Low-res pad -> one conv over all phases -> leaky (-> tiled BN); returns the phase-layout
-    tensor and its axes (depth-to-space and crop are left to the caller). `unfold`: run the
-    conv as im2col + 1x1x1 conv, for inputs with too few channels to fill a kernel's block."""
+    tensor and its axes (depth-to-space and crop are left to the caller)."""
     from keras import layers
 
     conv_layer = frozen.get_layer(conv)
@@ -166,10 +140,6 @@ def _phase_block(x, frozen, up: str, pad: str, conv: str, leaky: str, bn: str | 
     phases = int(np.prod([a.factor for a in axes]))
     x = layers.ZeroPadding3D(tuple(a.low_pad for a in axes), name=f"{prefix}_pad")(x)
     kernel = phase_kernel(np.asarray(conv_layer.kernel), axes)
-    if unfold:
-        _, Unfold3D = _keras_layers()
-        x = Unfold3D(kernel.shape[:3], name=f"{prefix}_unfold")(x)
-        kernel = kernel.reshape(1, 1, 1, -1, kernel.shape[-1])
     fused = layers.Conv3D(phases * conv_layer.filters, kernel.shape[:3], padding="valid",
                           name=f"{prefix}_conv")
     x = fused(x)
@@ -196,7 +166,7 @@ def _crop_to(x, sizes, name: str):
 
 
 def _depth_to_space(x, factors, channels: int, crop, size, name: str, dtype=None):
-    DepthToSpace3D, _ = _keras_layers()
+    DepthToSpace3D = _depth_to_space_layer()
     return DepthToSpace3D(factors, channels, crop, size, name=name, dtype=dtype)(x)
 
 
@@ -241,10 +211,9 @@ def _space_conv_in_phase_domain(x, axes: list[PhaseAxis], conv, prefix: str):
     return x, [(start, outputs) for _, _, _, start, outputs in plan]
 
 
-def rewrite_generator(frozen, unfold: bool = False) -> "keras.Model":
+def rewrite_generator(frozen) -> "keras.Model":
     """The polyphase generator with the frozen one's weights; `frozen` must be the fixed-angle
-    reference generator (built under the Keras dtype policy the rewrite should use). `unfold`:
-    conv3's 6-channel input as im2col (what int8 kernels need; see the module docstring)."""
+    reference generator (built under the Keras dtype policy the rewrite should use)."""
     import keras
     from keras import layers
 
@@ -261,7 +230,7 @@ def rewrite_generator(frozen, unfold: bool = False) -> "keras.Model":
     x, axes = _phase_block(x, frozen, "up1", "pad2", "conv2", "leaky2", "bn2", "phase2")
     x = _depth_to_space(x, [a.factor for a in axes], frozen.get_layer("conv2").filters,
                         [a.crop_start for a in axes], [a.outputs for a in axes], "phase2_d2s")
-    x, axes = _phase_block(x, frozen, "up2", "pad3", "conv3", "leaky3", None, "phase3", unfold)
+    x, axes = _phase_block(x, frozen, "up2", "pad3", "conv3", "leaky3", None, "phase3")
     x, crops = _space_conv_in_phase_domain(x, axes, frozen.get_layer("conv4"), "phase4")
     x = layers.ReLU(name="phase4_relu")(x)
     image = _depth_to_space(x, [a.factor for a in axes], frozen.get_layer("conv4").filters,
