@@ -8,7 +8,7 @@ A campaign is one seed of one benchmark. Its whole state lives in the repository
   optimisers, the step's RNG, epoch, step within the epoch, samples, training seconds), replaced
   on every save, so a session on a new machine resumes exactly where the last one stopped;
 - `state/<benchmark>-seed<S>-best.weights.h5` (+ sidecar): the best generator so far;
-- `<benchmark>-reference-seed<S>.json`: the recipe, the data recipe, every evaluation with all
+- `<benchmark>-reference-seed<S>.json`: the recipe (`benchmark.recipe.CAMPAIGNS`), the data recipe, every evaluation with all
   its metrics, and one entry per session (when, where, samples, rate).
 
 The training data are never committed: the stand-in sets are regenerated from their recorded
@@ -20,50 +20,15 @@ from __future__ import annotations
 import json
 import socket
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+from benchmark.recipe import CampaignRecipe
+
 CONVERGENCE_DIR = Path(__file__).with_name("convergence")
 SELECTION_METRIC = "objective.total"  # the 3DGAN papers' objective; lower is better
-
-
-@dataclass(frozen=True)
-class CampaignRecipe:
-    """The closed recipe of a reference campaign; fixed for the whole campaign once started."""
-
-    benchmark: str
-    precision: str
-    per_rank_batch: int
-    learning_rate: float
-    warmup_epochs: int
-    eval_every_samples: int
-    budget_samples: int
-    train_events: int
-    train_data_seed: int
-    heldout_events: int
-    heldout_data_seed: int
-    events_per_file: int = 10_000
-    smoke: bool = False  # tests only: the smoke target instead of the benchmark's
-
-    @property
-    def epochs(self) -> int:
-        """Evaluation intervals in the budget (one trainer epoch each)."""
-        return -(-self.budget_samples // self.eval_every_samples)
-
-    @property
-    def steps_per_interval(self) -> int:
-        return self.eval_every_samples // self.per_rank_batch
-
-
-# Chosen by the evidence in benchmark/convergence/RECIPE.md; never edited once a campaign started.
-RECIPES = {
-    "3dgan": CampaignRecipe(benchmark="3dgan", precision="mixed_bfloat16", per_rank_batch=8,
-                            learning_rate=1e-3, warmup_epochs=0, eval_every_samples=5_000,
-                            budget_samples=300_000, train_events=200_000, train_data_seed=1001,
-                            heldout_events=15_000, heldout_data_seed=2001),
-}
 
 
 def curve_path(benchmark: str, seed: int) -> Path:

@@ -9,6 +9,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from benchmark.recipe import CAMPAIGNS
 from harness.arguments import positive_float
 
 
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "stop with a checkpoint when the time is up or on SIGTERM. Commit "
                     "benchmark/convergence/ afterwards.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    train.add_argument("--benchmark", choices=("3dgan",), default="3dgan")
+    train.add_argument("--benchmark", choices=tuple(CAMPAIGNS), default="3dgan")
     train.add_argument("--seed", type=int, default=1, help="the campaign's seed (one campaign per seed)")
     train.add_argument("--hours", type=positive_float, default=1.0, help="training time of this session")
     train.add_argument("--data-dir", default="runs/campaign-data",
@@ -40,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.set_defaults(func=run_train)
 
     status = sub.add_parser("status", help="the campaign's samples, sessions and latest evaluations")
-    status.add_argument("--benchmark", choices=("3dgan",), default="3dgan")
+    status.add_argument("--benchmark", choices=tuple(CAMPAIGNS), default="3dgan")
     status.add_argument("--seed", type=int, default=1)
     status.add_argument("--last", type=int, default=10, help="evaluations to show")
     status.set_defaults(func=run_status)
@@ -51,19 +52,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "each gated metric's limit is the larger of its noise-floor limit and 1.25 x its "
                     "largest value over the last 6 evaluations. Before the budget is reached this is a "
                     "preview, labelled so; metrics without a calibrated floor yet use 0 as the floor.")
-    target.add_argument("--benchmark", choices=("3dgan",), default="3dgan")
+    target.add_argument("--benchmark", choices=tuple(CAMPAIGNS), default="3dgan")
     target.add_argument("--seed", type=int, default=1)
     target.set_defaults(func=run_target)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from benchmark.campaign import RECIPES, ensure_campaign_data, run_campaign
+    from benchmark.campaign import ensure_campaign_data, run_campaign
     from benchmark.vocabulary import TTA
     from harness.mlperf_log import MLPerfLogger
 
     if args.nice:
         os.nice(args.nice)
-    recipe = RECIPES[args.benchmark]
+    recipe = CAMPAIGNS[args.benchmark]
     train_data, heldout_data = ensure_campaign_data(recipe, Path(args.data_dir))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     log_dir = Path(args.data_dir).parent / "campaign-logs"

@@ -8,11 +8,12 @@ from dataclasses import replace
 import pytest
 
 from benchmark import campaign
+from benchmark.recipe import CAMPAIGNS
 from reference_model.checkpoint import load_generator
 
 pytestmark = pytest.mark.slow
 
-TINY = replace(campaign.RECIPES["3dgan"], per_rank_batch=8, eval_every_samples=16, budget_samples=48,
+TINY = replace(CAMPAIGNS["3dgan"], per_rank_batch=8, eval_every_samples=16, budget_samples=48,
                smoke=True)
 
 

@@ -1,0 +1,92 @@
+"""The closed recipe of each benchmark, and of its reference training campaign, in one place.
+
+MLPerf HPC keeps a benchmark's recipe in one config (CosmoFlow's `configs/cosmo.yaml`); this is
+ours. It is Python rather than YAML because everything that reads it is Python: the trainer's
+and the CLI's defaults, the campaign, and the tests that hold the MLPerf compliance rules
+(`benchmark/compliance/*.yaml`, literal values the checker cannot import) to it. As Python the
+values are typed and frozen, and the model's own hyper-parameters are read from their home,
+`reference_model/specs.py` (the frozen model trains with them outside any benchmark too),
+instead of being copied here.
+
+What is tunable in the closed division (rules.md section 4) appears as a default and its
+limits; what is frozen (section 3) appears once and is not a choice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from benchmark.vocabulary import FLOAT32, MIXED_BFLOAT16, TRAINING_PRECISIONS
+from reference_model.specs import BENCHMARKS, get_spec
+
+MIN_PER_RANK_BATCH = 8  # the source slides' per-worker batch
+
+
+@dataclass(frozen=True)
+class BenchmarkRecipe:
+    """The closed division of one benchmark: frozen rules, tunable defaults and their limits."""
+
+    benchmark: str
+    thresholds_version: str  # the frozen quality target, benchmark/thresholds/<benchmark>.json
+    base_learning_rate: float  # RMSprop per rank; the peak is this x ranks (frozen)
+    max_per_rank_batch: int  # the single-process reference batch
+    min_per_rank_batch: int = MIN_PER_RANK_BATCH
+    per_rank_batch: int = MIN_PER_RANK_BATCH  # default, as the slides trained
+    warmup_epochs: int = 5  # default length of the linear warm-up (tunable; the slides' 5)
+    precision: str = FLOAT32  # default training precision
+    precisions: tuple[str, ...] = TRAINING_PRECISIONS  # allowed training precisions
+    max_epochs: int = 30  # default upper bound on epochs
+    eval_every_samples: Optional[int] = None  # None: at the end of every epoch (the closed rule)
+
+
+def _closed_recipe(benchmark: str) -> BenchmarkRecipe:
+    spec = get_spec(benchmark)
+    return BenchmarkRecipe(benchmark=benchmark, thresholds_version=f"{benchmark}-quality-v1",
+                           base_learning_rate=spec.learning_rate,
+                           max_per_rank_batch=spec.reference_batch_size)
+
+
+RECIPES: dict[str, BenchmarkRecipe] = {benchmark: _closed_recipe(benchmark) for benchmark in BENCHMARKS}
+
+
+def get_recipe(benchmark: str) -> BenchmarkRecipe:
+    get_spec(benchmark)  # an unknown name fails with the list of benchmarks
+    return RECIPES[benchmark]
+
+
+@dataclass(frozen=True)
+class CampaignRecipe:
+    """The closed recipe of a reference campaign; fixed for the whole campaign once started
+    (its curve in benchmark/convergence/ records it and refuses another)."""
+
+    benchmark: str
+    precision: str
+    per_rank_batch: int
+    learning_rate: float
+    warmup_epochs: int
+    eval_every_samples: int
+    budget_samples: int
+    train_events: int
+    train_data_seed: int
+    heldout_events: int
+    heldout_data_seed: int
+    events_per_file: int = 10_000
+    smoke: bool = False  # tests only: the smoke target instead of the benchmark's
+
+    @property
+    def epochs(self) -> int:
+        """Evaluation intervals in the budget (one trainer epoch each)."""
+        return -(-self.budget_samples // self.eval_every_samples)
+
+    @property
+    def steps_per_interval(self) -> int:
+        return self.eval_every_samples // self.per_rank_batch
+
+
+# Fixed up front (benchmark/thresholds/CALIBRATION.md, "v2"); never edited once a campaign started.
+CAMPAIGNS: dict[str, CampaignRecipe] = {
+    "3dgan": CampaignRecipe(benchmark="3dgan", precision=MIXED_BFLOAT16, per_rank_batch=8,
+                            learning_rate=RECIPES["3dgan"].base_learning_rate, warmup_epochs=0,
+                            eval_every_samples=5_000, budget_samples=300_000, train_events=200_000,
+                            train_data_seed=1001, heldout_events=15_000, heldout_data_seed=2001),
+}
