@@ -1,0 +1,65 @@
+"""The MLPerf compliance rules (benchmark/compliance/*.yaml) agree with their one source.
+
+The checker's rule language holds literal values, so the YAML repeats the recorded fingerprints
+(reference_model/fingerprints.json), the closed recipe (benchmark/recipe.py) and the vocabulary
+(benchmark/vocabulary.py). These tests fail when one of them changes and the rules do not: the
+rules must say exactly what the source says, and the checker must draw the batch limits where
+the recipe does.
+"""
+import pytest
+import yaml
+
+from benchmark.recipe import get_recipe
+from benchmark.vocabulary import LOGGED_MODES, TRAINING_PRECISIONS
+from harness.compliance import COMPLIANCE_DIR, check_log
+from reference_model.specs import BENCHMARKS, get_spec
+from tests.harness.fake_runs import FINGERPRINTS, write_training_log
+
+
+def rule_checks(file_name: str) -> dict[str, list[str]]:
+    """Every CHECK expression of a rules file, by the KEY it checks ('END' for the whole log)."""
+    checks: dict[str, list[str]] = {}
+    for rule in yaml.safe_load((COMPLIANCE_DIR / file_name).read_text()):
+        kind, body = next(iter(rule.items()))
+        name = body["NAME"] if kind == "KEY" else kind
+        check = body.get("CHECK", [])
+        checks.setdefault(name, []).extend([check] if isinstance(check, str) else check)
+    return checks
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_benchmark_rules_name_the_benchmark_and_its_recorded_fingerprint(name):
+    checks = rule_checks(f"{name}.yaml")
+    assert checks["submission_benchmark"] == [f"v['value'] == '{name}'"]
+    fingerprint = FINGERPRINTS[f"{get_spec(name).name}-generator"]
+    assert checks["model_fingerprint"] == [f"v['value'] == '{fingerprint}'"]
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_benchmark_rules_bound_the_batch_as_the_recipe_does(name):
+    recipe = get_recipe(name)
+    bound = f"not s['closed'] or {recipe.min_per_rank_batch} <= s['local_batch'] <= {recipe.max_per_rank_batch}"
+    assert bound in rule_checks(f"{name}.yaml")["END"]
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_the_checker_accepts_the_recipes_batch_limits_and_nothing_beyond(tmp_path, name):
+    recipe = get_recipe(name)
+    for batch, accepted in ((recipe.min_per_rank_batch, True), (recipe.max_per_rank_batch, True),
+                            (recipe.min_per_rank_batch - 1, False), (recipe.max_per_rank_batch + 1, False)):
+        log = tmp_path / f"batch-{batch}.txt"
+        write_training_log(log, name, per_rank_batch=batch, learning_rate=recipe.base_learning_rate)
+        assert check_log(log, name).passed is accepted, f"per-rank batch {batch}"
+
+
+def test_common_rules_use_the_vocabulary():
+    checks = rule_checks("common.yaml")
+    assert checks["benchmark_mode"] == [f"v['value'] in {list(LOGGED_MODES)!r}"]
+    assert checks["precision"] == [f"v['value'] in {list(TRAINING_PRECISIONS)!r}"]
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_common_rules_hold_the_recipes_learning_rate(name):
+    lr = get_recipe(name).base_learning_rate
+    rule = f"not s['closed'] or abs(s['base_lr'] - {lr!r} * s['ranks']) <= 1e-9 * s['ranks']"
+    assert rule in rule_checks("common.yaml")["END"]
