@@ -19,7 +19,7 @@ test-fast: setup
 
 # Hot-path regression timing (see docs/regression.md): save a baseline, then compare against it.
 bench: setup
-	$(PYTEST) tests/benchmarks --benchmark-enable --benchmark-autosave -p no:randomly
+	$(PYTEST) tests/performance --benchmark-enable --benchmark-autosave -p no:randomly
 
 bench-compare: setup
-	$(PYTEST) tests/benchmarks --benchmark-enable --benchmark-compare --benchmark-compare-fail=median:25%
+	$(PYTEST) tests/performance --benchmark-enable --benchmark-compare --benchmark-compare-fail=median:25%

@@ -6,7 +6,7 @@ precision shows against the same machine's saved baseline. The bf16/f32 speed ra
 within one run (both timed back to back, same protocol) and recorded, not asserted: it is a
 property of the machine (AVX-512 BF16 or AMX) as much as of the code.
 
-Run: .venv/bin/pytest tests/benchmarks/test_bench_inference.py --benchmark-enable
+Run: .venv/bin/pytest tests/performance/test_bench_inference.py --benchmark-enable
 """
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ import keras
 import numpy as np
 import pytest
 
-from benchmark import precision as prec
-from benchmark.precision import TensorFlowRunner, calibration_latents
+from benchmark import precision as inference_precision
 from reference_model.checkpoint import save_generator
 from reference_model.specs import get_spec
 
@@ -34,12 +33,12 @@ def checkpoint(tmp_path_factory):
 
 
 def _runner(checkpoint, precision: str, workdir=None, rewrite: bool = True):
-    if precision == prec.INT8:
-        runner = prec.load_runner(precision, prec.prepare(precision, checkpoint, workdir),
-                                  get_spec("3dgan"))
+    if precision == inference_precision.INT8:
+        prepared = inference_precision.prepare(precision, checkpoint, workdir)
+        runner = inference_precision.load_runner(precision, prepared, get_spec("3dgan"))
     else:
-        runner = TensorFlowRunner(checkpoint, precision, rewrite=rewrite)
-    latent = calibration_latents(runner.spec, BATCH, seed=0)
+        runner = inference_precision.TensorFlowRunner(checkpoint, precision, rewrite=rewrite)
+    latent = inference_precision.calibration_latents(runner.spec, BATCH, seed=0)
     runner(latent)  # trace and create the oneDNN primitives outside the timing
     return runner, latent
 
@@ -82,8 +81,8 @@ def test_bench_forward_execution_variants(benchmark, checkpoint, variant):
     """Why float32 runs as a traced graph: eager Keras and XLA (`jit_compile=True`) against it."""
     import tensorflow as tf
 
-    runner = TensorFlowRunner(checkpoint, "float32")
-    latent = tf.constant(calibration_latents(runner.spec, BATCH, seed=0))
+    runner = inference_precision.TensorFlowRunner(checkpoint, "float32")
+    latent = tf.constant(inference_precision.calibration_latents(runner.spec, BATCH, seed=0))
     call = lambda x: runner.generator(x, training=False)  # noqa: E731
     forward = {"eager": call, "graph": tf.function(call), "xla": tf.function(call, jit_compile=True)}[variant]
     forward(latent)  # trace / compile outside the timing

@@ -1,10 +1,10 @@
 """Evaluating 10,000 showers must take well under a minute: the physics features and every gate
 metric for 10,000 reference against 10,000 candidate fixed-geometry showers, timed with
-pytest-benchmark (run `pytest tests/benchmarks --benchmark-enable`)."""
+pytest-benchmark (run `pytest tests/performance --benchmark-enable`)."""
 import numpy as np
 import pytest
 
-from benchmark import quality
+from benchmark import quality as quality_gate
 from reference_model.showers import Showers
 
 N_SHOWERS = 10_000
@@ -33,11 +33,11 @@ def samples():
 
 
 def test_evaluate_10000_showers(benchmark, samples):
-    thresholds = quality.Thresholds(
+    thresholds = quality_gate.Thresholds(
         benchmark="3dgan", name="bench", sha256="0" * 64, smoke=False, submittable=False, geometry="fixed",
         energy_bins_gev=BINS, events_per_bin=N_SHOWERS // len(BINS), evaluation_events=N_SHOWERS,
-        histogram_bins=10, limits={quality.OBJECTIVE_TOTAL: 1.0})
+        histogram_bins=10, limits={quality_gate.OBJECTIVE_TOTAL: 1.0})
     reference, candidate = samples
-    report = benchmark.pedantic(quality.evaluate, args=(reference, candidate, thresholds), rounds=3, iterations=1)
+    report = benchmark.pedantic(quality_gate.evaluate, args=(reference, candidate, thresholds), rounds=3, iterations=1)
     assert len(report.reference) == len(report.candidate) == N_SHOWERS
     assert np.isfinite(report.objective)

@@ -4,7 +4,7 @@ Timed with pytest-benchmark (compiled once outside the timing, several rounds), 
 a baseline and compare against it with a noise-aware threshold (docs/regression.md). Nothing
 here asserts a time; a slowdown is judged by the comparison, against the same machine's baseline.
 
-Run: make bench, or .venv/bin/pytest tests/benchmarks/test_bench_model.py --benchmark-enable
+Run: make bench, or .venv/bin/pytest tests/performance/test_bench_model.py --benchmark-enable
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ second that the reference training step consumes on the same machine. Both rates
 in the same run and the ratio is recorded in the benchmark's extra_info; the floor asserted
 below is that requirement, nothing tighter, because absolute rates depend on the machine.
 
-Run: make bench, or .venv/bin/pytest tests/benchmarks/test_bench_data.py --benchmark-enable -s
+Run: make bench, or .venv/bin/pytest tests/performance/test_bench_data.py --benchmark-enable -s
 """
 from __future__ import annotations
 
