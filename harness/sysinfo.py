@@ -163,18 +163,6 @@ def parse_cpuinfo(text: str) -> list[dict[str, str]]:
     return [b for b in blocks if "processor" in b]
 
 
-def parse_cpu_list(text: str) -> list[int]:
-    """'0-3,8,10-11' -> [0, 1, 2, 3, 8, 10, 11]."""
-    cpus = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        low, _, high = part.partition("-")
-        cpus.extend(range(int(low), int(high or low) + 1))
-    return cpus
-
-
 def _int(value: Optional[str], base: int = 10) -> Optional[int]:
     try:
         return int(value, base) if value is not None else None

@@ -25,8 +25,6 @@ ENERGY_TOLERANCE_GEV = 5.0  # |E - E_bin| < 5 GeV
 ANGLE_BINS_DEG = (62.0, 90.0, 118.0)
 ANGLE_TOLERANCE_RAD = 0.1
 DEPTH_THIRDS = ((0, 8), (8, 16), (16, 25))  # ratio{1,2,3}_total layer ranges
-CELL_SPECTRUM_BINS = 100
-CELL_SPECTRUM_LOG10_RANGE = (-12.0, 1.0)
 EMPTY_SHOWER_ANGLE = 100.0  # the reference's measured angle of an empty image
 ANGLE_EPSILON = 1e-7  # Keras epsilon, as in the TF `measured_angle`; avoids 0/0 at the barycentre
 CHUNK_EVENTS = 512  # events per pass in `ShowerFeatures.of`; bounds temporaries
@@ -150,19 +148,6 @@ def _angle_from_projections(xz: np.ndarray, yz: np.ndarray) -> np.ndarray:
     return np.where(total > 0, angle, EMPTY_SHOWER_ANGLE)
 
 
-def cell_energy_spectrum(showers: ShowersOrImages, bins: int = CELL_SPECTRUM_BINS,
-                         log10_range: tuple[float, float] = CELL_SPECTRUM_LOG10_RANGE
-                         ) -> tuple[np.ndarray, np.ndarray]:
-    """Histogram of log10(cell energy / GeV) over all non-empty cells: (edges, counts)."""
-    images = images_of(showers)
-    edges = np.linspace(*log10_range, bins + 1)
-    counts = np.zeros(bins, dtype=np.int64)
-    for start in range(0, len(images), CHUNK_EVENTS):
-        cells = images[start:start + CHUNK_EVENTS]
-        counts += np.histogram(np.log10(cells[cells > 0]), bins=edges)[0]
-    return edges, counts
-
-
 # -- binning --------------------------------------------------------------------------------
 def energy_bin_mask(energy_gev: np.ndarray, low_gev: float, high_gev: float) -> np.ndarray:
     """Events with low < E < high (a +-5 GeV bin around E_bin is (E_bin - 5, E_bin + 5))."""
@@ -181,22 +166,6 @@ def angle_bin_masks(theta_rad: np.ndarray, centres_deg: Sequence[float] = ANGLE_
     """Events within +-0.1 rad of each analysis angle (62, 90, 118 degrees): centre -> mask."""
     theta = np.asarray(theta_rad, dtype=np.float64)
     return {c: np.abs(theta - math.radians(c)) < tolerance_rad for c in centres_deg}
-
-
-def profile_against(x: np.ndarray, y: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A TProfile: mean and standard error of y in bins of x. Returns (mean, error, count); NaN where empty."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    index = np.digitize(x, edges) - 1
-    inside = (index >= 0) & (index < len(edges) - 1)
-    n_bins = len(edges) - 1
-    count = np.bincount(index[inside], minlength=n_bins).astype(np.float64)
-    total = np.bincount(index[inside], weights=y[inside], minlength=n_bins)
-    square = np.bincount(index[inside], weights=y[inside] ** 2, minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / count
-        spread = np.sqrt(np.maximum(square / count - mean ** 2, 0.0))
-        error = spread / np.sqrt(count)
-    return mean, error, count.astype(np.int64)
 
 
 # -- everything at once ---------------------------------------------------------------------

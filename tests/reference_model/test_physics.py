@@ -72,15 +72,6 @@ def test_max_position_is_the_hottest_cell():
     np.testing.assert_array_equal(physics.max_position(images), [[1, 2, 3], [20, 0, 24]])
 
 
-def test_cell_energy_spectrum_counts_every_non_empty_cell_in_range():
-    images = _empty()
-    images[0, 0, 0, :4] = [1e-6, 1e-3, 0.5, 0.0]
-    edges, counts = physics.cell_energy_spectrum(images)
-    assert len(edges) == physics.CELL_SPECTRUM_BINS + 1
-    assert counts.sum() == 3
-    assert counts[np.searchsorted(edges, -3.0, side="right") - 1] == 1
-
-
 def _tilted_line(slope: int, shape=(51, 51, 25)) -> np.ndarray:
     """A shower along y = 10 + slope * z in layers 0-23 (the barycentre falls between layer centres)."""
     image = np.zeros(shape, dtype=np.float32)
@@ -124,15 +115,6 @@ def test_energy_and_angle_bins():
     np.testing.assert_array_equal(masks[62.0], [True, False, False, False, False, False])
     np.testing.assert_array_equal(masks[90.0], [False, False, True, True, False, False])  # 5 deg < 0.1 rad
     np.testing.assert_array_equal(masks[118.0], [False, False, False, False, True, False])
-
-
-def test_profile_against_gives_bin_means():
-    mean, error, count = physics.profile_against(np.array([1.0, 2.0, 11.0, 12.0]),
-                                                 np.array([1.0, 3.0, 5.0, 5.0]), np.array([0.0, 10.0, 20.0, 30.0]))
-    np.testing.assert_allclose(mean[:2], [2.0, 5.0])
-    np.testing.assert_array_equal(count, [2, 2, 0])
-    assert np.isnan(mean[2])
-    assert error[1] == 0.0
 
 
 def test_features_in_chunks_match_the_single_observables(monkeypatch):
