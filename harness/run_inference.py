@@ -27,10 +27,6 @@ DEFAULT_INTER_OP = [1]
 QUICK = {"duration": 3.0, "loadgen_duration": 2.0, "loadgen_queries": 32, "roofline_size": 2048}
 
 
-
-
-
-
 def add_arguments(parser) -> None:
     """The inference-only flags. `--precision`, `--benchmark`, `--results`, `--seed`, `--data`,
     `--checkpoint`, `--smoke`, `--dry-run` and `--system-name` come from `harness run`."""

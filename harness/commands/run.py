@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from reference_model.specs import BENCHMARKS
 from harness.arguments import int_list, positive_int
+from harness.launch import LAUNCHERS
 
 MODES = ("tta", "throughput", "epoch-time", "scaling", "inference")
 
@@ -89,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     launch.add_argument("--intra-op-threads", type=positive_int, default=None,
                         help="TensorFlow intra-op threads per rank (default: cores per rank)")
     launch.add_argument("--inter-op-threads", type=positive_int, default=2)
-    launch.add_argument("--launcher", choices=("auto", "local", "mpirun", "srun", "slurm"), default="auto",
+    launch.add_argument("--launcher", choices=LAUNCHERS, default="auto",
                         help="auto: srun inside a Slurm allocation, mpirun with --hostfile, an sbatch "
                              "script for --nodes > 1 where sbatch exists; on one node a single pinned "
                              "process for 1 rank, else mpirun. slurm: write an sbatch script")
