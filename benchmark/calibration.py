@@ -173,8 +173,8 @@ def _provenance() -> dict:
             "simulator_sha256": hashlib.sha256(simulator.read_bytes()).hexdigest() if simulator.is_file() else None}
 
 
-def calibrate(benchmark: str, repetitions: int = MIN_REPETITIONS, events_per_bin: Optional[int] = None,
-              seed: int = 0, version: Optional[str] = None, verify_repetitions: Optional[int] = None,
+def calibrate(benchmark: str, version: str, repetitions: int = MIN_REPETITIONS,
+              events_per_bin: Optional[int] = None, seed: int = 0, verify_repetitions: Optional[int] = None,
               command: str = "", progress: bool = True) -> dict:
     """Measure the noise floor, set every threshold, verify on fresh pairs: the thresholds document."""
     if benchmark not in DESIGNS:
@@ -191,7 +191,7 @@ def calibrate(benchmark: str, repetitions: int = MIN_REPETITIONS, events_per_bin
     metrics = {name: threshold_from_floor(floors[name], len(gated))[1] for name in gated}
     document = {
         "benchmark": benchmark,
-        "version": version or f"{benchmark}-quality-v1",
+        "version": version,
         "smoke": False,
         "submittable": True,
         "description": "Calibrated quality target: every listed metric must be at most its threshold. "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -47,6 +48,15 @@ def load_registry(path: Path = REGISTRY) -> dict:
     if not isinstance(registry.get("versions"), dict):
         raise InputError(f"{path}: no 'versions' table; restore it from the repository")
     return registry
+
+
+def next_version(benchmark: str, registry: Optional[dict] = None) -> str:
+    """`<benchmark>-quality-v<N>` for the first N past every registered one: a new calibration
+    never takes a published version's name."""
+    registry = registry or load_registry()
+    pattern = re.compile(rf"{re.escape(benchmark)}-quality-v(\d+)")
+    taken = [int(m.group(1)) for name in registry["versions"] if (m := pattern.fullmatch(name))]
+    return f"{benchmark}-quality-v{max(taken, default=0) + 1}"
 
 
 def logged_pair(version: str, sha256: str) -> str:

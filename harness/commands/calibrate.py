@@ -5,10 +5,9 @@ import argparse
 import shlex
 import sys
 
-from reference_model.specs import BENCHMARKS
 from harness.arguments import positive_int
-
-
+from harness.thresholds_registry import next_version
+from reference_model.specs import BENCHMARKS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="fresh pairs run through the finished gate (default: --repetitions)")
     parser.add_argument("--seed", type=int, default=0, help="offset of the calibration seeds")
     parser.add_argument("--version", default=None,
-                        help="declared version of the thresholds (default: <benchmark>-quality-v1)")
+                        help="declared version of the thresholds (default: the next <benchmark>-quality-vN "
+                             "not yet in benchmark/thresholds/registry.json)")
     parser.add_argument("--out", default=None,
                         help="thresholds file to write (default: benchmark/thresholds/<benchmark>.json)")
     parser.add_argument("--json", action="store_true", help="print the thresholds document as JSON")
@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--verify-repetitions {args.verify_repetitions}: must be 0 or more")
     command = "harness " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     document = calibration.calibrate(args.benchmark, repetitions=args.repetitions,
-                                     events_per_bin=events_per_bin, seed=args.seed, version=args.version,
+                                     events_per_bin=events_per_bin, seed=args.seed,
+                                     version=args.version or next_version(args.benchmark),
                                      verify_repetitions=args.verify_repetitions, command=command)
     out = Path(args.out) if args.out else quality.thresholds_path(args.benchmark)
     calibration.write_thresholds(document, out)

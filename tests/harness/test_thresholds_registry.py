@@ -2,6 +2,8 @@
 import json
 import shutil
 
+import pytest
+
 from harness import thresholds_registry as registry
 
 THRESHOLDS = registry.REGISTRY.parent
@@ -38,3 +40,31 @@ def test_judging_logged_pairs():
     assert not draft.known and draft.recorded and "uncommitted draft" in draft.problem
     assert not registry.judge("3dgan-quality-v1+sha256.88df1430b2b").recorded, "12 hex digits, not a prefix"
     assert "not '<version>+sha256.<hash>'" in registry.judge("v1").problem
+
+
+def test_the_next_version_is_past_every_registered_one():
+    versions = {name: {} for name in ("3dgan-quality-v1", "3dgan-quality-v3", "3dgan-smoke-v1",
+                                      "3dgan-angle-quality-v1", "my3dgan-quality-v9")}
+    assert registry.next_version("3dgan", {"versions": versions}) == "3dgan-quality-v4"
+    assert registry.next_version("3dgan-angle", {"versions": versions}) == "3dgan-angle-quality-v2"
+    assert registry.next_version("3dgan-angle", {"versions": {}}) == "3dgan-angle-quality-v1"
+
+
+def test_calibrate_names_its_thresholds_with_the_next_unregistered_version(monkeypatch):
+    """`harness calibrate` without --version never reuses a registered name (3dgan-quality-v1 is)."""
+    from benchmark import calibration
+    from harness.cli import build_parser
+
+    class Calibrated(Exception):
+        pass
+
+    def calibrate(benchmark, version, **kwargs):
+        raise Calibrated(version)
+
+    monkeypatch.setattr(calibration, "calibrate", calibrate)
+    for argv, expected in ((["calibrate", "--benchmark", "3dgan"], "3dgan-quality-v2"),
+                           (["calibrate", "--benchmark", "3dgan", "--version", "mine"], "mine")):
+        args = build_parser().parse_args(argv)
+        with pytest.raises(Calibrated) as calibrated:
+            args.func(args)
+        assert str(calibrated.value) == expected
