@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Optional
 
 from harness import results
-from harness.launch import (LaunchPlan, Placement, core_groups, local_command, mpirun_command, place,
-                            require_mpirun, srun_command)
-from harness.train_launch import (_finalise, _local_equivalent, _pin, batch_job, job_argv, prepare,
-                                  with_changes, worker_arguments)
+from harness.launch import (LaunchPlan, Placement, core_groups, local_command, local_equivalent,
+                            mpirun_command, pin_on_start, place, require_mpirun, srun_command)
+from harness.train_launch import (_finalise, batch_job, job_argv, prepare, with_changes,
+                                  worker_arguments)
 from reference_model.errors import InputError
 
 
@@ -143,7 +143,7 @@ def _command(index: int, run: results.TrainingRun, own: argparse.Namespace, plan
     """The launcher's command for one instance, restricted to the instance's cores."""
     if launcher == "local":
         command, env, _ = local_command(plan, worker, placement)
-        return Instance(index, run, own, command, _local_equivalent(plan, worker, placement, cpus), env, cpus)
+        return Instance(index, run, own, command, local_equivalent(plan, worker, placement, cpus), env, cpus)
     if launcher == "mpirun":
         command = mpirun_command(plan, worker, placement)
         if cpus:  # ranks mapped and bound inside this instance's cores only
@@ -159,9 +159,8 @@ def _run_concurrently(instances: list[Instance], launch: dict) -> list[dict]:
     try:
         for instance in instances:
             print(f"[harness] instance {instance.index}: log {instance.run.log}", flush=True)
-            instance.process = subprocess.Popen(
-                instance.command, env=instance.env,
-                preexec_fn=(lambda cpus=instance.cpus: _pin(cpus)) if instance.cpus else None)
+            instance.process = subprocess.Popen(instance.command, env=instance.env,
+                                                preexec_fn=pin_on_start(instance.cpus))
         codes = [instance.process.wait() for instance in instances]
     except BaseException:  # interrupted: every instance is recorded as aborted, none left unfinished
         for instance in instances:

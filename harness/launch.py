@@ -27,7 +27,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from reference_model.errors import InputError
 
@@ -260,6 +260,22 @@ def local_command(plan: LaunchPlan, worker: list[str], placement: Placement) -> 
     env = {**os.environ, **plan.environment(placement.cores_per_rank)}
     cpus = None if placement.oversubscribed else first_cores(placement.cores_per_rank)
     return worker, env, cpus
+
+
+def local_equivalent(plan: LaunchPlan, worker: list[str], placement: Placement,
+                     cpus: Optional[set]) -> list[str]:
+    """The shell command equivalent to the single pinned process of `local_command` (what
+    --dry-run prints and the summary records): its environment, its `taskset`, the worker."""
+    env = [f"{k}={v}" for k, v in sorted(plan.environment(placement.cores_per_rank).items())]
+    pin = ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus else []
+    return ["env", *env, *pin, *worker]
+
+
+def pin_on_start(cpus: Optional[set]) -> Optional[Callable[[], None]]:
+    """The `preexec_fn` that pins a child process to `cpus` before it runs (None: unpinned)."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
 
 
 def mpirun_command(plan: LaunchPlan, worker: list[str], placement: Placement) -> list[str]:

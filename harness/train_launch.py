@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
-import os
 import shlex
 import subprocess
 import sys
@@ -22,7 +21,8 @@ from pathlib import Path
 from typing import Optional
 
 from harness.launch import (LaunchPlan, Placement, check_reach, choose_launcher, local_command,
-                            mpirun_command, place, require_mpirun, sbatch_script, srun_command, submit)
+                            local_equivalent, mpirun_command, pin_on_start, place, require_mpirun,
+                            sbatch_script, srun_command, submit)
 from reference_model.errors import InputError
 
 SUBMISSION_SET = ("tta", "epoch-time")  # what `harness run --nodes N` without --mode runs
@@ -111,8 +111,7 @@ def launch_training(args: argparse.Namespace, return_summary: bool = False):
     print(f"[harness] log {run.log}", flush=True)
     launch = placement.record(launcher, plan)
     try:
-        returncode = subprocess.run(command, env=env, check=False,
-                                    preexec_fn=(lambda: _pin(cpus)) if cpus else None).returncode
+        returncode = subprocess.run(command, env=env, check=False, preexec_fn=pin_on_start(cpus)).returncode
     except BaseException:  # interrupted: recorded as aborted, never left looking unfinished
         _finalise(run, 1, args, shown, launch)
         raise
@@ -124,7 +123,7 @@ def rank_command(plan: LaunchPlan, launcher: str, placement: Placement, worker: 
     """(command to run, its shell equivalent to show, environment or None, CPUs to pin to or None)."""
     if launcher == "local":
         command, env, cpus = local_command(plan, worker, placement)
-        return command, _local_equivalent(plan, worker, placement, cpus), env, cpus
+        return command, local_equivalent(plan, worker, placement, cpus), env, cpus
     if launcher == "mpirun":
         require_mpirun()
         command = mpirun_command(plan, worker, placement)
@@ -211,18 +210,6 @@ def check_precision(precision: Optional[str]) -> None:
 
     if precision not in (None, *PRECISIONS):
         raise InputError(f"--precision {precision}: training supports {' or '.join(PRECISIONS)}")
-
-
-def _local_equivalent(plan: LaunchPlan, worker: list[str], placement: Placement,
-                      cpus: Optional[set]) -> list[str]:
-    """The shell command equivalent to the single pinned process (what --dry-run prints)."""
-    env = [f"{k}={v}" for k, v in sorted(plan.environment(placement.cores_per_rank).items())]
-    pin = ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus else []
-    return ["env", *env, *pin, *worker]
-
-
-def _pin(cpus: set) -> None:
-    os.sched_setaffinity(0, cpus)
 
 
 def utc_stamp() -> str:

@@ -305,3 +305,25 @@ def test_one_rank_run_records_its_placement(fixed_data_dir, tmp_path):
     launch = json.loads(path.read_text())["launch"]
     assert launch["launcher"] == "local" and launch["cores_per_rank"] == 1
     assert launch["binding"] == "cores" and launch["oversubscribed"] is False
+
+
+def test_a_started_process_is_pinned_to_exactly_its_cpus_or_left_alone():
+    from harness.launch import pin_on_start
+
+    assert pin_on_start(None) is None and pin_on_start(set()) is None
+    cpu = min(os.sched_getaffinity(0))
+    probe = [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"]
+    pinned = subprocess.run(probe, capture_output=True, text=True, preexec_fn=pin_on_start({cpu}))
+    assert pinned.stdout.strip() == f"[{cpu}]"
+
+
+def test_the_local_equivalent_is_the_environment_the_pin_and_the_worker(monkeypatch):
+    from harness.launch import local_equivalent
+
+    monkeypatch.setattr("harness.launch.core_groups", lambda: [[0, 2], [1, 3]])
+    plan = LaunchPlan(cores_per_rank=1)
+    shown = local_equivalent(plan, WORKER, place(plan, "local"), {0, 2})
+    assert shown[0] == "env" and shown[-len(WORKER):] == WORKER
+    assert shown[shown.index("taskset"):shown.index("taskset") + 3] == ["taskset", "-c", "0,2"]
+    assert "OMP_NUM_THREADS=1" in shown
+    assert "taskset" not in local_equivalent(plan, WORKER, place(plan, "local"), None)
