@@ -6,7 +6,7 @@ import pytest
 
 from benchmark import campaign
 from benchmark.quality import load_thresholds
-from benchmark.recipe import CAMPAIGNS, RECIPES, get_recipe
+from benchmark.recipe import CAMPAIGNS, DEFAULTS, RECIPES, get_recipe
 from reference_model.specs import BENCHMARKS, get_spec
 
 
@@ -29,6 +29,14 @@ def test_the_defaults_are_inside_the_closed_limits(name):
     assert recipe.min_per_rank_batch <= recipe.per_rank_batch <= recipe.max_per_rank_batch
     assert recipe.precision in recipe.precisions
     assert recipe.warmup_epochs >= 0 and recipe.max_epochs > 0
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_every_benchmark_shares_the_defaults_named_before_the_benchmark_is_known(name):
+    shared = ("base_learning_rate", "per_rank_batch", "warmup_epochs", "precision", "max_epochs",
+              "eval_every_samples")
+    recipe = get_recipe(name)
+    assert {f: getattr(recipe, f) for f in shared} == {f: getattr(DEFAULTS, f) for f in shared}
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
