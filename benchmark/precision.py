@@ -38,6 +38,7 @@ import numpy as np
 
 from benchmark.inference_graph import PROVENANCE_KEYS
 from reference_model.errors import InputError
+from reference_model.generation import generate_showers
 from reference_model.showers import FIXED, Showers
 from reference_model.specs import ModelSpec
 
@@ -227,19 +228,6 @@ def load_runner(precision: str, artifact: Path, spec: ModelSpec, intra_op: int =
     return runner
 
 
-def generate(runner: GeneratorRunner, energy_gev: np.ndarray, theta_rad: Optional[np.ndarray],
-             seed: int = 0, batch_size: int = 128) -> Showers:
-    """Showers in GeV from the runner, conditioned on the given energies (and angles)."""
-    spec = runner.spec
-    rng = np.random.default_rng(seed)
-    latent = spec.generator_input(np.asarray(energy_gev, np.float32), theta_rad, rng)
-    ecal = np.empty((len(latent), *spec.image_shape), dtype=np.float32)
-    for start in range(0, len(latent), batch_size):
-        ecal[start:start + batch_size] = spec.images_to_gev(runner(latent[start:start + batch_size]))
-    theta = None if theta_rad is None else np.asarray(theta_rad, np.float32)
-    return Showers(ecal, np.asarray(energy_gev, np.float32), theta)
-
-
 TARGET_CHECK = "checkpoint_target"  # (a): float32 showers against reference data, the benchmark target
 PAIRED_CHECK = "precision_gate"  # (b): a precision's showers against float32's from the same inputs
 
@@ -268,8 +256,8 @@ def gate(runner: GeneratorRunner, reference: Showers, thresholds, seed: int = 0,
     from benchmark import quality
 
     compared = quality.select_evaluation_showers(reference, thresholds, "reference")
-    candidate = generate(runner, compared.energy_gev, compared.theta_rad, seed=seed,
-                         batch_size=batch_size)
+    candidate = generate_showers(runner.spec, runner, compared.energy_gev, compared.theta_rad,
+                                 seed=seed, batch_size=batch_size)
     candidate = Showers(candidate.ecal_gev, compared.energy_gev, compared.theta_rad)
     report = quality.evaluate(compared, candidate, thresholds)
     return GateResult(precision=runner.precision, runtime=runner.runtime, passed=bool(report.passed),
@@ -296,8 +284,8 @@ def paired_gate(runner: GeneratorRunner, float32_showers: Showers, thresholds, s
     the gate's noise-floor limits. Paired, so the data's sampling noise does not enter."""
     from benchmark import quality
 
-    candidate = generate(runner, float32_showers.energy_gev, float32_showers.theta_rad, seed=seed,
-                         batch_size=batch_size)
+    candidate = generate_showers(runner.spec, runner, float32_showers.energy_gev,
+                                 float32_showers.theta_rad, seed=seed, batch_size=batch_size)
     report = quality.evaluate(float32_showers, candidate, thresholds)
     return GateResult(precision=runner.precision, runtime=runner.runtime, passed=bool(report.passed),
                       summary=report.failed_summary(), report=report.to_dict(), check=PAIRED_CHECK,
@@ -308,4 +296,5 @@ def paired_reference(float32_runner: GeneratorRunner, thresholds, seed: int = 0,
                      batch_size: int = 128) -> Showers:
     """float32's showers for the paired comparison (made once, shared by every precision)."""
     energy, theta = paired_conditions(float32_runner.spec, thresholds, seed)
-    return generate(float32_runner, energy, theta, seed=seed, batch_size=batch_size)
+    return generate_showers(float32_runner.spec, float32_runner, energy, theta, seed=seed,
+                            batch_size=batch_size)

@@ -428,11 +428,13 @@ def evaluate_generator(generator, spec, reference: Showers, thresholds: Threshol
     Only the showers the gate compares are generated (`thresholds.evaluated_showers`, e.g.
     5 bins x 200 for 3dgan), so one evaluation costs a few seconds of generation on a CPU.
     """
-    from reference_model.checkpoint import generate_showers
+    from functools import partial
+
+    from reference_model.generation import generate_showers
 
     compared = select_evaluation_showers(reference, thresholds, "reference")
-    generated = generate_showers(spec, generator, compared.energy_gev, compared.theta_rad, seed=seed,
-                                 batch_size=batch_size)
+    generated = generate_showers(spec, partial(generator, training=False), compared.energy_gev,
+                                 compared.theta_rad, seed=seed, batch_size=batch_size)
     # Label the candidates with the exact conditions they were generated from (the generator
     # sees float32 copies), so both samples fall into the same energy bins.
     candidate = Showers(generated.ecal_gev, compared.energy_gev, compared.theta_rad)

@@ -14,11 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
-
 from reference_model.atomic_files import write_json_atomic
 from reference_model.errors import InputError
-from reference_model.showers import Showers
 from reference_model.specs import ModelSpec, get_spec
 
 WEIGHTS_SUFFIX = ".weights.h5"
@@ -108,17 +105,3 @@ def load_generator(path: Path) -> tuple[ModelSpec, Any]:
         raise InputError(f"{weights}: cannot load weights ({type(err).__name__}: {err})") from None
     return spec, generator
 
-
-def generate_showers(spec: ModelSpec, generator, energy_gev: np.ndarray,
-                     theta_rad: Optional[np.ndarray] = None, seed: int = 0,
-                     batch_size: int = 128) -> Showers:
-    """Generate showers conditioned on the given energies (and angles), in GeV."""
-    rng = np.random.default_rng(seed)
-    energy_gev = np.asarray(energy_gev, dtype=np.float32)
-    latent = spec.generator_input(energy_gev, theta_rad, rng)
-    out = np.empty((len(latent), *spec.image_shape), dtype=np.float32)
-    for start in range(0, len(latent), batch_size):
-        images = generator(latent[start:start + batch_size], training=False)
-        out[start:start + batch_size] = spec.images_to_gev(np.asarray(images))
-    theta = None if theta_rad is None else np.asarray(theta_rad, dtype=np.float32)
-    return Showers(out, energy_gev, theta)

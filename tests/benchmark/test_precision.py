@@ -6,6 +6,7 @@ from benchmark import precision as prec
 from benchmark import quality
 from reference_model import data, transforms
 from reference_model.errors import InputError
+from reference_model.generation import generate_showers
 from reference_model.specs import get_spec
 
 SPEC = get_spec("3dgan")
@@ -22,7 +23,7 @@ def test_precisions_parse_and_refuse_unknown_ones():
 @pytest.fixture(scope="module")
 def float32_showers(untrained_checkpoint):
     runner = prec.load_runner("float32", untrained_checkpoint, SPEC)
-    return prec.generate(runner, ENERGIES, None, seed=3, batch_size=2)
+    return generate_showers(runner.spec, runner, ENERGIES, None, seed=3, batch_size=2)
 
 
 def _check_showers(showers):
@@ -36,13 +37,13 @@ def test_bfloat16_runs_the_same_weights_in_bf16(untrained_checkpoint, float32_sh
     runner = prec.load_runner("bfloat16", untrained_checkpoint, SPEC)
     assert runner.runtime == prec.RUNTIMES["bfloat16"] + prec.REWRITTEN
     assert runner.generator.get_layer("phase2_conv").compute_dtype == "bfloat16"
-    showers = prec.generate(runner, ENERGIES, None, seed=3, batch_size=2)
+    showers = generate_showers(runner.spec, runner, ENERGIES, None, seed=3, batch_size=2)
     _check_showers(showers)
     assert not np.array_equal(showers.ecal_gev, float32_showers.ecal_gev)  # really ran in bf16
     # ... of the same model: the frozen graph in bf16 gives the same totals. (Not float32's: the
     # untrained generator's output is ReLU'd noise, whose sum bf16 rounding moves by tens of %.)
-    frozen = prec.generate(prec.TensorFlowRunner(untrained_checkpoint, "bfloat16", rewrite=False),
-                           ENERGIES, None, seed=3, batch_size=2)
+    frozen_runner = prec.TensorFlowRunner(untrained_checkpoint, "bfloat16", rewrite=False)
+    frozen = generate_showers(SPEC, frozen_runner, ENERGIES, None, seed=3, batch_size=2)
     np.testing.assert_allclose(showers.ecal_gev.sum(axis=(1, 2, 3)), frozen.ecal_gev.sum(axis=(1, 2, 3)),
                                rtol=0.02)
 
@@ -52,7 +53,7 @@ def test_int8_quantises_the_checkpoint_with_openvino(untrained_checkpoint, float
     assert model.name == prec.INT8_MODEL_NAME and model.with_suffix(".bin").is_file()
     runner = prec.load_runner("int8", model, SPEC, intra_op=1)
     assert runner.precision == "int8" and "openvino" in runner.runtime
-    showers = prec.generate(runner, ENERGIES, None, seed=3, batch_size=2)
+    showers = generate_showers(runner.spec, runner, ENERGIES, None, seed=3, batch_size=2)
     _check_showers(showers)
     reference = float32_showers.ecal_gev.sum(axis=(1, 2, 3))
     np.testing.assert_allclose(showers.ecal_gev.sum(axis=(1, 2, 3)), reference, rtol=0.25)
