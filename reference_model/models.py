@@ -19,6 +19,9 @@ BN_MOMENTUM = 0.99
 DROPOUT = 0.2
 FIXED_LATENT = 200
 ANGLE_LATENT = 256  # [E/100, theta, z(254)]
+# The generators' first convolution (6x6x8 kernel over 8 channels) computes in float32 under any
+# policy: oneDNN's AMX bfloat16 kernel for that shape is wrong (reference_model/numerics.py).
+CONV1_DTYPE = "float32"
 
 
 def _bn(name: str) -> layers.BatchNormalization:
@@ -34,7 +37,8 @@ def fixed_generator() -> keras.Model:
     latent = keras.Input((FIXED_LATENT,), name="conditioned_latent")
     x = layers.Dense(64 * 7 * 7, name="dense")(latent)
     x = layers.Reshape((7, 7, 8, 8), name="reshape")(x)
-    x = layers.Conv3D(64, (6, 6, 8), padding="same", kernel_initializer="he_uniform", name="conv1")(x)
+    x = layers.Conv3D(64, (6, 6, 8), padding="same", kernel_initializer="he_uniform", name="conv1",
+                      dtype=CONV1_DTYPE)(x)
     x = _leaky("leaky1")(x)
     x = _bn("bn1")(x)
     x = layers.UpSampling3D((2, 2, 2), name="up1")(x)
@@ -82,7 +86,8 @@ def angle_generator() -> keras.Model:
     x = layers.Dense(5184, name="dense")(latent)
     x = layers.Reshape((9, 9, 8, 8), name="reshape")(x)
     x = layers.UpSampling3D((6, 6, 6), name="up1")(x)
-    x = layers.Conv3D(8, (6, 6, 8), padding="valid", kernel_initializer="he_uniform", name="conv1")(x)
+    x = layers.Conv3D(8, (6, 6, 8), padding="valid", kernel_initializer="he_uniform", name="conv1",
+                      dtype=CONV1_DTYPE)(x)
     x = layers.ReLU(name="relu1")(x)
     x = _bn("bn1")(x)
     blocks = (((2, 2, 1), 6, (4, 4, 6), True), ((2, 2, 1), 6, (4, 4, 6), True),
