@@ -255,11 +255,8 @@ def gate(runner: GeneratorRunner, reference: Showers, thresholds, seed: int = 0,
     """Generate the gate's showers at the runner's precision and judge them against `reference`."""
     from benchmark import quality
 
-    compared = quality.select_evaluation_showers(reference, thresholds, "reference")
-    candidate = generate_showers(runner.spec, runner, compared.energy_gev, compared.theta_rad,
-                                 seed=seed, batch_size=batch_size)
-    candidate = Showers(candidate.ecal_gev, compared.energy_gev, compared.theta_rad)
-    report = quality.evaluate(compared, candidate, thresholds)
+    report = quality.evaluate_generator(runner, runner.spec, reference, thresholds, seed=seed,
+                                        batch_size=batch_size)
     return GateResult(precision=runner.precision, runtime=runner.runtime, passed=bool(report.passed),
                       summary=report.failed_summary(), report=report.to_dict())
 
@@ -284,9 +281,10 @@ def paired_gate(runner: GeneratorRunner, float32_showers: Showers, thresholds, s
     the gate's noise-floor limits. Paired, so the data's sampling noise does not enter."""
     from benchmark import quality
 
-    candidate = generate_showers(runner.spec, runner, float32_showers.energy_gev,
-                                 float32_showers.theta_rad, seed=seed, batch_size=batch_size)
-    report = quality.evaluate(float32_showers, candidate, thresholds)
+    # float32's showers are already the gate's selection (`paired_reference`): the same
+    # conditions, in the same order, with the same seed give the same latents.
+    report = quality.evaluate_generator(runner, runner.spec, float32_showers, thresholds, seed=seed,
+                                        batch_size=batch_size)
     return GateResult(precision=runner.precision, runtime=runner.runtime, passed=bool(report.passed),
                       summary=report.failed_summary(), report=report.to_dict(), check=PAIRED_CHECK,
                       compared_with=f"{FLOAT32} showers from the same latents and conditions")

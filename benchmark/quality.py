@@ -28,9 +28,10 @@ from typing import Any, Optional
 import numpy as np
 
 from reference_model.errors import InputError
+from reference_model.generation import Forward, generate_showers
 from reference_model.physics import AXES, HIT_THRESHOLD_GEV, ShowerFeatures
 from reference_model.showers import ANGLE, Showers
-from reference_model.specs import get_spec
+from reference_model.specs import ModelSpec, get_spec
 
 THRESHOLDS_DIR = Path(__file__).with_name("thresholds")
 OBJECTIVE_MOMENT_ORDERS = (1, 2)  # m = 2 in the original objective
@@ -420,21 +421,19 @@ def display_order(name: str) -> tuple:
     return (2, False, 0.0, 0, name)
 
 
-def evaluate_generator(generator, spec, reference: Showers, thresholds: Thresholds, seed: int = 0,
-                       batch_size: int = 128) -> QualityReport:
-    """The trainer's per-evaluation check: generate showers conditioned on the same (E, theta)
-    as the reference's evaluation showers and judge them.
+def evaluate_generator(forward: Forward, spec: ModelSpec, reference: Showers, thresholds: Thresholds,
+                       seed: int = 0, batch_size: int = 128) -> QualityReport:
+    """Generate-then-gate, written once for every check of a generator: the trainer's
+    per-evaluation check and `harness validate` (a Keras model, as `partial(model, training=False)`)
+    and each inference precision's target and paired checks (a `benchmark.precision` runner).
 
-    Only the showers the gate compares are generated (`thresholds.evaluated_showers`, e.g.
-    5 bins x 200 for 3dgan), so one evaluation costs a few seconds of generation on a CPU.
+    Showers are generated conditioned on the same (E, theta) as the reference's evaluation
+    showers and judged against them. Only the showers the gate compares are generated
+    (`thresholds.evaluated_showers`, e.g. 5 bins x 200 for 3dgan).
     """
-    from functools import partial
-
-    from reference_model.generation import generate_showers
-
     compared = select_evaluation_showers(reference, thresholds, "reference")
-    generated = generate_showers(spec, partial(generator, training=False), compared.energy_gev,
-                                 compared.theta_rad, seed=seed, batch_size=batch_size)
+    generated = generate_showers(spec, forward, compared.energy_gev, compared.theta_rad, seed=seed,
+                                 batch_size=batch_size)
     # Label the candidates with the exact conditions they were generated from (the generator
     # sees float32 copies), so both samples fall into the same energy bins.
     candidate = Showers(generated.ecal_gev, compared.energy_gev, compared.theta_rad)

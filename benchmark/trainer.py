@@ -374,6 +374,8 @@ def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int
               record: EpochRecord, result: TrainResult, samples: int, seconds: float,
               on_evaluation: Optional[EvaluationHook]) -> bool:
     """Rank 0 evaluates the quality gate; every rank learns whether it passed."""
+    from functools import partial
+
     import numpy as np
 
     from benchmark import quality
@@ -381,7 +383,8 @@ def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int
     logger.start("eval_start", metadata={"epoch_num": epoch})
     passed = 0.0
     if comm.is_root:
-        report = quality.evaluate_generator(gan.generator, spec, reference, thresholds, seed=config.seed)
+        report = quality.evaluate_generator(partial(gan.generator, training=False), spec, reference,
+                                            thresholds, seed=config.seed)
         summary = report.to_dict()
         result.quality = summary
         record.evaluated, record.passed, record.objective = True, bool(report.passed), float(report.objective)

@@ -84,13 +84,15 @@ def run(args: argparse.Namespace) -> int:
     thresholds = quality.load_thresholds(benchmark, smoke=args.smoke)
     reference = quality.load_evaluation_showers(args.reference, thresholds, "--reference")
     if checkpoint:
+        from functools import partial
+
         from reference_model.checkpoint import load_generator
 
         spec, generator = load_generator(candidate_path)
         print(f"[validate] generating {len(reference)} {benchmark} showers with the reference's "
               f"(E, theta) from {candidate_path}", file=sys.stderr, flush=True)
-        report = quality.evaluate_generator(generator, spec, reference, thresholds, seed=args.seed,
-                                            batch_size=args.batch_size)
+        report = quality.evaluate_generator(partial(generator, training=False), spec, reference,
+                                            thresholds, seed=args.seed, batch_size=args.batch_size)
     else:
         candidate = quality.load_evaluation_showers(args.candidate, thresholds, "--candidate")
         report = quality.evaluate(reference, candidate, thresholds)

@@ -2,11 +2,13 @@
 showers scaled by 1.05, showers shifted two layers deeper and an untrained generator fail.
 Plus the metric definitions on samples whose answer is known, and the thresholds files."""
 import json
+from functools import partial
 
 import numpy as np
 import pytest
 
 from benchmark import calibration, quality
+from reference_model import transforms
 from reference_model.errors import InputError
 from reference_model.physics import ShowerFeatures
 from reference_model.showers import Showers
@@ -139,10 +141,14 @@ def test_showers_two_layers_deeper_fail_the_shape_checks(fixed_samples, fixed_th
                for lo, hi in fixed_thresholds.energy_bins_gev)
 
 
+def _untrained(spec):
+    return partial(spec.build_generator(), training=False)
+
+
 def test_untrained_generator_fails(fixed_samples, fixed_thresholds):
     reference, _ = fixed_samples
     spec = get_spec("3dgan")
-    report = quality.evaluate_generator(spec.build_generator(), spec, reference, fixed_thresholds, seed=1)
+    report = quality.evaluate_generator(_untrained(spec), spec, reference, fixed_thresholds, seed=1)
     assert not report.passed
     assert report.value("objective.total") > 10 * fixed_thresholds.limits[quality.OBJECTIVE_TOTAL]
     assert report.to_dict()["failed"]
@@ -153,7 +159,7 @@ def test_untrained_generator_fails_the_smoke_target(fixed_samples):
     smoke = quality.load_thresholds("3dgan", smoke=True)
     spec = get_spec("3dgan")
     assert quality.evaluate(reference, held_out, smoke).passed
-    report = quality.evaluate_generator(spec.build_generator(), spec, reference, smoke, seed=1)
+    report = quality.evaluate_generator(_untrained(spec), spec, reference, smoke, seed=1)
     assert not report.passed
     assert [r.name for r in report.failures()] == ["objective.sampling_fraction"]
 
@@ -172,12 +178,35 @@ def test_angle_gate_discriminates():
     assert "objective.angle" in {r.name for r in quality.evaluate(reference, relabelled, thresholds).failures()}
 
 
+def test_generated_showers_carry_the_references_exact_conditions(fixed_samples, fixed_thresholds):
+    """The generator sees float32 energies; an energy that float32 rounds onto a bin edge must
+    still count in its bin, so the candidates are labelled with the reference's own values."""
+    reference, _ = fixed_samples
+    compared = quality.select_evaluation_showers(reference, fixed_thresholds)
+    high = fixed_thresholds.energy_bins_gev[0][1]
+    energy = compared.energy_gev.astype(np.float64)
+    energy[0] = high - 1e-6  # inside the bin, but float32 rounds it to the edge
+    assert np.float32(energy[0]) == high
+    edge = Showers(compared.ecal_gev, energy, compared.theta_rad)
+    spec = get_spec("3dgan")
+    images = transforms.fixed_images_from_gev(compared.ecal_gev)[..., None]
+    served = []  # a replay of the reference's own showers, batch after batch
+
+    def replay(latent):
+        served.append(len(latent))
+        return images[sum(served) - len(latent):sum(served)]
+
+    report = quality.evaluate_generator(replay, spec, edge, fixed_thresholds, batch_size=300)
+    assert sum(served) == fixed_thresholds.evaluated_showers
+    assert report.passed, report.failed_summary()
+
+
 @pytest.mark.slow
 def test_untrained_angle_generator_fails():
     thresholds = quality.load_thresholds("3dgan-angle")
     reference = calibration.standin_sample(thresholds, REFERENCE_SEED)
     spec = get_spec("3dgan-angle")
-    report = quality.evaluate_generator(spec.build_generator(), spec, reference, thresholds, seed=1)
+    report = quality.evaluate_generator(_untrained(spec), spec, reference, thresholds, seed=1)
     assert not report.passed
 
 
