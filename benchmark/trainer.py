@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol, Sequence, TypeVar
 
 TTA, EPOCH_TIME = "tta", "epoch-time"
 SUSPENSION_GAP_S = 10.0  # a watchdog wake-up this late means the process was stopped
@@ -71,6 +71,16 @@ class EpochRecord:
     objective: Optional[float] = None
 
 
+Epoch = TypeVar("Epoch")
+
+
+def steady_epochs(epochs: Sequence[Epoch]) -> Sequence[Epoch]:
+    """The epochs a throughput is measured over: those after the first, which pays for graph
+    tracing (the only one, when there is one). The trainer's samples/s and the scaling series'
+    epoch time both take their epochs from here, so they describe the same ones."""
+    return epochs[1:] if len(epochs) > 1 else epochs
+
+
 @dataclass
 class TrainResult:
     status: str  # "success" | "aborted"
@@ -89,15 +99,15 @@ class TrainResult:
 
     @property
     def steady_samples_per_second(self) -> Optional[float]:
-        """Throughput over the epochs after the first (the first pays for graph tracing)."""
-        later = self.epochs[1:] if len(self.epochs) > 1 else self.epochs
+        """Samples per second over the steady epochs (`steady_epochs`)."""
+        later = steady_epochs(self.epochs)
         seconds = sum(e.seconds for e in later)
         return sum(e.samples for e in later) / seconds if seconds > 0 else None
 
     @property
     def steady_input_wait_fraction(self) -> Optional[float]:
         """Share of the steady epochs' time spent waiting for input (high: pipeline-bound)."""
-        later = self.epochs[1:] if len(self.epochs) > 1 else self.epochs
+        later = steady_epochs(self.epochs)
         seconds = sum(e.seconds for e in later)
         return sum(e.input_wait_seconds for e in later) / seconds if seconds > 0 else None
 

@@ -232,8 +232,10 @@ def format_table(table: list[dict]) -> str:
 
 
 def _steady_epoch_seconds(summary: dict) -> Optional[float]:
-    epochs = summary.get("epochs") or []
-    later = epochs[1:] if len(epochs) > 1 else epochs
+    """Mean epoch time over the epochs the run's samples/s counts (`steady_epochs`)."""
+    from benchmark.trainer import steady_epochs
+
+    later = steady_epochs(summary.get("epochs") or [])
     return sum(e["seconds"] for e in later) / len(later) if later else None
 
 

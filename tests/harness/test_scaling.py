@@ -102,6 +102,20 @@ def test_row_reads_ranks_samples_and_cores_from_the_runs_own_summary(tmp_path):
     assert row["result"].endswith("3dgan/result_3.json")
 
 
+@pytest.mark.parametrize("seconds", [[40.0, 30.0, 34.0], [25.0]])
+def test_row_epoch_time_and_rate_count_the_same_epochs_as_the_trainer(tmp_path, seconds):
+    """Epoch 1 pays for tracing and is left out of both, unless it is the only one."""
+    from benchmark.trainer import EpochRecord, TrainResult
+
+    epochs = [EpochRecord(epoch=i + 1, seconds=s, samples=80) for i, s in enumerate(seconds)]
+    result = TrainResult(status="success", mode="epoch-time", benchmark="3dgan", ranks=1, per_rank_batch=8,
+                         global_batch=8, precision="float32", seconds=sum(seconds), samples=240, epochs=epochs)
+    row = row_from_summary("weak", result.to_dict(), tmp_path)
+    steady = seconds[1:] or seconds
+    assert row["epoch_seconds"] == pytest.approx(sum(steady) / len(steady))
+    assert row["samples_per_second"] == pytest.approx(80 / row["epoch_seconds"])
+
+
 def test_series_rows_come_from_the_summaries_and_record_started_at(two_cores, monkeypatch, tmp_path):
     """The launch itself is replaced: the rows must come from what each run's summary says."""
     measured = {1: 4.0, 2: 7.2}
