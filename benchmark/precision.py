@@ -68,7 +68,8 @@ def parse_precisions(text: Optional[str]) -> list[str]:
 
 def configure_threads(intra_op: int = 0, inter_op: int = 0) -> tuple[int, int]:
     """Thread pools for this process, set before TensorFlow executes its first op; returns the
-    pools in force (0: TensorFlow's default, all the cores the process may run on).
+    pools in force (0: TensorFlow's default, all the cores the process may run on). The one
+    thread setup of every TensorFlow process: a training rank, an inference stream, the harness.
 
     If TensorFlow is already running (a test process) its pools cannot change; the ones in
     force are returned so that what is recorded is what ran."""

@@ -192,12 +192,10 @@ class Watchdog:
 def configure_tensorflow(config: TrainConfig) -> None:
     """Threads and precision must be set before TensorFlow builds anything."""
     import keras
-    import tensorflow as tf
 
-    if config.intra_op_threads:
-        tf.config.threading.set_intra_op_parallelism_threads(config.intra_op_threads)
-    if config.inter_op_threads:
-        tf.config.threading.set_inter_op_parallelism_threads(config.inter_op_threads)
+    from benchmark.precision import configure_threads
+
+    configure_threads(config.intra_op_threads, config.inter_op_threads)
     keras.mixed_precision.set_global_policy(config.precision)
 
 

@@ -1,4 +1,6 @@
 """Each precision produces showers from the same checkpoint; the physics gate decides if it counts."""
+import os
+
 import numpy as np
 import pytest
 
@@ -169,3 +171,16 @@ def test_int8_runs_every_convolution_quantised(untrained_checkpoint, tmp_path):
     runner = prec.load_runner("int8", model, SPEC, intra_op=1)
     assert prec.float_convolutions(runner._compiled) == []
     assert runner.provenance["rewrite"] == "3dgan-generator-polyphase"
+
+
+def test_thread_setup_records_the_pools_in_force_once_tensorflow_runs(monkeypatch):
+    """Training and inference share one thread setup; where TensorFlow already runs (its pools
+    fixed), it must not fail, and must report the pools that really run, not the ones asked for."""
+    import tensorflow as tf
+
+    tf.constant(1.0) + 1.0  # TensorFlow is initialised from here on
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    threading = tf.config.threading
+    in_force = (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads())
+    assert prec.configure_threads(in_force[0] + 3, in_force[1] + 2) == in_force
+    assert os.environ["OMP_NUM_THREADS"] == str(in_force[0] + 3)
