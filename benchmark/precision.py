@@ -4,8 +4,7 @@
 * bfloat16 - TensorFlow with the Keras `mixed_bfloat16` policy: the float32 checkpoint's
              weights are cast at run time and the convolutions run as oneDNN bf16 kernels
              (AVX-512 BF16, or AMX where the CPU has it); batch norm statistics and the output
-             layer stay float32. Measured the fastest of the bf16 options tried (see
-             `benchmark/inference.py`).
+             layer stay float32.
 * int8     - OpenVINO with NNCF post-training static quantisation: the same Keras model is
              converted in memory (no ONNX hop), NNCF calibrates activation ranges on generator
              inputs drawn from the data's energy (and angle) range, and the OpenVINO CPU plugin
