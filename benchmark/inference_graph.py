@@ -11,8 +11,12 @@ crop. This is the sub-pixel (polyphase) form of "fused padding and up-sampling":
 * the 6-channel convolutions become 48- and 72-channel ones, which fill the 16-wide blocks of
   oneDNN's bf16/int8 kernels instead of 6 of 16 lanes;
 * no up-sampled or padded copy of an activation is ever written to memory;
-* the multiply-adds executed drop from the model's 511 M per shower to about 230 M (the
-  benchmark still counts the frozen model's FLOPs, the convention of MFU).
+* `dense -> reshape -> conv1` is linear, so it is folded into one dense layer (latent -> conv1's
+  outputs): conv1's 8-channel convolution, for which oneDNN's AMX bf16 kernel is wrong
+  (docs/numerics.md), never runs;
+* the multiply-adds executed drop from the model's 511 MFLOP per shower to 144 MFLOP
+  (`fingerprint.layer_flops` of each graph; the benchmark still counts the frozen model's FLOPs,
+  the convention of MFU).
 
 Zero padding in the up-sampled grid maps to zero padding in the low-resolution grid (floor
 division sends padded positions to negative or too-large low-resolution indices), so the rewrite
@@ -27,7 +31,7 @@ import numpy as np
 from reference_model.errors import InputError
 
 REWRITE_NAME = "3dgan-generator-polyphase"
-REWRITE_VERSION = "1"
+REWRITE_VERSION = "2"
 PROVENANCE_KEYS = ("rewrite", "rewrite_version", "source_fingerprint", "source_checkpoint_sha256")
 
 
@@ -224,8 +228,12 @@ def rewrite_generator(frozen) -> "keras.Model":
         raise InputError("only the frozen fixed-angle 3dgan generator has a polyphase rewrite; "
                          "run 3dgan-angle with the frozen graph")
     latent = keras.Input(frozen.input.shape[1:], name="conditioned_latent")
-    x = latent
-    for name in ("dense", "reshape", "conv1", "leaky1", "bn1"):
+    weights, bias = fold_dense_into_conv1(frozen)
+    folded = layers.Dense(weights.shape[1], name="dense_conv1")
+    x = folded(latent)
+    folded.set_weights([weights, bias])
+    x = layers.Reshape(frozen.get_layer("conv1").output.shape[1:], name="conv1_grid")(x)
+    for name in ("leaky1", "bn1"):
         x = frozen.get_layer(name)(x)  # shared layers: same weights, same dtype policy
     x, axes = _phase_block(x, frozen, "up1", "pad2", "conv2", "leaky2", "bn2", "phase2")
     x = _depth_to_space(x, [a.factor for a in axes], frozen.get_layer("conv2").filters,
@@ -238,6 +246,29 @@ def rewrite_generator(frozen) -> "keras.Model":
     model = keras.Model(latent, image, name=REWRITE_NAME)
     model.source_fingerprint = source
     return model
+
+
+def fold_dense_into_conv1(frozen) -> tuple[np.ndarray, np.ndarray]:
+    """dense -> reshape -> conv1 is linear, so it is one dense layer: its weights are conv1
+    applied to each row of dense's kernel, its bias conv1 applied to dense's bias plus conv1's.
+    Computed in float64; returned as float32 (latent, conv1 outputs flattened channels-last)."""
+    dense, conv = frozen.get_layer("dense"), frozen.get_layer("conv1")
+    kernel, bias = (np.asarray(w, np.float64) for w in dense.get_weights())
+    grid = frozen.get_layer("reshape").target_shape
+    rows = np.concatenate([kernel, bias[None, :]]).reshape(-1, *grid)
+    conv_kernel, conv_bias = (np.asarray(w, np.float64) for w in conv.get_weights())
+    if dense.get_config()["activation"] != "linear" or conv.padding != "same" or tuple(conv.strides) != (1, 1, 1):
+        raise InputError("folding needs a linear dense layer and a stride-1 'same' conv1")
+    taps = conv_kernel.shape[:3]
+    before = [(k - 1) // 2 for k in taps]
+    padded = np.pad(rows, [(0, 0), *((b, k - 1 - b) for b, k in zip(before, taps)), (0, 0)])
+    out = np.zeros((len(rows), *grid[:3], conv_kernel.shape[-1]))
+    nx, ny, nz = grid[:3]
+    for i, j, k in np.ndindex(*taps):
+        out += padded[:, i:i + nx, j:j + ny, k:k + nz, :] @ conv_kernel[i, j, k]
+    out = out.reshape(len(rows), -1)
+    folded_bias = out[-1] + np.tile(conv_bias, nx * ny * nz)
+    return out[:-1].astype(np.float32), folded_bias.astype(np.float32)
 
 
 def provenance(frozen, checkpoint_sha256: str | None) -> dict:

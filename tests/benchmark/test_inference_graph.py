@@ -14,10 +14,15 @@ TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def frozen():
-    """The frozen generator with non-trivial batch-norm statistics (a fresh one has identity BN)."""
+    """The frozen generator with non-trivial biases and batch-norm statistics (a fresh one has zero
+    biases and identity BN)."""
     keras.utils.set_random_seed(0)
     generator = get_spec("3dgan").build_generator()
     rng = np.random.default_rng(1)
+    for name in ("dense", "conv1", "conv2", "conv3"):  # biases start at zero: give them values to fold
+        layer = generator.get_layer(name)
+        kernel, bias = layer.get_weights()
+        layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape)])
     for name in ("bn1", "bn2"):
         layer = generator.get_layer(name)
         gamma, beta, mean, var = layer.get_weights()
