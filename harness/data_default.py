@@ -6,10 +6,13 @@ instead of being reused half-written.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reference_model.specs import get_spec
+
+if TYPE_CHECKING:
+    from harness.run_request import RunRequest
 
 DEFAULT_EVENTS = {"fixed": 4000, "angle": 1000}
 EVENTS_PER_FILE = {"fixed": 500, "angle": 250}
@@ -27,12 +30,20 @@ def ensure_standin(directory: Path, geometry: str, seed: int, events: int | None
                           events_per_file=EVENTS_PER_FILE[geometry])
 
 
-def ensure_data(args: argparse.Namespace) -> Path:
-    """`--data` when given, else the default stand-in set for the benchmark's geometry."""
-    if args.data:
-        return Path(args.data)
-    geometry = get_spec(args.benchmark).geometry
-    directory = default_data_dir(Path(args.results), geometry, args.seed)
-    if getattr(args, "dry_run", False):
-        return directory
-    return ensure_standin(directory, geometry, args.seed)
+def training_data(request: RunRequest) -> Path:
+    """The data the ranks read, absolute (they may start in another directory or on another
+    node): `--data` when given, else the default stand-in set for the benchmark's geometry
+    (made here unless it is a dry run). A wrong --data fails here, before a result number is taken."""
+    if request.data:
+        data = Path(request.data)
+    else:
+        geometry = get_spec(request.benchmark).geometry
+        data = default_data_dir(Path(request.results), geometry, request.seed)
+        if not request.dry_run:
+            ensure_standin(data, geometry, request.seed)
+    data = data.resolve()
+    if not request.dry_run:
+        from reference_model.data import list_files
+
+        list_files(data)
+    return data

@@ -16,7 +16,6 @@ resources; from a login node the whole set is one sbatch job of M x S nodes.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import shlex
 import subprocess
@@ -28,8 +27,8 @@ from typing import Optional
 from harness import results
 from harness.launch import (LaunchPlan, Placement, core_groups, local_command, local_equivalent,
                             mpirun_command, pin_on_start, place, require_mpirun, srun_command)
-from harness.train_launch import (_finalise, batch_job, job_argv, prepare, with_changes,
-                                  worker_arguments)
+from harness.run_request import RunRequest, with_changes
+from harness.train_launch import _finalise, batch_job, job_argv, prepare, worker_arguments
 from reference_model.errors import InputError
 
 
@@ -39,7 +38,7 @@ class Instance:
 
     index: int  # 1..M
     run: results.TrainingRun
-    args: argparse.Namespace  # the instance's own arguments (mode tta, its seed)
+    request: RunRequest  # the instance's own request (mode tta, its seed)
     command: list[str]
     shown: list[str]  # the equivalent shell command (what --dry-run prints and the summary records)
     env: Optional[dict] = None
@@ -47,37 +46,32 @@ class Instance:
     process: Optional[subprocess.Popen] = None
 
 
-def run_throughput(args: argparse.Namespace) -> int:
+def run_throughput(request: RunRequest) -> int:
     """Train --instances M instances concurrently to the target; exit 0 when every one reached it."""
-    count = args.instances
-    if count < 2:
-        raise InputError(f"--instances {count}: the throughput metric trains M >= 2 instances at once; "
-                         "one instance is a time-to-accuracy run (--mode tta)")
-    if args.resume:
-        raise InputError("--resume: a throughput instance must train uninterrupted, as a time-to-accuracy run")
-    base = with_changes(args, mode=results.TTA)
+    count = request.instances  # at least 2, never --resume (checked by the request)
+    base = with_changes(request, mode=results.TTA)
     plan, launcher, _ = prepare(base)
     if launcher == "slurm":
         whole = dataclasses.replace(plan, nodes=plan.nodes * count, job_name="3dgan-throughput")
-        return batch_job(args, whole, [job_argv(args, launcher="srun")], name=whole.job_name)
+        return batch_job(request, whole, [job_argv(request, launcher="srun")], name=whole.job_name)
     if launcher == "mpirun" and plan.hostfile:
         raise InputError("--mode throughput with --hostfile: the instances would need a host file each; "
                          "run inside a Slurm allocation (srun steps) or with every instance on this node")
-    if launcher == "mpirun" and not args.dry_run:
+    if launcher == "mpirun" and not request.dry_run:
         require_mpirun()
     shared = launcher in ("local", "mpirun")  # every instance on this node
     placement = _instance_placement(plan, launcher, count, shared)
     instances = _prepare_instances(base, plan, launcher, placement, count, shared)
     for instance in instances:
-        print(f"[harness] throughput instance {instance.index}/{count} (seed {instance.args.seed}) on "
+        print(f"[harness] throughput instance {instance.index}/{count} (seed {instance.request.seed}) on "
               f"{plan.ranks} rank(s) via {launcher}: {placement.describe()}"
               + (f", cores {sorted(instance.cpus)}" if instance.cpus else ""),
-              file=sys.stderr if args.dry_run else sys.stdout, flush=True)
-        if args.dry_run:
+              file=sys.stderr if request.dry_run else sys.stdout, flush=True)
+        if request.dry_run:
             print(shlex.join(instance.shown))
-    if args.dry_run:
+    if request.dry_run:
         return 0
-    root = Path(args.results).resolve()
+    root = Path(request.results).resolve()
     results.write_system_description(root, instances[0].run.system, nodes=plan.nodes * (1 if shared else count))
     summaries = _run_concurrently(instances, placement.record(launcher, plan))
     return _report(instances, summaries)
@@ -103,17 +97,13 @@ def _instance_placement(plan: LaunchPlan, launcher: str, count: int, shared: boo
     return placement
 
 
-def _prepare_instances(base: argparse.Namespace, plan: LaunchPlan, launcher: str, placement: Placement,
+def _prepare_instances(base: RunRequest, plan: LaunchPlan, launcher: str, placement: Placement,
                        count: int, shared: bool) -> list[Instance]:
     """Reserve one result per instance (consecutive numbers: the set is named by the first) and
     build each instance's command line, seed and cores."""
-    from harness.data_default import ensure_data
+    from harness.data_default import training_data
 
-    data = ensure_data(base).resolve()
-    if not base.dry_run:
-        from reference_model.data import list_files
-
-        list_files(data)  # a wrong --data fails here, before result numbers are taken
+    data = training_data(base)
     root = Path(base.results).resolve()
     system = results.system_name(base.system_name)
     runs = [results.allocate_training_run(root, system, base.benchmark, results.THROUGHPUT, dry_run=base.dry_run)
@@ -138,7 +128,7 @@ def _prepare_instances(base: argparse.Namespace, plan: LaunchPlan, launcher: str
     return instances
 
 
-def _command(index: int, run: results.TrainingRun, own: argparse.Namespace, plan: LaunchPlan, launcher: str,
+def _command(index: int, run: results.TrainingRun, own: RunRequest, plan: LaunchPlan, launcher: str,
              placement: Placement, worker: list[str], cpus: Optional[set]) -> Instance:
     """The launcher's command for one instance, restricted to the instance's cores."""
     if launcher == "local":
@@ -167,9 +157,9 @@ def _run_concurrently(instances: list[Instance], launch: dict) -> list[dict]:
             if instance.process is not None and instance.process.poll() is None:
                 instance.process.terminate()
                 instance.process.wait()
-            _finalise(instance.run, 1, instance.args, instance.shown, launch)
+            _finalise(instance.run, 1, instance.request, instance.shown, launch)
         raise
-    return [_finalise(instance.run, code, instance.args, instance.shown, launch)
+    return [_finalise(instance.run, code, instance.request, instance.shown, launch)
             for instance, code in zip(instances, codes)]
 
 

@@ -8,7 +8,6 @@ next) and printed before it runs.
 """
 from __future__ import annotations
 
-import argparse
 import shlex
 import subprocess
 import sys
@@ -16,22 +15,23 @@ import time
 from pathlib import Path
 
 from harness.data_default import default_data_dir, ensure_standin
+from harness.run_request import RunRequest
 from reference_model.specs import get_spec
 
 EPOCH_TIME_STEPS = 8  # steps per epoch in the main job's epoch-time runs (2 epochs each)
 
 
-def _checkpoint(args: argparse.Namespace) -> Path:
+def _checkpoint(request: RunRequest) -> Path:
     from reference_model.checkpoint import frozen_checkpoint
 
-    return Path(args.checkpoint) if args.checkpoint else frozen_checkpoint(args.benchmark)
+    return Path(request.checkpoint) if request.checkpoint else frozen_checkpoint(request.benchmark)
 
 
-def _steps(args: argparse.Namespace, data: Path, reference: Path, root: Path) -> list[tuple[str, list[str]]]:
+def _steps(request: RunRequest, data: Path, reference: Path, root: Path) -> list[tuple[str, list[str]]]:
     """(title, harness arguments) of every step."""
-    common = ["--benchmark", args.benchmark, "--results", str(root), "--seed", str(args.seed)]
+    common = ["--benchmark", request.benchmark, "--results", str(root), "--seed", str(request.seed)]
     steps = []
-    checkpoint = _checkpoint(args)
+    checkpoint = _checkpoint(request)
     # no --data: inference reads the reference set sized for the gate (`reference`) itself
     inference = ["run", "--mode", "inference", *common, "--quick", "--batch", "128",
                  "--precision", "float32,bfloat16", "--scenarios", "Offline,SingleStream"]
@@ -58,28 +58,28 @@ def _steps(args: argparse.Namespace, data: Path, reference: Path, root: Path) ->
     return steps
 
 
-def run_main_job(args: argparse.Namespace) -> int:
-    root = Path(args.results)
-    geometry = get_spec(args.benchmark).geometry
+def run_main_job(request: RunRequest) -> int:
+    root = Path(request.results)
+    geometry = get_spec(request.benchmark).geometry
     start = time.monotonic()
-    data = Path(args.data) if args.data else default_data_dir(root, geometry, args.seed)
+    data = Path(request.data) if request.data else default_data_dir(root, geometry, request.seed)
     print(f"[main job] 1: stand-in data ({data})", flush=True)
-    if not args.data and not args.dry_run:
-        ensure_standin(data, geometry, args.seed)
+    if not request.data and not request.dry_run:
+        ensure_standin(data, geometry, request.seed)
     # The quality gate compares a fixed number of showers per energy bin: it needs a larger
     # held-out reference than the training slice, made from an independent seed.
-    reference = default_data_dir(root, geometry, args.seed + 1000)
-    if _checkpoint(args).exists() and not args.dry_run:
+    reference = default_data_dir(root, geometry, request.seed + 1000)
+    if _checkpoint(request).exists() and not request.dry_run:
         from benchmark.quality import load_thresholds
 
-        ensure_standin(reference, geometry, args.seed + 1000,
-                       events=load_thresholds(args.benchmark).evaluation_events)
-    steps = _steps(args, data, reference, root)
+        ensure_standin(reference, geometry, request.seed + 1000,
+                       events=load_thresholds(request.benchmark).evaluation_events)
+    steps = _steps(request, data, reference, root)
     failed = []
     for number, (title, harness_args) in enumerate(steps, start=2):
         command = [sys.executable, "-m", "harness.cli", *harness_args]
         print(f"\n[main job] {number}: {title}\n$ harness {shlex.join(harness_args)}", flush=True)
-        if args.dry_run:
+        if request.dry_run:
             continue
         returncode = subprocess.run(command, check=False).returncode
         if returncode != 0:

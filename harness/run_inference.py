@@ -21,6 +21,7 @@ from pathlib import Path
 
 from reference_model.errors import InputError
 from harness.arguments import int_list, positive_float
+from harness.run_request import RunRequest, with_changes
 
 DEFAULT_BATCHES = [128]
 DEFAULT_INTER_OP = [1]
@@ -76,49 +77,50 @@ def add_arguments(parser) -> None:
 
 
 # -- what runs -------------------------------------------------------------------------------
-def _apply_quick(args: argparse.Namespace) -> None:
-    if args.quick:
-        args.duration = min(args.duration, QUICK["duration"])
-        args.loadgen_duration = min(args.loadgen_duration, QUICK["loadgen_duration"])
-        args.loadgen_queries = args.loadgen_queries or QUICK["loadgen_queries"]
-        args.roofline_size = min(args.roofline_size, QUICK["roofline_size"])
+def _apply_quick(request: RunRequest) -> RunRequest:
+    if not request.quick:
+        return request
+    return with_changes(request, duration=min(request.duration, QUICK["duration"]),
+                        loadgen_duration=min(request.loadgen_duration, QUICK["loadgen_duration"]),
+                        loadgen_queries=request.loadgen_queries or QUICK["loadgen_queries"],
+                        roofline_size=min(request.roofline_size, QUICK["roofline_size"]))
 
 
-def resolve_checkpoint(args: argparse.Namespace, workdir: Path) -> tuple[Path, dict]:
+def resolve_checkpoint(request: RunRequest, workdir: Path) -> tuple[Path, dict]:
     """The generator to run and where it came from: --checkpoint, the frozen one, or an
     untrained generator (saved once so every stream loads the same weights), labelled so."""
     from reference_model.checkpoint import frozen_checkpoint, read_card, resolve_checkpoint as resolve
 
-    if args.checkpoint:
-        path = resolve(Path(args.checkpoint))
+    if request.checkpoint:
+        path = resolve(Path(request.checkpoint))
         card = read_card(path)
-        if card.get("benchmark") != args.benchmark:
+        if card.get("benchmark") != request.benchmark:
             raise InputError(f"--checkpoint {path}: a {card.get('benchmark')} generator, but --benchmark "
-                             f"is {args.benchmark}; pass a {args.benchmark} checkpoint")
+                             f"is {request.benchmark}; pass a {request.benchmark} checkpoint")
         return path, {"kind": "given", "path": str(path), "sha256": card.get("sha256")}
-    frozen = frozen_checkpoint(args.benchmark)
+    frozen = frozen_checkpoint(request.benchmark)
     if frozen.is_file():
         return frozen, {"kind": "frozen", "path": str(frozen), "sha256": read_card(frozen).get("sha256")}
-    path = workdir / f"untrained-{args.benchmark}-seed{args.seed}-generator.weights.h5"
+    path = workdir / f"untrained-{request.benchmark}-seed{request.seed}-generator.weights.h5"
     if not path.is_file():
         import keras
 
         from reference_model.checkpoint import save_generator
         from reference_model.specs import get_spec
 
-        spec = get_spec(args.benchmark)
-        keras.utils.set_random_seed(args.seed)
-        save_generator(path, spec.build_generator(), spec, {"untrained": True, "seed": args.seed})
+        spec = get_spec(request.benchmark)
+        keras.utils.set_random_seed(request.seed)
+        save_generator(path, spec.build_generator(), spec, {"untrained": True, "seed": request.seed})
     print(f"[inference] no frozen checkpoint at {frozen}: running an UNTRAINED generator "
-          f"(random weights, seed {args.seed}); its showers will fail the physics gate", flush=True)
-    return path, {"kind": "untrained", "path": str(path), "seed": args.seed,
+          f"(random weights, seed {request.seed}); its showers will fail the physics gate", flush=True)
+    return path, {"kind": "untrained", "path": str(path), "seed": request.seed,
                   "sha256": read_card(path).get("sha256")}
 
 
 REFERENCE_SEED_OFFSET = 1000  # the default reference set's seed: the run's seed + this (as the main job)
 
 
-def _reference_showers(args: argparse.Namespace, thresholds):
+def _reference_showers(request: RunRequest, thresholds):
     """Reference showers for the checkpoint's target check: with --data, its held-out split (the
     one the trainer evaluates on); without, a stand-in set made for evaluation alone, from an
     independent seed and sized for the gate (`evaluation_events`)."""
@@ -127,49 +129,42 @@ def _reference_showers(args: argparse.Namespace, thresholds):
     from reference_model import data
     from reference_model.specs import get_spec
 
-    if args.data:
-        _, files = data.split_files(data.list_files(args.data), 0.9)
+    if request.data:
+        _, files = data.split_files(data.list_files(request.data), 0.9)
     else:
-        geometry = get_spec(args.benchmark).geometry
-        seed = args.seed + REFERENCE_SEED_OFFSET
-        directory = ensure_standin(default_data_dir(Path(args.results), geometry, seed), geometry, seed,
+        geometry = get_spec(request.benchmark).geometry
+        seed = request.seed + REFERENCE_SEED_OFFSET
+        directory = ensure_standin(default_data_dir(Path(request.results), geometry, seed), geometry, seed,
                                    events=thresholds.evaluation_events)
         files = data.list_files(directory)
     return quality.load_evaluation_showers(files, thresholds, "reference")
 
 
-def _plan(args, points, scenarios, precisions) -> None:
-    print(f"[inference] {args.benchmark}: {len(points)} sweep points, precisions {','.join(precisions)}, "
-          f"{args.duration:g} s each; LoadGen {','.join(scenarios) if args.loadgen else 'off'}")
+def _plan(request, points, scenarios, precisions) -> None:
+    print(f"[inference] {request.benchmark}: {len(points)} sweep points, precisions {','.join(precisions)}, "
+          f"{request.duration:g} s each; LoadGen {','.join(scenarios) if request.loadgen else 'off'}")
     for point in points:
         print(f"  {point.label()}")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(request: RunRequest) -> int:
     from benchmark.inference import available_cores, build_grid, default_streams
     from benchmark.loadgen_runner import parse_scenarios
     from benchmark.precision import parse_precisions
 
-    _apply_quick(args)
-    precisions = parse_precisions(args.precision)
-    scenarios = parse_scenarios(args.scenarios)
-    if args.warmup_batches < 1:
-        raise InputError(f"--warmup-batches {args.warmup_batches}: at least 1 batch must run untimed "
-                         "(graph tracing and kernel selection happen in the first call)")
-    if args.server_search < 0:
-        raise InputError(f"--server-search {args.server_search}: give a number of LoadGen runs, 0 or more")
-    if args.roofline_size < 64:
-        raise InputError(f"--roofline-size {args.roofline_size}: too small to measure a roofline; use 1024 or more")
+    request = _apply_quick(request)  # --warmup-batches, --server-search, --roofline-size: checked by the request
+    precisions = parse_precisions(request.precision)
+    scenarios = parse_scenarios(request.scenarios)
     cores = available_cores()
-    points = build_grid(precisions, args.batch, args.streams or default_streams(len(cores)),
-                        args.intra_op, args.inter_op, len(cores))
-    _plan(args, points, scenarios, precisions)
-    if args.dry_run:
+    points = build_grid(precisions, request.batch, request.streams or default_streams(len(cores)),
+                        request.intra_op, request.inter_op, len(cores))
+    _plan(request, points, scenarios, precisions)
+    if request.dry_run:
         return 0
-    return _run(args, precisions, scenarios, points, cores)
+    return _run(request, precisions, scenarios, points, cores)
 
 
-def _run(args, precisions, scenarios, points, cores) -> int:
+def _run(request, precisions, scenarios, points, cores) -> int:
     from benchmark import precision as prec
     from benchmark.inference import (GEANT4_MS_PER_SHOWER, GEANT4_SOURCE, SLIDES_3DGAN, TIMED_STATUSES,
                                      run_sweep, sweep_table)
@@ -180,23 +175,23 @@ def _run(args, precisions, scenarios, points, cores) -> int:
     # this process runs the roofline, the gate and LoadGen: all cores, before any TF op
     intra_op, inter_op = prec.configure_threads(len(cores), 1)
     threads = {"intra_op_threads": intra_op or len(cores), "inter_op_threads": inter_op}
-    spec = get_spec(args.benchmark)
-    root = Path(args.results)
-    system = results.system_name(args.system_name)
+    spec = get_spec(request.benchmark)
+    root = Path(request.results)
+    system = results.system_name(request.system_name)
     results.write_system_description(root, system)
-    workdir = root / "checkpoints" / system / args.benchmark / "inference"
+    workdir = root / "checkpoints" / system / request.benchmark / "inference"
     workdir.mkdir(parents=True, exist_ok=True)
-    checkpoint, provenance = resolve_checkpoint(args, workdir)
+    checkpoint, provenance = resolve_checkpoint(request, workdir)
 
     thresholds = reference = None
-    if not args.no_quality_gate:
+    if not request.no_quality_gate:
         from benchmark import quality
 
-        thresholds = quality.load_thresholds(args.benchmark, smoke=args.smoke)
-        reference = _reference_showers(args, thresholds)
+        thresholds = quality.load_thresholds(request.benchmark, smoke=request.smoke)
+        reference = _reference_showers(request, thresholds)
 
-    print(f"[inference] roofline: {args.roofline_size}^2 matmul, float32 and bfloat16", flush=True)
-    rooflines = measure_rooflines(size=args.roofline_size)
+    print(f"[inference] roofline: {request.roofline_size}^2 matmul, float32 and bfloat16", flush=True)
+    rooflines = measure_rooflines(size=request.roofline_size)
     for roof in rooflines.values():
         print(f"[inference] roofline {roof.precision}: {roof.gflops:,.0f} GFLOP/s "
               f"(median {roof.median_gflops:,.0f})", flush=True)
@@ -205,19 +200,19 @@ def _run(args, precisions, scenarios, points, cores) -> int:
     artifacts, runners = {}, {}
     for precision in dict.fromkeys([prec.FLOAT32, *precisions]):  # float32: the paired reference
         print(f"[inference] {precision}: preparing ({prec.RUNTIMES[precision]})", flush=True)
-        artifacts[precision] = prec.prepare(precision, checkpoint, workdir, args.seed)
+        artifacts[precision] = prec.prepare(precision, checkpoint, workdir, request.seed)
         runners[precision] = prec.load_runner(precision, artifacts[precision], spec)
     executed = _executed_flops(runners[prec.FLOAT32])
-    target, gates = _physics_checks(args, runners, precisions, thresholds, reference)
+    target, gates = _physics_checks(request, runners, precisions, thresholds, reference)
 
     gate_passed = {p: (gates[p].passed if p in gates else None) for p in precisions}
     failed = {p: f"differs from float32: {g.summary}" for p, g in gates.items() if not g.passed}
-    sweep = run_sweep(points, args.benchmark, artifacts, gate_passed, flops,
-                      {p: r.gflops for p, r in rooflines.items()}, args.duration, args.warmup_batches,
-                      args.seed, failed, target_passed=None if target is None else target.passed,
+    sweep = run_sweep(points, request.benchmark, artifacts, gate_passed, flops,
+                      {p: r.gflops for p, r in rooflines.items()}, request.duration, request.warmup_batches,
+                      request.seed, failed, target_passed=None if target is None else target.passed,
                       executed_flops_per_shower=executed)
 
-    submittable = bool(not args.smoke and not args.no_quality_gate and provenance["kind"] != "untrained"
+    submittable = bool(not request.smoke and not request.no_quality_gate and provenance["kind"] != "untrained"
                        and target is not None and target.passed)
     skipped = "skipped (--no-quality-gate): numbers are ungated"
     context = {"command": results.harness_command(), "checkpoint": provenance,
@@ -229,23 +224,23 @@ def _run(args, precisions, scenarios, points, cores) -> int:
                "runtimes": {p: runners[p].runtime for p in precisions},
                "inference_graph": {p: runners[p].provenance for p in precisions},
                "geant4_reference": {"ms_per_shower": GEANT4_MS_PER_SHOWER, "source": GEANT4_SOURCE},
-               "duration_s": args.duration, "warmup_batches": args.warmup_batches,
+               "duration_s": request.duration, "warmup_batches": request.warmup_batches,
                "streams_are": "processes pinned to disjoint cores (os.sched_setaffinity)"}
-    sweep_path = results.write_sweep_table(root, system, args.benchmark, [r.row() for r in sweep], context)
+    sweep_path = results.write_sweep_table(root, system, request.benchmark, [r.row() for r in sweep], context)
     results.write_text_atomic(sweep_path.with_suffix(".csv"), _csv([r.row() for r in sweep]))
 
     print("\n" + sweep_table(sweep))
-    _print_headline(sweep, rooflines, GEANT4_SOURCE, SLIDES_3DGAN, provenance, args.benchmark)
+    _print_headline(sweep, rooflines, GEANT4_SOURCE, SLIDES_3DGAN, provenance, request.benchmark)
     print(f"[inference] sweep written to {sweep_path} (+ .txt, .csv)")
 
     loadgen_failures = 0
-    if args.loadgen:
+    if request.loadgen:
         for precision in precisions:
             if gate_passed[precision] is False:
                 print(f"[inference] LoadGen skipped for {precision}: its showers differ from float32's")
                 continue
             quality = _quality_record(target, gates.get(precision))
-            loadgen_failures += _run_loadgen(args, root, system, precision, runners[precision], sweep,
+            loadgen_failures += _run_loadgen(request, root, system, precision, runners[precision], sweep,
                                              scenarios, quality, provenance, threads, submittable)
     measured = [r for r in sweep if r.status in TIMED_STATUSES]
     errors = [r for r in sweep if r.status == "error"]
@@ -262,7 +257,7 @@ def _executed_flops(runner) -> int:
     return flops_per_sample(runner.generator)
 
 
-def _physics_checks(args, runners: dict, precisions: list[str], thresholds, reference):
+def _physics_checks(request, runners: dict, precisions: list[str], thresholds, reference):
     """(a) the checkpoint in float32 against reference data under the benchmark's target, and
     (b) every precision against float32 from the same inputs; None / {} with --no-quality-gate."""
     from benchmark import precision as prec
@@ -270,13 +265,13 @@ def _physics_checks(args, runners: dict, precisions: list[str], thresholds, refe
     if thresholds is None:
         return None, {}
     float32 = runners[prec.FLOAT32]
-    target = prec.gate(float32, reference, thresholds, seed=args.seed)
+    target = prec.gate(float32, reference, thresholds, seed=request.seed)
     print(f"[inference] (a) checkpoint target, float32 against reference data: "
           f"{'PASSED' if target.passed else 'NOT MET'} ({target.summary})", flush=True)
-    paired = prec.paired_reference(float32, thresholds, seed=args.seed)
+    paired = prec.paired_reference(float32, thresholds, seed=request.seed)
     gates = {}
     for precision in precisions:
-        gates[precision] = prec.paired_gate(runners[precision], paired, thresholds, seed=args.seed)
+        gates[precision] = prec.paired_gate(runners[precision], paired, thresholds, seed=request.seed)
         print(f"[inference] (b) {precision} against float32, same latents: "
               f"{'PASSED' if gates[precision].passed else 'FAILED'} ({gates[precision].summary})",
               flush=True)
@@ -333,7 +328,7 @@ def _print_headline(sweep, rooflines, geant4_source: str, slides: str, provenanc
                   f"(model FLOPs; the FLOPs the graph executes: {result.executed_utilisation:.1%})")
 
 
-def _server_search(args, runner, config, log_dir: Path, sweep, precision: str):
+def _server_search(request, runner, config, log_dir: Path, sweep, precision: str):
     """Bisect between 5% and 100% of the precision's best 1-stream sweep throughput."""
     from benchmark.loadgen_runner import search_server_qps
 
@@ -341,7 +336,7 @@ def _server_search(args, runner, config, log_dir: Path, sweep, precision: str):
              and r.point.streams == 1 and r.showers_per_second]
     if not rates:
         raise RuntimeError("no 1-stream sweep point of this precision to bound the QPS search")
-    return search_server_qps(runner, config, log_dir, args.server_search, 0.05 * max(rates), max(rates))
+    return search_server_qps(runner, config, log_dir, request.server_search, 0.05 * max(rates), max(rates))
 
 
 def _best_batch(sweep, precision: str, default: int) -> int:
@@ -350,27 +345,27 @@ def _best_batch(sweep, precision: str, default: int) -> int:
     return max(single, key=lambda r: r.showers_per_second).point.batch if single else default
 
 
-def _run_loadgen(args, root: Path, system: str, precision: str, runner, sweep, scenarios,
+def _run_loadgen(request, root: Path, system: str, precision: str, runner, sweep, scenarios,
                  quality: dict, provenance: dict, threads: dict, submittable: bool) -> int:
     """LoadGen's scenarios for one precision; returns how many could not be run."""
     from benchmark.loadgen_runner import LoadGenConfig, run_scenario
     from harness import results
 
-    batch = _best_batch(sweep, precision, args.batch[0])
+    batch = _best_batch(sweep, precision, request.batch[0])
     failures = 0
     for scenario in scenarios:
-        run = results.allocate_inference_run(root, system, args.benchmark, scenario)
-        shared = {"max_batch": batch, "server_target_qps": args.server_qps,
-                  "server_latency_ms": args.server_latency_ms, "seed": args.seed}
-        config = (LoadGenConfig.official(scenario, **shared) if args.official else
-                  LoadGenConfig(scenario=scenario, min_duration_ms=int(args.loadgen_duration * 1000),
-                                min_query_count=args.loadgen_queries, **shared))
+        run = results.allocate_inference_run(root, system, request.benchmark, scenario)
+        shared = {"max_batch": batch, "server_target_qps": request.server_qps,
+                  "server_latency_ms": request.server_latency_ms, "seed": request.seed}
+        config = (LoadGenConfig.official(scenario, **shared) if request.official else
+                  LoadGenConfig(scenario=scenario, min_duration_ms=int(request.loadgen_duration * 1000),
+                                min_query_count=request.loadgen_queries, **shared))
         print(f"[inference] LoadGen {scenario} ({precision}, max batch {batch}, "
               f"min {config.min_duration_ms} ms) -> {run.directory}", flush=True)
         search = None
         try:
-            if scenario == "Server" and args.server_search:
-                search = _server_search(args, runner, config, run.directory, sweep, precision)
+            if scenario == "Server" and request.server_search:
+                search = _server_search(request, runner, config, run.directory, sweep, precision)
                 if search.best is None:
                     raise RuntimeError(f"no target QPS met the latency bound in {len(search.trials)} runs")
                 outcome = search.best

@@ -13,10 +13,10 @@ With `--launcher slurm` every point is its own batch job, written for the user t
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Optional
 
+from harness.run_request import RunRequest
 from reference_model.errors import InputError
 
 
@@ -52,7 +52,7 @@ def point_layout(ranks: int, nodes: int, ranks_per_node: int) -> tuple[int, int]
     return ranks // ranks_per_node, ranks_per_node
 
 
-def series_launcher(args: argparse.Namespace) -> str:
+def series_launcher(args: RunRequest) -> str:
     """One launcher for every point (1 rank too), so the points differ only in their ranks."""
     from harness.launch import choose_launcher, in_slurm_allocation
 
@@ -68,7 +68,7 @@ def series_launcher(args: argparse.Namespace) -> str:
     return "mpirun"
 
 
-def fixed_cores_per_rank(args: argparse.Namespace, ranks_list: list[int], launcher: str) -> tuple[int, str]:
+def fixed_cores_per_rank(args: RunRequest, ranks_list: list[int], launcher: str) -> tuple[int, str]:
     """Cores per rank held on every point of a one-node series, and where that number came from."""
     from harness.launch import LaunchPlan, node_cores
 
@@ -139,7 +139,7 @@ def measure_training_roofline(benchmark: str, precision: str) -> tuple[dict, int
     return roofline.to_dict() | {"cores": physical_cores()}, training_flops_per_sample(get_spec(benchmark))
 
 
-def run_scaling(args: argparse.Namespace) -> int:
+def run_scaling(args: RunRequest) -> int:
     from harness.train_launch import prepare, with_changes
 
     ranks_list = args.ranks_list or [1, 2]
@@ -160,7 +160,7 @@ def run_scaling(args: argparse.Namespace) -> int:
     return measure_series(args, runs, {"cores_per_rank": cores, "cores_source": cores_source})
 
 
-def write_point_jobs(args: argparse.Namespace, runs: list[tuple[str, argparse.Namespace]]) -> int:
+def write_point_jobs(args: RunRequest, runs: list[tuple[str, RunRequest]]) -> int:
     """One batch job per point: printed (--dry-run), submitted (--submit), or written for the user
     to submit. Each point's result lands in the results root when its job ends."""
     from harness.launch import sbatch_script, submit
@@ -186,7 +186,7 @@ def write_point_jobs(args: argparse.Namespace, runs: list[tuple[str, argparse.Na
     return 0
 
 
-def measure_series(args: argparse.Namespace, runs: list[tuple[str, argparse.Namespace]], held: dict) -> int:
+def measure_series(args: RunRequest, runs: list[tuple[str, RunRequest]], held: dict) -> int:
     """Run every point here, one after another, and record the series with its table."""
     from benchmark.roofline import model_flops_utilisation
     from harness import results
@@ -243,5 +243,5 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
-def vars_for_record(args: argparse.Namespace) -> dict:
-    return {k: v for k, v in vars(args).items() if k != "func"}
+def vars_for_record(args: RunRequest) -> dict:
+    return args.record()

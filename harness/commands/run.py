@@ -13,8 +13,7 @@ import argparse
 from reference_model.specs import BENCHMARKS
 from harness.arguments import int_list, positive_int
 from harness.launch import LAUNCHERS
-
-MODES = ("tta", "throughput", "epoch-time", "scaling", "inference")
+from harness.run_request import MODES, RunRequest
 
 
 
@@ -117,23 +116,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.worker:
+    request = RunRequest.from_namespace(args)  # below this line, only the typed request travels
+    if request.worker:
         from harness.train_worker import run_worker
-        return run_worker(args)
-    if args.mode is None and args.nodes > 1:
+        return run_worker(request)
+    if request.mode is None and request.nodes > 1:
         from harness.train_launch import launch_submission_set
-        return launch_submission_set(args)
-    if args.mode is None:
+        return launch_submission_set(request)
+    if request.mode is None:
         from harness.main_job import run_main_job
-        return run_main_job(args)
-    if args.mode == "inference":
+        return run_main_job(request)
+    if request.mode == "inference":
         from harness import run_inference
-        return run_inference.run(args)
-    if args.mode == "throughput":
+        return run_inference.run(request)
+    if request.mode == "throughput":
         from harness.instances import run_throughput
-        return run_throughput(args)
-    if args.mode == "scaling":
+        return run_throughput(request)
+    if request.mode == "scaling":
         from harness.scaling import run_scaling
-        return run_scaling(args)
+        return run_scaling(request)
     from harness.train_launch import launch_training
-    return launch_training(args)
+    return launch_training(request)

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from harness import instances, launch, results
-from harness.cli import build_parser
+from harness.run_request import RunRequest
 from reference_model.errors import InputError
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
@@ -31,9 +31,9 @@ def eight_cores(monkeypatch):
 
 def dry_run(tmp_path, capsys, *extra: str) -> list[list[str]]:
     """The command lines a throughput run would start, one per instance (nothing is created)."""
-    args = build_parser().parse_args(["run", "--mode", "throughput", "--smoke", "--data", str(tmp_path / "data"),
-                                      "--results", str(tmp_path / "root"), "--system-name", "testsys_cpu",
-                                      "--dry-run", *extra])
+    args = RunRequest.from_argv(["--mode", "throughput", "--smoke", "--data", str(tmp_path / "data"),
+                                 "--results", str(tmp_path / "root"), "--system-name", "testsys_cpu",
+                                 "--dry-run", *extra])
     assert instances.run_throughput(args) == 0
     assert not (tmp_path / "root").exists()
     return [shlex.split(line) for line in capsys.readouterr().out.splitlines()]
@@ -70,9 +70,9 @@ def test_instances_in_an_allocation_are_srun_steps_of_their_own(tmp_path, capsys
 
 
 def test_from_a_login_node_the_set_is_one_batch_job(tmp_path, capsys, eight_cores):
-    args = build_parser().parse_args(["run", "--mode", "throughput", "--instances", "3", "--nodes", "2",
-                                      "--ranks-per-node", "4", "--launcher", "slurm", "--dry-run",
-                                      "--results", str(tmp_path / "root")])
+    args = RunRequest.from_argv(["--mode", "throughput", "--instances", "3", "--nodes", "2",
+                                 "--ranks-per-node", "4", "--launcher", "slurm", "--dry-run",
+                                 "--results", str(tmp_path / "root")])
     assert instances.run_throughput(args) == 0
     script = capsys.readouterr().out
     assert "#SBATCH --nodes=6" in script

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import build_parser
+from harness.run_request import RunRequest
 from harness.launch import (LaunchPlan, check_reach, choose_launcher, first_cores, local_command,
                             mpirun_command, place, read_hostfile, sbatch_script, srun_command)
 from reference_model.errors import InputError
@@ -189,13 +189,13 @@ def sbatch_dry_run(monkeypatch, capsys, cores: int, argv: list[str]) -> str:
     from harness.train_launch import launch_training
 
     monkeypatch.setattr("harness.launch.core_groups", lambda: [[c] for c in range(cores)])
-    assert launch_training(build_parser().parse_args(argv)) == 0
+    assert launch_training(RunRequest.from_argv(argv)) == 0
     return capsys.readouterr().out
 
 
 def test_sbatch_script_does_not_depend_on_the_machine_that_writes_it(no_slurm, monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(tmp_path)
-    argv = ["run", "--mode", "tta", "--nodes", "256", "--ranks-per-node", "4", "--launcher", "slurm",
+    argv = ["--mode", "tta", "--nodes", "256", "--ranks-per-node", "4", "--launcher", "slurm",
             "--dry-run", "--results", "rel/root", "--partition", "skx"]
     on_login_node = sbatch_dry_run(monkeypatch, capsys, 2, argv)
     assert on_login_node == sbatch_dry_run(monkeypatch, capsys, 48, argv)
@@ -286,8 +286,8 @@ def test_the_single_rank_process_really_is_pinned_and_given_the_rank_environment
 
     monkeypatch.setattr("harness.train_launch.worker_arguments",
                         lambda args, system, data, log, summary, ckpt: [sys.executable, "-c", PROBE, str(summary)])
-    args = build_parser().parse_args(["run", "--mode", "epoch-time", "--cores-per-rank", "1",
-                                      "--data", str(fixed_data_dir), "--results", str(tmp_path)])
+    args = RunRequest.from_argv(["--mode", "epoch-time", "--cores-per-rank", "1",
+                                 "--data", str(fixed_data_dir), "--results", str(tmp_path)])
     summary = launch_training(args, return_summary=True)
     assert summary["cpus"] == sorted(first_cores(1))
     assert summary["env"] == {"OMP_NUM_THREADS": "1", "KMP_AFFINITY": "granularity=fine,compact,1,0",

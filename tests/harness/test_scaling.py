@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from harness.cli import build_parser
+from harness.run_request import RunRequest
 from harness.scaling import (efficiency_table, point_layout, row_from_summary, run_scaling,
                              scaling_points)
 from reference_model.errors import InputError
@@ -71,8 +71,8 @@ def test_one_node_series_holds_cores_per_rank_fixed(tmp_path):
 
 
 def test_one_node_series_without_cores_per_rank_takes_the_largest_points_share(two_cores, capsys, tmp_path):
-    args = build_parser().parse_args(["run", "--mode", "scaling", "--ranks-list", "1,2", "--scaling-type", "weak",
-                                      "--dry-run", "--results", str(tmp_path)])
+    args = RunRequest.from_argv(["--mode", "scaling", "--ranks-list", "1,2", "--scaling-type", "weak",
+                                 "--dry-run", "--results", str(tmp_path)])
     assert run_scaling(args) == 0
     out = capsys.readouterr().out
     assert "1 core(s) per rank on every point" in out
@@ -80,12 +80,12 @@ def test_one_node_series_without_cores_per_rank_takes_the_largest_points_share(t
 
 
 def test_one_node_series_that_cannot_fit_is_refused(two_cores, tmp_path):
-    args = build_parser().parse_args(["run", "--mode", "scaling", "--ranks-list", "1,4", "--dry-run",
-                                      "--results", str(tmp_path)])
+    args = RunRequest.from_argv(["--mode", "scaling", "--ranks-list", "1,4", "--dry-run",
+                                 "--results", str(tmp_path)])
     with pytest.raises(InputError, match="4 ranks on one node of 2 cores.*--oversubscribe"):
         run_scaling(args)
-    args = build_parser().parse_args(["run", "--mode", "scaling", "--ranks-list", "1,2", "--cores-per-rank", "2",
-                                      "--dry-run", "--results", str(tmp_path)])
+    args = RunRequest.from_argv(["--mode", "scaling", "--ranks-list", "1,2", "--cores-per-rank", "2",
+                                 "--dry-run", "--results", str(tmp_path)])
     with pytest.raises(InputError, match="need 4 cores"):
         run_scaling(args)
 
@@ -130,8 +130,8 @@ def test_series_rows_come_from_the_summaries_and_record_started_at(two_cores, mo
     monkeypatch.setattr("harness.train_launch.launch_training", fake_launch)
     monkeypatch.setattr("harness.scaling.measure_training_roofline",
                         lambda benchmark, precision: ({"gflops": 100.0, "cores": 2, "precision": "float32"}, 1e9))
-    args = build_parser().parse_args(["run", "--mode", "scaling", "--ranks-list", "1,2", "--scaling-type", "weak",
-                                      "--results", str(tmp_path), "--system-name", "test_system"])
+    args = RunRequest.from_argv(["--mode", "scaling", "--ranks-list", "1,2", "--scaling-type", "weak",
+                                 "--results", str(tmp_path), "--system-name", "test_system"])
     assert run_scaling(args) == 0
     [path] = tmp_path.glob("results/*/scaling/3dgan/series_*.json")
     series = json.loads(path.read_text())
