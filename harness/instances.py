@@ -28,7 +28,7 @@ from harness import results
 from harness.launch import (LaunchPlan, Placement, core_groups, local_command, local_equivalent,
                             mpirun_command, pin_on_start, place, require_mpirun, srun_command)
 from harness.run_request import RunRequest, with_changes
-from harness.train_launch import _finalise, batch_job, job_argv, prepare, worker_arguments
+from harness.train_launch import batch_job, job_argv, prepare, worker_arguments
 from reference_model.errors import InputError
 
 
@@ -61,7 +61,7 @@ def run_throughput(request: RunRequest) -> int:
         require_mpirun()
     shared = launcher in ("local", "mpirun")  # every instance on this node
     placement = _instance_placement(plan, launcher, count, shared)
-    instances = _prepare_instances(base, plan, launcher, placement, count, shared)
+    recorder, instances = _prepare_instances(base, plan, launcher, placement, count, shared)
     for instance in instances:
         print(f"[harness] throughput instance {instance.index}/{count} (seed {instance.request.seed}) on "
               f"{plan.ranks} rank(s) via {launcher}: {placement.describe()}"
@@ -71,9 +71,8 @@ def run_throughput(request: RunRequest) -> int:
             print(shlex.join(instance.shown))
     if request.dry_run:
         return 0
-    root = Path(request.results).resolve()
-    results.write_system_description(root, instances[0].run.system, nodes=plan.nodes * (1 if shared else count))
-    summaries = _run_concurrently(instances, placement.record(launcher, plan))
+    recorder.describe_system(nodes=plan.nodes * (1 if shared else count))
+    summaries = _run_concurrently(recorder, instances, plan.ranks, placement.record(launcher, plan))
     return _report(instances, summaries)
 
 
@@ -98,34 +97,28 @@ def _instance_placement(plan: LaunchPlan, launcher: str, count: int, shared: boo
 
 
 def _prepare_instances(base: RunRequest, plan: LaunchPlan, launcher: str, placement: Placement,
-                       count: int, shared: bool) -> list[Instance]:
-    """Reserve one result per instance (consecutive numbers: the set is named by the first) and
-    build each instance's command line, seed and cores."""
+                       count: int, shared: bool) -> tuple[results.Recorder, list[Instance]]:
+    """Reserve one result per instance (the set is named by the first) and build each instance's
+    command line, seed and cores."""
     from harness.data_default import training_data
 
     data = training_data(base)
-    root = Path(base.results).resolve()
-    system = results.system_name(base.system_name)
-    runs = [results.allocate_training_run(root, system, base.benchmark, results.THROUGHPUT, dry_run=base.dry_run)
-            for _ in range(count)]
-    if base.dry_run:
-        runs = [dataclasses.replace(runs[0], index=runs[0].index + i) for i in range(count)]
+    recorder = results.Recorder.open(Path(base.results).resolve(), base.system_name, dry_run=base.dry_run)
+    runs = recorder.reserve_instances(base.benchmark, count)
     first = runs[0].index
-    checkpoints = (Path(base.checkpoint_dir).resolve() if base.checkpoint_dir
-                   else results.checkpoint_dir(root, system, base.benchmark, results.THROUGHPUT))
+    checkpoints = recorder.checkpoint_dir(base.benchmark, results.THROUGHPUT, requested=base.checkpoint_dir)
     groups = core_groups()
     instances = []
     for index, run in enumerate(runs, start=1):
-        run.stamp = {"instance": {"set": first, "index": index, "instances": count}}
         own = with_changes(base, seed=base.seed + index - 1)  # MLPerf HPC: every instance its own seed
-        worker = worker_arguments(own, system, data, run.log, run.summary,
+        worker = worker_arguments(own, recorder.system, data, run.log, run.summary,
                                   checkpoints / f"set_{first}" / f"instance_{index}")
         cpus = None
         if shared and not placement.oversubscribed:
             share = plan.ranks_per_node * placement.cores_per_rank
             cpus = {cpu for group in groups[(index - 1) * share:index * share] for cpu in group}
         instances.append(_command(index, run, own, plan, launcher, placement, worker, cpus))
-    return instances
+    return recorder, instances
 
 
 def _command(index: int, run: results.TrainingRun, own: RunRequest, plan: LaunchPlan, launcher: str,
@@ -144,7 +137,7 @@ def _command(index: int, run: results.TrainingRun, own: RunRequest, plan: Launch
     return Instance(index, run, own, command, command)
 
 
-def _run_concurrently(instances: list[Instance], launch: dict) -> list[dict]:
+def _run_concurrently(recorder: results.Recorder, instances: list[Instance], ranks: int, launch: dict) -> list[dict]:
     """Start every instance, wait for all, and give each its final record (aborted if it died)."""
     try:
         for instance in instances:
@@ -157,9 +150,9 @@ def _run_concurrently(instances: list[Instance], launch: dict) -> list[dict]:
             if instance.process is not None and instance.process.poll() is None:
                 instance.process.terminate()
                 instance.process.wait()
-            _finalise(instance.run, 1, instance.request, instance.shown, launch)
+            recorder.finish_training(instance.run, 1, ranks, instance.shown, launch)
         raise
-    return [_finalise(instance.run, code, instance.request, instance.shown, launch)
+    return [recorder.finish_training(instance.run, code, ranks, instance.shown, launch)
             for instance, code in zip(instances, codes)]
 
 

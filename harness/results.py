@@ -27,6 +27,8 @@ Rules the functions enforce:
   reported by `harness check` until then;
 - every JSON file is written atomically (temp file, fsync, `os.replace`); the system description's
   read-modify-write holds an exclusive `fcntl` lock, so concurrent runs keep each other's updates.
+`Recorder` is how a `harness run` path takes these steps: one object per run (root and system)
+that reserves, describes the system, and finishes or records the abort.
 
 Summary schema (`schema` = SCHEMA_VERSION), one JSON object per result. Common to every kind:
     schema, mode ("tta" | "throughput" | "epoch-time" | "scaling" | "inference"), benchmark, system,
@@ -427,6 +429,76 @@ def write_sweep_table(root: Path, system: str, benchmark: str, rows: list[dict],
                               "written_at": utc_now(), "rows": rows, "arguments": arguments})
     (directory / f"sweep_{index}.json{PARTIAL}").unlink(missing_ok=True)
     return path
+
+
+# -- one run's life -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recorder:
+    """Where one `harness run` records its results, and every step of a result's life there, in
+    order: reserve a number (completing interrupted finishes in its folder first), describe the
+    system, and finish (rank 0's summary stamped and renamed, or the run recorded as aborted when
+    the ranks died before writing one). The tta, epoch-time, throughput and inference paths (and
+    every point of a scaling series, through the tta/epoch-time path) go through it. A dry run's
+    recorder names the paths the next run would use and writes nothing."""
+
+    root: Path
+    system: str
+    dry_run: bool = False
+
+    @classmethod
+    def open(cls, root: Path, requested_system: Optional[str] = None, dry_run: bool = False) -> Recorder:
+        """The recorder of `root` (kept as given) under the system name `system_name` resolves."""
+        return cls(Path(root), system_name(requested_system), dry_run)
+
+    def describe_system(self, nodes: int = 1) -> Optional[Path]:
+        """Write `systems/<system>.json` (`write_system_description`); nothing in a dry run."""
+        return None if self.dry_run else write_system_description(self.root, self.system, nodes=nodes)
+
+    def checkpoint_dir(self, benchmark: str, mode: str, requested: Optional[str] = None) -> Path:
+        """Where a run keeps its resumable state: `requested` (--checkpoint-dir), else
+        `checkpoints/<system>/<benchmark>/<mode>/` under the root."""
+        return Path(requested).resolve() if requested else checkpoint_dir(self.root, self.system, benchmark, mode)
+
+    # training
+    def reserve_training(self, benchmark: str, mode: str) -> TrainingRun:
+        return allocate_training_run(self.root, self.system, benchmark, mode, dry_run=self.dry_run)
+
+    def reserve_instances(self, benchmark: str, count: int) -> list[TrainingRun]:
+        """Reserve one throughput result per instance of a set of `count` (consecutive numbers:
+        the set is named by the first), each stamped with its `instance` record."""
+        runs = [self.reserve_training(benchmark, THROUGHPUT) for _ in range(count)]
+        if self.dry_run:
+            runs = [dataclasses.replace(runs[0], index=runs[0].index + i) for i in range(count)]
+        for index, run in enumerate(runs, start=1):
+            run.stamp = {"instance": {"set": runs[0].index, "index": index, "instances": count}}
+        return runs
+
+    def finish_training(self, run: TrainingRun, returncode: int, ranks: int, command: list[str],
+                        launch: dict) -> dict:
+        """Read rank 0's summary (or, if the ranks died first, record the run as aborted), add how
+        the ranks were placed (`launch`), and give the run its final names (`finish_run`).
+        Returns the final summary."""
+        from harness.mlperf_log import record_abort_if_unfinished
+
+        summary = read_summary(run.summary)
+        if summary is None:
+            reason = f"ranks exited with code {returncode} before rank 0 wrote its summary"
+            record_abort_if_unfinished(run.log, reason)
+            summary = {"status": "aborted", "reason": reason, "mode": run.mode, "benchmark": run.benchmark,
+                       "ranks": ranks, "submittable": False, "command": shlex.join(command)}
+            print(f"harness run: error: {reason}; see {run.log}", file=sys.stderr)
+        write_summary(run.summary, {**summary, "launch": launch})
+        return read_summary(finish_run(run)) or {}
+
+    # inference
+    def reserve_inference(self, benchmark: str, scenario: str) -> InferenceRun:
+        return allocate_inference_run(self.root, self.system, benchmark, scenario)
+
+    def finish_inference(self, run: InferenceRun, summary: dict) -> Path:
+        return finish_inference_run(run, summary)
+
+    def write_sweep(self, benchmark: str, rows: list[dict], arguments: dict) -> Path:
+        return write_sweep_table(self.root, self.system, benchmark, rows, arguments)
 
 
 # -- reading a tree --------------------------------------------------------------------------

@@ -176,10 +176,9 @@ def _run(request, precisions, scenarios, points, cores) -> int:
     intra_op, inter_op = prec.configure_threads(len(cores), 1)
     threads = {"intra_op_threads": intra_op or len(cores), "inter_op_threads": inter_op}
     spec = get_spec(request.benchmark)
-    root = Path(request.results)
-    system = results.system_name(request.system_name)
-    results.write_system_description(root, system)
-    workdir = root / "checkpoints" / system / request.benchmark / "inference"
+    recorder = results.Recorder.open(Path(request.results), request.system_name)
+    recorder.describe_system()
+    workdir = recorder.checkpoint_dir(request.benchmark, results.INFERENCE)
     workdir.mkdir(parents=True, exist_ok=True)
     checkpoint, provenance = resolve_checkpoint(request, workdir)
 
@@ -226,7 +225,7 @@ def _run(request, precisions, scenarios, points, cores) -> int:
                "geant4_reference": {"ms_per_shower": GEANT4_MS_PER_SHOWER, "source": GEANT4_SOURCE},
                "duration_s": request.duration, "warmup_batches": request.warmup_batches,
                "streams_are": "processes pinned to disjoint cores (os.sched_setaffinity)"}
-    sweep_path = results.write_sweep_table(root, system, request.benchmark, [r.row() for r in sweep], context)
+    sweep_path = recorder.write_sweep(request.benchmark, [r.row() for r in sweep], context)
     results.write_text_atomic(sweep_path.with_suffix(".csv"), _csv([r.row() for r in sweep]))
 
     print("\n" + sweep_table(sweep))
@@ -240,7 +239,7 @@ def _run(request, precisions, scenarios, points, cores) -> int:
                 print(f"[inference] LoadGen skipped for {precision}: its showers differ from float32's")
                 continue
             quality = _quality_record(target, gates.get(precision))
-            loadgen_failures += _run_loadgen(request, root, system, precision, runners[precision], sweep,
+            loadgen_failures += _run_loadgen(request, recorder, precision, runners[precision], sweep,
                                              scenarios, quality, provenance, threads, submittable)
     measured = [r for r in sweep if r.status in TIMED_STATUSES]
     errors = [r for r in sweep if r.status == "error"]
@@ -345,7 +344,7 @@ def _best_batch(sweep, precision: str, default: int) -> int:
     return max(single, key=lambda r: r.showers_per_second).point.batch if single else default
 
 
-def _run_loadgen(request, root: Path, system: str, precision: str, runner, sweep, scenarios,
+def _run_loadgen(request, recorder, precision: str, runner, sweep, scenarios,
                  quality: dict, provenance: dict, threads: dict, submittable: bool) -> int:
     """LoadGen's scenarios for one precision; returns how many could not be run."""
     from benchmark.loadgen_runner import LoadGenConfig, run_scenario
@@ -354,7 +353,7 @@ def _run_loadgen(request, root: Path, system: str, precision: str, runner, sweep
     batch = _best_batch(sweep, precision, request.batch[0])
     failures = 0
     for scenario in scenarios:
-        run = results.allocate_inference_run(root, system, request.benchmark, scenario)
+        run = recorder.reserve_inference(request.benchmark, scenario)
         shared = {"max_batch": batch, "server_target_qps": request.server_qps,
                   "server_latency_ms": request.server_latency_ms, "seed": request.seed}
         config = (LoadGenConfig.official(scenario, **shared) if request.official else
@@ -388,7 +387,7 @@ def _run_loadgen(request, root: Path, system: str, precision: str, runner, sweep
                    "official_minimum": outcome.official_minimum, "quality": quality,
                    "checkpoint": provenance, "loadgen": outcome.to_dict(),
                    "server_search": search.to_dict() if search else None}
-        path = results.finish_inference_run(run, summary)
+        path = recorder.finish_inference(run, summary)
         rate = "n/a" if outcome.samples_per_second is None else f"{outcome.samples_per_second:,.1f}"
         print(f"[inference] LoadGen {scenario} {precision}: Result is : {outcome.verdict} "
               f"({rate} samples/s; {', '.join(f'{k}: {v}' for k, v in outcome.checks.items())}) "

@@ -72,12 +72,10 @@ def launch_training(request: RunRequest, return_summary: bool = False):
     from harness.data_default import training_data
 
     data = training_data(request)
-    root = Path(request.results).resolve()
-    system = results.system_name(request.system_name)
-    run = results.allocate_training_run(root, system, request.benchmark, request.mode, dry_run=request.dry_run)
-    checkpoint_dir = Path(request.checkpoint_dir).resolve() if request.checkpoint_dir else results.checkpoint_dir(
-        root, system, request.benchmark, request.mode)
-    worker = worker_arguments(request, system, data, run.log, run.summary, checkpoint_dir)
+    recorder = results.Recorder.open(Path(request.results).resolve(), request.system_name, dry_run=request.dry_run)
+    run = recorder.reserve_training(request.benchmark, request.mode)
+    checkpoint_dir = recorder.checkpoint_dir(request.benchmark, request.mode, requested=request.checkpoint_dir)
+    worker = worker_arguments(request, recorder.system, data, run.log, run.summary, checkpoint_dir)
     command, shown, env, cpus = rank_command(plan, launcher, placement, worker)
     print(f"[harness] {request.mode} on {plan.ranks} rank(s) via {launcher}: {placement.describe()}",
           file=sys.stderr if request.dry_run else sys.stdout, flush=True)
@@ -88,15 +86,15 @@ def launch_training(request: RunRequest, return_summary: bool = False):
         print(shlex.join(shown))
         return {} if return_summary else 0
 
-    results.write_system_description(root, system, nodes=request.nodes)
+    recorder.describe_system(nodes=request.nodes)
     print(f"[harness] log {run.log}", flush=True)
     launch = placement.record(launcher, plan)
     try:
         returncode = subprocess.run(command, env=env, check=False, preexec_fn=pin_on_start(cpus)).returncode
     except BaseException:  # interrupted: recorded as aborted, never left looking unfinished
-        _finalise(run, 1, request, shown, launch)
+        recorder.finish_training(run, 1, request.ranks, shown, launch)
         raise
-    summary = _finalise(run, returncode, request, shown, launch)
+    summary = recorder.finish_training(run, returncode, request.ranks, shown, launch)
     return summary if return_summary else (0 if summary.get("status") == "success" else 1)
 
 
@@ -157,21 +155,3 @@ def job_argv(request: RunRequest, **changes) -> list[str]:
 
 def utc_stamp() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _finalise(run, returncode: int, request: RunRequest, command: list[str], launch: dict) -> dict:
-    """Read rank 0's summary (or, if the ranks died first, record the run as aborted), add how
-    the ranks were placed, and give the run its final names. Returns the final summary."""
-    from harness import results
-    from harness.mlperf_log import record_abort_if_unfinished
-
-    summary = results.read_summary(run.summary)
-    if summary is None:
-        reason = f"ranks exited with code {returncode} before rank 0 wrote its summary"
-        record_abort_if_unfinished(run.log, reason)
-        summary = {"status": "aborted", "reason": reason, "mode": request.mode, "benchmark": request.benchmark,
-                   "ranks": request.nodes * request.ranks_per_node, "submittable": False,
-                   "command": shlex.join(command)}
-        print(f"harness run: error: {reason}; see {run.log}", file=sys.stderr)
-    results.write_summary(run.summary, {**summary, "launch": launch})
-    return results.read_summary(results.finish_run(run)) or {}

@@ -210,3 +210,37 @@ def test_concurrent_runs_keep_each_others_system_description_updates(tmp_path, m
         process.join(timeout=30)
         assert process.exitcode == 0
     assert json.loads(path.read_text())["number_of_nodes"] == 4
+
+
+# -- one run's life, through the Recorder -------------------------------------------------------
+def test_a_recorder_takes_a_training_run_from_reservation_to_its_final_names(tmp_path):
+    recorder = results.Recorder.open(tmp_path, SYSTEM)
+    run = recorder.reserve_training("3dgan", "epoch-time")
+    assert run.log.exists() and recorder.describe_system(nodes=2) == tmp_path / "systems" / f"{SYSTEM}.json"
+    results.write_summary(run.summary, {"status": "success", "mode": "epoch-time", "benchmark": "3dgan"})
+    summary = recorder.finish_training(run, 0, 2, ["harness", "run"], {"launcher": "local"})
+    assert summary["status"] == "success" and summary["launch"] == {"launcher": "local"}
+    assert summary["system"] == SYSTEM and run.final_summary.exists() and not run.summary.exists()
+    assert results.unfinished_entries(tmp_path) == []
+
+
+def test_ranks_that_die_before_a_summary_are_recorded_as_aborted(tmp_path, capsys):
+    recorder = results.Recorder.open(tmp_path, SYSTEM)
+    [first, second] = recorder.reserve_instances("3dgan", 2)
+    summary = recorder.finish_training(second, 137, 4, ["mpirun", "-np", "4"], {"launcher": "mpirun"})
+    assert summary["status"] == "aborted" and "code 137 before rank 0 wrote its summary" in summary["reason"]
+    assert (summary["mode"], summary["ranks"], summary["command"]) == ("throughput", 4, "mpirun -np 4")
+    assert summary["instance"] == {"set": first.index, "index": 2, "instances": 2} and not summary["submittable"]
+    assert capsys.readouterr().err.startswith("harness run: error: ranks exited with code 137")
+    assert second.final_log.exists(), "the log is kept, marked aborted"
+
+
+def test_a_dry_run_recorder_names_the_next_paths_and_writes_nothing(tmp_path):
+    make_training_result(tmp_path, "3dgan", "throughput")
+    recorder = results.Recorder.open(tmp_path, SYSTEM, dry_run=True)
+    before = sorted(tmp_path.rglob("*"))
+    runs = recorder.reserve_instances("3dgan", 3)
+    assert [r.index for r in runs] == [2, 3, 4] and {r.stamp["instance"]["set"] for r in runs} == {2}
+    assert recorder.describe_system() is None and sorted(tmp_path.rglob("*")) == before
+    assert recorder.checkpoint_dir("3dgan", "tta") == tmp_path / "checkpoints" / SYSTEM / "3dgan" / "tta"
+    assert recorder.checkpoint_dir("3dgan", "tta", requested="elsewhere") == (tmp_path.cwd() / "elsewhere").resolve()
