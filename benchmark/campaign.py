@@ -125,7 +125,8 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
     Returns the session's entry of the curve.
     """
     from benchmark.distributed import Communicator
-    from benchmark.trainer import TTA, TrainConfig, train
+    from benchmark.trainer import TrainConfig, train
+    from benchmark.vocabulary import TTA
     from reference_model.checkpoint import save_generator
     from reference_model.specs import get_spec
 

@@ -19,9 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, Sequence, TypeVar
 
-TTA, EPOCH_TIME = "tta", "epoch-time"
+from benchmark import log_keys as keys
+from benchmark.recipe import DEFAULTS
+from benchmark.vocabulary import EPOCH_TIME, MIXED_BFLOAT16, TTA, TRAINING_PRECISIONS
+
 SUSPENSION_GAP_S = 10.0  # a watchdog wake-up this late means the process was stopped
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = TRAINING_PRECISIONS
 
 
 class RunLogger(Protocol):
@@ -38,13 +41,13 @@ class TrainConfig:
     mode: str
     data: Path
     checkpoint_dir: Path
-    epochs: int = 30
-    per_rank_batch: int = 8
+    epochs: int = DEFAULTS.max_epochs
+    per_rank_batch: int = DEFAULTS.per_rank_batch
     seed: int = 0
-    precision: str = "float32"
-    base_learning_rate: float = 1e-3
-    warmup_epochs: int = 5
-    eval_every_samples: Optional[int] = None  # None: evaluate at the end of every epoch
+    precision: str = DEFAULTS.precision
+    base_learning_rate: float = DEFAULTS.base_learning_rate
+    warmup_epochs: int = DEFAULTS.warmup_epochs
+    eval_every_samples: Optional[int] = DEFAULTS.eval_every_samples  # None: at every epoch's end
     smoke: bool = False
     resume: bool = False
     max_steps_per_epoch: Optional[int] = None  # epoch-time on a slice of the data
@@ -213,7 +216,7 @@ def train(config: TrainConfig, comm, logger: RunLogger,
 
     from benchmark import quality
     from benchmark.distributed import warmup_learning_rate
-    from reference_model import data, pipeline
+    from reference_model import data, numerics, pipeline
     from reference_model.fingerprint import architecture_fingerprint
     from reference_model.specs import get_spec
     from reference_model.training import ReferenceGAN
@@ -221,8 +224,8 @@ def train(config: TrainConfig, comm, logger: RunLogger,
     spec = get_spec(config.benchmark)
     deadline = None if config.stop_after_s is None else time.monotonic() + config.stop_after_s
     configure_tensorflow(config)
-    logger.event("cache_clear", True)
-    logger.start("init_start")
+    logger.event(keys.mlperf.CACHE_CLEAR, True)
+    logger.start(keys.mlperf.INIT_START)
     files = data.list_files(config.data)
     if config.eval_data is not None:
         train_files, eval_files = files, data.list_files(config.eval_data)
@@ -235,6 +238,12 @@ def train(config: TrainConfig, comm, logger: RunLogger,
 
     gan = ReferenceGAN(spec, seed=config.seed, learning_rate=config.base_learning_rate,
                        tape_wrapper=comm.tape_wrapper, rank=comm.rank)
+    if config.precision == MIXED_BFLOAT16:  # on every rank: each node's kernels are its own
+        checks = numerics.require_correct_kernels([gan.generator, gan.discriminator], config.per_rank_batch)
+        if comm.is_root:
+            print(f"[rank 0] {len(checks)} bfloat16 layers agree with float32 on this CPU "
+                  f"(worst {max(c.worst for c in checks):.2g}, limit {numerics.RELATIVE_ERROR_LIMIT})",
+                  flush=True)
     state = tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
                                 d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer, rng=gan.rng,
                                 epoch=tf.Variable(0, dtype=tf.int64),
@@ -274,7 +283,7 @@ def train(config: TrainConfig, comm, logger: RunLogger,
 
     _log_hyperparameters(logger, config, spec, comm, global_batch, steps_per_epoch, thresholds,
                          architecture_fingerprint(gan.generator), resumed_from)
-    logger.end("init_stop")
+    logger.end(keys.mlperf.INIT_STOP)
 
     result = TrainResult(status="aborted", mode=config.mode, benchmark=config.benchmark,
                          ranks=comm.size, per_rank_batch=config.per_rank_batch,
@@ -283,10 +292,10 @@ def train(config: TrainConfig, comm, logger: RunLogger,
 
     def abort(reason: str) -> None:
         result.reason = reason
-        logger.end("run_stop", metadata={"status": "aborted", "reason": reason})
+        logger.end(keys.mlperf.RUN_STOP, metadata={keys.mlperf.STATUS: keys.mlperf.ABORTED, "reason": reason})
 
     comm.barrier()
-    logger.start("run_start")
+    logger.start(keys.mlperf.RUN_START)
     run_start = time.monotonic() - float(state.elapsed.numpy())
     resume_step = int(state.epoch_step.numpy())  # steps already trained in the resumed epoch
     step = int(state.epoch.numpy()) * steps_per_epoch + resume_step
@@ -302,8 +311,9 @@ def train(config: TrainConfig, comm, logger: RunLogger,
                                             num_ranks=comm.size, seed=config.seed + epoch)
             batches = iter(dataset.skip(skip).take(steps_per_epoch - skip))
             batch = next(batches, None)  # the shuffle buffer fills here, before the epoch clock starts
-            logger.start("epoch_start", metadata={"epoch_num": epoch + 1})
-            logger.start("block_start", metadata={"first_epoch_num": epoch + 1, "epoch_count": 1})
+            logger.start(keys.mlperf.EPOCH_START, metadata={keys.mlperf.EPOCH_NUM: epoch + 1})
+            logger.start(keys.mlperf.BLOCK_START, metadata={keys.mlperf.FIRST_EPOCH_NUM: epoch + 1,
+                                                            keys.mlperf.EPOCH_COUNT: 1})
             epoch_start = time.monotonic()
             done, input_wait = 0, 0.0
             while batch is not None:
@@ -338,11 +348,12 @@ def train(config: TrainConfig, comm, logger: RunLogger,
             record = EpochRecord(epoch=epoch + 1, seconds=seconds, samples=epoch_samples,
                                  input_wait_seconds=input_wait)
             result.epochs.append(record)
-            logger.end("block_stop", metadata={"first_epoch_num": epoch + 1})
-            logger.end("epoch_stop", metadata={"epoch_num": epoch + 1, "samples_count": epoch_samples,
-                                               "seconds": seconds,
-                                               "samples_per_second": epoch_samples / seconds,
-                                               "input_wait_seconds": input_wait, **losses})
+            logger.end(keys.mlperf.BLOCK_STOP, metadata={keys.mlperf.FIRST_EPOCH_NUM: epoch + 1})
+            logger.end(keys.mlperf.EPOCH_STOP, metadata={keys.mlperf.EPOCH_NUM: epoch + 1,
+                                                         keys.mlperf.SAMPLES_COUNT: epoch_samples,
+                                                         "seconds": seconds,
+                                                         "samples_per_second": epoch_samples / seconds,
+                                                         "input_wait_seconds": input_wait, **losses})
             samples_since_eval += epoch_samples
             if config.mode == TTA and (config.eval_every_samples is None
                                        or samples_since_eval >= config.eval_every_samples):
@@ -368,8 +379,8 @@ def train(config: TrainConfig, comm, logger: RunLogger,
             result.status = "success"
         if result.status == "aborted" and not result.reason:
             result.reason = f"quality target not reached in {config.epochs} epochs"
-        logger.end("run_stop", metadata={"status": result.status, **({"reason": result.reason}
-                                                                    if result.reason else {})})
+        reason = {"reason": result.reason} if result.reason else {}
+        logger.end(keys.mlperf.RUN_STOP, metadata={keys.mlperf.STATUS: result.status, **reason})
     if comm.is_root and config.export_generator is not None:
         from reference_model.checkpoint import save_generator
         save_generator(config.export_generator, gan.generator, spec,
@@ -388,7 +399,7 @@ def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int
 
     from benchmark import quality
 
-    logger.start("eval_start", metadata={"epoch_num": epoch})
+    logger.start(keys.mlperf.EVAL_START, metadata={keys.mlperf.EPOCH_NUM: epoch})
     passed = 0.0
     if comm.is_root:
         report = quality.evaluate_generator(partial(gan.generator, training=False), spec, reference,
@@ -396,34 +407,35 @@ def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int
         summary = report.to_dict()
         result.quality = summary
         record.evaluated, record.passed, record.objective = True, bool(report.passed), float(report.objective)
-        logger.event("eval_accuracy", float(report.objective),
-                     metadata={"epoch_num": epoch, "passed": bool(report.passed),
+        logger.event(keys.mlperf.EVAL_ACCURACY, float(report.objective),
+                     metadata={keys.mlperf.EPOCH_NUM: epoch, "passed": bool(report.passed),
                                "metrics": summary.get("metrics")})
         print(f"[rank 0] epoch {epoch}: quality objective {report.objective:.4f}, "
               f"{'PASS' if report.passed else 'not yet'} ({report.failed_summary()})", flush=True)
         passed = 1.0 if report.passed else 0.0
         if on_evaluation is not None:
             on_evaluation(epoch, samples, seconds, report, gan)
-    logger.end("eval_stop", metadata={"epoch_num": epoch})
+    logger.end(keys.mlperf.EVAL_STOP, metadata={keys.mlperf.EPOCH_NUM: epoch})
     return bool(comm.allreduce_mean(np.array([passed]))[0] * comm.size >= 0.5)
 
 
 def _log_hyperparameters(logger: RunLogger, config: TrainConfig, spec, comm, global_batch: int,
                          steps_per_epoch: int, thresholds, fingerprint: str,
                          resumed_from: Optional[int]) -> None:
-    logger.event("seed", config.seed)
-    logger.event("global_batch_size", global_batch)
-    logger.event("local_batch_size", config.per_rank_batch)
-    logger.event("number_of_ranks", comm.size)
-    logger.event("opt_name", "rmsprop")
-    logger.event("opt_base_learning_rate", config.base_learning_rate * comm.size)
-    logger.event("opt_learning_rate_warmup_epochs", config.warmup_epochs)
-    logger.event("opt_learning_rate_warmup_factor", comm.size)
-    logger.event("train_samples", steps_per_epoch * global_batch)
-    logger.event("model_fingerprint", fingerprint, metadata={"model": spec.name})
-    logger.event("precision", config.precision)
+    logger.event(keys.mlperf.SEED, config.seed)
+    logger.event(keys.mlperf.GLOBAL_BATCH_SIZE, global_batch)
+    logger.event(keys.LOCAL_BATCH_SIZE, config.per_rank_batch)
+    logger.event(keys.NUMBER_OF_RANKS, comm.size)
+    logger.event(keys.mlperf.OPT_NAME, "rmsprop")
+    logger.event(keys.mlperf.OPT_BASE_LR, config.base_learning_rate * comm.size)
+    logger.event(keys.mlperf.OPT_LR_WARMUP_EPOCHS, config.warmup_epochs)
+    logger.event(keys.mlperf.OPT_LR_WARMUP_FACTOR, comm.size)
+    logger.event(keys.mlperf.TRAIN_SAMPLES, steps_per_epoch * global_batch)
+    logger.event(keys.MODEL_FINGERPRINT, fingerprint, metadata={"model": spec.name})
+    logger.event(keys.PRECISION, config.precision)
     if config.mode == TTA:
-        logger.event("eval_samples", thresholds.events_per_bin * len(thresholds.energy_bins_gev))
-    logger.event("quality_thresholds", thresholds.version, metadata={"submittable": not config.smoke})
+        logger.event(keys.mlperf.EVAL_SAMPLES,
+                     thresholds.events_per_bin * len(thresholds.energy_bins_gev))
+    logger.event(keys.QUALITY_THRESHOLDS, thresholds.version, metadata={keys.SUBMITTABLE: not config.smoke})
     if resumed_from is not None:
-        logger.event("resumed", True, metadata={"from_epoch": resumed_from})
+        logger.event(keys.RESUMED, True, metadata={"from_epoch": resumed_from})

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from benchmark import log_keys as keys
 from harness import results
 from harness.scoring import REQUIRED_RUNS, instance_set, measure, score_results
 from harness.sysinfo import MLPERF_SYSTEM_FIELDS, STATUSES
@@ -158,7 +159,7 @@ def _check_training_log(result: results.ResultFile, system: Optional[dict]) -> l
     if "quality_thresholds" in first and not verdict.known and (to_target or not verdict.recorded):
         problems.append(verdict.problem)
     if to_target and summary.get("status") == "success":
-        if "resumed" in first:
+        if keys.RESUMED in first:
             problems.append("a time-to-accuracy run must be uninterrupted, this one was resumed")
         problems += _check_quality(result.benchmark, value("quality_thresholds"), records,
                                    smoke=value("submittable") is False)

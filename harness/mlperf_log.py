@@ -38,15 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from benchmark import log_keys as keys
 from benchmark.vocabulary import LOGGED_MODES
 from reference_model.errors import InputError
 
 TOKEN = ":::MLLOG "
-# Our keys beyond MLPerf's own constants.
-BENCHMARK_MODE = "benchmark_mode"
-SUBMITTABLE = "submittable"
-MODEL_FINGERPRINT = "model_fingerprint"
-QUALITY_THRESHOLDS = "quality_thresholds"
 _logger_ids = itertools.count()
 
 
@@ -84,7 +80,7 @@ class MLPerfLogger:
                            ("submission_division", identity.division),
                            ("submission_status", identity.status), ("submission_platform", platform),
                            ("number_of_nodes", nodes), ("accelerators_per_node", 0),
-                           (BENCHMARK_MODE, mode), (SUBMITTABLE, not smoke)):
+                           (keys.BENCHMARK_MODE, mode), (keys.SUBMITTABLE, not smoke)):
             self._mllog.event(key, value)
 
     # `time_ms` as mllog's: None is now; a stated time is for logs written after the fact (tests).
@@ -196,7 +192,7 @@ def read_timing(path: Path) -> LogTiming:
     stop = first.get("run_stop", {}).get("metadata", {})
     return LogTiming(run_start_ms=run_start, run_stop_ms=run_stop, status=stop.get("status"), epochs=epochs,
                      nodes=first.get("number_of_nodes", {}).get("value"),
-                     ranks=first.get("number_of_ranks", {}).get("value"),
+                     ranks=first.get(keys.NUMBER_OF_RANKS, {}).get("value"),
                      seed=first.get("seed", {}).get("value"))
 
 

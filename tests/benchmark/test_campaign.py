@@ -106,3 +106,22 @@ def test_a_corrupt_curve_or_state_is_a_one_line_error(fixed_data_dir, convergenc
     campaign.curve_path("3dgan", 3).write_text("{not json")
     with pytest.raises(InputError, match="corrupt campaign curve"):
         run(fixed_data_dir, hours=1.0)
+
+
+def test_a_wrong_bfloat16_kernel_stops_training_before_the_clock(fixed_data_dir, convergence_dir, monkeypatch):
+    """The trainer checks every bf16 layer on its own node (reference_model.numerics) before run_start."""
+    import tensorflow as tf
+
+    from reference_model import numerics
+    from reference_model.errors import InputError
+
+    real = numerics._layer_op
+
+    def wrong_in_bf16(layer):
+        op = real(layer)
+        return lambda x, w: op(x, w) * (2.0 if x.dtype == tf.bfloat16 else 1.0)
+
+    monkeypatch.setattr(numerics, "_layer_op", wrong_in_bf16)
+    with pytest.raises(InputError, match="low-precision kernels compute generator_3dgan/dense"):
+        run(fixed_data_dir, hours=1.0)
+    assert json.loads(campaign.curve_path("3dgan", 3).read_text())["points"] == []

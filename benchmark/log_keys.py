@@ -1,0 +1,19 @@
+"""The keys of our MLPerf logs: MLPerf's own from `mlperf_logging.mllog.constants`, and the ones
+this suite adds, spelled once here so the trainer that writes them and the harness that reads
+them cannot drift apart."""
+from __future__ import annotations
+
+from mlperf_logging.mllog import constants as mlperf
+
+# Events this suite adds to MLPerf's.
+BENCHMARK_MODE = "benchmark_mode"
+SUBMITTABLE = "submittable"
+MODEL_FINGERPRINT = "model_fingerprint"
+QUALITY_THRESHOLDS = "quality_thresholds"
+LOCAL_BATCH_SIZE = "local_batch_size"
+NUMBER_OF_RANKS = "number_of_ranks"
+PRECISION = "precision"
+RESUMED = "resumed"
+
+__all__ = ["mlperf", "BENCHMARK_MODE", "SUBMITTABLE", "MODEL_FINGERPRINT", "QUALITY_THRESHOLDS",
+           "LOCAL_BATCH_SIZE", "NUMBER_OF_RANKS", "PRECISION", "RESUMED"]
