@@ -8,11 +8,12 @@ score is the time to train them all, max(run_stop) - min(run_start) over the ins
 instance present, distinct seeds, one instance scale, reported beside a time-to-accuracy result).
 
 Each instance is launched exactly as `harness run --mode tta` launches a run (harness.train_launch:
-the same worker command line, launchers, placement and final record); what differs is that the
-M launches run at once and, where they share a node, on disjoint cores. Instances sharing one
-node run as pinned processes (1 rank) or under mpirun restricted to their cores (--cpu-set);
-inside a Slurm allocation each instance is an `srun --exact` step, so steps get their own
-resources; from a login node the whole set is one sbatch job of M x S nodes.
+the same worker command line, launchers and placement; harness.results.Recorder: the same
+reservation and final record); what differs is that the M launches run at once and, where
+they share a node, on disjoint cores. Instances sharing one node run as pinned processes
+(1 rank) or under mpirun restricted to their cores (--cpu-set); inside a Slurm allocation each
+instance is an `srun --exact` step, so steps get their own resources; from a login node the
+whole set is one sbatch job of M x S nodes.
 """
 from __future__ import annotations
 

@@ -1,13 +1,15 @@
-"""The parent side of a training run: data, result paths, launcher, and the final record.
+"""The parent side of a training run (`harness run --mode tta|epoch-time`, steps 2 to 6 of the
+story in harness.commands.run): plan and launcher, the ranks' command line, and the run's life.
 
-The parent allocates the run's log and summary paths (never reusing an earlier run's), starts
-the ranks through the chosen launcher (a single rank too runs in a fresh process, with the
-environment and core binding an mpirun rank gets), and, if the ranks die before rank 0 could
-write its summary, records the run as aborted so that nothing measured is silently lost. The
-summary records how the ranks were placed (cores per rank and where that came from, binding).
+The parent takes the run's data (harness.data_default), has a `harness.results.Recorder` reserve
+the run's log and summary paths (never reusing an earlier run's), starts the ranks through the
+chosen launcher (a single rank too runs in a fresh process, with the environment and core
+binding an mpirun rank gets), and has the Recorder finish the run, recording it as aborted if
+the ranks die before rank 0 could write its summary, so that nothing measured is silently lost.
+The summary records how the ranks were placed (cores per rank and where that came from, binding).
 
 Outside an allocation, a Slurm run is a batch script that re-enters `harness run --launcher srun`
-with the same arguments, every path absolute.
+with the same request, every path absolute (`job_argv`).
 """
 from __future__ import annotations
 

@@ -1,11 +1,38 @@
 """`harness run`: the benchmarks. With no arguments, the main job on the embedded default.
 
-Modes: `tta` (time to accuracy), `throughput` (M instances trained to the target at once,
-harness.instances), `epoch-time` (training speed), `scaling` (epoch time
-against rank count, strong and weak), `inference` (showers per second). Training modes go
-through the launcher (`harness.launch`): one pinned process for one rank, mpirun, srun, or an
-sbatch script; the ranks re-enter this command with the hidden `--worker` flag. Without --mode
-and with --nodes > 1, the submission set (tta and epoch-time) at that scale.
+Modes: `tta` (time to accuracy), `throughput` (M instances trained to the target at once),
+`epoch-time` (training speed), `scaling` (epoch time against rank count, strong and weak),
+`inference` (showers per second). Without --mode: the main job (harness.main_job: a fixed list
+of `harness` commands, each its own process); with --nodes > 1, the submission set (tta and
+epoch-time) at that scale (harness.train_launch.launch_submission_set).
+
+What happens when you type `harness run --mode tta`, and the module that owns each step:
+
+1. The command line (harness.cli, then this module). `register` defines the flags; `run` turns
+   the parsed namespace into one frozen `RunRequest` (harness.run_request), which refuses an
+   inconsistent request as a one-line error (a training --precision other than float32 or
+   mixed_bfloat16, for one), and dispatches on its mode. Below `run` only the request travels.
+2. Launching (harness.train_launch.launch_training). The launch plan, the launcher that reaches
+   the nodes from here and the cores behind each rank (harness.launch: one pinned process for
+   one rank, mpirun, srun inside an allocation, or an sbatch script outside one that re-enters
+   `harness run --launcher srun`); every refusal comes before anything runs or is written.
+3. The data (harness.data_default.training_data): --data, or the stand-in set made once under
+   the results root; a wrong --data fails before a result number is taken.
+4. The result (harness.results.Recorder): `result_<i>` reserved under
+   `results/<system>/strong/<benchmark>/` (an interrupted finish there is completed first), then
+   the system description `systems/<system>.json` written.
+5. The ranks (harness.train_worker). Each runs `harness run --worker ...` (the request turned
+   back into flags by harness.run_request.to_argv), rebuilds and rechecks the request, trains
+   (benchmark.trainer), and rank 0 writes the MLPerf log and the summary under `.partial` names.
+6. The finish (harness.results.Recorder.finish_training): rank 0's summary, or an aborted record
+   when the ranks died first, stamped with how the ranks were placed and renamed to its final
+   names. `harness check` (harness.checks) and `harness summarize` (harness.scoring) read it.
+
+The other modes reuse these steps. `epoch-time` is the same path into `epoch_time/`;
+`throughput` (harness.instances) reserves M results at once and launches M tta instances side
+by side, on disjoint cores where they share a node; `scaling` (harness.scaling) launches one
+epoch-time run per point and records the series; `inference` (harness.run_inference) describes
+the system and records its sweep and LoadGen runs through the same Recorder.
 """
 from __future__ import annotations
 
@@ -14,10 +41,6 @@ from reference_model.specs import BENCHMARKS
 from harness.arguments import int_list, positive_int
 from harness.launch import LAUNCHERS
 from harness.run_request import MODES, RunRequest
-
-
-
-
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -116,14 +139,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Build the request (step 1 above) and hand it to the module that owns what it asks for."""
     request = RunRequest.from_namespace(args)  # below this line, only the typed request travels
-    if request.worker:
+    if request.worker:  # a rank, re-entering (step 5)
         from harness.train_worker import run_worker
         return run_worker(request)
-    if request.mode is None and request.nodes > 1:
-        from harness.train_launch import launch_submission_set
-        return launch_submission_set(request)
     if request.mode is None:
+        if request.nodes > 1:
+            from harness.train_launch import launch_submission_set
+            return launch_submission_set(request)
         from harness.main_job import run_main_job
         return run_main_job(request)
     if request.mode == "inference":
@@ -135,5 +159,5 @@ def run(args: argparse.Namespace) -> int:
     if request.mode == "scaling":
         from harness.scaling import run_scaling
         return run_scaling(request)
-    from harness.train_launch import launch_training
+    from harness.train_launch import launch_training  # tta, epoch-time
     return launch_training(request)
