@@ -4,7 +4,9 @@
 * bfloat16 - TensorFlow with the Keras `mixed_bfloat16` policy: the float32 checkpoint's
              weights are cast at run time and the convolutions run as oneDNN bf16 kernels
              (AVX-512 BF16, or AMX where the CPU has it); batch norm statistics and the output
-             layer stay float32.
+             layer stay float32. Before it runs, every bf16 layer is checked against float32 on
+             this CPU (`reference_model.numerics`; oneDNN's AMX kernel for conv1 is wrong, which
+             the rewrite avoids by folding conv1 into the dense layer).
 * int8     - OpenVINO with NNCF post-training static quantisation: the same Keras model is
              converted in memory (no ONNX hop), NNCF calibrates activation ranges on generator
              inputs drawn from the data's energy (and angle) range, and the OpenVINO CPU plugin
@@ -36,13 +38,14 @@ from typing import Any, Optional, Protocol
 import numpy as np
 
 from benchmark.inference_graph import PROVENANCE_KEYS
+from benchmark.vocabulary import BFLOAT16, FLOAT32, INT8, MIXED_BFLOAT16
+from benchmark.vocabulary import INFERENCE_PRECISIONS as PRECISIONS
+from reference_model import numerics
 from reference_model.errors import InputError
 from reference_model.generation import generate_showers
 from reference_model.showers import FIXED, Showers
 from reference_model.specs import ModelSpec
 
-FLOAT32, BFLOAT16, INT8 = "float32", "bfloat16", "int8"
-PRECISIONS = (FLOAT32, BFLOAT16, INT8)
 RUNTIMES = {FLOAT32: "tensorflow-onednn", BFLOAT16: "tensorflow-onednn-mixed_bfloat16",
             INT8: "openvino-nncf-int8"}
 REWRITTEN = "+polyphase"  # runtime suffix when the inference rewrite (benchmark.inference_graph) runs
@@ -51,6 +54,8 @@ CALIBRATION_SHOWERS = 512  # generator inputs NNCF calibrates activation ranges 
 CALIBRATION_ENERGY_GEV = {"fixed": (10.0, 500.0), "angle": (2.0, 500.0)}  # the data sets' ranges
 CALIBRATION_THETA_DEG = (60.0, 120.0)
 INT8_MODEL_NAME = "generator-int8.xml"
+KERNEL_CHECK_BATCH = 128  # the batch the bf16 kernels are checked at (the sweep's default batch)
+OUTPUT_CROP = "output_crop"  # IR rt_info: the image crop the runner applies (see detach_output_crop)
 
 
 def parse_precisions(text: Optional[str]) -> list[str]:
@@ -118,13 +123,15 @@ class TensorFlowRunner:
         import keras
         import tensorflow as tf
 
-        policy = "mixed_bfloat16" if precision == BFLOAT16 else "float32"
+        policy = MIXED_BFLOAT16 if precision == BFLOAT16 else FLOAT32
         previous = keras.mixed_precision.global_policy()
         keras.mixed_precision.set_global_policy(policy)  # layers take the policy when built
         try:
             self.spec, self.generator, self.provenance = inference_generator(checkpoint, rewrite)
         finally:
             keras.mixed_precision.set_global_policy(previous)
+        if precision == BFLOAT16:
+            numerics.require_correct_kernels([self.generator], KERNEL_CHECK_BATCH)
         self.precision = precision
         self.runtime = RUNTIMES[precision] + (REWRITTEN if self.provenance["rewrite"] else "")
         signature = [tf.TensorSpec((None, self.spec.latent_size), tf.float32)]
@@ -153,13 +160,40 @@ class OpenVINORunner:
         self.provenance = {key: model.get_rt_info(["provenance", key]).astype(str)
                            for key in PROVENANCE_KEYS if model.has_rt_info(["provenance", key])}
         self.runtime = RUNTIMES[INT8] + (REWRITTEN if self.provenance.get("rewrite") else "")
+        crop = (model.get_rt_info([OUTPUT_CROP]).astype(str).split(",")
+                if model.has_rt_info([OUTPUT_CROP]) else [])
+        self._crop = (slice(None), *(slice(*map(int, bounds.split(":"))) for bounds in crop))
         unquantised = float_convolutions(self._compiled)
         if unquantised:
             raise InputError(f"{model_xml}: convolutions {', '.join(unquantised)} run in floating "
                              "point; re-quantise the checkpoint (every convolution must be int8)")
 
     def __call__(self, latent: np.ndarray) -> np.ndarray:
-        return np.array(self._request.infer({0: latent})[0], copy=True)
+        return np.ascontiguousarray(self._request.infer({0: latent})[0][self._crop])
+
+
+def detach_output_crop(model) -> Optional[str]:
+    """Take the final crop off an OpenVINO model and return it as "start:stop,..." (spatial axes).
+
+    OpenVINO's CPU plugin runs the crop at the end of the generator as a reference StridedSlice
+    plus a copy, about a quarter of the int8 model's time; NumPy crops the returned image in a
+    fraction of that (docs/inference-performance.md). The runner applies the crop, so it still
+    returns exactly the frozen generator's image."""
+    result = model.get_results()[0]
+    node = result.input_value(0).get_node()
+    if node.get_type_name() != "StridedSlice":
+        return None
+    begin, end = (node.input_value(i).get_node().get_data() for i in (1, 2))
+    strides = node.input_value(3).get_node().get_data()
+    attrs = node.get_attributes()
+    spatial = range(1, len(begin) - 1)
+    masked = any(attrs[m][i] for m in ("begin_mask", "end_mask") for i in spatial)
+    reshaping = any(any(attrs[m]) for m in ("new_axis_mask", "shrink_axis_mask", "ellipsis_mask"))
+    if any(int(v) != 1 for v in strides) or masked or reshaping:
+        return None  # not a plain crop of the spatial axes: leave it in the graph
+    result.input(0).replace_source_output(node.input_value(0))
+    model.validate_nodes_and_infer_types()
+    return ",".join(f"{int(begin[i])}:{int(end[i])}" for i in spatial)
 
 
 def float_convolutions(compiled) -> list[str]:
@@ -195,6 +229,9 @@ def quantise_int8(checkpoint: Path, workdir: Path, seed: int = 0,
     latents = calibration_latents(spec, calibration_showers, seed)
     batches = [latents[i:i + 64] for i in range(0, len(latents), 64)]
     quantised = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
+    crop = detach_output_crop(quantised)
+    if crop is not None:
+        quantised.set_rt_info(crop, [OUTPUT_CROP])
     for key, value in provenance.items():
         quantised.set_rt_info("" if value is None else str(value), ["provenance", key])
     workdir = Path(workdir)

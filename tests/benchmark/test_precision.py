@@ -42,12 +42,13 @@ def test_bfloat16_runs_the_same_weights_in_bf16(untrained_checkpoint, float32_sh
     showers = generate_showers(runner.spec, runner, ENERGIES, None, seed=3, batch_size=2)
     _check_showers(showers)
     assert not np.array_equal(showers.ecal_gev, float32_showers.ecal_gev)  # really ran in bf16
-    # ... of the same model: the frozen graph in bf16 gives the same totals. (Not float32's: the
-    # untrained generator's output is ReLU'd noise, whose sum bf16 rounding moves by tens of %.)
+    # ... of the same model: the totals are float32's to bf16 rounding, for the rewrite and the
+    # frozen graph alike (a wrong AMX bf16 kernel for conv1 once moved them by 60x: docs/numerics.md)
     frozen_runner = prec.TensorFlowRunner(untrained_checkpoint, "bfloat16", rewrite=False)
     frozen = generate_showers(SPEC, frozen_runner, ENERGIES, None, seed=3, batch_size=2)
-    np.testing.assert_allclose(showers.ecal_gev.sum(axis=(1, 2, 3)), frozen.ecal_gev.sum(axis=(1, 2, 3)),
-                               rtol=0.02)
+    reference = float32_showers.ecal_gev.sum(axis=(1, 2, 3))
+    for candidate in (showers, frozen):
+        np.testing.assert_allclose(candidate.ecal_gev.sum(axis=(1, 2, 3)), reference, rtol=0.05)
 
 
 def test_int8_quantises_the_checkpoint_with_openvino(untrained_checkpoint, float32_showers, tmp_path):
@@ -171,6 +172,31 @@ def test_int8_runs_every_convolution_quantised(untrained_checkpoint, tmp_path):
     runner = prec.load_runner("int8", model, SPEC, intra_op=1)
     assert prec.float_convolutions(runner._compiled) == []
     assert runner.provenance["rewrite"] == "3dgan-generator-polyphase"
+    import openvino as ov
+
+    ir = ov.Core().read_model(str(model))  # the crop is the runner's (NumPy), not the graph's
+    assert ir.get_results()[0].input_value(0).get_node().get_type_name() != "StridedSlice"
+    assert ir.get_rt_info([prec.OUTPUT_CROP]).astype(str) == "1:26,0:25,0:25"
+
+
+def test_the_int8_models_crop_moves_to_the_runner_and_gives_the_same_image():
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    def cropped_model():
+        image = ops.parameter([2, 4, 5, 6, 1], np.float32)
+        crop = ops.strided_slice(image, ops.constant(np.array([0, 1, 0, 2, 0])),
+                                 ops.constant(np.array([0, 4, 4, 6, 0])), ops.constant(np.ones(5, np.int64)),
+                                 begin_mask=[1, 0, 0, 0, 1], end_mask=[1, 0, 0, 0, 1])
+        return ov.Model([crop], [image])
+
+    x = np.random.default_rng(0).random((2, 4, 5, 6, 1), dtype=np.float32)
+    expected = ov.Core().compile_model(cropped_model(), "CPU")({0: x})[0]
+    model = cropped_model()
+    assert prec.detach_output_crop(model) == "1:4,0:4,2:6"
+    uncropped = ov.Core().compile_model(model, "CPU")({0: x})[0]
+    assert uncropped.shape == x.shape
+    np.testing.assert_array_equal(uncropped[:, 1:4, 0:4, 2:6], expected)
 
 
 def test_thread_setup_records_the_pools_in_force_once_tensorflow_runs(monkeypatch):
