@@ -127,6 +127,7 @@ def _normalise(value: float, count: Optional[int], time_like: bool) -> Optional[
 def steady_epoch_seconds(scored: ScoredResult) -> list[float]:
     """Mean epoch time after the first epoch, per successful run of an epoch-time result, as
     each run's MLPerf log times its epochs (the summaries are not trusted for numbers)."""
+    from benchmark.trainer import steady_epochs
     from harness.mlperf_log import read_timing
 
     out = []
@@ -135,7 +136,7 @@ def steady_epoch_seconds(scored: ScoredResult) -> list[float]:
             timing = read_timing(Path(path).with_suffix(".txt"))
         except (OSError, ValueError):
             continue
-        later = timing.epochs[1:] if len(timing.epochs) > 1 else timing.epochs
+        later = steady_epochs(timing.epochs)
         if later and timing.status == "success":
             out.append(float(np.mean([e.seconds for e in later])))
     return out

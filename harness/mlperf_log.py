@@ -164,7 +164,9 @@ class LogTiming:
     def steady_samples_per_second(self) -> Optional[float]:
         """Samples per second over the epochs after the first (all of them if there is one):
         the trainer's definition, on the log's clock."""
-        later = self.epochs[1:] if len(self.epochs) > 1 else self.epochs
+        from benchmark.trainer import steady_epochs
+
+        later = steady_epochs(self.epochs)
         seconds = sum(e.seconds for e in later)
         if not later or seconds <= 0 or any(e.samples is None for e in later):
             return None
