@@ -37,6 +37,7 @@ class BenchmarkRecipe:
     precisions: tuple[str, ...] = TRAINING_PRECISIONS  # allowed training precisions
     max_epochs: int = 30  # default upper bound on epochs
     eval_every_samples: Optional[int] = None  # None: at the end of every epoch (the closed rule)
+    train_fraction: float = 0.9  # share of the sorted files trained on; the rest is held out (the originals')
 
 
 def _closed_recipe(benchmark: str) -> BenchmarkRecipe:

@@ -51,7 +51,7 @@ class TrainConfig:
     smoke: bool = False
     resume: bool = False
     max_steps_per_epoch: Optional[int] = None  # epoch-time on a slice of the data
-    train_fraction: float = 0.9
+    train_fraction: float = DEFAULTS.train_fraction
     intra_op_threads: int = 0
     inter_op_threads: int = 0
     hang_timeout_s: float = 600.0

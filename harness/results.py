@@ -65,20 +65,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from benchmark.vocabulary import (EPOCH_TIME, INFERENCE, MULTI_STREAM, OFFLINE, SCALING, SCENARIOS, SERVER,
+                                  SINGLE_STREAM, THROUGHPUT, TTA)
 from reference_model.atomic_files import write_json_atomic, write_text_atomic
 from reference_model.errors import InputError
 
 SCHEMA_VERSION = 1
 PARTIAL = ".partial"
-TTA, THROUGHPUT, EPOCH_TIME = "tta", "throughput", "epoch-time"
-SCALING, INFERENCE = "scaling", "inference"
 # MLPerf HPC: strong/ is time to solution, weak/ the throughput metric; epoch time is ours.
 TRAINING_FOLDERS = {TTA: "strong", THROUGHPUT: "weak", EPOCH_TIME: "epoch_time"}
 # The benchmark_mode a run's MLPerf log records: a throughput instance trains to the target.
-LOG_MODES = {TTA: "tta", THROUGHPUT: "tta", EPOCH_TIME: "epoch-time"}
-SCALING_FOLDER = "scaling"
+LOG_MODES = {TTA: TTA, THROUGHPUT: TTA, EPOCH_TIME: EPOCH_TIME}
+SCALING_FOLDER = SCALING
 SWEEP_FOLDER = "sweeps"
-SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+# The order a report lists LoadGen scenarios in: by query size, one sample to a whole batch.
+SCENARIO_REPORT_ORDER = (SINGLE_STREAM, MULTI_STREAM, SERVER, OFFLINE)
 LOADGEN_LOGS = ("mlperf_log_summary.txt", "mlperf_log_detail.txt")
 
 COMMON_FIELDS = ("schema", "mode", "benchmark", "system", "status", "submittable", "command",
@@ -527,7 +528,7 @@ def iter_results(root: Path) -> list[ResultFile]:
         for summary_path in sorted(system_dir.glob(f"{SCALING_FOLDER}/*/series_*.json"), key=_number):
             found.append(ResultFile(system_dir.name, summary_path.parent.name, SCALING, summary_path,
                                     None, _load(summary_path)))
-        for scenario in SCENARIOS:
+        for scenario in SCENARIO_REPORT_ORDER:
             for summary_path in sorted(system_dir.glob(f"*/{scenario}/performance/run_*/result.json"),
                                        key=lambda p: _number(p.parent)):
                 detail = summary_path.with_name("mlperf_log_detail.txt")

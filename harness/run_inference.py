@@ -130,7 +130,7 @@ def _reference_showers(request: RunRequest, thresholds):
     from reference_model.specs import get_spec
 
     if request.data:
-        _, files = data.split_files(data.list_files(request.data), 0.9)
+        _, files = data.split_files(data.list_files(request.data), request.train_fraction)
     else:
         geometry = get_spec(request.benchmark).geometry
         seed = request.seed + REFERENCE_SEED_OFFSET

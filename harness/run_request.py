@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Collection, Optional, Sequence
 
+from benchmark.vocabulary import EPOCH_TIME, INFERENCE, MODES, SCALING, THROUGHPUT, TTA
 from reference_model.errors import InputError
 
-MODES = ("tta", "throughput", "epoch-time", "scaling", "inference")
-TRAINING_MODES = ("tta", "throughput", "epoch-time", "scaling")
-WORKER_MODES = ("tta", "epoch-time")  # what a rank trains (a throughput instance is a tta run)
+TRAINING_MODES = (TTA, THROUGHPUT, EPOCH_TIME, SCALING)
+WORKER_MODES = (TTA, EPOCH_TIME)  # what a rank trains (a throughput instance is a tta run)
 PATH_FIELDS = ("results", "data", "checkpoint", "hostfile", "export_generator", "checkpoint_dir")
 
 
@@ -100,18 +100,20 @@ class RunRequest:
         if self.mode not in (None, *MODES):
             raise InputError(f"--mode {self.mode}: choose one of {', '.join(MODES)}")
         if self.trains:
-            from benchmark.trainer import PRECISIONS
+            from benchmark.recipe import get_recipe
 
-            if self.precision not in (None, *PRECISIONS):
-                raise InputError(f"--precision {self.precision}: training supports {' or '.join(PRECISIONS)}")
-        if self.mode == "throughput":
+            precisions = get_recipe(self.benchmark).precisions
+
+            if self.precision not in (None, *precisions):
+                raise InputError(f"--precision {self.precision}: training supports {' or '.join(precisions)}")
+        if self.mode == THROUGHPUT:
             if self.instances < 2:
                 raise InputError(f"--instances {self.instances}: the throughput metric trains M >= 2 instances "
                                  "at once; one instance is a time-to-accuracy run (--mode tta)")
             if self.resume:
                 raise InputError("--resume: a throughput instance must train uninterrupted, as a "
                                  "time-to-accuracy run")
-        if self.mode == "inference":
+        if self.mode == INFERENCE:
             if self.warmup_batches < 1:
                 raise InputError(f"--warmup-batches {self.warmup_batches}: at least 1 batch must run untimed "
                                  "(graph tracing and kernel selection happen in the first call)")

@@ -17,21 +17,24 @@ from pathlib import Path
 from typing import Optional
 
 from harness.run_request import RunRequest
+from benchmark.recipe import DEFAULTS
+from benchmark.vocabulary import (BFLOAT16, EPOCH_TIME, FLOAT32, MIXED_BFLOAT16, SCALING_TYPES, STRONG,
+                                  WEAK)
 from reference_model.errors import InputError
 
 
 def scaling_points(ranks_list: list[int], per_rank_batch: int, kind: str) -> list[tuple[str, int, int]]:
     """(kind, ranks, per-rank batch) for every run of the series."""
     points = []
-    if kind in ("weak", "both"):
-        points += [("weak", n, per_rank_batch) for n in ranks_list]
-    if kind in ("strong", "both"):
+    if kind in (WEAK, "both"):
+        points += [(WEAK, n, per_rank_batch) for n in ranks_list]
+    if kind in (STRONG, "both"):
         global_batch = per_rank_batch * max(ranks_list)
         for n in ranks_list:
             if global_batch % n:
                 raise InputError(f"--ranks-list: strong scaling needs the global batch {global_batch} "
                                  f"to divide evenly over {n} ranks; choose rank counts that divide it")
-            points.append(("strong", n, global_batch // n))
+            points.append((STRONG, n, global_batch // n))
     return points
 
 
@@ -92,7 +95,7 @@ def fixed_cores_per_rank(args: RunRequest, ranks_list: list[int], launcher: str)
 def efficiency_table(rows: list[dict]) -> list[dict]:
     """Add speed-up and parallel efficiency against the smallest rank count of each kind."""
     out = []
-    for kind in ("strong", "weak"):
+    for kind in SCALING_TYPES:
         series = sorted((r for r in rows if r["scaling"] == kind), key=lambda r: r["ranks"] or 0)
         if not series:
             continue
@@ -118,7 +121,7 @@ def row_from_summary(kind: str, summary: dict, root: Path) -> dict:
     result = None
     if summary.get("system") and summary.get("log"):
         folder = results.training_dir(root, summary["system"], summary.get("benchmark", ""),
-                                      summary.get("mode", "epoch-time"))
+                                      summary.get("mode", EPOCH_TIME))
         result = str((folder / summary["log"]).with_suffix(".json").relative_to(root))
     return {"scaling": kind, "ranks": ranks, "nodes": summary.get("nodes"),
             "per_rank_batch": summary.get("per_rank_batch"), "global_batch": summary.get("global_batch"),
@@ -135,12 +138,13 @@ def measure_training_roofline(benchmark: str, precision: str) -> tuple[dict, int
     from harness.launch import physical_cores
     from reference_model.specs import get_spec
 
-    roofline = measure_matmul("bfloat16" if precision == "mixed_bfloat16" else "float32")
+    roofline = measure_matmul(BFLOAT16 if precision == MIXED_BFLOAT16 else FLOAT32)
     return roofline.to_dict() | {"cores": physical_cores()}, training_flops_per_sample(get_spec(benchmark))
 
 
 def run_scaling(args: RunRequest) -> int:
-    from harness.train_launch import prepare, with_changes
+    from harness.run_request import with_changes
+    from harness.train_launch import prepare
 
     ranks_list = args.ranks_list or [1, 2]
     points = scaling_points(ranks_list, args.per_rank_batch, args.scaling_type)
@@ -150,7 +154,7 @@ def run_scaling(args: RunRequest) -> int:
         else fixed_cores_per_rank(args, ranks_list, launcher)
     if args.nodes == 1:
         print(f"[scaling] {cores} core(s) per rank on every point ({cores_source})", flush=True)
-    runs = [(kind, with_changes(args, mode="epoch-time", scaling_type=None, ranks_list=None, launcher=launcher,
+    runs = [(kind, with_changes(args, mode=EPOCH_TIME, scaling_type=None, ranks_list=None, launcher=launcher,
                          nodes=layouts[ranks][0], ranks_per_node=layouts[ranks][1], per_rank_batch=batch,
                          cores_per_rank=cores)) for kind, ranks, batch in points]
     for _, point in runs:  # refuse a point that cannot launch before the first one runs
@@ -193,7 +197,7 @@ def measure_series(args: RunRequest, runs: list[tuple[str, RunRequest]], held: d
     from harness.train_launch import launch_training
 
     roofline, flops = ({}, 0) if args.dry_run else measure_training_roofline(
-        args.benchmark, args.precision or "float32")
+        args.benchmark, args.precision or DEFAULTS.precision)
     if roofline:
         print(f"[scaling] matmul roofline {roofline['gflops']:.0f} GFLOP/s on {roofline['cores']} core(s) "
               f"({roofline['precision']}); training step {flops / 1e9:.2f} GFLOP per sample", flush=True)

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from benchmark.vocabulary import EPOCH_TIME, TTA
 from harness.launch import (LaunchPlan, Placement, check_reach, choose_launcher, local_command,
                             local_equivalent, mpirun_command, pin_on_start, place, require_mpirun,
                             sbatch_script, srun_command, submit)
@@ -27,7 +28,7 @@ from harness.run_request import RunRequest, to_argv, with_changes
 from harness.train_worker import WORKER_FLAGS, WORKER_FLAGS_ALWAYS
 from reference_model.errors import InputError
 
-SUBMISSION_SET = ("tta", "epoch-time")  # what `harness run --nodes N` without --mode runs
+SUBMISSION_SET = (TTA, EPOCH_TIME)  # what `harness run --nodes N` without --mode runs
 
 
 def plan_from_args(request: RunRequest) -> LaunchPlan:

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchmark.recipe import DEFAULTS
+
 if TYPE_CHECKING:
     from harness.run_request import RunRequest
 
@@ -29,7 +31,7 @@ WORKER_FLAGS = (*WORKER_FLAGS_ALWAYS, "precision", "eval_every_samples", "max_st
 def train_config(request: RunRequest):
     from benchmark.trainer import TrainConfig
 
-    precision = request.precision or "float32"  # a request that trains has a training precision
+    precision = request.precision or DEFAULTS.precision  # a request that trains has a training precision
     return TrainConfig(
         benchmark=request.benchmark, mode=request.mode, data=Path(request.data),
         checkpoint_dir=Path(request.checkpoint_dir), epochs=request.epochs,

@@ -37,10 +37,13 @@ the system and records its sweep and LoadGen runs through the same Recorder.
 from __future__ import annotations
 
 import argparse
+
+from benchmark.recipe import DEFAULT_BENCHMARK, DEFAULTS
+from benchmark.vocabulary import INFERENCE, MODES, SCALING, SCALING_TYPES, THROUGHPUT
 from reference_model.specs import BENCHMARKS
 from harness.arguments import int_list, positive_int
 from harness.launch import LAUNCHERS
-from harness.run_request import MODES, RunRequest
+from harness.run_request import RunRequest
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "epoch-time runs, write and check a results tree, print the summary.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     common = parser.add_argument_group("what to run")
-    common.add_argument("--benchmark", choices=BENCHMARKS, default="3dgan")
+    common.add_argument("--benchmark", choices=BENCHMARKS, default=DEFAULT_BENCHMARK)
     common.add_argument("--mode", choices=MODES, default=None,
                         help="benchmark mode; omit for the main job")
     common.add_argument("--data", type=str, default=None,
@@ -59,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "under the results root when omitted)")
     common.add_argument("--results", type=str, default="runs",
                         help="results root: the submission tree is written here")
-    common.add_argument("--epochs", type=positive_int, default=30, help="upper bound on epochs")
+    common.add_argument("--epochs", type=positive_int, default=DEFAULTS.max_epochs,
+                        help="upper bound on epochs")
     common.add_argument("--seed", type=int, default=0)
     common.add_argument("--smoke", action="store_true",
                         help="use the smoke quality target (tests only; results are marked not submittable)")
@@ -72,17 +76,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="print the exact command or batch script without running it")
 
     train = parser.add_argument_group("training (tta, epoch-time, scaling)")
-    train.add_argument("--per-rank-batch", type=positive_int, default=8,
+    train.add_argument("--per-rank-batch", type=positive_int, default=DEFAULTS.per_rank_batch,
                        help="samples per rank per step (the slides used 8)")
-    train.add_argument("--learning-rate", type=float, default=1e-3,
+    train.add_argument("--learning-rate", type=float, default=DEFAULTS.base_learning_rate,
                        help="base RMSprop learning rate, scaled linearly with the ranks")
-    train.add_argument("--warmup-epochs", type=int, default=5,
+    train.add_argument("--warmup-epochs", type=int, default=DEFAULTS.warmup_epochs,
                        help="epochs of linear learning-rate warm-up (Goyal et al.)")
-    train.add_argument("--eval-every-samples", type=positive_int, default=None,
+    train.add_argument("--eval-every-samples", type=positive_int, default=DEFAULTS.eval_every_samples,
                        help="evaluate the quality gate every K samples instead of every epoch")
     train.add_argument("--max-steps-per-epoch", type=positive_int, default=None,
                        help="cap an epoch at this many steps (epoch-time on a slice of the data)")
-    train.add_argument("--train-fraction", type=float, default=0.9,
+    train.add_argument("--train-fraction", type=float, default=DEFAULTS.train_fraction,
                        help="share of the sorted files used for training; the rest is held out for "
                             "evaluation (the originals: 0.9)")
     train.add_argument("--resume", action="store_true",
@@ -96,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--instances", type=positive_int, default=5,
                        help="throughput mode: model instances (M) trained concurrently to the target, "
                             "each on --nodes x --ranks-per-node ranks (MLPerf HPC's throughput metric)")
-    train.add_argument("--scaling-type", choices=("strong", "weak", "both"), default="both",
+    train.add_argument("--scaling-type", choices=(*SCALING_TYPES, "both"), default="both",
                        help="scaling mode: fixed global batch (strong), fixed per-rank batch (weak)")
 
     launch = parser.add_argument_group("launching")
@@ -150,13 +154,13 @@ def run(args: argparse.Namespace) -> int:
             return launch_submission_set(request)
         from harness.main_job import run_main_job
         return run_main_job(request)
-    if request.mode == "inference":
+    if request.mode == INFERENCE:
         from harness import run_inference
         return run_inference.run(request)
-    if request.mode == "throughput":
+    if request.mode == THROUGHPUT:
         from harness.instances import run_throughput
         return run_throughput(request)
-    if request.mode == "scaling":
+    if request.mode == SCALING:
         from harness.scaling import run_scaling
         return run_scaling(request)
     from harness.train_launch import launch_training  # tta, epoch-time

@@ -16,7 +16,7 @@ RANK_SCRIPT = textwrap.dedent("""
     import numpy as np
     import tensorflow as tf
     sys.path.insert(0, {tests!r})
-    from benchmarks.test_bench_model import synthetic_batch
+    from performance.test_bench_model import synthetic_batch
     from benchmark.distributed import init_communicator
     from reference_model.specs import get_spec
     from reference_model.training import ReferenceGAN
