@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The quiet measurements behind the README's table, in one go: pauses the reference campaign
+# (SIGSTOP; resumed on exit, whatever happens) so that nothing else of ours runs, then times the
+# training step, a bf16 weak-scaling series and the inference sweep. Usage:
+#   scripts/measure-quiet.sh OUT_DIR [CAMPAIGN_PID]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:?usage: scripts/measure-quiet.sh OUT_DIR [CAMPAIGN_PID]}
+pid=${2:-}
+mkdir -p "$out"
+if [ -n "$pid" ]; then
+  kill -STOP "$pid"
+  trap 'kill -CONT "$pid"' EXIT
+fi
+sleep 5
+uptime | tee "$out/uptime-before.txt"
+.venv/bin/pytest -q tests/performance/test_bench_model.py -k "training_step and not angle" \
+  --benchmark-enable -p no:randomly --benchmark-columns=mean,stddev,rounds 2>&1 | tee "$out/step.txt" | tail -12
+.venv/bin/harness run --mode scaling --scaling-type weak --ranks-list 1,2 --cores-per-rank 1 --epochs 3 \
+  --max-steps-per-epoch 20 --warmup-epochs 0 --data work-data/standin-fixed-seed0 \
+  --results "$out/scaling-bf16" --precision mixed_bfloat16 > "$out/scaling-bf16.log" 2>&1
+grep -E "efficiency|samples/s" "$out/scaling-bf16.log" | tail -8
+.venv/bin/harness run --mode inference --no-quality-gate --results "$out/inference" --streams 1,2 \
+  --batch 128,256 --duration 10 --scenarios Offline --loadgen-duration 10 > "$out/inference.log" 2>&1
+grep -E "^\[inference\] (best|MFU|per core|LoadGen Offline)|ms/shower" "$out/inference.log" | tail -20
+uptime | tee "$out/uptime-after.txt"
