@@ -32,6 +32,15 @@ def _leaky(name: str) -> layers.LeakyReLU:
     return layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=name)
 
 
+def _discriminator_heads(x: keras.KerasTensor) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """Pool, flatten, then the real/fake probability and the energy regression, in float32."""
+    x = layers.AveragePooling3D((2, 2, 2), name="pool")(x)
+    h = layers.Flatten(name="flatten")(x)
+    fake = layers.Dense(1, activation="sigmoid", name="generation", dtype="float32")(h)
+    aux = layers.Dense(1, activation="linear", name="auxiliary", dtype="float32")(h)
+    return fake, aux
+
+
 def fixed_generator() -> keras.Model:
     """Fixed-angle generator: (E/100) * z (200) -> 25x25x25x1 image in x100 GeV units."""
     latent = keras.Input((FIXED_LATENT,), name="conditioned_latent")
@@ -72,10 +81,7 @@ def fixed_discriminator() -> keras.Model:
         x = _leaky(f"leaky{i}")(x)
         x = _bn(f"bn{i}")(x)
         x = layers.Dropout(DROPOUT, name=f"drop{i}")(x)
-    x = layers.AveragePooling3D((2, 2, 2), name="pool")(x)
-    h = layers.Flatten(name="flatten")(x)
-    fake = layers.Dense(1, activation="sigmoid", name="generation", dtype="float32")(h)
-    aux = layers.Dense(1, activation="linear", name="auxiliary", dtype="float32")(h)
+    fake, aux = _discriminator_heads(x)
     ecal = layers.Lambda(_ecal_sum, name="ecal", output_shape=(1,))(image)
     return keras.Model(image, [fake, aux, ecal], name="discriminator_3dgan")
 
@@ -153,10 +159,7 @@ def angle_discriminator() -> keras.Model:
         x = _leaky(f"leaky{i}")(x)
         x = _bn(f"bn{i}")(x)
         x = layers.Dropout(DROPOUT, name=f"drop{i}")(x)
-    x = layers.AveragePooling3D((2, 2, 2), name="pool")(x)
-    h = layers.Flatten(name="flatten")(x)
-    fake = layers.Dense(1, activation="sigmoid", name="generation", dtype="float32")(h)
-    aux = layers.Dense(1, activation="linear", name="auxiliary", dtype="float32")(h)
+    fake, aux = _discriminator_heads(x)
     inv = layers.Lambda(_undo_power, name="inv_power", output_shape=(51, 51, 25, 1))(image)
     ang = layers.Lambda(measured_angle, name="angle", output_shape=(1,))(inv)
     ecal = layers.Lambda(_ecal_sum, name="ecal", output_shape=(1,))(inv)
