@@ -84,7 +84,7 @@ def _check_systems(root: Path, problems: list[Problem]) -> dict[str, dict]:
     systems = {}
     for system_dir in sorted(p for p in (root / "results").glob("*") if p.is_dir()):
         path = results.system_description_path(root, system_dir.name)
-        description = results.read_summary(path)
+        description = results.read_system_description(root, system_dir.name)
         if description is None:
             problems.append(Problem(path, f"missing: every system in results/ needs its description "
                                           f"(harness sysinfo --json --system-name {system_dir.name})"))

@@ -50,7 +50,7 @@ def load_systems(roots: list[Path]) -> list[SystemResults]:
             raise InputError(f"{root}: no results/ folder; pass results roots written by `harness run`")
         scored = score_tree(root)
         for system in sorted({s.system for s in scored}):
-            description = results.read_summary(results.system_description_path(root, system))
+            description = results.read_system_description(root, system)
             systems.append(SystemResults(system, system, root, description,
                                          [s for s in scored if s.system == system]))
     labels = [s.label for s in systems]

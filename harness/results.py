@@ -110,15 +110,20 @@ def write_summary(path: Path, summary: dict) -> Path:
     return write_json_atomic(path, {"schema": SCHEMA_VERSION, **summary})
 
 
-def read_summary(path: Path) -> Optional[dict]:
-    """The summary at `path`, or None if there is none."""
+def _read_json(path: Path, damaged: str) -> Optional[dict]:
+    """The JSON document at `path`, None if there is none, a one-line error naming `damaged`."""
     path = Path(path)
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return None
     except json.JSONDecodeError as err:
-        raise InputError(f"{path}: not valid JSON ({err}); the summary is damaged, rerun the result") from None
+        raise InputError(f"{path}: not valid JSON ({err}); {damaged}") from None
+
+
+def read_summary(path: Path) -> Optional[dict]:
+    """The result summary at `path`, or None if there is none."""
+    return _read_json(path, "the summary is damaged, rerun the result")
 
 
 def validate_summary(summary: dict) -> list[str]:
@@ -137,6 +142,12 @@ def validate_summary(summary: dict) -> list[str]:
 # -- systems ---------------------------------------------------------------------------------
 def system_description_path(root: Path, system: str) -> Path:
     return Path(root) / "systems" / f"{system}.json"
+
+
+def read_system_description(root: Path, system: str) -> Optional[dict]:
+    """`systems/<system>.json` under a results root, or None if it was never written."""
+    return _read_json(system_description_path(root, system), "the description is damaged: rewrite it with "
+                      f"harness sysinfo --json --system-name {system}")
 
 
 def system_name(requested: Optional[str] = None) -> str:
@@ -161,7 +172,7 @@ def write_system_description(root: Path, system: str, nodes: int = 1,
     description = describe_system(identity, nodes=nodes)
     path = system_description_path(root, system)
     with locked(path):
-        existing = read_summary(path)
+        existing = read_system_description(root, system)
         if existing is not None:
             differences = hardware_differences(existing, description)
             if existing.get("division") != description["division"]:

@@ -244,3 +244,15 @@ def test_a_dry_run_recorder_names_the_next_paths_and_writes_nothing(tmp_path):
     assert recorder.describe_system() is None and sorted(tmp_path.rglob("*")) == before
     assert recorder.checkpoint_dir("3dgan", "tta") == tmp_path / "checkpoints" / SYSTEM / "3dgan" / "tta"
     assert recorder.checkpoint_dir("3dgan", "tta", requested="elsewhere") == (tmp_path.cwd() / "elsewhere").resolve()
+
+
+def test_a_damaged_system_description_is_one_line_naming_the_fix(tmp_path):
+    from harness import results
+    from reference_model.errors import InputError
+
+    assert results.read_system_description(tmp_path, "box") is None
+    path = results.system_description_path(tmp_path, "box")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(InputError, match="box.json: not valid JSON .*harness sysinfo --json --system-name box"):
+        results.read_system_description(tmp_path, "box")
