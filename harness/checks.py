@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from benchmark import vocabulary
 from benchmark import log_keys as keys
 from harness import results
 from harness.scoring import REQUIRED_RUNS, instance_set, measure, score_results
@@ -113,9 +114,9 @@ def check_result(result: results.ResultFile, system: Optional[dict]) -> list[str
             problems.append(f"summary {field} {summary.get(field)!r} but it is filed under {expected!r}")
     if result.mode in results.TRAINING_FOLDERS:
         problems += _check_training_log(result, system)
-    elif result.mode == results.INFERENCE:
+    elif result.mode == vocabulary.INFERENCE:
         problems += _check_inference(result)
-    elif result.mode == results.SCALING:
+    elif result.mode == vocabulary.SCALING:
         failed = [r for r in summary.get("rows", []) if r.get("status") != "success"]
         if failed:
             problems.append(f"{len(failed)} scaling point(s) did not succeed")
@@ -155,7 +156,7 @@ def _check_training_log(result: results.ResultFile, system: Optional[dict]) -> l
         if measured.problem:
             problems.append(measured.problem)
     verdict = judge(value("quality_thresholds"))
-    to_target = result.mode in (results.TTA, results.THROUGHPUT)
+    to_target = result.mode in (vocabulary.TTA, vocabulary.THROUGHPUT)
     if "quality_thresholds" in first and not verdict.known and (to_target or not verdict.recorded):
         problems.append(verdict.problem)
     if to_target and summary.get("status") == "success":
@@ -243,7 +244,7 @@ def _check_submission(found: list[results.ResultFile]) -> list[Problem]:
         if result.summary.get("submittable") is not True:
             problems.append(Problem(result.summary_path, "smoke or otherwise non-submittable result in a "
                                                          "submission tree: run submissions in a fresh results root"))
-        if result.mode == results.INFERENCE and result.summary.get("official_minimum") is not True:
+        if result.mode == vocabulary.INFERENCE and result.summary.get("official_minimum") is not True:
             problems.append(Problem(result.summary_path, "shorter than MLPerf's official minimum duration/"
                                                          "query count (rules.md, Inference)"))
     problems += _missing_runs(found)
@@ -253,7 +254,7 @@ def _check_submission(found: list[results.ResultFile]) -> list[Problem]:
             config = ", ".join(f"{k}={v}" for k, v in scored.config.items())
             where = Path(scored.paths[0]).parent
             required = (f"{REQUIRED_RUNS[scored.mode]} instances that reach the target"
-                        if scored.mode == results.THROUGHPUT else f"{REQUIRED_RUNS[scored.mode]} runs")
+                        if scored.mode == vocabulary.THROUGHPUT else f"{REQUIRED_RUNS[scored.mode]} runs")
             problems.append(Problem(where, f"{scored.mode} result ({config}): {scored.score.reason} "
                                            f"(rules.md requires {required})"))
     return problems
@@ -266,7 +267,7 @@ def _check_throughput_sets(found: list[results.ResultFile]) -> list[Problem]:
 
     sets: dict[tuple, list[results.ResultFile]] = {}
     for result in found:
-        if result.mode == results.THROUGHPUT:
+        if result.mode == vocabulary.THROUGHPUT:
             sets.setdefault((result.system, result.benchmark, instance_set(result)), []).append(result)
     problems, configs = [], {}
     for (system, benchmark, number), members in sorted(sets.items(), key=lambda item: str(item[0])):
@@ -282,7 +283,7 @@ def _check_throughput_sets(found: list[results.ResultFile]) -> list[Problem]:
                                            "MLPerf HPC requires each instance to train from its own seed"))
         key = (system, benchmark, json.dumps(configuration(members[0]), sort_keys=True))
         configs.setdefault(key, []).append(number)
-        if not any(r.mode == results.TTA and r.system == system and r.benchmark == benchmark for r in found):
+        if not any(r.mode == vocabulary.TTA and r.system == system and r.benchmark == benchmark for r in found):
             problems.append(Problem(where, f"throughput set {number} without a time-to-accuracy result of "
                                            f"{benchmark} on {system}: MLPerf HPC reports throughput only beside "
                                            "time to solution"))
@@ -314,7 +315,7 @@ def _missing_runs(found: list[results.ResultFile]) -> list[Problem]:
     for result in found:
         if result.mode in results.TRAINING_FOLDERS:
             folder, name = result.summary_path.parent, result.summary_path.name
-        elif result.mode == results.INFERENCE:
+        elif result.mode == vocabulary.INFERENCE:
             folder, name = result.summary_path.parents[1], result.summary_path.parent.name
         else:
             continue

@@ -16,6 +16,7 @@ from typing import Optional
 
 import numpy as np
 
+from benchmark import vocabulary
 from harness import results
 from harness.scoring import ScoredResult, bootstrap_ratio, olympic_mean, score_tree
 from reference_model.errors import InputError
@@ -81,7 +82,7 @@ def _ratio_text(ratio: Optional[float], interval: Optional[tuple[float, float]])
 
 def comparison_table(systems: list[SystemResults], mode: str) -> tuple[list[str], list[list[str]]]:
     """One row per (result, system): score, per-node/socket/core values, speed-ups vs the base."""
-    time_like = mode in (results.TTA, results.THROUGHPUT)
+    time_like = mode in (vocabulary.TTA, vocabulary.THROUGHPUT)
     unit = "min" if time_like else "samples/s"
     per = ("node-min", "socket-min", "core-min") if time_like else ("/node", "/socket", "/core")
     base = systems[0]
@@ -148,7 +149,7 @@ def epoch_time_table(systems: list[SystemResults]) -> tuple[list[str], list[list
     rows = []
     for system in systems:
         for scored in system.scored:
-            if scored.mode != results.EPOCH_TIME:
+            if scored.mode != vocabulary.EPOCH_TIME:
                 continue
             seconds = steady_epoch_seconds(scored)
             if seconds:
@@ -178,8 +179,8 @@ def write_plots(systems: list[SystemResults], directory: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written = []
-    series_specs = ((results.EPOCH_TIME, "ranks", "training throughput against ranks", "scaling"),
-                    (results.INFERENCE, "streams", "inference throughput against streams", "streams"))
+    series_specs = ((vocabulary.EPOCH_TIME, "ranks", "training throughput against ranks", "scaling"),
+                    (vocabulary.INFERENCE, "streams", "inference throughput against streams", "streams"))
     for mode, x_name, title, stem in series_specs:
         benchmarks = sorted({s.benchmark for sys_ in systems for s in sys_.scored if s.mode == mode})
         for benchmark in benchmarks:
@@ -190,7 +191,7 @@ def write_plots(systems: list[SystemResults], directory: Path) -> list[Path]:
                     if scored.mode != mode or scored.benchmark != benchmark or not scored.score.values:
                         continue
                     config = dict(scored.config)
-                    if mode == results.EPOCH_TIME:
+                    if mode == vocabulary.EPOCH_TIME:
                         x = (config.get("nodes") or 1) * (config.get("ranks_per_node") or 1)
                         label = f"{system.label} batch/rank={config.get('per_rank_batch')} {config.get('precision')}"
                     else:

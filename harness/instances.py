@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from benchmark import vocabulary
 from harness import results
 from harness.launch import (LaunchPlan, Placement, core_groups, local_command, local_equivalent,
                             mpirun_command, pin_on_start, place, require_mpirun, srun_command)
@@ -50,7 +51,7 @@ class Instance:
 def run_throughput(request: RunRequest) -> int:
     """Train --instances M instances concurrently to the target; exit 0 when every one reached it."""
     count = request.instances  # at least 2, never --resume (checked by the request)
-    base = with_changes(request, mode=results.TTA)
+    base = with_changes(request, mode=vocabulary.TTA)
     plan, launcher, _ = prepare(base)
     if launcher == "slurm":
         whole = dataclasses.replace(plan, nodes=plan.nodes * count, job_name="3dgan-throughput")
@@ -107,7 +108,7 @@ def _prepare_instances(base: RunRequest, plan: LaunchPlan, launcher: str, placem
     recorder = results.Recorder.open(Path(base.results).resolve(), base.system_name, dry_run=base.dry_run)
     runs = recorder.reserve_instances(base.benchmark, count)
     first = runs[0].index
-    checkpoints = recorder.checkpoint_dir(base.benchmark, results.THROUGHPUT, requested=base.checkpoint_dir)
+    checkpoints = recorder.checkpoint_dir(base.benchmark, vocabulary.THROUGHPUT, requested=base.checkpoint_dir)
     groups = core_groups()
     instances = []
     for index, run in enumerate(runs, start=1):

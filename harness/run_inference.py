@@ -19,6 +19,7 @@ import io
 import shutil
 from pathlib import Path
 
+from benchmark import vocabulary
 from reference_model.errors import InputError
 from harness.arguments import int_list, positive_float
 from harness.run_request import RunRequest, with_changes
@@ -178,7 +179,7 @@ def _run(request, precisions, scenarios, points, cores) -> int:
     spec = get_spec(request.benchmark)
     recorder = results.Recorder.open(Path(request.results), request.system_name)
     recorder.describe_system()
-    workdir = recorder.checkpoint_dir(request.benchmark, results.INFERENCE)
+    workdir = recorder.checkpoint_dir(request.benchmark, vocabulary.INFERENCE)
     workdir.mkdir(parents=True, exist_ok=True)
     checkpoint, provenance = resolve_checkpoint(request, workdir)
 

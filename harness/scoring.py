@@ -22,16 +22,17 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from benchmark import vocabulary
 from harness import results
 from harness.mlperf_log import LogTiming, read_timing
 
 # Runs per scored result (rules.md "Runs per result"); for a throughput set, the instances that
 # must reach the target (MLPerf's summarizer: number_of_models >= the benchmark's run count).
-REQUIRED_RUNS = {results.TTA: 5, results.THROUGHPUT: 5, results.EPOCH_TIME: 3, results.INFERENCE: 1}
-METRICS = {results.TTA: ("time_to_accuracy_minutes", "lower"),
-           results.THROUGHPUT: ("time_to_train_all_minutes", "lower"),
-           results.EPOCH_TIME: ("samples_per_second", "higher"),
-           results.INFERENCE: ("samples_per_second", "higher")}
+REQUIRED_RUNS = {vocabulary.TTA: 5, vocabulary.THROUGHPUT: 5, vocabulary.EPOCH_TIME: 3, vocabulary.INFERENCE: 1}
+METRICS = {vocabulary.TTA: ("time_to_accuracy_minutes", "lower"),
+           vocabulary.THROUGHPUT: ("time_to_train_all_minutes", "lower"),
+           vocabulary.EPOCH_TIME: ("samples_per_second", "higher"),
+           vocabulary.INFERENCE: ("samples_per_second", "higher")}
 # How far a summary may differ from its log: the log's clock has millisecond resolution and a
 # log line is written just after the trainer reads its own clock.
 TIMING_TOLERANCE_S = 0.25
@@ -55,7 +56,7 @@ class Score:
     values: list[float] = field(default_factory=list)  # per successful run, in the metric's unit
 
 
-def score_time_to_accuracy(seconds: Sequence[Optional[float]], required: int = REQUIRED_RUNS[results.TTA]) -> Score:
+def score_time_to_accuracy(seconds: Sequence[Optional[float]], required: int = REQUIRED_RUNS[vocabulary.TTA]) -> Score:
     """Minutes to accuracy. `None` is a run that did not reach the target: at most one is
     allowed, and it counts as the slowest run (dropped)."""
     minutes = [s / 60.0 for s in seconds if s is not None]
@@ -153,7 +154,7 @@ def summary_disagreements(summary: dict, timing: LogTiming) -> list[str]:
 
 def measure(result: results.ResultFile) -> Measurement:
     """The metric of one run, from its log; a run whose summary disagrees gets a problem."""
-    if result.mode == results.INFERENCE:
+    if result.mode == vocabulary.INFERENCE:
         return _measure_inference(result)
     if result.log_path is None:
         return Measurement(problem="no MLPerf log beside the summary")
@@ -166,7 +167,7 @@ def measure(result: results.ResultFile) -> Measurement:
         return Measurement(timing=timing, problem=disagreements[0])
     if timing.status != "success":
         return Measurement(timing=timing)
-    value = timing.steady_samples_per_second if result.mode == results.EPOCH_TIME else timing.seconds
+    value = timing.steady_samples_per_second if result.mode == vocabulary.EPOCH_TIME else timing.seconds
     return Measurement(value=value, timing=timing)
 
 
@@ -194,7 +195,7 @@ def _measure_inference(result: results.ResultFile) -> Measurement:
     return Measurement(value=logged.samples_per_second if good else None)
 
 
-def score_instances(timings: Sequence[Optional[LogTiming]], required: int = REQUIRED_RUNS[results.THROUGHPUT]) -> Score:
+def score_instances(timings: Sequence[Optional[LogTiming]], required: int = REQUIRED_RUNS[vocabulary.THROUGHPUT]) -> Score:
     """A throughput set (MLPerf HPC weak scaling): minutes from the first run_start to the last
     run_stop over the instances that reached the target; valid with at least `required` of them
     and one instance scale (nodes per instance) across the set, as MLPerf's summarizer requires."""
@@ -217,18 +218,18 @@ INFERENCE_CONFIG = ("scenario", "precision", "batch_size", "streams", "intra_op_
 def configuration(result: results.ResultFile) -> dict:
     """What makes runs comparable: runs are scored together only when this is equal."""
     summary = result.summary
-    if result.mode == results.INFERENCE:
+    if result.mode == vocabulary.INFERENCE:
         settings = {**summary.get("settings", {}), "scenario": summary.get("scenario")}
         return {k: settings.get(k) for k in INFERENCE_CONFIG}
     config = {k: summary.get(k) for k in TRAINING_CONFIG}
-    if result.mode == results.THROUGHPUT:
+    if result.mode == vocabulary.THROUGHPUT:
         config["instances"] = (summary.get("instance") or {}).get("instances")
     return config
 
 
 def instance_set(result: results.ResultFile) -> Optional[int]:
     """The set a throughput instance belongs to (the first result number of the set)."""
-    return (result.summary.get("instance") or {}).get("set") if result.mode == results.THROUGHPUT else None
+    return (result.summary.get("instance") or {}).get("set") if result.mode == vocabulary.THROUGHPUT else None
 
 
 @dataclass
@@ -269,9 +270,9 @@ def score_results(found: Sequence[results.ResultFile]) -> list[ScoredResult]:
     scored = []
     for (system, benchmark, mode, _, _), runs in sorted(groups.items()):
         measured = [measure(r) for r in runs]
-        if mode == results.THROUGHPUT:
+        if mode == vocabulary.THROUGHPUT:
             score = score_instances([m.timing for m in measured])
-        elif mode == results.TTA:
+        elif mode == vocabulary.TTA:
             score = score_time_to_accuracy([m.value for m in measured])
         else:
             score = score_throughput([m.value for m in measured], REQUIRED_RUNS[mode])
@@ -288,7 +289,7 @@ def score_results(found: Sequence[results.ResultFile]) -> list[ScoredResult]:
 
 def _run_name(result: results.ResultFile) -> str:
     path = result.summary_path
-    return path.parent.name if result.mode == results.INFERENCE else path.stem
+    return path.parent.name if result.mode == vocabulary.INFERENCE else path.stem
 
 
 def score_tree(root: Path) -> list[ScoredResult]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from benchmark import vocabulary
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -29,12 +31,12 @@ def run(args: argparse.Namespace) -> int:
 
     systems = load_systems([Path(r) for r in args.roots])
     fmt = "github" if args.markdown else "simple"
-    sections = [("Time to accuracy", comparison_table(systems, results.TTA)),
+    sections = [("Time to accuracy", comparison_table(systems, vocabulary.TTA)),
                 ("Throughput: time to train M instances (MLPerf HPC weak/)",
-                 comparison_table(systems, results.THROUGHPUT)),
-                ("Training speed (epoch-time runs)", comparison_table(systems, results.EPOCH_TIME)),
+                 comparison_table(systems, vocabulary.THROUGHPUT)),
+                ("Training speed (epoch-time runs)", comparison_table(systems, vocabulary.EPOCH_TIME)),
                 ("Epoch time", epoch_time_table(systems)),
-                ("Inference throughput", comparison_table(systems, results.INFERENCE))]
+                ("Inference throughput", comparison_table(systems, vocabulary.INFERENCE))]
     for title, (headers, rows) in sections:
         print(f"## {title}\n" if args.markdown else f"{title}\n{'=' * len(title)}")
         print(tabulate(rows, headers=headers, tablefmt=fmt) if rows else "(no results)")

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from benchmark import vocabulary
 from harness import results
 from harness.mlperf_log import MLPerfLogger, parse_log
 from harness.sysinfo import MLPERF_SYSTEM_FIELDS, STATUSES, Identity
@@ -102,7 +103,7 @@ def make_training_result(root: Path, benchmark: str = "3dgan", mode: str = "tta"
                        per_rank_batch=per_rank_batch, smoke=smoke, epoch_seconds=epoch_seconds,
                        samples_per_epoch=samples, **log_options)
     epochs = [{"epoch": i, "seconds": s, "samples": samples} for i, s in enumerate(epoch_seconds, start=1)]
-    to_target = mode in (results.TTA, results.THROUGHPUT)
+    to_target = mode in (vocabulary.TTA, vocabulary.THROUGHPUT)
     results.write_summary(run.summary, {
         "mode": results.LOG_MODES[mode], "benchmark": benchmark, "status": status, "submittable": not smoke,
         "command": "harness run --worker (test)", "seconds": logged_seconds(run.log),

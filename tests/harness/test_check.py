@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from benchmark import vocabulary
 from harness import checks, results
 from tests.harness.fake_runs import (SYSTEM, make_inference_result, make_training_result, thresholds_version,
                                      write_system, write_training_log)
@@ -215,7 +216,7 @@ def test_a_summary_faster_than_its_log_fails_and_is_not_counted(tree):
     shorten_epochs(tree / "results" / SYSTEM / "epoch_time" / "3dgan" / "result_2.json", 500.0)
     found = messages(tree)
     assert any("result_2.json: summary epoch 1 took 0.128 s but the log times it as 1.280 s" in m for m in found)
-    [epoch_time] = [s for s in score_tree(tree) if s.mode == results.EPOCH_TIME]
+    [epoch_time] = [s for s in score_tree(tree) if s.mode == vocabulary.EPOCH_TIME]
     assert not epoch_time.score.valid and "result_2 not counted" in epoch_time.score.reason
     assert epoch_time.score.values == [50.0, 50.0], "scores come from the logs, never from the summary"
 

@@ -4,6 +4,7 @@ import io
 
 import pytest
 
+from benchmark import vocabulary
 from harness import cli, results
 from harness.comparison import comparison_table, epoch_time_table, load_systems
 from reference_model.errors import InputError
@@ -34,7 +35,7 @@ def _row(rows, system):
 
 def test_speedups_raw_and_per_core(generations):
     systems = load_systems(list(generations))
-    headers, rows = comparison_table(systems, results.TTA)
+    headers, rows = comparison_table(systems, vocabulary.TTA)
     new = dict(zip(headers, _row(rows, "new_cpu")))
     assert new["score (min)"] == "5" and new["core-min"] == "80"  # 5 min x 16 cores
     speedup, interval = new["speed-up vs old_cpu [95% CI]"].split("x ")
@@ -42,9 +43,9 @@ def test_speedups_raw_and_per_core(generations):
     low, high = (float(v) for v in interval.strip("[]").split(","))
     assert low <= 2.0 <= high
     assert new["per-core speed-up"] == "1x", "twice as fast with twice the cores"
-    headers, rows = comparison_table(systems, results.EPOCH_TIME)
+    headers, rows = comparison_table(systems, vocabulary.EPOCH_TIME)
     assert dict(zip(headers, _row(rows, "new_cpu")))["/core"] == "5"  # 80 samples/s / 16 cores
-    headers, rows = comparison_table(systems, results.INFERENCE)
+    headers, rows = comparison_table(systems, vocabulary.INFERENCE)
     assert len(rows) == 4 and all("2x [n/a: <2 runs]" in r[-2] for r in rows if r[2] == "new_cpu")
 
 
