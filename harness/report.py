@@ -17,26 +17,24 @@ from typing import Optional
 import numpy as np
 
 from benchmark.quality import QualityReport, bin_label
+from reference_model.atomic_files import write_text_atomic
 from reference_model.physics import ANGLE_BINS_DEG, AXES, MOMENT_ORDERS, angle_bin_masks
 
 REFERENCE_STYLE = {"color": "tab:blue", "label": "reference"}
 CANDIDATE_STYLE = {"color": "tab:red", "label": "candidate"}
 
 
-def _atomic_savefig(figure, path: Path) -> None:
+def _save_figure(figure, path: Path) -> None:
+    """Lay out, write whole-or-absent (a temporary name renamed into place), and free the figure."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
     os.close(fd)
     figure.savefig(tmp, dpi=100)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    plt.close(figure)
 
 
 def _bins(report: QualityReport) -> list[tuple[str, np.ndarray]]:
@@ -77,9 +75,7 @@ def plot_sampling_fraction(report: QualityReport, path: Path) -> None:
     ax.set_ylabel("sampling fraction (ECAL sum / E)")
     ax.set_title("Sampling fraction")
     ax.legend()
-    figure.tight_layout()
-    _atomic_savefig(figure, path)
-    plt.close(figure)
+    _save_figure(figure, path)
 
 
 def plot_profiles(report: QualityReport, axes: tuple[str, ...], path: Path, title: str) -> None:
@@ -101,9 +97,7 @@ def plot_profiles(report: QualityReport, axes: tuple[str, ...], path: Path, titl
             ax.set_ylabel("mean energy [GeV]")
     grid[0][0].legend(fontsize=8)
     figure.suptitle(title)
-    figure.tight_layout()
-    _atomic_savefig(figure, path)
-    plt.close(figure)
+    _save_figure(figure, path)
 
 
 def plot_moments(report: QualityReport, path: Path) -> None:
@@ -118,9 +112,7 @@ def plot_moments(report: QualityReport, path: Path) -> None:
             ax.set_title(f"M{k} along {axis}", fontsize=9)
     grid[0][0].legend(fontsize=8)
     figure.suptitle("Shower moments (0-based index; central for k >= 2)")
-    figure.tight_layout()
-    _atomic_savefig(figure, path)
-    plt.close(figure)
+    _save_figure(figure, path)
 
 
 def plot_hits(report: QualityReport, path: Path) -> None:
@@ -138,9 +130,7 @@ def plot_hits(report: QualityReport, path: Path) -> None:
         ax.set_visible(False)
     grid[0][0].legend(fontsize=8)
     figure.suptitle("Hits")
-    figure.tight_layout()
-    _atomic_savefig(figure, path)
-    plt.close(figure)
+    _save_figure(figure, path)
 
 
 def plot_measured_angle(report: QualityReport, path: Path) -> None:
@@ -158,9 +148,7 @@ def plot_measured_angle(report: QualityReport, path: Path) -> None:
         ax.set_title(f"theta = {centre:g} deg +- 0.1 rad ({len(ref)} / {len(cand)} showers)", fontsize=9)
         ax.set_xlabel("measured angle [deg]")
     grid[0][0].legend(fontsize=8)
-    figure.tight_layout()
-    _atomic_savefig(figure, path)
-    plt.close(figure)
+    _save_figure(figure, path)
 
 
 def _markdown(report: QualityReport, plots: dict[str, str], context: dict[str, str]) -> str:
@@ -207,8 +195,8 @@ def write_report(report: QualityReport, out_dir: Path, context: Optional[dict[st
     if report.reference.theta_rad is not None and report.candidate.theta_rad is not None:
         plots["Measured angle per angle bin"] = "measured_angle.png"
         plot_measured_angle(report, out_dir / plots["Measured angle per angle bin"])
-    _atomic_write_text(out_dir / "quality.json", json.dumps(report.to_dict(), indent=1) + "\n")
+    write_text_atomic(out_dir / "quality.json", json.dumps(report.to_dict(), indent=1) + "\n")
     markdown = out_dir / "report.md"
-    _atomic_write_text(markdown, _markdown(report, plots, context or {}))
+    write_text_atomic(markdown, _markdown(report, plots, context or {}))
     return markdown
 
