@@ -23,10 +23,8 @@ import datetime as dt
 import hashlib
 import json
 import math
-import os
 import re
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from typing import Optional
 import numpy as np
 
 from benchmark import quality
+from reference_model.atomic_files import write_text_atomic
 from reference_model.errors import InputError
 from reference_model.physics import HIT_THRESHOLD_GEV, energy_bin_edges
 from reference_model.showers import Showers
@@ -255,12 +254,7 @@ def write_thresholds(document: dict, path: Path) -> Path:
     text = json.dumps(document, indent=1)
     # One line per list of numbers (the floor values, the bin edges) keeps the file readable.
     text = re.sub(r"\[\s+([^\[\]{}\"]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text + "\n")
-    os.chmod(tmp, 0o644)  # a shipped data file, readable by all (mkstemp creates it 0600)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, text + "\n")
 
 
 def summary_rows(document: dict) -> list[tuple]:

@@ -8,8 +8,6 @@ base system (shorter time to accuracy, more samples per second).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -160,15 +158,9 @@ def epoch_time_table(systems: list[SystemResults]) -> tuple[list[str], list[list
 
 # -- plots -----------------------------------------------------------------------------------
 def _save_figure(figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        figure.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    from reference_model.atomic_files import write_file_atomic
+
+    return write_file_atomic(path, lambda tmp: figure.savefig(tmp, dpi=120, bbox_inches="tight"))
 
 
 def write_plots(systems: list[SystemResults], directory: Path) -> list[Path]:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from benchmark.quality import QualityReport, bin_label
-from reference_model.atomic_files import write_text_atomic
+from reference_model.atomic_files import write_file_atomic, write_text_atomic
 from reference_model.physics import ANGLE_BINS_DEG, AXES, MOMENT_ORDERS, angle_bin_masks
 
 REFERENCE_STYLE = {"color": "tab:blue", "label": "reference"}
@@ -29,11 +27,7 @@ def _save_figure(figure, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    figure.savefig(tmp, dpi=100)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_file_atomic(path, lambda tmp: figure.savefig(tmp, dpi=100))
     plt.close(figure)
 
 

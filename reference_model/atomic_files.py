@@ -9,7 +9,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
@@ -23,6 +23,23 @@ def write_text_atomic(path: Path, text: str) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from the other users of a cluster
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_file_atomic(path: Path, write: Callable[[Path], Any], suffix: Optional[str] = None) -> Path:
+    """Let `write` fill a temporary file beside `path` (same `suffix`, for writers that insist on
+    one), then rename it into place: for files another library writes (figures, weights)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

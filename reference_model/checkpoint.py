@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-from reference_model.atomic_files import write_json_atomic
+from reference_model.atomic_files import write_file_atomic, write_json_atomic
 from reference_model.errors import InputError
 from reference_model.specs import ModelSpec, get_spec
 
@@ -47,10 +45,7 @@ def save_generator(path: Path, generator, spec: ModelSpec, metadata: Optional[di
     if not path.name.endswith(WEIGHTS_SUFFIX):
         raise InputError(f"checkpoint name {path.name!r} must end with {WEIGHTS_SUFFIX}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=WEIGHTS_SUFFIX)
-    os.close(fd)
-    generator.save_weights(tmp)
-    os.replace(tmp, path)
+    write_file_atomic(path, lambda tmp: generator.save_weights(str(tmp)), suffix=WEIGHTS_SUFFIX)
     card = {"benchmark": spec.benchmark, "model": spec.name,
             "fingerprint": architecture_fingerprint(generator), "sha256": sha256_of(path),
             **(metadata or {})}
