@@ -119,7 +119,8 @@ def inference_generator(checkpoint: Path, rewrite: bool = True) -> tuple[ModelSp
 class TensorFlowRunner:
     """The Keras generator traced into one graph; float32 or mixed_bfloat16."""
 
-    def __init__(self, checkpoint: Path, precision: str, rewrite: bool = True) -> None:
+    def __init__(self, checkpoint: Path, precision: str, rewrite: bool = True,
+                 check_kernels: bool = True) -> None:
         import keras
         import tensorflow as tf
 
@@ -130,7 +131,7 @@ class TensorFlowRunner:
             self.spec, self.generator, self.provenance = inference_generator(checkpoint, rewrite)
         finally:
             keras.mixed_precision.set_global_policy(previous)
-        if precision == BFLOAT16:
+        if precision == BFLOAT16 and check_kernels:
             numerics.require_correct_kernels([self.generator], KERNEL_CHECK_BATCH)
         self.precision = precision
         self.runtime = RUNTIMES[precision] + (REWRITTEN if self.provenance["rewrite"] else "")
@@ -254,11 +255,13 @@ def prepare(precision: str, checkpoint: Path, workdir: Path, seed: int = 0,
     raise InputError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
 
 
-def load_runner(precision: str, artifact: Path, spec: ModelSpec, intra_op: int = 0) -> GeneratorRunner:
-    """The runner for `precision` over an artifact from `prepare` (threads configured first)."""
+def load_runner(precision: str, artifact: Path, spec: ModelSpec, intra_op: int = 0,
+                check_kernels: bool = True) -> GeneratorRunner:
+    """The runner for `precision` over an artifact from `prepare` (threads configured first).
+    `check_kernels=False` only where this node's bf16 kernels were already checked."""
     if precision == INT8:
         return OpenVINORunner(artifact, spec, threads=intra_op)
-    runner = TensorFlowRunner(artifact, precision)
+    runner = TensorFlowRunner(artifact, precision, check_kernels=check_kernels)
     if runner.spec.benchmark != spec.benchmark:
         raise InputError(f"{artifact}: a {runner.spec.benchmark} checkpoint, but the run is for "
                          f"{spec.benchmark}; pass a matching --checkpoint")

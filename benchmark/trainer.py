@@ -21,10 +21,9 @@ from typing import Any, Callable, Optional, Protocol, Sequence, TypeVar
 
 from benchmark import log_keys as keys
 from benchmark.recipe import DEFAULTS
-from benchmark.vocabulary import EPOCH_TIME, MIXED_BFLOAT16, TTA, TRAINING_PRECISIONS
+from benchmark.vocabulary import EPOCH_TIME, MIXED_BFLOAT16, TTA
 
 SUSPENSION_GAP_S = 10.0  # a watchdog wake-up this late means the process was stopped
-PRECISIONS = TRAINING_PRECISIONS
 
 
 class RunLogger(Protocol):

@@ -68,7 +68,7 @@ def check_layer(model_name: str, layer, batch_size: int, seed: int = 0) -> Kerne
     x = tf.constant(rng.standard_normal((batch_size, *layer.input.shape[1:]), dtype=np.float32))
     fan_in = int(np.prod(layer.kernel.shape[:-1]))
     w = tf.constant((rng.standard_normal(tuple(layer.kernel.shape)) / np.sqrt(fan_in)).astype(np.float32))
-    upstream = tf.constant(rng.standard_normal(tuple(op(x, w).shape), dtype=np.float32))
+    upstream = tf.constant(rng.standard_normal((batch_size, *layer.output.shape[1:]), dtype=np.float32))
     results = {}
     for dtype in (tf.float32, tf.as_dtype(layer.compute_dtype)):
         xd, wd = tf.cast(x, dtype), tf.cast(w, dtype)

@@ -180,16 +180,17 @@ def test_inference_without_a_quality_record_fails(tree):
 def test_inference_reports_the_checkpoint_target_and_the_precision_gate_apart(tree):
     path = make_inference_result(tree)
     summary = json.loads(path.read_text())
-    summary["quality"] = {"passed": False, "checkpoint_target": {"passed": False},
-                          "precision_gate": {"passed": True}}
-    results.write_json_atomic(path, summary)
-    found = messages(tree, per_run=True)
+
+    def check_with(target_passed: bool, gate_passed: bool) -> list[str]:
+        summary["quality"] = {"passed": False, "checkpoint_target": {"passed": target_passed},
+                              "precision_gate": {"passed": gate_passed}}
+        results.write_json_atomic(path, summary)
+        return messages(tree, per_run=True)
+
+    found = check_with(target_passed=False, gate_passed=True)
     assert any("misses the benchmark target in float32" in m for m in found)
     assert not any("precision gate" in m for m in found)
-    summary["quality"] = {"passed": False, "checkpoint_target": {"passed": True},
-                          "precision_gate": {"passed": False}}
-    results.write_json_atomic(path, summary)
-    found = messages(tree, per_run=True)
+    found = check_with(target_passed=True, gate_passed=False)
     assert any("differ from float32's from the same inputs" in m for m in found)
     assert not any("misses the benchmark target" in m for m in found)
 
