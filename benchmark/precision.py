@@ -53,6 +53,7 @@ LOW_PRECISION_KERNELS = ("i8", "u8")  # OpenVINO runtime precisions of a quantis
 CALIBRATION_SHOWERS = 512  # generator inputs NNCF calibrates activation ranges on
 CALIBRATION_ENERGY_GEV = {"fixed": (10.0, 500.0), "angle": (2.0, 500.0)}  # the data sets' ranges
 CALIBRATION_THETA_DEG = (60.0, 120.0)
+RESIDUAL_WEIGHT_CONVOLUTIONS = 1  # the last n convolutions also get two-stage int8 weights
 INT8_MODEL_NAME = "generator-int8.xml"
 KERNEL_CHECK_BATCH = 128  # the batch the bf16 kernels are checked at (the sweep's default batch)
 OUTPUT_CROP = "output_crop"  # IR rt_info: the image crop the runner applies (see detach_output_crop)
@@ -219,9 +220,13 @@ def calibration_latents(spec: ModelSpec, count: int, seed: int) -> np.ndarray:
 
 def quantise_int8(checkpoint: Path, workdir: Path, seed: int = 0,
                   calibration_showers: int = CALIBRATION_SHOWERS) -> Path:
-    """Convert the checkpoint's generator to OpenVINO and quantise it with NNCF; returns the IR."""
+    """Convert the checkpoint's generator to OpenVINO and quantise it with NNCF: every
+    convolution's input in two int8 stages, the last convolutions' weights too
+    (`benchmark.residual_quantisation`); returns the IR."""
     import nncf
     import openvino as ov
+
+    from benchmark import residual_quantisation
 
     spec, generator, provenance = inference_generator(checkpoint)
     with warnings.catch_warnings():  # Keras warns that the traced input is a tuple, harmlessly
@@ -230,6 +235,9 @@ def quantise_int8(checkpoint: Path, workdir: Path, seed: int = 0,
     latents = calibration_latents(spec, calibration_showers, seed)
     batches = [latents[i:i + 64] for i in range(0, len(latents), 64)]
     quantised = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
+    names = residual_quantisation.convolutions(model)
+    residual_quantisation.add_residual_stages(quantised, model, activations=names,
+                                              weights=names[len(names) - RESIDUAL_WEIGHT_CONVOLUTIONS:])
     crop = detach_output_crop(quantised)
     if crop is not None:
         quantised.set_rt_info(crop, [OUTPUT_CROP])
