@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmark.recipe import CAMPAIGNS
+from benchmark.ship import VALIDATION_DATA_SEED
 from harness.arguments import positive_float
 
 
@@ -55,6 +56,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target.add_argument("--benchmark", choices=tuple(CAMPAIGNS), default="3dgan")
     target.add_argument("--seed", type=int, default=1)
     target.set_defaults(func=run_target)
+
+    ship = sub.add_parser(
+        "ship", help="validate the campaign's best generator on unseen data; ship it if it passes",
+        description="Validate the campaign's best generator against a fresh stand-in set of a seed "
+                    "the campaign never saw, under the benchmark's target (or --thresholds). Only if "
+                    "every gated metric passes: copy it to reference_model/checkpoints/ with its "
+                    "sidecar (SHA-256, provenance, every metric) and a model card. Exit 0 when "
+                    "shipped, 1 when it fails the target (nothing written), 2 on bad input.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ship.add_argument("--benchmark", choices=tuple(CAMPAIGNS), default="3dgan")
+    ship.add_argument("--seed", type=int, default=1, help="the campaign whose best generator ships")
+    ship.add_argument("--validation-seed", type=int, default=VALIDATION_DATA_SEED,
+                      help="seed of the fresh validation set (not a campaign set's)")
+    ship.add_argument("--data-dir", default="runs/campaign-data", help="where the validation set is made")
+    ship.add_argument("--thresholds", metavar="FILE", default=None,
+                      help="a thresholds file to validate against (default: the benchmark's target)")
+    ship.add_argument("--dest", metavar="DIR", default=None,
+                      help="write here instead of reference_model/checkpoints/ (a dry ship)")
+    ship.set_defaults(func=run_ship)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -126,4 +146,27 @@ def run_target(args: argparse.Namespace) -> int:
              entry["floor_limit"] if name in thresholds.limits else "not calibrated", entry["set_by"])
             for name, entry in limits.items()]
     print(tabulate(rows, headers=("metric", "limit", "reference max", "floor limit", "set by")))
+    return 0
+
+
+def run_ship(args: argparse.Namespace) -> int:
+    from benchmark import quality
+    from benchmark.ship import ship_reference
+    from harness.commands.validate import format_table
+
+    thresholds = quality.load_thresholds(args.benchmark, path=args.thresholds)
+    print(f"[ship] validating the {args.benchmark} seed {args.seed} campaign's best generator on a "
+          f"fresh stand-in set (seed {args.validation_seed}) against {thresholds.version}", flush=True)
+    outcome = ship_reference(args.benchmark, args.seed, thresholds, Path(args.data_dir),
+                             args.validation_seed, args.dest,
+                             command=shlex.join(["harness", *sys.argv[1:]]))
+    print(format_table(outcome.report))
+    campaign = outcome.card["campaign"]
+    if outcome.weights is None:
+        print(f"[ship] NOT shipped: the best generator ({campaign['samples']:,} samples) does not pass "
+              f"{thresholds.name} on unseen data; keep training (`harness reference train`)", flush=True)
+        return 1
+    print(f"[ship] shipped {outcome.weights} (SHA-256 {outcome.card['sha256'][:12]}..., "
+          f"{campaign['samples']:,} samples) with its model card {outcome.model_card}; commit "
+          "reference_model/checkpoints/", flush=True)
     return 0

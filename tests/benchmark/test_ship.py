@@ -1,0 +1,93 @@
+"""Shipping the reference: the campaign's best generator is validated on a set it never saw and
+written to the frozen location only if it passes; nothing is written when it fails."""
+import json
+from dataclasses import asdict
+
+import pytest
+
+from benchmark import campaign
+from benchmark.recipe import CAMPAIGNS
+from harness.cli import main
+from reference_model.checkpoint import load_generator, read_card, save_generator, sha256_of
+from reference_model.errors import InputError
+
+SEED = 4
+
+
+@pytest.fixture
+def campaign_with_best(tmp_path, monkeypatch):
+    """A campaign curve whose best generator is an untrained one, in a scratch convergence folder."""
+    import keras
+
+    from reference_model.specs import get_spec
+
+    monkeypatch.setattr(campaign, "CONVERGENCE_DIR", tmp_path / "convergence")
+    recipe = asdict(CAMPAIGNS["3dgan"])
+    spec = get_spec("3dgan")
+    keras.utils.set_random_seed(5)
+    save_generator(campaign.best_generator_path("3dgan", SEED), spec.build_generator(), spec,
+                   {"recipe": recipe, "samples": 35_000, "seconds": 5234.4, "seed": SEED,
+                    "selection_metric": campaign.SELECTION_METRIC, "value": 2.27})
+    curve = {"benchmark": "3dgan", "seed": SEED, "recipe": recipe, "points": [], "sessions": [],
+             "best": {"samples": 35_000, "metric": campaign.SELECTION_METRIC, "value": 2.27}}
+    path = campaign.curve_path("3dgan", SEED)
+    path.write_text(json.dumps(curve))
+    return tmp_path
+
+
+def thresholds_file(tmp_path, sampling_fraction_limit: float):
+    """The smoke target as a non-smoke file with the sampling-fraction limit given."""
+    from benchmark.quality import thresholds_path
+
+    document = json.loads(thresholds_path("3dgan", smoke=True).read_text())
+    document["smoke"] = False
+    document["version"] = "3dgan-ship-test"
+    document["metrics"]["objective.sampling_fraction"]["threshold"] = sampling_fraction_limit
+    path = tmp_path / "thresholds.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def ship(tmp_path, limit: float, *extra: str) -> int:
+    return main(["reference", "ship", "--seed", str(SEED), "--data-dir", str(tmp_path / "data"),
+                 "--thresholds", str(thresholds_file(tmp_path, limit)),
+                 "--dest", str(tmp_path / "checkpoints"), *extra])
+
+
+def test_a_passing_generator_ships_with_its_card(campaign_with_best, capsys):
+    tmp_path = campaign_with_best
+    assert ship(tmp_path, 1e9) == 0
+    weights = tmp_path / "checkpoints" / "3dgan-generator.weights.h5"
+    spec, _ = load_generator(weights)  # hash and fingerprint verified
+    assert spec.benchmark == "3dgan"
+    assert sha256_of(weights) == sha256_of(campaign.best_generator_path("3dgan", SEED))
+    card = read_card(weights)
+    assert card["campaign"]["samples"] == 35_000 and card["validation"]["data_seed"] == 3001
+    assert card["validation"]["passed"] is True and "3dgan-ship-test" in card["validation"]["thresholds"]
+    model_card = (tmp_path / "checkpoints" / "3dgan-generator.md").read_text()
+    for text in ("objective.sampling_fraction", "empty_fraction", card["sha256"], "seed 3001",
+                 "200,000 events (seed 1001)", "**PASSED**"):
+        assert text in model_card
+    assert "shipped" in capsys.readouterr().out
+
+
+def test_a_failing_generator_is_not_shipped(campaign_with_best, capsys):
+    tmp_path = campaign_with_best
+    assert ship(tmp_path, 1e-9) == 1
+    assert not (tmp_path / "checkpoints").exists()
+    out = capsys.readouterr().out
+    assert "NOT shipped" in out and "FAIL" in out
+
+
+def test_a_campaign_data_seed_is_refused_for_validation(campaign_with_best, capsys):
+    assert ship(campaign_with_best, 1e9, "--validation-seed", "2001") == 2
+    assert "never saw" in capsys.readouterr().err
+
+
+def test_no_campaign_is_a_one_line_error(tmp_path, monkeypatch):
+    from benchmark import quality
+    from benchmark.ship import ship_reference
+
+    monkeypatch.setattr(campaign, "CONVERGENCE_DIR", tmp_path / "convergence")
+    with pytest.raises(InputError, match="harness reference train"):
+        ship_reference("3dgan", SEED, quality.load_thresholds("3dgan", smoke=True), tmp_path)
