@@ -51,6 +51,29 @@ def test_bfloat16_runs_the_same_weights_in_bf16(untrained_checkpoint, float32_sh
         np.testing.assert_allclose(candidate.ecal_gev.sum(axis=(1, 2, 3)), reference, rtol=0.05)
 
 
+def test_the_frozen_graph_runs_only_where_it_computes_the_traced_graphs_showers(untrained_checkpoint):
+    """TF 2.21 computes a frozen conv -> leaky ReLU wrongly when the conv's biases are all zero,
+    as an untrained generator's are: the runner then keeps the traced graph; with non-zero
+    biases it runs the frozen graph, and both give the Keras model's showers."""
+    import keras
+
+    from reference_model.checkpoint import load_generator, save_generator
+
+    latents = prec.calibration_latents(SPEC, 4, seed=1)
+    untrained = prec.TensorFlowRunner(untrained_checkpoint, "float32")
+    _, generator = load_generator(untrained_checkpoint)
+    for layer in generator.layers:
+        if isinstance(layer, keras.layers.Conv3D) and layer.use_bias:
+            layer.bias.assign(np.full(layer.bias.shape, 1e-3, np.float32))
+    biased = prec.TensorFlowRunner(save_generator(untrained_checkpoint.parent / "biased" /
+                                                  "biased-3dgan-generator.weights.h5", generator, SPEC),
+                                   "float32")
+    assert untrained.frozen is False and biased.frozen is True
+    for runner in (untrained, biased):
+        expected = runner.generator(latents, training=False).numpy()
+        np.testing.assert_allclose(runner(latents), expected, rtol=1e-4, atol=1e-4 * expected.max())
+
+
 def test_int8_quantises_the_checkpoint_with_openvino(untrained_checkpoint, float32_showers, tmp_path):
     model = prec.prepare("int8", untrained_checkpoint, tmp_path, seed=0, calibration_showers=128)
     assert model.name == prec.INT8_MODEL_NAME and model.with_suffix(".bin").is_file()
