@@ -53,7 +53,6 @@ LOW_PRECISION_KERNELS = ("i8", "u8")  # OpenVINO runtime precisions of a quantis
 CALIBRATION_SHOWERS = 512  # generator inputs NNCF calibrates activation ranges on
 CALIBRATION_ENERGY_GEV = {"fixed": (10.0, 500.0), "angle": (2.0, 500.0)}  # the data sets' ranges
 CALIBRATION_THETA_DEG = (60.0, 120.0)
-RESIDUAL_WEIGHT_CONVOLUTIONS = 1  # the last n convolutions also get two-stage int8 weights
 INT8_MODEL_NAME = "generator-int8.xml"
 FROZEN_CHECK_BATCH = 8  # latents the frozen graph is checked on against the traced one
 FROZEN_TOLERANCE = 1e-3  # of the image's largest cell: rounding passes, a wrong kernel does not
@@ -250,9 +249,9 @@ def calibration_latents(spec: ModelSpec, count: int, seed: int) -> np.ndarray:
 
 def quantise_int8(checkpoint: Path, workdir: Path, seed: int = 0,
                   calibration_showers: int = CALIBRATION_SHOWERS) -> Path:
-    """Convert the checkpoint's generator to OpenVINO and quantise it with NNCF: every
-    convolution's input in two int8 stages, the last convolutions' weights too
-    (`benchmark.residual_quantisation`); returns the IR."""
+    """Convert the checkpoint's generator to OpenVINO and quantise it with NNCF, every
+    convolution's input and weights in two int8 stages (`benchmark.residual_quantisation`);
+    returns the IR."""
     import nncf
     import openvino as ov
 
@@ -266,8 +265,7 @@ def quantise_int8(checkpoint: Path, workdir: Path, seed: int = 0,
     batches = [latents[i:i + 64] for i in range(0, len(latents), 64)]
     quantised = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
     names = residual_quantisation.convolutions(model)
-    residual_quantisation.add_residual_stages(quantised, model, activations=names,
-                                              weights=names[len(names) - RESIDUAL_WEIGHT_CONVOLUTIONS:])
+    residual_quantisation.add_residual_stages(quantised, model, activations=names, weights=names)
     crop = detach_output_crop(quantised)
     if crop is not None:
         quantised.set_rt_info(crop, [OUTPUT_CROP])
