@@ -20,7 +20,13 @@ uptime | tee "$out/uptime-before.txt"
   --max-steps-per-epoch 20 --warmup-epochs 0 --data work-data/standin-fixed-seed0 \
   --results "$out/scaling-bf16" --precision mixed_bfloat16 > "$out/scaling-bf16.log" 2>&1
 grep -E "efficiency|samples/s" "$out/scaling-bf16.log" | tail -8
-.venv/bin/harness run --mode inference --no-quality-gate --results "$out/inference" --streams 1,2 \
-  --batch 128,256 --duration 10 --scenarios Offline --loadgen-duration 10 > "$out/inference.log" 2>&1
-grep -E "^\[inference\] (best|MFU|per core|LoadGen Offline)|ms/shower" "$out/inference.log" | tail -20
+# the campaign's best generator so far, copied while the campaign is paused: every precision is
+# gated against float32 from the same latents (the checkpoint's own target is reported apart)
+mkdir -p "$out/campaign-best"
+cp benchmark/convergence/state/3dgan-seed1-best.weights.h5 benchmark/convergence/state/3dgan-seed1-best.json \
+  "$out/campaign-best/"
+.venv/bin/harness run --mode inference --checkpoint "$out/campaign-best/3dgan-seed1-best.weights.h5" \
+  --results "$out/inference" --streams 1,2 --batch 128,256 --duration 10 --scenarios Offline \
+  --loadgen-duration 10 > "$out/inference.log" 2>&1
+grep -E "^\[inference\] (\(a\)|\(b\)|best|MFU|per core|LoadGen Offline)|ms/shower" "$out/inference.log" | tail -24
 uptime | tee "$out/uptime-after.txt"

@@ -141,7 +141,12 @@ def test_showers_two_layers_deeper_fail_the_shape_checks(fixed_samples, fixed_th
                for lo, hi in fixed_thresholds.energy_bins_gev)
 
 
-def _untrained(spec):
+def _untrained(spec, seed: int = 0):
+    """A fresh generator with seeded weights (unseeded, whether its showers happen to land in
+    the smoke band depended on what ran before in the process)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
     return partial(spec.build_generator(), training=False)
 
 
