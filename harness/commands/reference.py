@@ -23,16 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "recorded seeds.")
     sub = parser.add_subparsers(dest="reference_command", metavar="SUBCOMMAND", required=True)
 
-    train = sub.add_parser(
-        "train", help="resume the campaign and train for --hours at low priority",
-        description="Resume the campaign from its committed state (or start it), train the closed "
-                    "recipe for --hours at low priority, evaluate the quality gate every interval on a "
-                    "held-out set, append every evaluation to the curve, keep the best generator, and "
-                    "stop with a checkpoint when the time is up or on SIGTERM. Commit "
-                    "benchmark/convergence/ afterwards.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    train.add_argument("--benchmark", choices=tuple(CAMPAIGNS), default="3dgan")
-    train.add_argument("--seed", type=int, default=1, help="the campaign's seed (one campaign per seed)")
+    train = _campaign_command(
+        sub, "train", "resume the campaign and train for --hours at low priority",
+        "Resume the campaign from its committed state (or start it), train the closed recipe for "
+        "--hours at low priority, evaluate the quality gate every interval on a held-out set, "
+        "append every evaluation to the curve, keep the best generator, and stop with a checkpoint "
+        "when the time is up or on SIGTERM. Commit benchmark/convergence/ afterwards.",
+        seed_help="the campaign's seed (one campaign per seed)")
     train.add_argument("--hours", type=positive_float, default=1.0, help="training time of this session")
     train.add_argument("--data-dir", default="runs/campaign-data",
                        help="where the stand-in training and held-out sets are made (never committed)")
@@ -41,32 +38,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--nice", type=int, default=10, help="scheduling niceness added to this process")
     train.set_defaults(func=run_train)
 
-    status = sub.add_parser("status", help="the campaign's samples, sessions and latest evaluations")
-    status.add_argument("--benchmark", choices=tuple(CAMPAIGNS), default="3dgan")
-    status.add_argument("--seed", type=int, default=1)
+    status = _campaign_command(sub, "status", "the campaign's samples, sessions and latest evaluations")
     status.add_argument("--last", type=int, default=10, help="evaluations to show")
     status.set_defaults(func=run_status)
 
-    target = sub.add_parser(
-        "target", help="the v2 limits the rule in CALIBRATION.md gives from the curve",
-        description="Apply the v2 rule (benchmark/thresholds/CALIBRATION.md) to the campaign's curve: "
-                    "each gated metric's limit is the larger of its noise-floor limit and 1.25 x its "
-                    "largest value over the last 6 evaluations. Before the budget is reached this is a "
-                    "preview, labelled so; metrics without a calibrated floor yet use 0 as the floor.")
-    target.add_argument("--benchmark", choices=tuple(CAMPAIGNS), default="3dgan")
-    target.add_argument("--seed", type=int, default=1)
+    target = _campaign_command(
+        sub, "target", "the v2 limits the rule in CALIBRATION.md gives from the curve",
+        "Apply the v2 rule (benchmark/thresholds/CALIBRATION.md) to the campaign's curve: each gated "
+        "metric's limit is the larger of its noise-floor limit and 1.25 x its largest value over the "
+        "last 6 evaluations. Before the budget is reached this is a preview, labelled so; metrics "
+        "without a calibrated floor yet use 0 as the floor.")
     target.set_defaults(func=run_target)
 
-    ship = sub.add_parser(
-        "ship", help="validate the campaign's best generator on unseen data; ship it if it passes",
-        description="Validate the campaign's best generator against a fresh stand-in set of a seed "
-                    "the campaign never saw, under the benchmark's target (or --thresholds). Only if "
-                    "every gated metric passes: copy it to reference_model/checkpoints/ with its "
-                    "sidecar (SHA-256, provenance, every metric) and a model card. Exit 0 when "
-                    "shipped, 1 when it fails the target (nothing written), 2 on bad input.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ship.add_argument("--benchmark", choices=tuple(CAMPAIGNS), default="3dgan")
-    ship.add_argument("--seed", type=int, default=1, help="the campaign whose best generator ships")
+    ship = _campaign_command(
+        sub, "ship", "validate the campaign's best generator on unseen data; ship it if it passes",
+        "Validate the campaign's best generator against a fresh stand-in set of a seed the campaign "
+        "never saw, under the benchmark's target (or --thresholds). Only if every gated metric "
+        "passes: copy it to reference_model/checkpoints/ with its sidecar (SHA-256, provenance, every "
+        "metric) and a model card. Exit 0 when shipped, 1 when it fails the target (nothing "
+        "written), 2 on bad input.",
+        seed_help="the campaign whose best generator ships")
     ship.add_argument("--validation-seed", type=int, default=VALIDATION_DATA_SEED,
                       help="seed of the fresh validation set (not a campaign set's)")
     ship.add_argument("--data-dir", default="runs/campaign-data", help="where the validation set is made")
@@ -75,6 +66,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ship.add_argument("--dest", metavar="DIR", default=None,
                       help="write here instead of reference_model/checkpoints/ (a dry ship)")
     ship.set_defaults(func=run_ship)
+
+
+def _campaign_command(sub, name: str, help: str, description: str | None = None,
+                      seed_help: str = "the campaign's seed") -> argparse.ArgumentParser:
+    """A subcommand about one campaign: --benchmark and --seed name it."""
+    parser = sub.add_parser(name, help=help, description=description or help,
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--benchmark", choices=tuple(CAMPAIGNS), default="3dgan")
+    parser.add_argument("--seed", type=int, default=1, help=seed_help)
+    return parser
 
 
 def run_train(args: argparse.Namespace) -> int:
