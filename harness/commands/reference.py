@@ -9,6 +9,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from benchmark.campaign import REFERENCE_SEED
 from benchmark.recipe import CAMPAIGNS
 from benchmark.ship import VALIDATION_DATA_SEED
 from harness.arguments import positive_float
@@ -74,7 +75,7 @@ def _campaign_command(sub, name: str, help: str, description: str | None = None,
     parser = sub.add_parser(name, help=help, description=description or help,
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--benchmark", choices=tuple(CAMPAIGNS), default="3dgan")
-    parser.add_argument("--seed", type=int, default=1, help=seed_help)
+    parser.add_argument("--seed", type=int, default=REFERENCE_SEED, help=seed_help)
     return parser
 
 
