@@ -143,9 +143,7 @@ class TensorFlowRunner:
         self._forward, self.frozen = frozen_forward(self.generator, self.spec.latent_size)
 
     def __call__(self, latent: np.ndarray) -> np.ndarray:
-        import tensorflow as tf
-
-        return self._forward(tf.convert_to_tensor(latent)).numpy()
+        return self._forward(latent).numpy()
 
 
 def frozen_forward(model, latent_size: int) -> tuple[Any, bool]:
@@ -169,7 +167,7 @@ def frozen_forward(model, latent_size: int) -> tuple[Any, bool]:
                         tf.float32)
     expected, got = traced(probe).numpy(), frozen(probe)[0].numpy()
     if np.abs(got - expected).max() <= FROZEN_TOLERANCE * max(np.abs(expected).max(), 1e-30):
-        return (lambda latent: frozen(latent)[0]), True
+        return (lambda latent: frozen(tf.convert_to_tensor(latent))[0]), True
     print(f"[precision] {model.name}: the frozen graph differs from the traced one on this "
           "TensorFlow (it computes conv -> leaky ReLU wrongly when the conv's biases are all zero; "
           "docs/numerics.md); running the traced graph", file=sys.stderr, flush=True)

@@ -1,4 +1,4 @@
-"""Two-stage int8 for the convolutions whose rounding noise reaches the image.
+"""Two-stage int8: a convolution's input and weights each as int8 plus an int8 rounding residual.
 
 Per-tensor int8 puts a quantisation step of about max/255 on a convolution's input. The
 generator's cells span four decades, so on the last convolutions that step is ten times an

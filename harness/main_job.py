@@ -51,11 +51,10 @@ def _steps(request: RunRequest, data: Path, reference: Path, root: Path) -> list
                       ["validate", "--reference", str(reference), "--candidate", str(checkpoint),
                        "--report", str(root / "validation")], 0))
         steps.append(("short inference sweep, each precision gated by physics", inference, 0))
-    elif _campaign_best(request).exists():
+    elif (best := _campaign_best(request)).exists():
         # Before a reference ships, the campaign's best generator so far is the closest thing:
         # each precision is gated against float32 from the same latents, and the checkpoint's
         # own target is reported as not met, so the rows say "below-target", outside the tree.
-        best = _campaign_best(request)
         print(f"[main job] no shipped reference checkpoint at {checkpoint}: validation skipped; the "
               f"inference sweep runs the reference campaign's best generator so far ({best}), below "
               "the benchmark's target, into a scratch root outside the results tree", flush=True)
