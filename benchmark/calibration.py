@@ -24,7 +24,6 @@ import hashlib
 import json
 import math
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Optional
 import numpy as np
 
 from benchmark import quality
+from benchmark.provenance import SUITE_ROOT, suite_commit
 from reference_model.atomic_files import write_text_atomic
 from reference_model.errors import InputError
 from reference_model.physics import HIT_THRESHOLD_GEV, energy_bin_edges
@@ -161,14 +161,8 @@ def _round_up(x: float, digits: int = 3) -> float:
 
 
 def _provenance() -> dict:
-    root = Path(__file__).resolve().parent.parent
-    simulator = root / "reference_model" / "simulator.py"
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {"suite_commit": commit,
+    simulator = SUITE_ROOT / "reference_model" / "simulator.py"
+    return {"suite_commit": suite_commit(),
             "simulator_sha256": hashlib.sha256(simulator.read_bytes()).hexdigest() if simulator.is_file() else None}
 
 

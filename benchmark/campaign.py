@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+from benchmark.provenance import suite_commit
 from benchmark.recipe import CampaignRecipe
 
 CONVERGENCE_DIR = Path(__file__).with_name("convergence")
@@ -86,6 +87,7 @@ class Curve:
 
     def start_session(self, command: str, samples: int) -> dict:
         session = {"started": _now(), "host": socket.gethostname(), "command": command,
+                   "suite_commit": suite_commit(),
                    "samples_at_start": samples, "samples_at_stop": samples, "stopped": None,
                    "wall_seconds": 0.0, "samples_per_second": None}
         self.document["sessions"].append(session)

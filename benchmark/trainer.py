@@ -243,12 +243,10 @@ def train(config: TrainConfig, comm, logger: RunLogger,
             print(f"[rank 0] {len(checks)} bfloat16 layers agree with float32 on this CPU "
                   f"(worst {max(c.worst for c in checks):.2g}, limit {numerics.RELATIVE_ERROR_LIMIT})",
                   flush=True)
-    state = tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
-                                d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer, rng=gan.rng,
-                                epoch=tf.Variable(0, dtype=tf.int64),
-                                elapsed=tf.Variable(0.0, dtype=tf.float64),
-                                samples=tf.Variable(0, dtype=tf.int64),
-                                epoch_step=tf.Variable(0, dtype=tf.int64))
+    state = gan.checkpoint(epoch=tf.Variable(0, dtype=tf.int64),
+                           elapsed=tf.Variable(0.0, dtype=tf.float64),
+                           samples=tf.Variable(0, dtype=tf.int64),
+                           epoch_step=tf.Variable(0, dtype=tf.int64))
     manager = tf.train.CheckpointManager(state, str(config.checkpoint_dir),
                                          max_to_keep=config.keep_checkpoints)
     resumed_from = None

@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from reference_model.dropout import ReferenceDropout
 from reference_model.transforms import ANGLE_POWER
 
 LEAKY_SLOPE = 0.3  # Keras 2 LeakyReLU default
@@ -74,13 +75,13 @@ def fixed_discriminator() -> keras.Model:
     image = keras.Input((25, 25, 25, 1), name="image")
     x = layers.Conv3D(32, (5, 5, 5), padding="same", name="conv1")(image)
     x = _leaky("leaky1")(x)
-    x = layers.Dropout(DROPOUT, name="drop1")(x)
+    x = ReferenceDropout(DROPOUT, name="drop1")(x)
     for i, pad in ((2, 2), (3, 2), (4, 1)):
         x = layers.ZeroPadding3D((pad, pad, pad), name=f"pad{i}")(x)
         x = layers.Conv3D(8, (5, 5, 5), padding="valid", name=f"conv{i}")(x)
         x = _leaky(f"leaky{i}")(x)
         x = _bn(f"bn{i}")(x)
-        x = layers.Dropout(DROPOUT, name=f"drop{i}")(x)
+        x = ReferenceDropout(DROPOUT, name=f"drop{i}")(x)
     fake, aux = _discriminator_heads(x)
     ecal = layers.Lambda(_ecal_sum, name="ecal", output_shape=(1,))(image)
     return keras.Model(image, [fake, aux, ecal], name="discriminator_3dgan")
@@ -151,14 +152,14 @@ def angle_discriminator() -> keras.Model:
     image = keras.Input((51, 51, 25, 1), name="image")
     x = layers.Conv3D(16, (5, 6, 6), padding="same", name="conv1")(image)
     x = _leaky("leaky1")(x)
-    x = layers.Dropout(DROPOUT, name="drop1")(x)
+    x = ReferenceDropout(DROPOUT, name="drop1")(x)
     for i, pad_z in ((2, True), (3, True), (4, False)):
         if pad_z:
             x = layers.ZeroPadding3D((0, 0, 1), name=f"pad{i}")(x)
         x = layers.Conv3D(8, (5, 6, 6), padding="valid", name=f"conv{i}")(x)
         x = _leaky(f"leaky{i}")(x)
         x = _bn(f"bn{i}")(x)
-        x = layers.Dropout(DROPOUT, name=f"drop{i}")(x)
+        x = ReferenceDropout(DROPOUT, name=f"drop{i}")(x)
     fake, aux = _discriminator_heads(x)
     inv = layers.Lambda(_undo_power, name="inv_power", output_shape=(51, 51, 25, 1))(image)
     ang = layers.Lambda(measured_angle, name="angle", output_shape=(1,))(inv)

@@ -82,7 +82,7 @@ class ReferenceGAN:
 
     # -- state ------------------------------------------------------------------------------
     @property
-    def _random_states(self) -> list:
+    def random_states(self) -> list:
         """The dropout layers' seed-generator states: per rank, never shared."""
         models = self.generator.variables + self.discriminator.variables
         return [v for v in models if v.path.endswith(SEED_STATE_SUFFIX)]
@@ -91,10 +91,18 @@ class ReferenceGAN:
     def variables(self) -> list:
         """Every variable a replica must share: weights, BN statistics, optimiser slots (not the
         random streams, which differ by rank so that ranks draw different noise and dropout)."""
-        random_states = {id(v) for v in self._random_states}
+        random_states = {id(v) for v in self.random_states}
         models = [v for v in self.generator.variables + self.discriminator.variables
                   if id(v) not in random_states]
         return models + self.d_optimizer.variables + self.g_optimizer.variables
+
+    def checkpoint(self, **counters: tf.Variable) -> tf.train.Checkpoint:
+        """Everything a resumed run needs to continue this one exactly: both models, both
+        optimisers, the noise stream and the dropout streams (Keras's seed generators are not
+        tracked through the models), plus the caller's counters."""
+        return tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
+                                   d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer,
+                                   rng=self.rng, dropout_streams=list(self.random_states), **counters)
 
     def rekey(self, rank: int, *salt: int) -> None:
         """Give this rank its own streams for latent noise, fake energies, label flips and dropout,
@@ -102,7 +110,7 @@ class ReferenceGAN:
         on every rank. A resumed multi-rank run rekeys with the samples trained as salt, since
         every rank restored rank 0's streams."""
         self.rng.reset_from_seed(stream_seed(self.seed, rank, *salt))
-        for i, state in enumerate(self._random_states):
+        for i, state in enumerate(self.random_states):
             state.assign(np.array([stream_seed(self.seed, rank, *salt, i) % (1 << 62), 0], dtype=np.int64))
 
     def set_learning_rate(self, learning_rate: float) -> None:

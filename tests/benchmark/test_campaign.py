@@ -2,6 +2,7 @@
 stopped by its time limit mid-interval resumed without losing or double-counting a sample."""
 import json
 import os
+import re
 import signal
 from dataclasses import replace
 
@@ -76,6 +77,8 @@ def test_a_session_stopped_mid_interval_resumes_without_losing_samples(fixed_dat
     assert second["samples_at_start"] == first["samples_at_stop"] and second["samples_at_stop"] == 48
     assert [p["samples"] for p in curve["points"]] == [16, 32, 48]
     assert len(curve["sessions"]) == 2
+    assert all(re.fullmatch(r"[0-9a-f]{40}(-dirty)?", s["suite_commit"]) for s in curve["sessions"]), \
+        "each session records the commit of the code it ran"
 
 
 def test_the_time_limit_stops_with_a_checkpoint(fixed_data_dir, convergence_dir):
