@@ -43,6 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--last", type=int, default=10, help="evaluations to show")
     status.set_defaults(func=run_status)
 
+    plot = _campaign_command(
+        sub, "plot", "draw the campaign's curve (objective, physics gates, failing checks) to a PNG",
+        "Draw the campaign's curve against training samples: the original objective and its terms, "
+        "the v2-gated physics metrics beside their noise-floor limits, and the checks failing; "
+        "session starts are marked with their commit, the budget and the v2 rule's window drawn.")
+    plot.add_argument("--out", metavar="FILE", default=None,
+                      help="the PNG to write (default: beside the curve in benchmark/convergence/)")
+    plot.set_defaults(func=run_plot)
+
     target = _campaign_command(
         sub, "target", "the v2 limits the rule in CALIBRATION.md gives from the curve",
         "Apply the v2 rule (benchmark/thresholds/CALIBRATION.md) to the campaign's curve: each gated "
@@ -127,6 +136,18 @@ def run_status(args: argparse.Namespace) -> int:
              f"{p['metrics'].get('objective.sampling_fraction', float('nan')):.4f}", p["failed"])
             for p in points[-args.last:]]
     print(tabulate(rows, headers=("samples", "hours", "objective", "profile L1", "SF error", "failing")))
+    return 0
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from benchmark import quality
+    from benchmark.campaign import curve_path
+    from harness.campaign_plot import plot_campaign
+
+    document = _read_curve(args.benchmark, args.seed)
+    out = Path(args.out) if args.out else curve_path(args.benchmark, args.seed).with_suffix(".png")
+    plot_campaign(document, quality.load_thresholds(args.benchmark), out)
+    print(f"[campaign] curve of {len(document['points'])} evaluations written to {out}")
     return 0
 
 

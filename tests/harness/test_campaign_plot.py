@@ -1,0 +1,44 @@
+"""`harness reference plot`: the campaign's curve drawn to a PNG, and a one-line error without one."""
+import json
+
+import pytest
+
+from benchmark import quality
+from harness.campaign_plot import plot_campaign
+from reference_model.errors import InputError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _document(points: int) -> dict:
+    thresholds = quality.load_thresholds("3dgan")
+    names = list(thresholds.limits) + ["objective.total", "profile_l1.x", "profile_l1.y", "profile_l1.z"]
+    return {"benchmark": "3dgan", "seed": 9,
+            "recipe": {"budget_samples": 60_000, "eval_every_samples": 5_000},
+            "sessions": [{"samples_at_start": 0, "suite_commit": "a" * 40},
+                         {"samples_at_start": 12_000, "suite_commit": "b" * 40 + "-dirty"}],
+            "points": [{"samples": 5_000 * (i + 1), "failed": 50 - i,
+                        "metrics": {name: 0.5 / (i + 1) for name in names}} for i in range(points)]}
+
+
+def test_the_curve_is_drawn_to_a_png(tmp_path):
+    out = plot_campaign(_document(4), quality.load_thresholds("3dgan"), tmp_path / "sub" / "curve.png")
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    assert [p.name for p in out.parent.iterdir()] == ["curve.png"], "no temporary file is left behind"
+
+
+def test_a_campaign_without_evaluations_is_a_one_line_error(tmp_path):
+    with pytest.raises(InputError, match="no evaluation yet"):
+        plot_campaign(_document(0), quality.load_thresholds("3dgan"), tmp_path / "curve.png")
+    assert not (tmp_path / "curve.png").exists()
+
+
+def test_the_cli_plots_a_committed_curve(tmp_path, monkeypatch, capsys):
+    from benchmark import campaign
+    from harness.cli import main
+
+    monkeypatch.setattr(campaign, "CONVERGENCE_DIR", tmp_path)
+    campaign.curve_path("3dgan", 9).write_text(json.dumps(_document(3)))
+    assert main(["reference", "plot", "--seed", "9"]) == 0
+    assert (tmp_path / "3dgan-reference-seed9.png").read_bytes()[:8] == PNG_MAGIC
+    assert "3 evaluations" in capsys.readouterr().out
