@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.set_defaults(func=run_train)
 
     status = _campaign_command(sub, "status", "the campaign's samples, sessions and latest evaluations")
-    status.add_argument("--last", type=int, default=10, help="evaluations to show")
+    status.add_argument("--last", type=int, default=10, help="sessions and evaluations to show")
     status.set_defaults(func=run_status)
 
     plot = _campaign_command(
@@ -127,10 +127,16 @@ def run_status(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     document = _read_curve(args.benchmark, args.seed)
-    points = document["points"]
-    print(f"{args.benchmark} seed {args.seed}: {len(points)} evaluations, {len(document['sessions'])} "
-          f"sessions, budget {document['recipe']['budget_samples']:,} samples; best "
-          f"{document['best']}")
+    points, sessions, best = document["points"], document["sessions"], document["best"]
+    best_text = (f"best {best['metric']} {best['value']:.4g} at {best['samples']:,} samples"
+                 if best else "no evaluation yet")
+    print(f"{args.benchmark} seed {args.seed}: {len(points)} evaluations, {len(sessions)} sessions, "
+          f"budget {document['recipe']['budget_samples']:,} samples; {best_text}")
+    session_rows = [(s["started"][:16].replace("T", " "), (s.get("suite_commit") or "?")[:12],
+                     f"{s['samples_at_start']:,}", f"{s['samples_at_stop']:,}",
+                     "not stopped" if s["stopped"] is None else f"{s['samples_per_second'] or 0:.2f}")
+                    for s in sessions[-args.last:]]
+    print(tabulate(session_rows, headers=("session started (UTC)", "commit", "from", "to", "samples/s")))
     rows = [(p["samples"], f"{p['seconds'] / 3600:.2f}", f"{p['objective']:.4g}",
              f"{p['metrics'].get('profile_l1', float('nan')):.4f}",
              f"{p['metrics'].get('objective.sampling_fraction', float('nan')):.4f}", p["failed"])

@@ -1,4 +1,5 @@
-"""`harness reference plot`: the campaign's curve drawn to a PNG, and a one-line error without one."""
+"""`harness reference plot` and `status`: the campaign's curve drawn to a PNG and tabled, and a
+one-line error where there is nothing to show."""
 import json
 
 import pytest
@@ -15,9 +16,15 @@ def _document(points: int) -> dict:
     names = list(thresholds.limits) + ["objective.total", "profile_l1.x", "profile_l1.y", "profile_l1.z"]
     return {"benchmark": "3dgan", "seed": 9,
             "recipe": {"budget_samples": 60_000, "eval_every_samples": 5_000},
-            "sessions": [{"samples_at_start": 0, "suite_commit": "a" * 40},
-                         {"samples_at_start": 12_000, "suite_commit": "b" * 40 + "-dirty"}],
-            "points": [{"samples": 5_000 * (i + 1), "failed": 50 - i,
+            "best": {"samples": 5_000 * points, "metric": "objective.total", "value": 0.5 / points} if points else None,
+            "sessions": [{"started": "2026-11-28T10:00:00+00:00", "suite_commit": "a" * 40,
+                          "samples_at_start": 0, "samples_at_stop": 12_000, "stopped": "x",
+                          "samples_per_second": 9.5},
+                         {"started": "2026-11-28T12:00:00+00:00", "suite_commit": "b" * 40 + "-dirty",
+                          "samples_at_start": 12_000, "samples_at_stop": 5_000 * points, "stopped": None,
+                          "samples_per_second": None}],
+            "points": [{"samples": 5_000 * (i + 1), "seconds": 500.0 * (i + 1), "objective": 0.5 / (i + 1),
+                        "failed": 50 - i,
                         "metrics": {name: 0.5 / (i + 1) for name in names}} for i in range(points)]}
 
 
@@ -42,3 +49,16 @@ def test_the_cli_plots_a_committed_curve(tmp_path, monkeypatch, capsys):
     assert main(["reference", "plot", "--seed", "9"]) == 0
     assert (tmp_path / "3dgan-reference-seed9.png").read_bytes()[:8] == PNG_MAGIC
     assert "3 evaluations" in capsys.readouterr().out
+
+
+def test_status_tables_sessions_and_evaluations(tmp_path, monkeypatch, capsys):
+    from benchmark import campaign
+    from harness.cli import main
+
+    monkeypatch.setattr(campaign, "CONVERGENCE_DIR", tmp_path)
+    campaign.curve_path("3dgan", 9).write_text(json.dumps(_document(3)))
+    assert main(["reference", "status", "--seed", "9"]) == 0
+    out = capsys.readouterr().out
+    assert "3 evaluations, 2 sessions" in out and "best objective.total 0.1667 at 15,000 samples" in out
+    assert "aaaaaaaaaaaa" in out and "9.50" in out and "not stopped" in out
+    assert main(["reference", "status", "--seed", "8"]) == 2, "no campaign: a one-line error"
