@@ -140,19 +140,19 @@ def threshold_from_floor(values: np.ndarray, gated_metrics: int) -> tuple[float,
     else:
         gamma_bound = 0.0
     margin_bound = MARGIN_OVER_MAX * float(np.max(values))
-    threshold = _round_up(max(gamma_bound, margin_bound))
-    floor = {"mean": _sig(mean), "std": _sig(std), "min": _sig(float(np.min(values))),
-             "max": _sig(float(np.max(values))), "values": [_sig(float(v)) for v in values]}
+    threshold = round_up(max(gamma_bound, margin_bound))
+    floor = {"mean": significant(mean), "std": significant(std), "min": significant(float(np.min(values))),
+             "max": significant(float(np.max(values))), "values": [significant(float(v)) for v in values]}
     rule = (f"gamma_q{quantile:.6f}" if gamma_bound >= margin_bound else f"{MARGIN_OVER_MAX}x_max")
-    return threshold, {"threshold": threshold, "set_by": rule, "gamma_bound": _sig(gamma_bound),
-                       "margin_bound": _sig(margin_bound), "noise_floor": floor}
+    return threshold, {"threshold": threshold, "set_by": rule, "gamma_bound": significant(gamma_bound),
+                       "margin_bound": significant(margin_bound), "noise_floor": floor}
 
 
-def _sig(x: float, digits: int = 4) -> float:
+def significant(x: float, digits: int = 4) -> float:
     return float(f"{x:.{digits}g}") if math.isfinite(x) else x
 
 
-def _round_up(x: float, digits: int = 3) -> float:
+def round_up(x: float, digits: int = 3) -> float:
     """Round up to `digits` significant digits (a readable limit that is never below the rule)."""
     if x <= 0 or not math.isfinite(x):
         return x
@@ -160,7 +160,8 @@ def _round_up(x: float, digits: int = 3) -> float:
     return float(f"{math.ceil(x / scale - 1e-9) * scale:.{digits}g}")
 
 
-def _provenance() -> dict:
+def suite_provenance() -> dict:
+    """The code and the simulator a calibration ran with."""
     simulator = SUITE_ROOT / "reference_model" / "simulator.py"
     return {"suite_commit": suite_commit(),
             "simulator_sha256": hashlib.sha256(simulator.read_bytes()).hexdigest() if simulator.is_file() else None}
@@ -200,7 +201,7 @@ def calibrate(benchmark: str, version: str, repetitions: int = MIN_REPETITIONS,
             "objective_moment_orders": list(quality.OBJECTIVE_MOMENT_ORDERS),
         },
         "calibration": {
-            "command": command, "date": dt.date.today().isoformat(), **_provenance(),
+            "command": command, "date": dt.date.today().isoformat(), **suite_provenance(),
             "repetitions": repetitions, "seed": seed,
             "samples": "two independent stand-in samples (reference_model.simulator) per repetition, "
                        f"{design.events_per_bin} showers per energy bin each",
@@ -237,7 +238,7 @@ def verify_on_fresh_pairs(thresholds: quality.Thresholds, repetitions: int, seed
             failures[r.name] = failures.get(r.name, 0) + 1
         if meter:
             meter.update()
-    return {"repetitions": repetitions, "passed": passed, "worst_value_over_threshold": _sig(worst),
+    return {"repetitions": repetitions, "passed": passed, "worst_value_over_threshold": significant(worst),
             "failures": failures}
 
 
@@ -255,43 +256,3 @@ def summary_rows(document: dict) -> list[tuple]:
     """One row per gated metric: name, floor mean, floor max, threshold, rule that set it."""
     return [(name, entry["noise_floor"]["mean"], entry["noise_floor"]["max"], entry["threshold"], entry["set_by"])
             for name, entry in document["metrics"].items()]
-
-
-# -- v2: the target the reference reaches (CALIBRATION.md, "v2") ----------------------------------
-REFERENCE_WINDOW = 6  # the reference's last evaluations up to its budget
-REFERENCE_MARGIN = 1.25  # over the reference's largest value in that window
-V2_GATED = ("objective.sampling_fraction", "profile_l1.x", "profile_l1.y", "profile_l1.z")
-V2_GATED_PER_BIN = ("sampling_fraction", "hits", "moment_x1", "moment_y1", "moment_z1")
-
-
-def v2_gated_metrics(thresholds: quality.Thresholds) -> list[str]:
-    """The metrics v2 gates, for the evaluation design of `thresholds`."""
-    per_bin = [f"separation.{feature}.{quality.bin_label(low, high)}"
-               for low, high in thresholds.energy_bins_gev for feature in V2_GATED_PER_BIN]
-    return [*V2_GATED, *per_bin]
-
-
-def limits_from_reference(points: list[dict], floor_limits: dict[str, float], gated: list[str],
-                          window: int = REFERENCE_WINDOW, margin: float = REFERENCE_MARGIN
-                          ) -> dict[str, dict]:
-    """Each gated metric's limit: the larger of its noise-floor limit and `margin` x its largest
-    value over the reference's last `window` evaluations, rounded up to 3 significant digits."""
-    if len(points) < window:
-        raise InputError(f"the reference curve has {len(points)} evaluations; the rule needs the last {window}")
-    missing = [name for name in gated if name not in floor_limits]
-    if missing:
-        raise InputError(f"no noise-floor limit for {missing[:3]}; run harness calibrate so every "
-                         "gated metric has one")
-    last = points[-window:]
-    limits = {}
-    for name in gated:
-        values = [p["metrics"].get(name) for p in last]
-        if any(v is None or not np.isfinite(v) for v in values):
-            raise InputError(f"metric {name} is missing or not finite in the reference's last {window} "
-                             "evaluations; the curve cannot set its limit")
-        reference_bound = margin * max(values)
-        limits[name] = {"threshold": _round_up(max(floor_limits[name], reference_bound)),
-                        "floor_limit": floor_limits[name], "reference_max": _sig(max(values)),
-                        "set_by": ("noise floor" if floor_limits[name] >= reference_bound
-                                   else f"{margin} x the reference's max over its last {window} evaluations")}
-    return limits

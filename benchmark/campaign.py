@@ -121,7 +121,9 @@ def ensure_campaign_data(recipe: CampaignRecipe, data_dir: Path) -> tuple[Path, 
 
 def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Path, heldout_data: Path,
                  logger, command: str, threads: int = 0) -> dict[str, Any]:
-    """Train the campaign for `hours` (or to its budget), then checkpoint and stop.
+    """Train the campaign for `hours` (or to its budget: the reference seed's, or for another seed
+    the REPRODUCTION_FACTOR x larger one it has to reach the reference's target in), then
+    checkpoint and stop.
 
     SIGTERM, or the end of `hours` (counted from here, data loading included), stops it at the next step with a checkpoint; nothing
     trained is lost. `logger` is the MLPerf logger of this session (benchmark.trainer.RunLogger).
@@ -143,7 +145,8 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
                          "the state from git (git checkout -- benchmark/convergence/state)")
     config = TrainConfig(
         benchmark=recipe.benchmark, mode=TTA, data=train_data, eval_data=heldout_data,
-        checkpoint_dir=state, epochs=recipe.epochs, per_rank_batch=recipe.per_rank_batch, seed=seed,
+        checkpoint_dir=state, epochs=recipe.epochs if seed == REFERENCE_SEED else recipe.reproduction_epochs,
+        per_rank_batch=recipe.per_rank_batch, seed=seed,
         precision=recipe.precision, base_learning_rate=recipe.learning_rate,
         warmup_epochs=recipe.warmup_epochs, max_steps_per_epoch=recipe.steps_per_interval,
         resume=resume, stop_at_target=False, keep_checkpoints=1, smoke=recipe.smoke,

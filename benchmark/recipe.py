@@ -84,11 +84,21 @@ class CampaignRecipe:
         return -(-self.budget_samples // self.eval_every_samples)
 
     @property
+    def reproduction_samples(self) -> int:
+        """What a second seed may train to reach the target the reference seed set."""
+        return int(REPRODUCTION_FACTOR * self.budget_samples)
+
+    @property
+    def reproduction_epochs(self) -> int:
+        return -(-self.reproduction_samples // self.eval_every_samples)
+
+    @property
     def steps_per_interval(self) -> int:
         return self.eval_every_samples // self.per_rank_batch
 
 
 # Fixed up front (benchmark/thresholds/CALIBRATION.md, "v2"); never edited once a campaign started.
+REPRODUCTION_FACTOR = 1.5  # a second seed must reach the reference's target within 1.5 budgets
 CAMPAIGNS: dict[str, CampaignRecipe] = {
     "3dgan": CampaignRecipe(benchmark="3dgan", precision=MIXED_BFLOAT16, per_rank_batch=8,
                             learning_rate=RECIPES["3dgan"].base_learning_rate, warmup_epochs=0,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmark import quality
-from benchmark.calibration import REFERENCE_WINDOW, v2_gated_metrics
+from benchmark.reference_target import REFERENCE_WINDOW, v2_gated_metrics
 from reference_model.atomic_files import write_file_atomic
 from reference_model.errors import InputError
 

@@ -105,3 +105,21 @@ def unregistered_files(directory: Path = REGISTRY.parent, registry: Optional[dic
             problems.append(f"{path.name}: changed since {version} was registered ({entry['file']}, sha256 "
                             f"{entry['sha256'][:HASH_DIGITS]}); give it a new version and register that")
     return problems
+
+
+def register_version(path: Path, registry_path: Optional[Path] = None) -> str:
+    """Register the thresholds file at `path` under the version it declares and return the pair a
+    log will record. A new version only: a published one is never pointed at another file."""
+    from reference_model.atomic_files import write_text_atomic
+
+    path, registry_path = Path(path), Path(registry_path or REGISTRY)
+    version, digest = json.loads(path.read_text())["version"], file_sha256(path)
+    registry = json.loads(registry_path.read_text())
+    entry = registry["versions"].get(version)
+    if entry is not None and entry != {"file": path.name, "sha256": digest}:
+        raise InputError(f"{version} is already registered ({entry['file']}, sha256 "
+                         f"{entry['sha256'][:HASH_DIGITS]}); a published version is never replaced")
+    registry["versions"][version] = {"file": path.name, "sha256": digest}
+    write_text_atomic(registry_path, json.dumps(registry, indent=1) + "\n")
+    load_registry.cache_clear()
+    return logged_pair(version, digest)

@@ -57,8 +57,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Apply the v2 rule (benchmark/thresholds/CALIBRATION.md) to the campaign's curve: each gated "
         "metric's limit is the larger of its noise-floor limit and 1.25 x its largest value over the "
         "last 6 evaluations. Before the budget is reached this is a preview, labelled so; metrics "
-        "without a calibrated floor yet use 0 as the floor.")
+        "without a calibrated floor yet use 0 as the floor. With --write, at or past the budget: "
+        "compute those floors by v1's procedure, write the limits as the release candidate "
+        "<benchmark>-quality-v2-rc (not submittable) and register it.")
+    target.add_argument("--write", action="store_true",
+                        help="write and register the v2 release candidate (only at or past the budget)")
+    target.add_argument("--out", metavar="FILE", default=None,
+                        help="with --write: the file (default benchmark/thresholds/<benchmark>-v2-rc.json)")
     target.set_defaults(func=run_target)
+
+    reproduce = _campaign_command(
+        sub, "reproduce", "judge a second seed's campaign against the v2 release candidate",
+        "Judge every recorded evaluation of a second seed (trained from scratch with the same recipe) "
+        "against the v2 release candidate's limits. Exit 0 when one evaluation within the allowance "
+        "(1.5 x the reference's budget) passes every limit: v2 is reproduced; 1 when none has yet "
+        "(or, once the allowance is trained, none did); 2 on bad input.",
+        seed_help="the second seed's campaign")
+    reproduce.set_defaults(seed=2)
+    reproduce.add_argument("--candidate", metavar="FILE", default=None,
+                           help="the release candidate (default benchmark/thresholds/<benchmark>-v2-rc.json)")
+    reproduce.set_defaults(func=run_reproduce)
 
     ship = _campaign_command(
         sub, "ship", "validate the campaign's best generator on unseen data; ship it if it passes",
@@ -161,21 +179,87 @@ def run_target(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from benchmark import quality
-    from benchmark.calibration import limits_from_reference, v2_gated_metrics
+    from benchmark.reference_target import limits_from_reference, v2_gated_metrics
 
+    if args.write:
+        return _write_release_candidate(args)
     document = _read_curve(args.benchmark, args.seed)
     thresholds = quality.load_thresholds(args.benchmark)
     gated = v2_gated_metrics(thresholds)
     floors = {name: thresholds.limits.get(name, 0.0) for name in gated}
     limits = limits_from_reference(document["points"], floors, gated)
     samples, budget = document["points"][-1]["samples"], document["recipe"]["budget_samples"]
-    label = "v2 limits" if samples >= budget else f"PREVIEW at {samples:,} of {budget:,} samples (not v2)"
+    label = ("v2 limits, floors not yet computed for every metric (write them with --write)" if samples >= budget
+             else f"PREVIEW at {samples:,} of {budget:,} samples (not v2)")
     print(f"{args.benchmark} seed {args.seed}: {label}; floors from {thresholds.version}")
     rows = [(name, entry["threshold"], entry["reference_max"],
              entry["floor_limit"] if name in thresholds.limits else "not calibrated", entry["set_by"])
             for name, entry in limits.items()]
     print(tabulate(rows, headers=("metric", "limit", "reference max", "floor limit", "set by")))
     return 0
+
+
+def _release_candidate_path(benchmark: str) -> Path:
+    from benchmark.quality import THRESHOLDS_DIR
+
+    return THRESHOLDS_DIR / f"{benchmark}-v2-rc.json"
+
+
+def _write_release_candidate(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from benchmark import quality
+    from benchmark.calibration import write_thresholds
+    from benchmark.campaign import curve_path
+    from benchmark.reference_target import release_candidate
+    from harness.thresholds_registry import file_sha256, register_version
+
+    document = _read_curve(args.benchmark, args.seed)
+    out = Path(args.out) if args.out else _release_candidate_path(args.benchmark)
+    if out.exists():
+        from reference_model.errors import InputError
+        raise InputError(f"{out}: the v2 release candidate is already written; a published candidate is "
+                         "never replaced")
+    v1 = quality.load_thresholds(args.benchmark)
+    print(f"[target] v2 release candidate from {args.benchmark} seed {args.seed}; floors from {v1.version}",
+          flush=True)
+    candidate = release_candidate(document, file_sha256(curve_path(args.benchmark, args.seed)), v1,
+                                  command=shlex.join(["harness", *sys.argv[1:]]))
+    write_thresholds(candidate, out)
+    pair = register_version(out)
+    rows = [(name, entry["threshold"], entry["reference_max"], entry["floor_limit"],
+             entry.get("note") or entry["set_by"]) for name, entry in candidate["metrics"].items()]
+    print(tabulate(rows, headers=("metric", "limit", "reference max", "floor limit", "set by")))
+    print(f"[target] wrote {out} and registered {pair}; not submittable until a second seed reaches it "
+          f"within {candidate['reproduction']['within_samples']:,} samples (harness reference reproduce); "
+          "commit benchmark/thresholds/", flush=True)
+    return 0
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    from benchmark import quality
+    from benchmark.reference_target import judge_reproduction
+
+    path = Path(args.candidate) if args.candidate else _release_candidate_path(args.benchmark)
+    if not path.is_file():
+        from reference_model.errors import InputError
+        raise InputError(f"{path}: no v2 release candidate; write it at the reference's budget with "
+                         "`harness reference target --write`")
+    candidate = quality.load_thresholds(args.benchmark, path=path)
+    verdict = judge_reproduction(candidate, _read_curve(args.benchmark, args.seed))
+    print(f"{args.benchmark} seed {args.seed} against {candidate.version}: trained {verdict.trained:,} of "
+          f"{verdict.within_samples:,} samples")
+    for samples, failing in verdict.closest:
+        shown = ", ".join(failing[:4]) + (f", +{len(failing) - 4} more" if len(failing) > 4 else "")
+        print(f"  {samples:>9,} samples: {len(failing)} of {len(candidate.limits)} limits failing"
+              + (f" ({shown})" if failing else ""))
+    if verdict.reproduced:
+        print(f"REPRODUCED: seed {args.seed} passes every limit at {verdict.first_pass:,} samples")
+        return 0
+    print("NOT REPRODUCED: no evaluation within the allowance passed every limit" if verdict.exhausted
+          else "not yet: no evaluation passes every limit; keep training (harness reference train "
+               f"--seed {args.seed})")
+    return 1
 
 
 def run_ship(args: argparse.Namespace) -> int:

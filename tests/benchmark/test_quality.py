@@ -276,7 +276,7 @@ def test_profile_l1_distance_weighs_cells_by_their_energy():
 
 
 def test_v2_limits_take_the_larger_of_floor_and_reference_and_never_loosen_a_met_floor():
-    from benchmark.calibration import limits_from_reference
+    from benchmark.reference_target import limits_from_reference
 
     points = [{"metrics": {"a": 0.1 * (i + 1), "b": 0.001}} for i in range(8)]  # a: 0.3 ... 0.8
     limits = limits_from_reference(points, {"a": 0.05, "b": 0.01}, ["a", "b"], window=6, margin=1.25)

@@ -68,3 +68,23 @@ def test_calibrate_names_its_thresholds_with_the_next_unregistered_version(monke
         with pytest.raises(Calibrated) as calibrated:
             args.func(args)
         assert str(calibrated.value) == expected
+
+
+def test_registering_a_new_version_never_replaces_a_published_one(tmp_path):
+    copy = tmp_path / "thresholds"
+    shutil.copytree(THRESHOLDS, copy)
+    index = copy / "registry.json"
+    document = json.loads((copy / "3dgan.json").read_text())
+    document["version"] = "3dgan-quality-v2-rc"
+    candidate = copy / "3dgan-v2-rc.json"
+    candidate.write_text(json.dumps(document))
+    pair = registry.register_version(candidate, index)
+    assert pair == registry.logged_pair("3dgan-quality-v2-rc", registry.file_sha256(candidate))
+    assert registry.unregistered_files(copy, json.loads(index.read_text())) == []
+    assert registry.register_version(candidate, index) == pair, "the same file again: nothing changes"
+    candidate.write_text(json.dumps({**document, "description": "edited"}))
+    with pytest.raises(Exception, match="already registered"):
+        registry.register_version(candidate, index)
+    (copy / "3dgan.json").write_text(json.dumps({**document, "version": "3dgan-quality-v1"}) + " ")
+    with pytest.raises(Exception, match="3dgan-quality-v1 is already registered"):
+        registry.register_version(copy / "3dgan.json", index)

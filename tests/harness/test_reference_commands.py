@@ -1,0 +1,72 @@
+"""`harness reference target --write` and `reproduce`: the v2 release candidate written and
+registered at the budget only, and a second seed judged against it, with their exit codes."""
+import json
+from dataclasses import asdict
+
+import pytest
+
+from benchmark import campaign, quality
+from benchmark.recipe import CAMPAIGNS
+from benchmark.reference_target import v2_gated_metrics
+from harness.cli import main
+
+BUDGET = 60_000
+
+
+def _curve(seed: int, last: int, value: float) -> dict:
+    names = v2_gated_metrics(quality.load_thresholds("3dgan"))
+    return {"benchmark": "3dgan", "seed": seed, "best": None, "sessions": [],
+            "recipe": {**asdict(CAMPAIGNS["3dgan"]), "budget_samples": BUDGET},
+            "points": [{"samples": s, "metrics": {n: value for n in names}} for s in range(5_000, last + 1, 5_000)]}
+
+
+@pytest.fixture
+def scratch(tmp_path, monkeypatch):
+    """Curves, thresholds and the registry in a scratch folder; floors v1 lacks come back at once."""
+    import shutil
+
+    from benchmark import reference_target
+    from harness import thresholds_registry
+
+    monkeypatch.setattr(campaign, "CONVERGENCE_DIR", tmp_path / "convergence")
+    (tmp_path / "convergence").mkdir()
+    shutil.copytree(quality.THRESHOLDS_DIR, tmp_path / "thresholds")
+    monkeypatch.setattr(quality, "THRESHOLDS_DIR", tmp_path / "thresholds")
+    monkeypatch.setattr(thresholds_registry, "REGISTRY", tmp_path / "thresholds" / "registry.json")
+    monkeypatch.setattr(reference_target, "floor_limits_like_v1", lambda v1, names, progress=True: {
+        name: {"threshold": 0.02, "set_by": "test", "noise_floor": {}} for name in names})
+    return tmp_path
+
+
+def _write(path, document):
+    path.write_text(json.dumps(document))
+
+
+def test_the_release_candidate_is_written_at_the_budget_only(scratch, capsys):
+    _write(campaign.curve_path("3dgan", 1), _curve(1, BUDGET - 5_000, 0.05))
+    assert main(["reference", "target", "--write"]) == 2
+    assert "of its 60,000-sample budget" in capsys.readouterr().err
+    assert not (scratch / "thresholds" / "3dgan-v2-rc.json").exists()
+
+    _write(campaign.curve_path("3dgan", 1), _curve(1, BUDGET, 0.05))
+    assert main(["reference", "target", "--write"]) == 0
+    candidate = quality.load_thresholds("3dgan", path=scratch / "thresholds" / "3dgan-v2-rc.json")
+    assert candidate.name == "3dgan-quality-v2-rc" and not candidate.submittable
+    assert candidate.limits["profile_l1.x"] == pytest.approx(0.0625)  # 1.25 x 0.05 > the floor 0.02
+    registered = json.loads((scratch / "thresholds" / "registry.json").read_text())["versions"]
+    assert registered["3dgan-quality-v2-rc"]["file"] == "3dgan-v2-rc.json"
+    assert "registered 3dgan-quality-v2-rc+sha256." in capsys.readouterr().out
+    assert main(["reference", "target", "--write"]) == 2, "a published candidate is never replaced"
+
+
+def test_a_second_seed_is_judged_with_exit_codes(scratch, capsys):
+    assert main(["reference", "reproduce"]) == 2  # no candidate yet
+    _write(campaign.curve_path("3dgan", 1), _curve(1, BUDGET, 0.05))
+    assert main(["reference", "target", "--write"]) == 0
+    _write(campaign.curve_path("3dgan", 2), _curve(2, 20_000, 0.5))
+    capsys.readouterr()
+    assert main(["reference", "reproduce"]) == 1
+    assert "not yet" in capsys.readouterr().out
+    _write(campaign.curve_path("3dgan", 2), _curve(2, 20_000, 0.01))
+    assert main(["reference", "reproduce"]) == 0
+    assert "REPRODUCED: seed 2 passes every limit at 5,000 samples" in capsys.readouterr().out
