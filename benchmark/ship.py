@@ -1,5 +1,10 @@
-"""Shipping the frozen reference: the campaign's best generator, validated against a stand-in set
-of a seed it never saw, becomes `reference_model/checkpoints/<benchmark>-generator.weights.h5`.
+"""Shipping the frozen reference: a campaign generator, validated against a stand-in set of a seed
+it never saw, becomes `reference_model/checkpoints/<benchmark>-generator.weights.h5`.
+
+Which generator: `best`, the campaign's best by its selection metric (the 3DGAN papers'
+objective), or `final`, its generator at its latest evaluation. At the budget that is the end of
+the window the v2 limits were set on, so `final` is the generator v2 certifies by construction;
+the best by objective may lie anywhere on the curve.
 
 Nothing is written unless the generator passes the benchmark's target on that fresh set. What is
 written is the weights (copied byte for byte, so the SHA-256 the campaign recorded still holds),
@@ -9,6 +14,7 @@ from and every metric of the validation), and a model card in Markdown beside th
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -18,6 +24,7 @@ from typing import Any, Optional
 from reference_model.errors import InputError
 
 VALIDATION_DATA_SEED = 3001  # the shipping validation set: neither campaign set's seed
+GENERATORS = ("best", "final")
 
 
 @dataclass
@@ -33,33 +40,77 @@ class ShipOutcome:
 
 def ship_reference(benchmark: str, seed: int, thresholds, data_dir: Path,
                    validation_seed: int = VALIDATION_DATA_SEED, dest: Optional[Path] = None,
-                   command: str = "") -> ShipOutcome:
-    """Validate the campaign's best generator on a fresh stand-in set; ship it if it passes."""
-    from benchmark import campaign, quality
-    from reference_model.checkpoint import FROZEN_DIR, load_generator, read_card, sha256_of
-    from reference_model.simulator import ensure_dataset
+                   command: str = "", generator: str = "best") -> ShipOutcome:
+    """Validate a campaign generator (`best` or `final`) on a fresh stand-in set; ship it if it passes."""
+    from benchmark import campaign
 
     document = campaign.read_curve(benchmark, seed)
     if document is None or document.get("best") is None:
-        raise InputError(f"no best generator for {benchmark} seed {seed} yet; train it with "
+        raise InputError(f"no evaluated generator for {benchmark} seed {seed} yet; train it with "
                          "`harness reference train`")
-    recipe = document["recipe"]
-    if validation_seed in (recipe["train_data_seed"], recipe["heldout_data_seed"]):
+    if generator not in GENERATORS:
+        raise InputError(f"--generator {generator!r}: choose one of {', '.join(GENERATORS)}")
+    if validation_seed in (document["recipe"]["train_data_seed"], document["recipe"]["heldout_data_seed"]):
         raise InputError(f"--validation-seed {validation_seed}: the campaign trained or selected on "
                          "that set; pick a seed it never saw")
-    source = campaign.best_generator_path(benchmark, seed)
+    if generator == "best":
+        return _validate_and_ship(campaign.best_generator_path(benchmark, seed), generator, document,
+                                  thresholds, data_dir, validation_seed, dest, command)
+    with tempfile.TemporaryDirectory(prefix="final-generator-") as scratch:
+        source = final_generator(benchmark, seed, document, Path(scratch))
+        return _validate_and_ship(source, generator, document, thresholds, data_dir, validation_seed,
+                                  dest, command)
+
+
+def final_generator(benchmark: str, seed: int, document: dict, directory: Path) -> Path:
+    """The campaign's generator at its latest checkpoint, which must be an evaluation's, written to
+    `directory` as a weights file with its card."""
+    import tensorflow as tf
+
+    from benchmark import campaign
+    from reference_model.checkpoint import WEIGHTS_SUFFIX, save_generator
+    from reference_model.specs import get_spec
+    from reference_model.training import ReferenceGAN
+
+    latest = tf.train.latest_checkpoint(str(campaign.state_dir(benchmark, seed)))
+    if latest is None:
+        raise InputError(f"{campaign.state_dir(benchmark, seed)}: no campaign checkpoint; restore it from "
+                         "git (git checkout -- benchmark/convergence/state)")
+    spec = get_spec(benchmark)
+    gan = ReferenceGAN(spec, seed=seed)
+    samples, elapsed = tf.Variable(0, dtype=tf.int64), tf.Variable(0.0, dtype=tf.float64)
+    gan.checkpoint(samples=samples, elapsed=elapsed).read(latest).expect_partial()
+    point = document["points"][-1] if document["points"] else None
+    if point is None or point["samples"] != int(samples.numpy()):
+        raise InputError(f"the {benchmark} seed {seed} checkpoint holds {int(samples.numpy()):,} samples, "
+                         f"between evaluations (the latest at {point['samples'] if point else 0:,}); "
+                         "train on to the next evaluation, or ship --generator best")
+    return save_generator(directory / f"{benchmark}-seed{seed}-final{WEIGHTS_SUFFIX}", gan.generator, spec,
+                          {"seed": seed, "samples": point["samples"], "seconds": point["seconds"],
+                           "selection_metric": campaign.SELECTION_METRIC,
+                           "value": point["metrics"][campaign.SELECTION_METRIC],
+                           "recipe": document["recipe"]})
+
+
+def _validate_and_ship(source: Path, chosen: str, document: dict, thresholds, data_dir: Path,
+                       validation_seed: int, dest: Optional[Path], command: str) -> ShipOutcome:
+    from benchmark import quality
+    from reference_model.checkpoint import FROZEN_DIR, load_generator, read_card, sha256_of
+    from reference_model.simulator import ensure_dataset
+
+    recipe, seed, benchmark = document["recipe"], document["seed"], document["benchmark"]
     spec, generator = load_generator(source)  # SHA-256 and architecture verified
     validation = ensure_dataset(Path(data_dir) / f"validation-{spec.geometry}-seed{validation_seed}",
                                 thresholds.evaluation_events, geometry=spec.geometry,
                                 seed=validation_seed, events_per_file=recipe["events_per_file"])
     reference = quality.load_evaluation_showers(validation, thresholds, "validation set")
     report = quality.evaluate_generator(partial(generator, training=False), spec, reference, thresholds)
-    best = read_card(source)
-    card = {key: best[key] for key in ("benchmark", "model", "fingerprint", "sha256")}
+    source_card = read_card(source)
+    card = {key: source_card[key] for key in ("benchmark", "model", "fingerprint", "sha256")}
     card.update({
-        "campaign": {"seed": seed, "samples": best["samples"], "training_seconds": best["seconds"],
-                     "selection_metric": best["selection_metric"], "selection_value": best["value"],
-                     "recipe": recipe},
+        "campaign": {"seed": seed, "samples": source_card["samples"], "training_seconds": source_card["seconds"],
+                     "chosen": chosen, "selection_metric": source_card["selection_metric"],
+                     "selection_value": source_card["value"], "recipe": recipe},
         "validation": {"data_seed": validation_seed, "events": thresholds.evaluation_events,
                        "thresholds": thresholds.version, **report.to_dict()},
         "shipped": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -96,8 +147,10 @@ def model_card(card: dict, weights_name: str) -> str:
         f"* SHA-256 `{card['sha256']}`; architecture fingerprint `{card['fingerprint']}` "
         f"(model `{card['model']}`). The loader refuses the file if either differs.",
         f"* Trained by the reference campaign, seed {campaign['seed']}: {campaign['samples']:,} samples "
-        f"in {campaign['training_seconds'] / 3600:.2f} h of training; the best of its evaluations by "
-        f"`{campaign['selection_metric']}` ({campaign['selection_value']:.4g} on the held-out set).",
+        f"in {campaign['training_seconds'] / 3600:.2f} h of training; "
+        + ("its generator at its latest evaluation" if campaign.get("chosen") == "final"
+           else "the best of its evaluations")
+        + f" (`{campaign['selection_metric']}` {campaign['selection_value']:.4g} on the held-out set).",
         f"* Recipe: {recipe['precision']}, per-rank batch {recipe['per_rank_batch']}, learning rate "
         f"{recipe['learning_rate']:g}, {recipe['warmup_epochs']} warm-up epochs; evaluated every "
         f"{recipe['eval_every_samples']:,} samples; budget {recipe['budget_samples']:,} samples.",

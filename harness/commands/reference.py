@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmark.campaign import REFERENCE_SEED
 from benchmark.recipe import CAMPAIGNS
-from benchmark.ship import VALIDATION_DATA_SEED
+from benchmark.ship import GENERATORS, VALIDATION_DATA_SEED
 from harness.arguments import positive_float
 
 
@@ -79,13 +79,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reproduce.set_defaults(func=run_reproduce)
 
     ship = _campaign_command(
-        sub, "ship", "validate the campaign's best generator on unseen data; ship it if it passes",
-        "Validate the campaign's best generator against a fresh stand-in set of a seed the campaign "
-        "never saw, under the benchmark's target (or --thresholds). Only if every gated metric "
-        "passes: copy it to reference_model/checkpoints/ with its sidecar (SHA-256, provenance, every "
-        "metric) and a model card. Exit 0 when shipped, 1 when it fails the target (nothing "
-        "written), 2 on bad input.",
-        seed_help="the campaign whose best generator ships")
+        sub, "ship", "validate a campaign generator on unseen data; ship it if it passes",
+        "Validate a campaign generator (--generator best: the best by the original objective; final: "
+        "the generator at the latest evaluation, which at the budget is the one v2's limits were set "
+        "on) against a fresh stand-in set of a seed the campaign never saw, under the benchmark's "
+        "target (or --thresholds). Only if every gated metric passes: write it to "
+        "reference_model/checkpoints/ with its sidecar (SHA-256, provenance, every metric) and a "
+        "model card. Exit 0 when shipped, 1 when it fails the target (nothing written), 2 on bad input.",
+        seed_help="the campaign whose generator ships")
+    ship.add_argument("--generator", choices=GENERATORS, default="best",
+                      help="which of the campaign's generators")
     ship.add_argument("--validation-seed", type=int, default=VALIDATION_DATA_SEED,
                       help="seed of the fresh validation set (not a campaign set's)")
     ship.add_argument("--data-dir", default="runs/campaign-data", help="where the validation set is made")
@@ -268,15 +271,15 @@ def run_ship(args: argparse.Namespace) -> int:
     from harness.commands.validate import format_table
 
     thresholds = quality.load_thresholds(args.benchmark, path=args.thresholds)
-    print(f"[ship] validating the {args.benchmark} seed {args.seed} campaign's best generator on a "
-          f"fresh stand-in set (seed {args.validation_seed}) against {thresholds.version}", flush=True)
+    print(f"[ship] validating the {args.benchmark} seed {args.seed} campaign's {args.generator} generator "
+          f"on a fresh stand-in set (seed {args.validation_seed}) against {thresholds.version}", flush=True)
     outcome = ship_reference(args.benchmark, args.seed, thresholds, Path(args.data_dir),
                              args.validation_seed, args.dest,
-                             command=shlex.join(["harness", *sys.argv[1:]]))
+                             command=shlex.join(["harness", *sys.argv[1:]]), generator=args.generator)
     print(format_table(outcome.report))
     campaign = outcome.card["campaign"]
     if outcome.weights is None:
-        print(f"[ship] NOT shipped: the best generator ({campaign['samples']:,} samples) does not pass "
+        print(f"[ship] NOT shipped: the {args.generator} generator ({campaign['samples']:,} samples) does not pass "
               f"{thresholds.name} on unseen data; keep training (`harness reference train`)", flush=True)
         return 1
     print(f"[ship] shipped {outcome.weights} (SHA-256 {outcome.card['sha256'][:12]}..., "

@@ -91,3 +91,47 @@ def test_no_campaign_is_a_one_line_error(tmp_path, monkeypatch):
     monkeypatch.setattr(campaign, "CONVERGENCE_DIR", tmp_path / "convergence")
     with pytest.raises(InputError, match="harness reference train"):
         ship_reference("3dgan", SEED, quality.load_thresholds("3dgan", smoke=True), tmp_path)
+
+
+def _campaign_state(samples: int, seed: int = SEED):
+    """A campaign checkpoint of a fresh ReferenceGAN at `samples`, where the campaign keeps it."""
+    import tensorflow as tf
+
+    from reference_model.specs import get_spec
+    from reference_model.training import ReferenceGAN
+
+    gan = ReferenceGAN(get_spec("3dgan"), seed=11)
+    state = gan.checkpoint(samples=tf.Variable(samples, dtype=tf.int64), elapsed=tf.Variable(99.0, dtype=tf.float64))
+    tf.train.CheckpointManager(state, str(campaign.state_dir("3dgan", seed)), max_to_keep=1).save()
+    return gan
+
+
+def _with_point(tmp_path, samples: int):
+    path = campaign.curve_path("3dgan", SEED)
+    curve = json.loads(path.read_text())
+    curve["points"] = [{"samples": samples, "seconds": 4321.0, "metrics": {campaign.SELECTION_METRIC: 3.5}}]
+    path.write_text(json.dumps(curve))
+
+
+def test_the_final_generator_is_the_campaigns_latest_evaluation(campaign_with_best, capsys):
+    import numpy as np
+
+    tmp_path = campaign_with_best
+    gan = _campaign_state(40_000)
+    _with_point(tmp_path, 40_000)
+    assert ship(tmp_path, 1e9, "--generator", "final") == 0
+    weights = tmp_path / "checkpoints" / "3dgan-generator.weights.h5"
+    _, shipped = load_generator(weights)
+    assert all(np.array_equal(a, b) for a, b in zip(shipped.get_weights(), gan.generator.get_weights()))
+    card = read_card(weights)
+    assert card["campaign"]["chosen"] == "final" and card["campaign"]["samples"] == 40_000
+    assert "its generator at its latest evaluation" in (tmp_path / "checkpoints" / "3dgan-generator.md").read_text()
+    assert "campaign's final generator" in capsys.readouterr().out
+
+
+def test_a_final_checkpoint_between_evaluations_is_refused(campaign_with_best, capsys):
+    _campaign_state(41_000)
+    _with_point(campaign_with_best, 40_000)
+    assert ship(campaign_with_best, 1e9, "--generator", "final") == 2
+    assert "between evaluations" in capsys.readouterr().err
+    assert not (campaign_with_best / "checkpoints").exists()
