@@ -114,9 +114,9 @@ def release_candidate(curve: dict, curve_sha256: str, v1: quality.Thresholds, co
         "smoke": False,
         "submittable": False,
         "description": "Release candidate of v2, the target the reference reaches: each gated metric's "
-                       "limit is the larger of its noise-floor limit and 1.25 x the reference campaign's "
-                       "largest value over its last 6 evaluations up to its budget (CALIBRATION.md, "
-                       "'v2'). Not submittable until a second seed reaches it within "
+                       f"limit is the larger of its noise-floor limit and {REFERENCE_MARGIN} x the reference "
+                       f"campaign's largest value over its last {REFERENCE_WINDOW} evaluations up to its "
+                       "budget (CALIBRATION.md, 'v2'). Not submittable until a second seed reaches it within "
                        f"{reproduction_samples:,} samples.",
         "evaluation": v1.document["evaluation"],
         "calibration": {

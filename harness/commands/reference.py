@@ -182,7 +182,7 @@ def run_target(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from benchmark import quality
-    from benchmark.reference_target import limits_from_reference, v2_gated_metrics
+    from benchmark.reference_target import limits_from_reference, v2_gated_metrics, window_points
 
     if args.write:
         return _write_release_candidate(args)
@@ -190,9 +190,10 @@ def run_target(args: argparse.Namespace) -> int:
     thresholds = quality.load_thresholds(args.benchmark)
     gated = v2_gated_metrics(thresholds)
     floors = {name: thresholds.limits.get(name, 0.0) for name in gated}
-    limits = limits_from_reference(document["points"], floors, gated)
     samples, budget = document["points"][-1]["samples"], document["recipe"]["budget_samples"]
-    label = ("v2 limits, floors not yet computed for every metric (write them with --write)" if samples >= budget
+    at_budget = samples >= budget
+    limits = limits_from_reference(window_points(document) if at_budget else document["points"], floors, gated)
+    label = ("v2 limits, floors not yet computed for every metric (write them with --write)" if at_budget
              else f"PREVIEW at {samples:,} of {budget:,} samples (not v2)")
     print(f"{args.benchmark} seed {args.seed}: {label}; floors from {thresholds.version}")
     rows = [(name, entry["threshold"], entry["reference_max"],
