@@ -99,7 +99,19 @@ class Thresholds:
 
 
 def thresholds_path(benchmark: str, smoke: bool = False) -> Path:
-    return THRESHOLDS_DIR / f"{benchmark}{'-smoke' if smoke else ''}.json"
+    """The benchmark's quality target: the file of the version the registry names as its target
+    (`targets` in benchmark/thresholds/registry.json), or its labelled smoke target."""
+    if smoke:
+        return THRESHOLDS_DIR / f"{benchmark}-smoke.json"
+    registry_path = THRESHOLDS_DIR / "registry.json"
+    try:
+        registry = json.loads(registry_path.read_text())
+        return THRESHOLDS_DIR / registry["versions"][registry["targets"][benchmark]]["file"]
+    except FileNotFoundError:
+        raise InputError(f"{registry_path}: thresholds registry missing; restore it from the repository") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise InputError(f"{registry_path}: names no registered target for {benchmark} "
+                         f"({type(err).__name__}: {err}); restore it from the repository") from None
 
 
 def load_thresholds(benchmark: str, smoke: bool = False, path: Optional[Path] = None) -> Thresholds:

@@ -5,7 +5,8 @@ REFERENCE_WINDOW evaluations up to its budget, each gated metric's limit is the 
 noise-floor limit and REFERENCE_MARGIN x its largest value there. At the budget the limits are
 written as a release candidate, `<benchmark>-quality-v2-rc`, not submittable. A second seed,
 trained from scratch with the same recipe, must then pass every limit at one of its evaluations
-within `CampaignRecipe.reproduction_samples`; only then may v2 become submittable.
+within `CampaignRecipe.reproduction_samples`; only then is v2 promoted: the same limits, under
+`<benchmark>-quality-v2`, submittable, with the reproduction on record.
 
 Metrics the noise-floor calibration (v1) did not gate, such as the energy-weighted profile
 distances, get their floor limit here by v1's own procedure: its design, seeds, repetitions and
@@ -13,6 +14,7 @@ Bonferroni count, so every floor limit of v2 comes from the same pairs of stand-
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -175,3 +177,21 @@ def judge_reproduction(candidate: quality.Thresholds, curve: dict, closest: int 
                         trained=max((s for s, _ in judged), default=0),
                         first_pass=min(passes, default=None),
                         closest=sorted(judged, key=lambda j: (len(j[1]), j[0]))[:closest])
+
+
+def promoted_target(candidate: quality.Thresholds, verdict: Reproduction, curve_sha256: str,
+                    command: str = "") -> dict:
+    """v2 itself: the release candidate's limits unchanged, submittable, the reproduction recorded."""
+    if not verdict.reproduced:
+        raise InputError(f"seed {verdict.seed} has not reproduced {candidate.name}; nothing to promote")
+    document = copy.deepcopy(candidate.document)
+    document["version"] = candidate.name.removesuffix("-rc")
+    document["submittable"] = True
+    document["description"] = (f"v2, the target the reference reaches: the limits of {candidate.name} "
+                               f"(CALIBRATION.md, 'v2'), reproduced by seed {verdict.seed} at "
+                               f"{verdict.first_pass:,} samples.")
+    document["reproduction"].update({
+        "candidate": candidate.version, "reproduced_by_seed": verdict.seed,
+        "first_pass_samples": verdict.first_pass, "curve_sha256": curve_sha256,
+        "command": command, "date": dt.date.today().isoformat()})
+    return document

@@ -123,3 +123,21 @@ def register_version(path: Path, registry_path: Optional[Path] = None) -> str:
     write_text_atomic(registry_path, json.dumps(registry, indent=1) + "\n")
     load_registry.cache_clear()
     return logged_pair(version, digest)
+
+
+def set_target(benchmark: str, version: str, registry_path: Optional[Path] = None) -> None:
+    """Make a registered, submittable version the benchmark's quality target: the one pointer of
+    the registry that moves (benchmark.quality.thresholds_path follows it)."""
+    from reference_model.atomic_files import write_text_atomic
+
+    registry_path = Path(registry_path or REGISTRY)
+    registry = json.loads(registry_path.read_text())
+    entry = registry["versions"].get(version)
+    if entry is None:
+        raise InputError(f"{version} is not registered; register its file first")
+    document = json.loads((registry_path.parent / entry["file"]).read_text())
+    if document.get("benchmark") != benchmark or document.get("smoke") or not document.get("submittable"):
+        raise InputError(f"{version} is not a submittable {benchmark} target; it cannot become one")
+    registry.setdefault("targets", {})[benchmark] = version
+    write_text_atomic(registry_path, json.dumps(registry, indent=1) + "\n")
+    load_registry.cache_clear()

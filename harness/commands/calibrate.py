@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="declared version of the thresholds (default: the next <benchmark>-quality-vN "
                              "not yet in benchmark/thresholds/registry.json)")
     parser.add_argument("--out", default=None,
-                        help="thresholds file to write (default: benchmark/thresholds/<benchmark>.json)")
+                        help="thresholds file to write (default: the benchmark's target file, the one "
+                             "benchmark/thresholds/registry.json names)")
     parser.add_argument("--json", action="store_true", help="print the thresholds document as JSON")
     parser.set_defaults(func=run)
 

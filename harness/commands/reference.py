@@ -71,11 +71,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Judge every recorded evaluation of a second seed (trained from scratch with the same recipe) "
         "against the v2 release candidate's limits. Exit 0 when one evaluation within the allowance "
         "(1.5 x the reference's budget) passes every limit: v2 is reproduced; 1 when none has yet "
-        "(or, once the allowance is trained, none did); 2 on bad input.",
+        "(or, once the allowance is trained, none did); 2 on bad input. With --promote, a reproduced "
+        "candidate becomes <benchmark>-quality-v2: the same limits, submittable, registered, and the "
+        "benchmark's target.",
         seed_help="the second seed's campaign")
     reproduce.set_defaults(seed=2)
     reproduce.add_argument("--candidate", metavar="FILE", default=None,
                            help="the release candidate (default benchmark/thresholds/<benchmark>-v2-rc.json)")
+    reproduce.add_argument("--promote", action="store_true",
+                           help="when reproduced, write v2 and make it the benchmark's target")
     reproduce.set_defaults(func=run_reproduce)
 
     ship = _campaign_command(
@@ -259,11 +263,35 @@ def run_reproduce(args: argparse.Namespace) -> int:
               + (f" ({shown})" if failing else ""))
     if verdict.reproduced:
         print(f"REPRODUCED: seed {args.seed} passes every limit at {verdict.first_pass:,} samples")
+        if args.promote:
+            _promote(args, candidate, verdict)
         return 0
     print("NOT REPRODUCED: no evaluation within the allowance passed every limit" if verdict.exhausted
           else "not yet: no evaluation passes every limit; keep training (harness reference train "
                f"--seed {args.seed})")
+    if args.promote:
+        print("[target] nothing promoted")
     return 1
+
+
+def _promote(args: argparse.Namespace, candidate, verdict) -> None:
+    from benchmark.calibration import write_thresholds
+    from benchmark.campaign import curve_path
+    from benchmark.quality import THRESHOLDS_DIR
+    from benchmark.reference_target import promoted_target
+    from harness.thresholds_registry import file_sha256, register_version, set_target
+    from reference_model.errors import InputError
+
+    out = THRESHOLDS_DIR / f"{args.benchmark}-v2.json"
+    if out.exists():
+        raise InputError(f"{out}: v2 is already written; a published target is never replaced")
+    document = promoted_target(candidate, verdict, file_sha256(curve_path(args.benchmark, args.seed)),
+                               command=shlex.join(["harness", *sys.argv[1:]]))
+    write_thresholds(document, out)
+    pair = register_version(out)
+    set_target(args.benchmark, document["version"])
+    print(f"[target] promoted: wrote {out}, registered {pair}, and made it the {args.benchmark} target; "
+          "commit benchmark/thresholds/", flush=True)
 
 
 def run_ship(args: argparse.Namespace) -> int:

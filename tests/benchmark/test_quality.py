@@ -83,6 +83,24 @@ def test_bad_thresholds_file_is_an_input_error(tmp_path):
         quality.load_thresholds("resnet")
 
 
+def test_the_target_is_the_version_the_registry_names(tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(quality.THRESHOLDS_DIR, tmp_path / "thresholds")
+    monkeypatch.setattr(quality, "THRESHOLDS_DIR", tmp_path / "thresholds")
+    index = tmp_path / "thresholds" / "registry.json"
+    registry = json.loads(index.read_text())
+    assert quality.thresholds_path("3dgan") == tmp_path / "thresholds" / "3dgan.json"
+    del registry["targets"]["3dgan"]
+    index.write_text(json.dumps(registry))
+    with pytest.raises(InputError, match="names no registered target for 3dgan"):
+        quality.load_thresholds("3dgan")
+    assert quality.load_thresholds("3dgan", smoke=True).smoke, "the smoke target is not the registry's"
+    index.unlink()
+    with pytest.raises(InputError, match="registry missing"):
+        quality.load_thresholds("3dgan")
+
+
 # -- metric definitions -------------------------------------------------------------------------
 def test_separation_power_is_zero_for_equal_and_one_for_disjoint_samples():
     values = np.linspace(0.0, 1.0, 200)

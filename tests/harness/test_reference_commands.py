@@ -70,3 +70,23 @@ def test_a_second_seed_is_judged_with_exit_codes(scratch, capsys):
     _write(campaign.curve_path("3dgan", 2), _curve(2, 20_000, 0.01))
     assert main(["reference", "reproduce"]) == 0
     assert "REPRODUCED: seed 2 passes every limit at 5,000 samples" in capsys.readouterr().out
+
+
+def test_a_reproduced_candidate_is_promoted_to_the_benchmarks_target(scratch, capsys):
+    _write(campaign.curve_path("3dgan", 1), _curve(1, BUDGET, 0.05))
+    assert main(["reference", "target", "--write"]) == 0
+    candidate = quality.load_thresholds("3dgan", path=scratch / "thresholds" / "3dgan-v2-rc.json")
+    _write(campaign.curve_path("3dgan", 2), _curve(2, 20_000, 0.5))
+    assert main(["reference", "reproduce", "--promote"]) == 1
+    assert quality.load_thresholds("3dgan").name == "3dgan-quality-v1", "nothing promoted"
+
+    _write(campaign.curve_path("3dgan", 2), _curve(2, 20_000, 0.01))
+    assert main(["reference", "reproduce", "--promote"]) == 0
+    target = quality.load_thresholds("3dgan")
+    assert target.name == "3dgan-quality-v2" and target.submittable and target.limits == candidate.limits
+    assert target.document["reproduction"]["reproduced_by_seed"] == 2
+    assert target.document["reproduction"]["first_pass_samples"] == 5_000
+    registry = json.loads((scratch / "thresholds" / "registry.json").read_text())
+    assert registry["targets"]["3dgan"] == "3dgan-quality-v2" and "3dgan-quality-v2" in registry["versions"]
+    assert "promoted" in capsys.readouterr().out
+    assert main(["reference", "reproduce", "--promote"]) == 2, "a published target is never replaced"

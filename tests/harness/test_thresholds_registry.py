@@ -88,3 +88,28 @@ def test_registering_a_new_version_never_replaces_a_published_one(tmp_path):
     (copy / "3dgan.json").write_text(json.dumps({**document, "version": "3dgan-quality-v1"}) + " ")
     with pytest.raises(Exception, match="3dgan-quality-v1 is already registered"):
         registry.register_version(copy / "3dgan.json", index)
+
+
+def test_every_benchmark_has_a_registered_submittable_target():
+    from benchmark.quality import load_thresholds
+    from reference_model.specs import SPECS
+
+    targets = registry.load_registry()["targets"]
+    assert set(targets) == {spec.benchmark for spec in SPECS.values()}
+    for benchmark, version in targets.items():
+        thresholds = load_thresholds(benchmark)
+        assert thresholds.name == version and thresholds.submittable and not thresholds.smoke
+
+
+def test_only_a_registered_submittable_version_becomes_a_target(tmp_path):
+    copy = tmp_path / "thresholds"
+    shutil.copytree(THRESHOLDS, copy)
+    index = copy / "registry.json"
+    with pytest.raises(Exception, match="not registered"):
+        registry.set_target("3dgan", "3dgan-quality-v9", index)
+    with pytest.raises(Exception, match="not a submittable 3dgan target"):
+        registry.set_target("3dgan", "3dgan-smoke-v1", index)
+    with pytest.raises(Exception, match="not a submittable 3dgan target"):
+        registry.set_target("3dgan", "3dgan-angle-quality-v1", index)
+    registry.set_target("3dgan", "3dgan-quality-v1", index)
+    assert json.loads(index.read_text())["targets"]["3dgan"] == "3dgan-quality-v1"
