@@ -110,8 +110,6 @@ def unregistered_files(directory: Path = REGISTRY.parent, registry: Optional[dic
 def register_version(path: Path, registry_path: Optional[Path] = None) -> str:
     """Register the thresholds file at `path` under the version it declares and return the pair a
     log will record. A new version only: a published one is never pointed at another file."""
-    from reference_model.atomic_files import write_text_atomic
-
     path, registry_path = Path(path), Path(registry_path or REGISTRY)
     version, digest = json.loads(path.read_text())["version"], file_sha256(path)
     registry = json.loads(registry_path.read_text())
@@ -120,16 +118,13 @@ def register_version(path: Path, registry_path: Optional[Path] = None) -> str:
         raise InputError(f"{version} is already registered ({entry['file']}, sha256 "
                          f"{entry['sha256'][:HASH_DIGITS]}); a published version is never replaced")
     registry["versions"][version] = {"file": path.name, "sha256": digest}
-    write_text_atomic(registry_path, json.dumps(registry, indent=1) + "\n")
-    load_registry.cache_clear()
+    _write_registry(registry_path, registry)
     return logged_pair(version, digest)
 
 
 def set_target(benchmark: str, version: str, registry_path: Optional[Path] = None) -> None:
     """Make a registered, submittable version the benchmark's quality target: the one pointer of
     the registry that moves (benchmark.quality.thresholds_path follows it)."""
-    from reference_model.atomic_files import write_text_atomic
-
     registry_path = Path(registry_path or REGISTRY)
     registry = json.loads(registry_path.read_text())
     entry = registry["versions"].get(version)
@@ -139,5 +134,12 @@ def set_target(benchmark: str, version: str, registry_path: Optional[Path] = Non
     if document.get("benchmark") != benchmark or document.get("smoke") or not document.get("submittable"):
         raise InputError(f"{version} is not a submittable {benchmark} target; it cannot become one")
     registry.setdefault("targets", {})[benchmark] = version
+    _write_registry(registry_path, registry)
+
+
+def _write_registry(registry_path: Path, registry: dict) -> None:
+    """Whole or not at all, in the file's own layout; the cached copy is dropped."""
+    from reference_model.atomic_files import write_text_atomic
+
     write_text_atomic(registry_path, json.dumps(registry, indent=1) + "\n")
     load_registry.cache_clear()
