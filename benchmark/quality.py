@@ -98,29 +98,52 @@ class Thresholds:
         return thresholds
 
 
-def thresholds_path(benchmark: str, smoke: bool = False) -> Path:
+def thresholds_path(benchmark: str, smoke: bool = False, version: Optional[str] = None) -> Path:
     """The benchmark's quality target: the file of the version the registry names as its target
-    (`targets` in benchmark/thresholds/registry.json), or its labelled smoke target."""
+    (`targets` in benchmark/thresholds/registry.json), of another registered `version` (a
+    release candidate, say), or its labelled smoke target."""
     if smoke:
         return THRESHOLDS_DIR / f"{benchmark}-smoke.json"
-    registry_path = THRESHOLDS_DIR / "registry.json"
+    registry = _registry()
+    if version is not None:
+        return THRESHOLDS_DIR / _registered(registry, benchmark, version)["file"]
     try:
-        registry = json.loads(registry_path.read_text())
         return THRESHOLDS_DIR / registry["versions"][registry["targets"][benchmark]]["file"]
-    except FileNotFoundError:
-        raise InputError(f"{registry_path}: thresholds registry missing; restore it from the repository") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise InputError(f"{registry_path}: names no registered target for {benchmark} "
+    except (KeyError, TypeError) as err:
+        raise InputError(f"{THRESHOLDS_DIR / 'registry.json'}: names no registered target for {benchmark} "
                          f"({type(err).__name__}: {err}); restore it from the repository") from None
 
 
-def load_thresholds(benchmark: str, smoke: bool = False, path: Optional[Path] = None) -> Thresholds:
-    """The versioned quality target of a benchmark (`smoke`: the labelled, non-submittable one)."""
+def _registry() -> dict:
+    path = THRESHOLDS_DIR / "registry.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: thresholds registry missing; restore it from the repository") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err}); restore it from the repository") from None
+
+
+def _registered(registry: dict, benchmark: str, version: str) -> dict:
+    """The registry's entry for `version`, which must be one of `benchmark`'s quality versions."""
+    versions = registry.get("versions", {})
+    entry = versions.get(version)
+    if not isinstance(entry, dict) or not version.startswith(f"{benchmark}-quality-"):
+        known = sorted(name for name in versions if name.startswith(f"{benchmark}-quality-"))
+        raise InputError(f"--target {version}: not a registered {benchmark} quality version; registered: "
+                         f"{', '.join(known) or 'none'} (benchmark/thresholds/registry.json)")
+    return entry
+
+
+def load_thresholds(benchmark: str, smoke: bool = False, path: Optional[Path] = None,
+                    version: Optional[str] = None) -> Thresholds:
+    """The versioned quality target of a benchmark (`smoke`: the labelled, non-submittable one;
+    `version`: another registered version, checked against the hash the registry pins)."""
     try:
         spec = get_spec(benchmark)
     except ValueError as err:
         raise InputError(str(err)) from None
-    path = Path(path) if path else thresholds_path(benchmark, smoke)
+    path = Path(path) if path else thresholds_path(benchmark, smoke, version)
     if not path.is_file():
         raise InputError(f"{path}: thresholds file missing; run `harness calibrate --benchmark {benchmark}`")
     raw = path.read_bytes()
@@ -134,7 +157,28 @@ def load_thresholds(benchmark: str, smoke: bool = False, path: Optional[Path] = 
                          f"not {benchmark}")
     if thresholds.smoke != smoke:
         raise InputError(f"{path}: smoke flag is {thresholds.smoke}, expected {smoke}")
+    if version is not None and (thresholds.name != version
+                                or thresholds.sha256 != _registered(_registry(), benchmark, version)["sha256"]):
+        raise InputError(f"{path}: not the file registered as {version} (declared {thresholds.name}, "
+                         f"sha256 {thresholds.sha256[:12]}); restore it from the repository")
     return thresholds
+
+
+def noise_floor_thresholds(thresholds: Thresholds) -> Thresholds:
+    """The noise-floor limits behind a target: the target itself when it is a noise-floor
+    calibration (v1, smoke), else the registered version its floors came from (a v2 document's
+    `calibration.floors_from`). A comparison that must hold at the noise floor, such as a lower
+    precision against float32 from the same latents, is judged by these, never by a margin
+    set from how far the reference is from the data."""
+    floors_from = thresholds.document.get("calibration", {}).get("floors_from")
+    if not floors_from:
+        return thresholds
+    name, _, digest = str(floors_from).partition("+sha256.")
+    floor = load_thresholds(thresholds.benchmark, version=name)
+    if not digest or not floor.sha256.startswith(digest):
+        raise InputError(f"{thresholds.path}: its floors came from {floors_from}, but the registered {name} "
+                         f"is sha256 {floor.sha256[:12]}; restore the thresholds files from the repository")
+    return floor
 
 
 # -- selecting what is compared -------------------------------------------------------------

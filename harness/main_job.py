@@ -1,8 +1,9 @@
 """`harness run` with no arguments: the main job on the embedded default.
 
 A short, real tour of the suite on this machine: stand-in data, the frozen reference checkpoint
-through the quality gate (before one ships: the reference campaign's best generator so far,
-below the target), a short gated inference sweep, 1-rank and 2-rank epoch time, a results tree
+through the quality gate (shipped against a release candidate not yet reproduced: against that
+candidate, outside the results tree; before one ships: the reference campaign's best generator so
+far, below the target), a short gated inference sweep, 1-rank and 2-rank epoch time, a results tree
 checked with `harness check`, and the scored summary. Each step is the same `harness` command a
 user would type, run as its own process (so one step's TensorFlow settings cannot leak into the
 next) and printed before it runs.
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 from harness.data_default import default_data_dir, ensure_standin
 from harness.run_request import RunRequest
@@ -35,6 +37,16 @@ def _campaign_best(request: RunRequest) -> Path:
     return best_generator_path(request.benchmark, REFERENCE_SEED)
 
 
+def _candidate_target(checkpoint: Path, benchmark: str) -> Optional[str]:
+    """The thresholds version a shipped checkpoint was validated against, when that is not yet the
+    benchmark's target (a v2 release candidate awaiting its second seed); None otherwise."""
+    from benchmark.quality import load_thresholds
+    from reference_model.checkpoint import read_card
+
+    shipped = str(read_card(checkpoint).get("validation", {}).get("thresholds", "")).partition("+sha256.")[0]
+    return shipped if shipped and shipped != load_thresholds(benchmark).name else None
+
+
 BELOW_TARGET_EXIT = 1  # `harness run --mode inference` on a generator that misses the target
 
 
@@ -46,7 +58,21 @@ def _steps(request: RunRequest, data: Path, reference: Path, root: Path) -> list
     # no --data: inference reads the reference set sized for the gate (`reference`) itself
     inference = ["run", "--mode", "inference", *common, "--quick", "--batch", "128",
                  "--precision", "float32,bfloat16", "--scenarios", "Offline,SingleStream"]
-    if checkpoint.exists():
+    if checkpoint.exists() and (candidate := _candidate_target(checkpoint, request.benchmark)):
+        # Shipped against a release candidate that no second seed has reproduced yet: the
+        # benchmark's target is still the old one, so validate and gate against the candidate,
+        # labelled, into a scratch root outside the results tree (nothing here is submittable).
+        print(f"[main job] the reference checkpoint {checkpoint} was shipped against {candidate}, a release "
+              "candidate not yet reproduced by a second seed (harness reference reproduce): validation and "
+              "the inference gate use it, and the sweep goes to a scratch root outside the results tree",
+              flush=True)
+        inference[inference.index("--results") + 1] = str(root / "release-candidate")
+        steps.append((f"validate the reference checkpoint against {candidate} (release candidate)",
+                      ["validate", "--target", candidate, "--reference", str(reference), "--candidate",
+                       str(checkpoint), "--report", str(root / "validation")], 0))
+        steps.append((f"short inference sweep, the checkpoint checked against {candidate} and each precision "
+                      "against float32 (release candidate: not a result)", [*inference, "--target", candidate], 0))
+    elif checkpoint.exists():
         steps.append(("validate the reference checkpoint against held-out stand-in showers",
                       ["validate", "--reference", str(reference), "--candidate", str(checkpoint),
                        "--report", str(root / "validation")], 0))

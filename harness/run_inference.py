@@ -69,6 +69,10 @@ def add_arguments(parser) -> None:
                              "rate whose latency bound holds (0: one run at --server-qps)")
     parser.add_argument("--roofline-size", type=int, default=4096, metavar="N",
                         help="matrix size of the matmul roofline measurement")
+    parser.add_argument("--target", metavar="VERSION", default=None,
+                        help="check the checkpoint against this registered thresholds version instead of "
+                             "the benchmark's target (a release candidate, say: nothing written is then "
+                             "submittable); precisions are compared with float32 at its noise-floor limits")
     parser.add_argument("--no-quality-gate", action="store_true",
                         help="skip the physics gate (software tuning only): numbers are labelled "
                              "'ungated' and nothing written is submittable")
@@ -187,7 +191,7 @@ def _run(request, precisions, scenarios, points, cores) -> int:
     if not request.no_quality_gate:
         from benchmark import quality
 
-        thresholds = quality.load_thresholds(request.benchmark, smoke=request.smoke)
+        thresholds = quality.load_thresholds(request.benchmark, smoke=request.smoke, version=request.target)
         reference = _reference_showers(request, thresholds)
 
     print(f"[inference] roofline: {request.roofline_size}^2 matmul, float32 and bfloat16", flush=True)
@@ -213,7 +217,7 @@ def _run(request, precisions, scenarios, points, cores) -> int:
                       executed_flops_per_shower=executed)
 
     submittable = bool(not request.smoke and not request.no_quality_gate and provenance["kind"] != "untrained"
-                       and target is not None and target.passed)
+                       and target is not None and target.passed and thresholds.submittable)
     skipped = "skipped (--no-quality-gate): numbers are ungated"
     context = {"command": results.harness_command(), "checkpoint": provenance,
                "cores": cores, "flops_per_shower": flops, "executed_flops_per_shower": executed,
@@ -231,6 +235,9 @@ def _run(request, precisions, scenarios, points, cores) -> int:
 
     print("\n" + sweep_table(sweep))
     _print_headline(sweep, rooflines, GEANT4_SOURCE, SLIDES_3DGAN, provenance, request.benchmark)
+    if thresholds is not None and not thresholds.submittable:
+        print(f"[inference] the checkpoint was checked against {thresholds.name}, which is not submittable: "
+              "no figure here is a result", flush=True)
     print(f"[inference] sweep written to {sweep_path} (+ .txt, .csv)")
 
     loadgen_failures = 0
@@ -259,20 +266,23 @@ def _executed_flops(runner) -> int:
 
 def _physics_checks(request, runners: dict, precisions: list[str], thresholds, reference):
     """(a) the checkpoint in float32 against reference data under the benchmark's target, and
-    (b) every precision against float32 from the same inputs; None / {} with --no-quality-gate."""
+    (b) every precision against float32 from the same inputs, at the target's noise-floor limits;
+    None / {} with --no-quality-gate."""
     from benchmark import precision as prec
+    from benchmark.quality import noise_floor_thresholds
 
     if thresholds is None:
         return None, {}
     float32 = runners[prec.FLOAT32]
     target = prec.gate(float32, reference, thresholds, seed=request.seed)
-    print(f"[inference] (a) checkpoint target, float32 against reference data: "
+    print(f"[inference] (a) checkpoint target {thresholds.name}, float32 against reference data: "
           f"{'PASSED' if target.passed else 'NOT MET'} ({target.summary})", flush=True)
-    paired = prec.paired_reference(float32, thresholds, seed=request.seed)
+    floor = noise_floor_thresholds(thresholds)
+    paired = prec.paired_reference(float32, floor, seed=request.seed)
     gates = {}
     for precision in precisions:
-        gates[precision] = prec.paired_gate(runners[precision], paired, thresholds, seed=request.seed)
-        print(f"[inference] (b) {precision} against float32, same latents: "
+        gates[precision] = prec.paired_gate(runners[precision], paired, floor, seed=request.seed)
+        print(f"[inference] (b) {precision} against float32, same latents, {floor.name} limits: "
               f"{'PASSED' if gates[precision].passed else 'FAILED'} ({gates[precision].summary})",
               flush=True)
     return target, gates

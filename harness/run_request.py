@@ -93,6 +93,7 @@ class RunRequest:
     official: bool
     server_search: int
     roofline_size: int
+    target: Optional[str]
     no_quality_gate: bool
     quick: bool
 
@@ -119,6 +120,9 @@ class RunRequest:
                                  "(graph tracing and kernel selection happen in the first call)")
             if self.server_search < 0:
                 raise InputError(f"--server-search {self.server_search}: give a number of LoadGen runs, 0 or more")
+            if self.target is not None and (self.smoke or self.no_quality_gate):
+                raise InputError(f"--target {self.target}: names the thresholds the checkpoint is checked "
+                                 "against; drop --smoke or --no-quality-gate, which check against none")
             if self.roofline_size < 64:
                 raise InputError(f"--roofline-size {self.roofline_size}: too small to measure a roofline; "
                                  "use 1024 or more")

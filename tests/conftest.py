@@ -46,3 +46,32 @@ def untrained_checkpoint(tmp_path_factory):
     keras.utils.set_random_seed(0)
     path = tmp_path_factory.mktemp("checkpoint") / "untrained-3dgan-generator.weights.h5"
     return save_generator(path, spec.build_generator(), spec, {"untrained": True})
+
+
+# -- a registered release candidate (issue 11) -------------------------------------------------
+CANDIDATE_VERSION = "3dgan-quality-v2-rc"
+
+
+@pytest.fixture
+def registered_candidate(tmp_path, monkeypatch):
+    """The repository's thresholds and registry in a scratch folder, plus a registered, not
+    submittable 3dgan candidate whose limits are 10x v1's and whose floors come from v1."""
+    import copy
+    import json
+    import shutil
+
+    from benchmark import quality
+    from harness import thresholds_registry
+
+    directory = tmp_path / "thresholds"
+    shutil.copytree(quality.THRESHOLDS_DIR, directory)
+    monkeypatch.setattr(quality, "THRESHOLDS_DIR", directory)
+    v1 = quality.load_thresholds("3dgan")
+    document = copy.deepcopy(v1.document)
+    document.update(version=CANDIDATE_VERSION, submittable=False)
+    document["calibration"]["floors_from"] = v1.version
+    for entry in document["metrics"].values():
+        entry["threshold"] *= 10
+    (directory / "candidate.json").write_text(json.dumps(document))
+    thresholds_registry.register_version(directory / "candidate.json", directory / "registry.json")
+    return directory

@@ -27,7 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--report", metavar="DIR", default=None,
                         help="write comparison plots (PNG), quality.json and report.md here")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
-    parser.add_argument("--smoke", action="store_true",
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--target", metavar="VERSION", default=None,
+                        help="judge against this registered thresholds version (a release candidate, "
+                             "say, whose verdicts are not submittable); default: the benchmark's target "
+                             "in benchmark/thresholds/registry.json")
+    target.add_argument("--smoke", action="store_true",
                         help="use the smoke target (tests only; the verdict is not submittable)")
     parser.add_argument("--seed", type=int, default=0, help="latent seed for a checkpoint candidate")
     parser.add_argument("--batch-size", type=int, default=128, help="generation batch for a checkpoint")
@@ -81,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--candidate {candidate_path}: no such file or directory")
     checkpoint = is_checkpoint(candidate_path)
     benchmark = _benchmark_for(args, checkpoint)
-    thresholds = quality.load_thresholds(benchmark, smoke=args.smoke)
+    thresholds = quality.load_thresholds(benchmark, smoke=args.smoke, version=args.target)
     reference = quality.load_evaluation_showers(args.reference, thresholds, "--reference")
     if checkpoint:
         from functools import partial

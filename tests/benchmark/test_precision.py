@@ -149,7 +149,7 @@ def test_harness_reports_a_precision_that_differs_from_float32_as_failed_never_a
     monkeypatch.setattr(prec, "paired_gate", differs)
     assert _run_harness(untrained_checkpoint, fixed_data_dir, tmp_path, "bfloat16") == 1
     out = capsys.readouterr().out
-    assert "(b) bfloat16 against float32, same latents: FAILED" in out
+    assert "(b) bfloat16 against float32, same latents, 3dgan-smoke-v1 limits: FAILED" in out
     assert "LoadGen skipped for bfloat16" in out and "showers/s (" not in out
     (row,) = _sweep(tmp_path)["rows"]
     assert row["status"] == "FAILED" and "differs from float32" in row["reason"]
@@ -164,8 +164,8 @@ def test_harness_reports_the_target_and_the_paired_check_apart(
 
     assert _run_harness(untrained_checkpoint, fixed_data_dir, tmp_path, "float32") == 1
     out = capsys.readouterr().out
-    assert "(a) checkpoint target, float32 against reference data: NOT MET" in out
-    assert "(b) float32 against float32, same latents: PASSED" in out
+    assert "(a) checkpoint target 3dgan-smoke-v1, float32 against reference data: NOT MET" in out
+    assert "(b) float32 against float32, same latents, 3dgan-smoke-v1 limits: PASSED" in out
     sweep = _sweep(tmp_path)
     context = sweep["arguments"]
     assert context[prec.TARGET_CHECK]["passed"] is False
@@ -237,3 +237,40 @@ def test_thread_setup_records_the_pools_in_force_once_tensorflow_runs(monkeypatc
     in_force = (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads())
     assert prec.configure_threads(in_force[0] + 3, in_force[1] + 2) == in_force
     assert os.environ["OMP_NUM_THREADS"] == str(in_force[0] + 3)
+
+
+def test_against_a_release_candidate_the_target_is_its_and_the_paired_check_its_noise_floor(
+        untrained_checkpoint, fixed_data_dir, registered_candidate, tmp_path, capsys, monkeypatch):
+    """A checkpoint meeting a not-submittable candidate: timed, never submittable; the paired
+    comparison with float32 keeps v1's noise-floor limits, not the candidate's wider ones."""
+    import json
+
+    from harness import run_inference
+    from harness.cli import build_parser
+
+    judged = {}
+
+    def meets(runner, reference, thresholds, seed=0, batch_size=128):
+        judged["target"] = thresholds.name
+        return prec.GateResult(runner.precision, runner.runtime, True, "all checks pass")
+
+    def paired(runner, float32_showers, thresholds, seed=0, batch_size=128):
+        judged["paired"] = thresholds.name
+        return prec.GateResult(runner.precision, runner.runtime, True, "all checks pass", check=prec.PAIRED_CHECK)
+
+    monkeypatch.setattr(run_inference, "_reference_showers", lambda request, thresholds: None)
+    monkeypatch.setattr(prec, "gate", meets)
+    monkeypatch.setattr(prec, "paired_reference", lambda runner, thresholds, seed=0: None)
+    monkeypatch.setattr(prec, "paired_gate", paired)
+    args = build_parser().parse_args(
+        ["run", "--mode", "inference", "--target", "3dgan-quality-v2-rc", "--precision", "float32",
+         "--streams", "1", "--batch", "4", "--duration", "0.5", "--roofline-size", "256", "--scenarios",
+         "Offline", "--checkpoint", str(untrained_checkpoint), "--data", str(fixed_data_dir),
+         "--results", str(tmp_path), "--system-name", "testbox"])
+    args.func(args)
+    assert judged == {"target": "3dgan-quality-v2-rc", "paired": "3dgan-quality-v1"}
+    assert "checked against 3dgan-quality-v2-rc, which is not submittable" in capsys.readouterr().out
+    sweep = _sweep(tmp_path)
+    assert sweep["arguments"]["submittable"] is False and sweep["rows"][0]["status"] == "measured"
+    (summary,) = (tmp_path / "results/testbox/3dgan/Offline").rglob("result.json")
+    assert json.loads(summary.read_text())["submittable"] is False

@@ -1,27 +1,67 @@
-"""The main job's inference step: gated on the shipped reference, else on the campaign's best
-generator (below the target, an expected exit 1), else ungated on an untrained generator."""
+"""The main job's inference step: gated on the shipped reference (against the release candidate it
+was shipped against, outside the results tree, while that candidate awaits its second seed), else
+on the campaign's best generator (below the target, an expected exit 1), else ungated on an
+untrained generator."""
+import json
 from pathlib import Path
 
 from harness import main_job
 from harness.run_request import RunRequest
 
 
-def inference_step(tmp_path, monkeypatch, shipped: bool, campaign_best: bool):
+def inference_step(tmp_path, monkeypatch, shipped: bool, campaign_best: bool, candidate=None):
     shipped_path, best_path = tmp_path / "shipped.weights.h5", tmp_path / "best.weights.h5"
     for path, present in ((shipped_path, shipped), (best_path, campaign_best)):
         if present:
             path.write_bytes(b"weights")
     monkeypatch.setattr(main_job, "_checkpoint", lambda request: shipped_path)
     monkeypatch.setattr(main_job, "_campaign_best", lambda request: best_path)
+    monkeypatch.setattr(main_job, "_candidate_target", lambda checkpoint, benchmark: candidate)
     request = RunRequest.from_argv(["--results", str(tmp_path / "root")])
     steps = main_job._steps(request, tmp_path / "data", tmp_path / "reference", tmp_path / "root")
     return next(step for step in steps if "inference" in step[1])
+
+
+def validate_step(tmp_path, monkeypatch, candidate):
+    inference_step(tmp_path, monkeypatch, shipped=True, campaign_best=True, candidate=candidate)
+    request = RunRequest.from_argv(["--results", str(tmp_path / "root")])
+    steps = main_job._steps(request, tmp_path / "data", tmp_path / "reference", tmp_path / "root")
+    return next(step for step in steps if "validate" in step[1])
 
 
 def test_a_shipped_reference_is_validated_and_gated(tmp_path, monkeypatch):
     title, args, expected = inference_step(tmp_path, monkeypatch, shipped=True, campaign_best=True)
     assert expected == 0 and "--no-quality-gate" not in args and "--checkpoint" not in args
     assert args[args.index("--results") + 1] == str(tmp_path / "root")
+
+
+def test_a_reference_shipped_against_a_release_candidate_is_gated_against_it_outside_the_tree(
+        tmp_path, monkeypatch):
+    title, args, expected = inference_step(tmp_path, monkeypatch, shipped=True, campaign_best=True,
+                                           candidate="3dgan-quality-v2-rc")
+    assert expected == 0 and args[args.index("--target") + 1] == "3dgan-quality-v2-rc"
+    assert Path(args[args.index("--results") + 1]).name == "release-candidate"
+    assert "release candidate: not a result" in title
+    title, args, expected = validate_step(tmp_path, monkeypatch, "3dgan-quality-v2-rc")
+    assert expected == 0 and args[args.index("--target") + 1] == "3dgan-quality-v2-rc"
+    _, args, _ = validate_step(tmp_path, monkeypatch, None)
+    assert "--target" not in args
+
+
+def test_the_candidate_target_is_read_from_the_shipped_card(tmp_path):
+    from reference_model.checkpoint import save_generator, sidecar_path
+    from reference_model.specs import get_spec
+
+    spec = get_spec("3dgan")
+    path = save_generator(tmp_path / "g.weights.h5", spec.build_generator(), spec)
+    sidecar = sidecar_path(path)
+    assert main_job._candidate_target(path, "3dgan") is None  # never validated: nothing to follow
+    for version, expected in (("3dgan-quality-v2-rc+sha256.0123456789ab", "3dgan-quality-v2-rc"),
+                              ("3dgan-quality-v1+sha256.88df1430b2b1", None)):
+        card = json.loads(sidecar.read_text())
+        card["validation"] = {"thresholds": version}
+        sidecar.write_text(json.dumps(card))
+        assert main_job._candidate_target(path, "3dgan") == expected
 
 
 def test_before_a_reference_ships_the_campaigns_best_runs_below_the_target(tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ EVERY_FLAG = ["--benchmark", "3dgan", "--mode", "epoch-time", "--data", "some/da
               "--batch", "64,128", "--duration", "2.5", "--warmup-batches", "2", "--scenarios", "Offline",
               "--no-loadgen", "--loadgen-duration", "3.0", "--loadgen-queries", "16", "--server-qps", "5.0",
               "--server-latency-ms", "40.0", "--official", "--server-search", "2", "--roofline-size", "1024",
-              "--no-quality-gate", "--quick"]
+              "--target", "3dgan-quality-v1", "--no-quality-gate", "--quick"]
 
 
 def test_every_flag_is_a_field_in_help_order():
@@ -102,6 +102,8 @@ def test_a_batch_job_step_rebuilds_the_request_with_absolute_paths(tmp_path, mon
     (["--mode", "inference", "--warmup-batches", "0"], "--warmup-batches 0: at least 1 batch must run untimed"),
     (["--mode", "inference", "--server-search", "-1"], "--server-search -1: give a number of LoadGen runs"),
     (["--mode", "inference", "--roofline-size", "8"], "--roofline-size 8: too small .* use 1024 or more"),
+    (["--mode", "inference", "--smoke", "--target", "3dgan-quality-v1"], "--target .* drop --smoke or"),
+    (["--mode", "inference", "--no-quality-gate", "--target", "v"], "--target v: .* --no-quality-gate"),
     (["--mode", "tta", "--worker"], "--worker is how a rank re-enters .* run the benchmark without --worker"),
     (["--mode", "inference", "--worker", "--log-file", "l", "--summary-file", "s", "--checkpoint-dir", "c"],
      "--worker is how a rank re-enters"),

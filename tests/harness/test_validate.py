@@ -42,7 +42,7 @@ def test_help_describes_the_command(capsys):
         main(["validate", "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--reference", "--candidate", "--report", "--json", "--smoke"):
+    for flag in ("--reference", "--candidate", "--report", "--json", "--smoke", "--target"):
         assert flag in out
 
 
@@ -109,3 +109,21 @@ def test_geometry_mismatch_is_an_input_error(fixed_sets, angle_data_dir, capsys)
                  "--benchmark", "3dgan"])
     err = capsys.readouterr().err
     assert code == 2 and "angle-geometry data" in err
+
+
+def test_target_names_a_registered_version(fixed_sets, capsys):
+    code = main(["validate", "--reference", str(fixed_sets["reference"]), "--candidate",
+                 str(fixed_sets["held_out"]), "--target", "3dgan-quality-v1"])
+    assert code == 0 and "3dgan-quality-v1" in capsys.readouterr().out
+    code = main(["validate", "--reference", str(fixed_sets["reference"]), "--candidate",
+                 str(fixed_sets["held_out"]), "--target", "3dgan-quality-v0"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "--target 3dgan-quality-v0: not a registered 3dgan quality version" in err
+
+
+def test_target_and_smoke_exclude_each_other(fixed_sets, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["validate", "--reference", str(fixed_sets["reference"]), "--candidate",
+              str(fixed_sets["held_out"]), "--target", "3dgan-quality-v1", "--smoke"])
+    assert exit_info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
