@@ -155,6 +155,12 @@ class Reproduction:
         return not self.reproduced and self.trained >= self.within_samples
 
 
+def failing_limits(points: list[dict], limits: dict[str, float]) -> list[tuple[int, list[str]]]:
+    """(samples, the limits it fails) for every evaluation of a curve."""
+    return [(point["samples"], [name for name, limit in limits.items()
+                                if not point["metrics"].get(name, math.inf) <= limit]) for point in points]
+
+
 def judge_reproduction(candidate: quality.Thresholds, curve: dict, closest: int = 3) -> Reproduction:
     """Judge every recorded evaluation of `curve` (a second seed) against `candidate`'s limits."""
     rc = candidate.document.get("reproduction")
@@ -167,11 +173,7 @@ def judge_reproduction(candidate: quality.Thresholds, curve: dict, closest: int 
     if curve["recipe"] != campaign["recipe"]:
         raise InputError(f"{curve['benchmark']} seed {curve['seed']} trained another recipe than the "
                          "reference; only the same recipe reproduces v2")
-    judged = []
-    for point in curve["points"]:
-        failing = [name for name, limit in candidate.limits.items()
-                   if not point["metrics"].get(name, math.inf) <= limit]
-        judged.append((point["samples"], failing))
+    judged = failing_limits(curve["points"], candidate.limits)
     passes = [samples for samples, failing in judged if not failing]
     return Reproduction(seed=curve["seed"], within_samples=rc["within_samples"],
                         trained=max((s for s, _ in judged), default=0),

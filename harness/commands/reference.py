@@ -204,7 +204,20 @@ def run_target(args: argparse.Namespace) -> int:
              entry["floor_limit"] if name in thresholds.limits else "not calibrated", entry["set_by"])
             for name, entry in limits.items()]
     print(tabulate(rows, headers=("metric", "limit", "reference max", "floor limit", "set by")))
+    print(_own_passes(document, {name: entry["threshold"] for name, entry in limits.items()}))
     return 0
+
+
+def _own_passes(document: dict, limits: dict[str, float]) -> str:
+    """Where the reference seed's own curve passes the limits it set: a hint of the second seed's
+    odds, not evidence (the limits came from this curve's window)."""
+    from benchmark.reference_target import failing_limits
+
+    passing = [samples for samples, failing in failing_limits(document["points"], limits) if not failing]
+    where = f"first at {passing[0]:,} samples" if passing else "never"
+    return (f"seed {document['seed']}'s own evaluations passing every limit: {len(passing)} of "
+            f"{len(document['points'])}, {where} (the limits came from its window: a hint for a second "
+            "seed, not evidence)")
 
 
 def _release_candidate_path(benchmark: str) -> Path:
@@ -238,6 +251,7 @@ def _write_release_candidate(args: argparse.Namespace) -> int:
     rows = [(name, entry["threshold"], entry["reference_max"], entry["floor_limit"],
              entry.get("note") or entry["set_by"]) for name, entry in candidate["metrics"].items()]
     print(tabulate(rows, headers=("metric", "limit", "reference max", "floor limit", "set by")))
+    print(_own_passes(document, {name: entry["threshold"] for name, entry in candidate["metrics"].items()}))
     print(f"[target] wrote {out} and registered {pair}; not submittable until a second seed reaches it "
           f"within {candidate['reproduction']['within_samples']:,} samples (harness reference reproduce); "
           "commit benchmark/thresholds/", flush=True)

@@ -55,7 +55,9 @@ def test_the_release_candidate_is_written_at_the_budget_only(scratch, capsys):
     assert candidate.limits["profile_l1.x"] == pytest.approx(0.0625)  # 1.25 x 0.05 > the floor 0.02
     registered = json.loads((scratch / "thresholds" / "registry.json").read_text())["versions"]
     assert registered["3dgan-quality-v2-rc"]["file"] == "3dgan-v2-rc.json"
-    assert "registered 3dgan-quality-v2-rc+sha256." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "registered 3dgan-quality-v2-rc+sha256." in out
+    assert "seed 1's own evaluations passing every limit: 12 of 12, first at 5,000 samples" in out
     assert main(["reference", "target", "--write"]) == 2, "a published candidate is never replaced"
 
 
@@ -90,3 +92,14 @@ def test_a_reproduced_candidate_is_promoted_to_the_benchmarks_target(scratch, ca
     assert registry["targets"]["3dgan"] == "3dgan-quality-v2" and "3dgan-quality-v2" in registry["versions"]
     assert "promoted" in capsys.readouterr().out
     assert main(["reference", "reproduce", "--promote"]) == 2, "a published target is never replaced"
+
+
+def test_the_preview_says_where_the_reference_itself_passes(scratch, capsys):
+    curve = _curve(1, 40_000, 0.05)
+    curve["points"][-1]["metrics"]["profile_l1.x"] = 0.07  # above 1.25 x the rest, below its own bound
+    curve["points"][0]["metrics"]["profile_l1.x"] = 1.0  # before the window (the last 6): fails
+    _write(campaign.curve_path("3dgan", 1), curve)
+    assert main(["reference", "target"]) == 0
+    out = capsys.readouterr().out
+    assert "PREVIEW at 40,000 of 60,000 samples" in out
+    assert "seed 1's own evaluations passing every limit: 7 of 8, first at 10,000 samples" in out
