@@ -87,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Validate a campaign generator (--generator best: the best by the original objective; final: "
         "the generator at the latest evaluation, which at the budget is the one v2's limits were set "
         "on) against a fresh stand-in set of a seed the campaign never saw, under the benchmark's "
-        "target (or --thresholds). Only if every gated metric passes: write it to "
+        "target (or --target, another registered version). Only if every gated metric passes: write it to "
         "reference_model/checkpoints/ with its sidecar (SHA-256, provenance, every metric) and a "
         "model card. Exit 0 when shipped, 1 when it fails the target (nothing written), 2 on bad input.",
         seed_help="the campaign whose generator ships")
@@ -96,8 +96,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ship.add_argument("--validation-seed", type=int, default=VALIDATION_DATA_SEED,
                       help="seed of the fresh validation set (not a campaign set's)")
     ship.add_argument("--data-dir", default="runs/campaign-data", help="where the validation set is made")
-    ship.add_argument("--thresholds", metavar="FILE", default=None,
-                      help="a thresholds file to validate against (default: the benchmark's target)")
+    ship.add_argument("--target", metavar="VERSION", default=None,
+                      help="a registered thresholds version to validate against, e.g. the release "
+                           "candidate 3dgan-quality-v2-rc (default: the benchmark's target)")
     ship.add_argument("--dest", metavar="DIR", default=None,
                       help="write here instead of reference_model/checkpoints/ (a dry ship)")
     ship.set_defaults(func=run_ship)
@@ -313,7 +314,7 @@ def run_ship(args: argparse.Namespace) -> int:
     from benchmark.ship import ship_reference
     from harness.commands.validate import format_table
 
-    thresholds = quality.load_thresholds(args.benchmark, path=args.thresholds)
+    thresholds = quality.load_thresholds(args.benchmark, version=args.target)
     print(f"[ship] validating the {args.benchmark} seed {args.seed} campaign's {args.generator} generator "
           f"on a fresh stand-in set (seed {args.validation_seed}) against {thresholds.version}", flush=True)
     outcome = ship_reference(args.benchmark, args.seed, thresholds, Path(args.data_dir),

@@ -35,35 +35,44 @@ def campaign_with_best(tmp_path, monkeypatch):
     return tmp_path
 
 
-def thresholds_file(tmp_path, sampling_fraction_limit: float):
-    """The smoke target as a non-smoke file with the sampling-fraction limit given."""
-    from benchmark.quality import thresholds_path
+def registered_version(tmp_path, monkeypatch, sampling_fraction_limit: float) -> str:
+    """The smoke target's evaluation as a registered non-smoke version (in a scratch copy of the
+    thresholds folder) with the sampling-fraction limit given."""
+    import shutil
 
-    document = json.loads(thresholds_path("3dgan", smoke=True).read_text())
-    document["smoke"] = False
-    document["version"] = "3dgan-ship-test"
+    from benchmark import quality
+    from harness import thresholds_registry
+
+    directory = tmp_path / "thresholds"
+    if not directory.exists():
+        shutil.copytree(quality.THRESHOLDS_DIR, directory)
+        monkeypatch.setattr(quality, "THRESHOLDS_DIR", directory)
+    document = json.loads((directory / "3dgan-smoke.json").read_text())
+    version = f"3dgan-quality-ship-test-{sampling_fraction_limit:g}"
+    document.update(smoke=False, version=version)
     document["metrics"]["objective.sampling_fraction"]["threshold"] = sampling_fraction_limit
-    path = tmp_path / "thresholds.json"
+    path = directory / f"{version}.json"
     path.write_text(json.dumps(document))
-    return path
+    thresholds_registry.register_version(path, directory / "registry.json")
+    return version
 
 
-def ship(tmp_path, limit: float, *extra: str) -> int:
+def ship(tmp_path, monkeypatch, limit: float, *extra: str) -> int:
     return main(["reference", "ship", "--seed", str(SEED), "--data-dir", str(tmp_path / "data"),
-                 "--thresholds", str(thresholds_file(tmp_path, limit)),
+                 "--target", registered_version(tmp_path, monkeypatch, limit),
                  "--dest", str(tmp_path / "checkpoints"), *extra])
 
 
-def test_a_passing_generator_ships_with_its_card(campaign_with_best, capsys):
+def test_a_passing_generator_ships_with_its_card(campaign_with_best, capsys, monkeypatch):
     tmp_path = campaign_with_best
-    assert ship(tmp_path, 1e9) == 0
+    assert ship(tmp_path, monkeypatch, 1e9) == 0
     weights = tmp_path / "checkpoints" / "3dgan-generator.weights.h5"
     spec, _ = load_generator(weights)  # hash and fingerprint verified
     assert spec.benchmark == "3dgan"
     assert sha256_of(weights) == sha256_of(campaign.best_generator_path("3dgan", SEED))
     card = read_card(weights)
     assert card["campaign"]["samples"] == 35_000 and card["validation"]["data_seed"] == 3001
-    assert card["validation"]["passed"] is True and "3dgan-ship-test" in card["validation"]["thresholds"]
+    assert card["validation"]["passed"] is True and card["validation"]["thresholds"].startswith("3dgan-quality-ship-test-1e+09+sha256.")
     model_card = (tmp_path / "checkpoints" / "3dgan-generator.md").read_text()
     for text in ("objective.sampling_fraction", "empty_fraction", card["sha256"], "seed 3001",
                  "200,000 events (seed 1001)", "**PASSED**"):
@@ -71,16 +80,16 @@ def test_a_passing_generator_ships_with_its_card(campaign_with_best, capsys):
     assert "shipped" in capsys.readouterr().out
 
 
-def test_a_failing_generator_is_not_shipped(campaign_with_best, capsys):
+def test_a_failing_generator_is_not_shipped(campaign_with_best, capsys, monkeypatch):
     tmp_path = campaign_with_best
-    assert ship(tmp_path, 1e-9) == 1
+    assert ship(tmp_path, monkeypatch, 1e-9) == 1
     assert not (tmp_path / "checkpoints").exists()
     out = capsys.readouterr().out
     assert "NOT shipped" in out and "FAIL" in out
 
 
-def test_a_campaign_data_seed_is_refused_for_validation(campaign_with_best, capsys):
-    assert ship(campaign_with_best, 1e9, "--validation-seed", "2001") == 2
+def test_a_campaign_data_seed_is_refused_for_validation(campaign_with_best, capsys, monkeypatch):
+    assert ship(campaign_with_best, monkeypatch, 1e9, "--validation-seed", "2001") == 2
     assert "never saw" in capsys.readouterr().err
 
 
@@ -113,13 +122,13 @@ def _with_point(tmp_path, samples: int):
     path.write_text(json.dumps(curve))
 
 
-def test_the_final_generator_is_the_campaigns_latest_evaluation(campaign_with_best, capsys):
+def test_the_final_generator_is_the_campaigns_latest_evaluation(campaign_with_best, capsys, monkeypatch):
     import numpy as np
 
     tmp_path = campaign_with_best
     gan = _campaign_state(40_000)
     _with_point(tmp_path, 40_000)
-    assert ship(tmp_path, 1e9, "--generator", "final") == 0
+    assert ship(tmp_path, monkeypatch, 1e9, "--generator", "final") == 0
     weights = tmp_path / "checkpoints" / "3dgan-generator.weights.h5"
     _, shipped = load_generator(weights)
     assert all(np.array_equal(a, b) for a, b in zip(shipped.get_weights(), gan.generator.get_weights()))
@@ -129,9 +138,14 @@ def test_the_final_generator_is_the_campaigns_latest_evaluation(campaign_with_be
     assert "campaign's final generator" in capsys.readouterr().out
 
 
-def test_a_final_checkpoint_between_evaluations_is_refused(campaign_with_best, capsys):
+def test_a_final_checkpoint_between_evaluations_is_refused(campaign_with_best, capsys, monkeypatch):
     _campaign_state(41_000)
     _with_point(campaign_with_best, 40_000)
-    assert ship(campaign_with_best, 1e9, "--generator", "final") == 2
+    assert ship(campaign_with_best, monkeypatch, 1e9, "--generator", "final") == 2
     assert "between evaluations" in capsys.readouterr().err
     assert not (campaign_with_best / "checkpoints").exists()
+
+
+def test_an_unregistered_target_is_refused(campaign_with_best, capsys):
+    assert main(["reference", "ship", "--seed", str(SEED), "--target", "3dgan-quality-v7"]) == 2
+    assert "--target 3dgan-quality-v7: not a registered 3dgan quality version" in capsys.readouterr().err
