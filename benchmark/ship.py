@@ -159,7 +159,11 @@ def model_card(card: dict, weights_name: str) -> str:
         f"{recipe['heldout_events']:,} events (seed {recipe['heldout_data_seed']}).",
         f"* Validation on a fresh stand-in set it never saw: seed {validation['data_seed']}, "
         f"{validation['events']:,} events, target `{validation['thresholds']}`: "
-        f"**{'PASSED' if validation['passed'] else 'FAILED'}**.",
+        f"**{'PASSED' if validation['passed'] else 'FAILED'}**"
+        + ("." if validation.get("submittable", True) else
+           f" (`{validation['thresholds'].partition('+sha256.')[0]}` is not submittable: a release candidate until a "
+           "second seed reaches it, `harness reference reproduce`; until then the main job validates and "
+           "gates against it, outside the results tree)."),
         f"* Shipped {card['shipped']} by `{card['command'] or 'benchmark.ship.ship_reference'}`.",
         "",
         tabulate(rows, headers=("metric", "value", "threshold", "result"), tablefmt="github"),

@@ -35,7 +35,7 @@ def campaign_with_best(tmp_path, monkeypatch):
     return tmp_path
 
 
-def registered_version(tmp_path, monkeypatch, sampling_fraction_limit: float) -> str:
+def registered_version(tmp_path, monkeypatch, sampling_fraction_limit: float, submittable: bool = True) -> str:
     """The smoke target's evaluation as a registered non-smoke version (in a scratch copy of the
     thresholds folder) with the sampling-fraction limit given."""
     import shutil
@@ -48,8 +48,8 @@ def registered_version(tmp_path, monkeypatch, sampling_fraction_limit: float) ->
         shutil.copytree(quality.THRESHOLDS_DIR, directory)
         monkeypatch.setattr(quality, "THRESHOLDS_DIR", directory)
     document = json.loads((directory / "3dgan-smoke.json").read_text())
-    version = f"3dgan-quality-ship-test-{sampling_fraction_limit:g}"
-    document.update(smoke=False, version=version)
+    version = f"3dgan-quality-ship-test-{sampling_fraction_limit:g}{'' if submittable else '-rc'}"
+    document.update(smoke=False, submittable=submittable, version=version)
     document["metrics"]["objective.sampling_fraction"]["threshold"] = sampling_fraction_limit
     path = directory / f"{version}.json"
     path.write_text(json.dumps(document))
@@ -78,6 +78,17 @@ def test_a_passing_generator_ships_with_its_card(campaign_with_best, capsys, mon
                  "200,000 events (seed 1001)", "**PASSED**"):
         assert text in model_card
     assert "shipped" in capsys.readouterr().out
+    assert "not submittable" not in model_card
+
+
+def test_a_generator_shipped_against_a_candidate_says_so_in_its_model_card(campaign_with_best, capsys,
+                                                                           monkeypatch):
+    tmp_path = campaign_with_best
+    version = registered_version(tmp_path, monkeypatch, 1e9, submittable=False)
+    assert main(["reference", "ship", "--seed", str(SEED), "--data-dir", str(tmp_path / "data"),
+                 "--target", version, "--dest", str(tmp_path / "checkpoints")]) == 0
+    model_card = (tmp_path / "checkpoints" / "3dgan-generator.md").read_text()
+    assert f"**PASSED** (`{version}` is not submittable: a release candidate" in model_card
 
 
 def test_a_failing_generator_is_not_shipped(campaign_with_best, capsys, monkeypatch):
