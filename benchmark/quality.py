@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -165,20 +165,21 @@ def load_thresholds(benchmark: str, smoke: bool = False, path: Optional[Path] = 
 
 
 def noise_floor_thresholds(thresholds: Thresholds) -> Thresholds:
-    """The noise-floor limits behind a target: the target itself when it is a noise-floor
-    calibration (v1, smoke), else the registered version its floors came from (a v2 document's
-    `calibration.floors_from`). A comparison that must hold at the noise floor, such as a lower
-    precision against float32 from the same latents, is judged by these, never by a margin
-    set from how far the reference is from the data."""
-    floors_from = thresholds.document.get("calibration", {}).get("floors_from")
-    if not floors_from:
+    """The target's gate at its noise-floor limits: the target itself when it is a noise-floor
+    calibration (v1, smoke), else the same gated metrics at the `floor_limit` each records (a
+    v2 document's limits sit above the floor, by the reference's margin). A comparison that must
+    hold at the noise floor, such as a lower precision against float32 from the same latents,
+    is judged by these: on what the target gates, never within the reference's margin."""
+    entries = thresholds.document.get("metrics", {})
+    floors = {name: entry.get("floor_limit") for name, entry in entries.items()}
+    if all(limit is None for limit in floors.values()):
         return thresholds
-    name, _, digest = str(floors_from).partition("+sha256.")
-    floor = load_thresholds(thresholds.benchmark, version=name)
-    if not digest or not floor.sha256.startswith(digest):
-        raise InputError(f"{thresholds.path}: its floors came from {floors_from}, but the registered {name} "
-                         f"is sha256 {floor.sha256[:12]}; restore the thresholds files from the repository")
-    return floor
+    if any(limit is None for limit in floors.values()):
+        missing = sorted(name for name, limit in floors.items() if limit is None)
+        raise InputError(f"{thresholds.path}: {missing[0]} records no floor_limit while other metrics do; "
+                         "restore the thresholds file from the repository")
+    return replace(thresholds, name=f"{thresholds.name}-noise-floor",
+                               limits={name: float(limit) for name, limit in floors.items()})
 
 
 # -- selecting what is compared -------------------------------------------------------------

@@ -49,13 +49,14 @@ def untrained_checkpoint(tmp_path_factory):
 
 
 # -- a registered release candidate (issue 11) -------------------------------------------------
-CANDIDATE_VERSION = "3dgan-quality-v2-rc"
+CANDIDATE_VERSION = "3dgan-quality-test-rc"
 
 
 @pytest.fixture
 def registered_candidate(tmp_path, monkeypatch):
     """The repository's thresholds and registry in a scratch folder, plus a registered, not
-    submittable 3dgan candidate whose limits are 10x v1's and whose floors come from v1."""
+    submittable 3dgan candidate shaped like v2's: limits 10x v1's, each recording v1's limit as
+    its floor_limit."""
     import copy
     import json
     import shutil
@@ -71,6 +72,7 @@ def registered_candidate(tmp_path, monkeypatch):
     document.update(version=CANDIDATE_VERSION, submittable=False)
     document["calibration"]["floors_from"] = v1.version
     for entry in document["metrics"].values():
+        entry["floor_limit"] = entry["threshold"]
         entry["threshold"] *= 10
     (directory / "candidate.json").write_text(json.dumps(document))
     thresholds_registry.register_version(directory / "candidate.json", directory / "registry.json")

@@ -1,6 +1,6 @@
 """Registered thresholds versions other than the target: a release candidate is loaded by its
 version, checked against the hash the registry pins, and its noise-floor limits (for the paired
-precision gate) come from the version its floors were taken from."""
+precision gate) are its gated metrics at the floor_limit each records."""
 import json
 
 import pytest
@@ -9,7 +9,7 @@ from benchmark import quality
 from harness import thresholds_registry
 from reference_model.errors import InputError
 
-CANDIDATE = "3dgan-quality-v2-rc"  # tests/conftest.py registers it
+CANDIDATE = "3dgan-quality-test-rc"  # tests/conftest.py registers it
 
 
 @pytest.fixture
@@ -43,20 +43,21 @@ def test_a_version_whose_file_was_edited_is_refused(thresholds_dir):
         quality.load_thresholds("3dgan", version=CANDIDATE)
 
 
-def test_noise_floor_limits_come_from_the_version_the_floors_came_from(thresholds_dir):
+def test_the_noise_floor_of_a_candidate_is_its_gate_at_the_recorded_floors(thresholds_dir):
     v1 = quality.load_thresholds("3dgan")
     assert quality.noise_floor_thresholds(v1) is v1
-    floor = quality.noise_floor_thresholds(quality.load_thresholds("3dgan", version=CANDIDATE))
-    assert floor.version == v1.version and floor.limits == v1.limits
+    candidate = quality.load_thresholds("3dgan", version=CANDIDATE)
+    floor = quality.noise_floor_thresholds(candidate)
+    assert floor.limits == v1.limits and floor.name == f"{CANDIDATE}-noise-floor"
+    assert floor.sha256 == candidate.sha256 and not floor.submittable
 
 
-def test_floors_from_another_file_than_the_registered_one_are_refused(thresholds_dir):
+def test_a_candidate_with_a_metric_lacking_its_floor_is_refused(thresholds_dir):
     path = thresholds_dir / "candidate.json"
     document = json.loads(path.read_text())
-    document["calibration"]["floors_from"] = "3dgan-quality-v1+sha256.000000000000"
+    del document["metrics"]["objective.sampling_fraction"]["floor_limit"]
     document["version"] = "3dgan-quality-v3-rc"
     path.write_text(json.dumps(document))
     thresholds_registry.register_version(path, thresholds_dir / "registry.json")
-    candidate = quality.load_thresholds("3dgan", version="3dgan-quality-v3-rc")
-    with pytest.raises(InputError, match="its floors came from 3dgan-quality-v1\\+sha256.000000000000"):
-        quality.noise_floor_thresholds(candidate)
+    with pytest.raises(InputError, match="records no floor_limit while other metrics do"):
+        quality.noise_floor_thresholds(quality.load_thresholds("3dgan", version="3dgan-quality-v3-rc"))

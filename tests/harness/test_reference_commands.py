@@ -22,7 +22,8 @@ def _curve(seed: int, last: int, value: float) -> dict:
 
 @pytest.fixture
 def scratch(tmp_path, monkeypatch):
-    """Curves, thresholds and the registry in a scratch folder; floors v1 lacks come back at once."""
+    """Curves, thresholds and the registry in a scratch folder as before the budget; floors v1
+    lacks come back at once."""
     import shutil
 
     from benchmark import reference_target
@@ -31,11 +32,21 @@ def scratch(tmp_path, monkeypatch):
     monkeypatch.setattr(campaign, "CONVERGENCE_DIR", tmp_path / "convergence")
     (tmp_path / "convergence").mkdir()
     shutil.copytree(quality.THRESHOLDS_DIR, tmp_path / "thresholds")
+    _before_the_budget(tmp_path / "thresholds")
     monkeypatch.setattr(quality, "THRESHOLDS_DIR", tmp_path / "thresholds")
     monkeypatch.setattr(thresholds_registry, "REGISTRY", tmp_path / "thresholds" / "registry.json")
     monkeypatch.setattr(reference_target, "floor_limits_like_v1", lambda v1, names, progress=True: {
         name: {"threshold": 0.02, "set_by": "test", "noise_floor": {}} for name in names})
     return tmp_path
+
+
+def _before_the_budget(directory):
+    """The thresholds folder as it was before seed 1's budget: no v2 candidate or target yet."""
+    registry = json.loads((directory / "registry.json").read_text())
+    for version in [v for v in registry["versions"] if v.startswith("3dgan-quality-v2")]:
+        (directory / registry["versions"].pop(version)["file"]).unlink()
+    registry["targets"]["3dgan"] = "3dgan-quality-v1"
+    (directory / "registry.json").write_text(json.dumps(registry))
 
 
 def _write(path, document):

@@ -75,11 +75,11 @@ def test_registering_a_new_version_never_replaces_a_published_one(tmp_path):
     shutil.copytree(THRESHOLDS, copy)
     index = copy / "registry.json"
     document = json.loads((copy / "3dgan.json").read_text())
-    document["version"] = "3dgan-quality-v2-rc"
-    candidate = copy / "3dgan-v2-rc.json"
+    document["version"] = "3dgan-quality-v9-rc"
+    candidate = copy / "3dgan-v9-rc.json"
     candidate.write_text(json.dumps(document))
     pair = registry.register_version(candidate, index)
-    assert pair == registry.logged_pair("3dgan-quality-v2-rc", registry.file_sha256(candidate))
+    assert pair == registry.logged_pair("3dgan-quality-v9-rc", registry.file_sha256(candidate))
     assert registry.unregistered_files(copy, json.loads(index.read_text())) == []
     assert registry.register_version(candidate, index) == pair, "the same file again: nothing changes"
     candidate.write_text(json.dumps({**document, "description": "edited"}))
