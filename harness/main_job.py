@@ -38,13 +38,20 @@ def _campaign_best(request: RunRequest) -> Path:
 
 
 def _candidate_target(checkpoint: Path, benchmark: str) -> Optional[str]:
-    """The thresholds version a shipped checkpoint was validated against, when that is not yet the
-    benchmark's target (a v2 release candidate awaiting its second seed); None otherwise."""
+    """The thresholds version a shipped checkpoint was validated against, when that is not (or not
+    yet promoted to) the benchmark's target: a v2 release candidate awaiting its second seed.
+    None when the checkpoint was shipped against the target or the candidate the target was
+    promoted from (the same limits)."""
     from benchmark.quality import load_thresholds
     from reference_model.checkpoint import read_card
 
-    shipped = str(read_card(checkpoint).get("validation", {}).get("thresholds", "")).partition("+sha256.")[0]
-    return shipped if shipped and shipped != load_thresholds(benchmark).name else None
+    def name(logged: object) -> str:
+        return str(logged or "").partition("+sha256.")[0]
+
+    shipped = name(read_card(checkpoint).get("validation", {}).get("thresholds"))
+    target = load_thresholds(benchmark)
+    promoted_from = name(target.document.get("reproduction", {}).get("candidate"))
+    return shipped if shipped and shipped not in (target.name, promoted_from) else None
 
 
 BELOW_TARGET_EXIT = 1  # `harness run --mode inference` on a generator that misses the target

@@ -64,6 +64,26 @@ def test_the_candidate_target_is_read_from_the_shipped_card(tmp_path):
         assert main_job._candidate_target(path, "3dgan") == expected
 
 
+def test_after_promotion_the_checkpoint_follows_the_target(tmp_path, monkeypatch):
+    """Promotion keeps the candidate's limits, so a checkpoint shipped against the candidate is
+    then validated and gated against the benchmark's target, inside the results tree."""
+    from types import SimpleNamespace
+
+    from benchmark import quality
+    from reference_model.checkpoint import save_generator, sidecar_path
+    from reference_model.specs import get_spec
+
+    spec = get_spec("3dgan")
+    path = save_generator(tmp_path / "g.weights.h5", spec.build_generator(), spec)
+    card = json.loads(sidecar_path(path).read_text())
+    card["validation"] = {"thresholds": "3dgan-quality-v2-rc+sha256.0123456789ab"}
+    sidecar_path(path).write_text(json.dumps(card))
+    promoted = SimpleNamespace(name="3dgan-quality-v2", document={
+        "reproduction": {"candidate": "3dgan-quality-v2-rc+sha256.0123456789ab"}})
+    monkeypatch.setattr(quality, "load_thresholds", lambda benchmark: promoted)
+    assert main_job._candidate_target(path, "3dgan") is None
+
+
 def test_before_a_reference_ships_the_campaigns_best_runs_below_the_target(tmp_path, monkeypatch):
     title, args, expected = inference_step(tmp_path, monkeypatch, shipped=False, campaign_best=True)
     assert expected == main_job.BELOW_TARGET_EXIT and "below the target" in title
