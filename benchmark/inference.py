@@ -64,6 +64,8 @@ class PointResult:
     """One point. `status`: "measured" (the checkpoint meets the target and the precision passed
     the paired comparison with float32), "below-target" (the precision passed the paired
     comparison but the checkpoint itself misses the benchmark's target: timed, not a result),
+    "candidate-target" (as "measured", but the target met is not submittable, a release
+    candidate: timed, not a result),
     "ungated" (measured without the physics checks: never a result), "FAILED" (the precision's
     showers differ from float32's: not measured) or "error" (a stream process failed; `reason`
     says how)."""
@@ -266,11 +268,13 @@ def run_sweep(points: list[SweepPoint], benchmark: str, artifacts: dict[str, Pat
               rooflines: dict[str, float], duration_s: float = 10.0, warmup_batches: int = 3,
               seed: int = 0, failed_reasons: Optional[dict[str, str]] = None,
               target_passed: Optional[bool] = None,
-              executed_flops_per_shower: Optional[int] = None) -> list[PointResult]:
+              executed_flops_per_shower: Optional[int] = None,
+              target_submittable: bool = True) -> list[PointResult]:
     """Measure every point whose precision passed the paired gate (None: skipped, "ungated").
 
     Points of a precision that failed it are returned as FAILED without being run; when the
-    checkpoint misses the benchmark's target (`target_passed` False) the rest are "below-target".
+    checkpoint misses the benchmark's target (`target_passed` False) the rest are "below-target",
+    and when the target it meets is not submittable they are "candidate-target".
     """
     from reference_model.progress import Progress
 
@@ -293,8 +297,8 @@ def run_sweep(points: list[SweepPoint], benchmark: str, artifacts: dict[str, Pat
                 out.append(PointResult(point=point, status="error", reason=str(err).splitlines()[0]))
                 progress.update()
                 continue
-            status = "ungated" if verdict is None else ("below-target" if target_passed is False
-                                                        else "measured")
+            status = ("ungated" if verdict is None else "below-target" if target_passed is False
+                      else "measured" if target_submittable else "candidate-target")
             result = point_result(point, measurement, status, flops_per_shower,
                                   rooflines.get(point.precision), executed_flops_per_shower)
             mfu = (f", MFU {result.mfu:.1%} (executed FLOPs {result.executed_utilisation:.1%})"
@@ -307,7 +311,7 @@ def run_sweep(points: list[SweepPoint], benchmark: str, artifacts: dict[str, Pat
     return out
 
 
-TIMED_STATUSES = ("measured", "below-target", "ungated")
+TIMED_STATUSES = ("measured", "below-target", "candidate-target", "ungated")
 TABLE_COLUMNS = ("precision", "batch", "streams", "intra_op", "inter_op", "status", "showers_per_second",
                  "ms_per_shower", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "mfu",
                  "executed_utilisation", "speedup_vs_geant4")

@@ -214,7 +214,8 @@ def _run(request, precisions, scenarios, points, cores) -> int:
     sweep = run_sweep(points, request.benchmark, artifacts, gate_passed, flops,
                       {p: r.gflops for p, r in rooflines.items()}, request.duration, request.warmup_batches,
                       request.seed, failed, target_passed=None if target is None else target.passed,
-                      executed_flops_per_shower=executed)
+                      executed_flops_per_shower=executed,
+                      target_submittable=thresholds is None or thresholds.submittable)
 
     submittable = bool(not request.smoke and not request.no_quality_gate and provenance["kind"] != "untrained"
                        and target is not None and target.passed and thresholds.submittable)
@@ -317,7 +318,8 @@ def _print_headline(sweep, rooflines, geant4_source: str, slides: str, provenanc
         return
     best = min(measured, key=lambda r: r.ms_per_shower)
     label = {"measured": "", "ungated": " [UNGATED: physics not checked, not a result]",
-             "below-target": " [checkpoint misses the benchmark target: not a result]"}[best.status]
+             "below-target": " [checkpoint misses the benchmark target: not a result]",
+             "candidate-target": " [checkpoint meets a target that is not submittable: not a result]"}[best.status]
     if provenance["kind"] == "untrained":
         label += " [untrained generator]"
     print(f"[inference] best: {best.ms_per_shower:.3f} ms/shower ({best.showers_per_second:,.1f} showers/s) "

@@ -20,12 +20,23 @@ uptime | tee "$out/uptime-before.txt"
   --max-steps-per-epoch 20 --warmup-epochs 0 --data work-data/standin-fixed-seed0 \
   --results "$out/scaling-bf16" --precision mixed_bfloat16 > "$out/scaling-bf16.log" 2>&1
 grep -E "efficiency|samples/s" "$out/scaling-bf16.log" | tail -8
-# the campaign's best generator so far, copied while the campaign is paused: every precision is
-# gated against float32 from the same latents (the checkpoint's own target is reported apart)
-mkdir -p "$out/campaign-best"
-cp benchmark/convergence/state/3dgan-seed1-best.weights.h5 benchmark/convergence/state/3dgan-seed1-best.json \
-  "$out/campaign-best/"
-.venv/bin/harness run --mode inference --checkpoint "$out/campaign-best/3dgan-seed1-best.weights.h5" \
+# the shipped reference (against the release candidate it was shipped against, while that awaits
+# its second seed); before one ships, the campaign's best generator so far, copied while the
+# campaign is paused. Every precision is gated against float32 from the same latents, and the
+# checkpoint's own target is reported apart.
+shipped=reference_model/checkpoints/3dgan-generator.weights.h5
+if [ -f "$shipped" ]; then
+  target=$(.venv/bin/python -c "from pathlib import Path; from harness.main_job import _candidate_target; print(_candidate_target(Path('$shipped'), '3dgan') or '')")
+  checkpoint_args=(${target:+--target "$target"})
+  precisions=float32,bfloat16,int8
+else
+  mkdir -p "$out/campaign-best"
+  cp benchmark/convergence/state/3dgan-seed1-best.weights.h5 benchmark/convergence/state/3dgan-seed1-best.json \
+    "$out/campaign-best/"
+  checkpoint_args=(--checkpoint "$out/campaign-best/3dgan-seed1-best.weights.h5")
+  precisions=float32,bfloat16
+fi
+.venv/bin/harness run --mode inference "${checkpoint_args[@]}" --precision "$precisions" \
   --results "$out/inference" --streams 1,2 --batch 128,256 --duration 10 --scenarios Offline \
   --loadgen-duration 10 > "$out/inference.log" 2>&1
 grep -E "^\[inference\] (\(a\)|\(b\)|best|MFU|per core|LoadGen Offline)|ms/shower" "$out/inference.log" | tail -24

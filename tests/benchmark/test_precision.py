@@ -272,6 +272,6 @@ def test_against_a_release_candidate_the_target_is_its_and_the_paired_check_its_
     assert judged == {"target": "3dgan-quality-test-rc", "paired": "3dgan-quality-test-rc-noise-floor"}
     assert "checked against 3dgan-quality-test-rc, which is not submittable" in capsys.readouterr().out
     sweep = _sweep(tmp_path)
-    assert sweep["arguments"]["submittable"] is False and sweep["rows"][0]["status"] == "measured"
+    assert sweep["arguments"]["submittable"] is False and sweep["rows"][0]["status"] == "candidate-target"
     (summary,) = (tmp_path / "results/testbox/3dgan/Offline").rglob("result.json")
     assert json.loads(summary.read_text())["submittable"] is False
