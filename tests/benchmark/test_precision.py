@@ -129,7 +129,7 @@ def _run_harness(untrained_checkpoint, fixed_data_dir, tmp_path, precision: str)
     args = build_parser().parse_args(
         ["run", "--mode", "inference", "--smoke", "--precision", precision, "--streams", "1",
          "--batch", "4", "--duration", "0.5", "--roofline-size", "256", "--scenarios", "Offline",
-         "--checkpoint", str(untrained_checkpoint), "--data", str(fixed_data_dir),
+         "--loadgen-duration", "1", "--checkpoint", str(untrained_checkpoint), "--data", str(fixed_data_dir),
          "--results", str(tmp_path), "--system-name", "testbox"])
     return args.func(args)
 
@@ -266,7 +266,7 @@ def test_against_a_release_candidate_the_target_is_its_and_the_paired_check_its_
     args = build_parser().parse_args(
         ["run", "--mode", "inference", "--target", "3dgan-quality-test-rc", "--precision", "float32",
          "--streams", "1", "--batch", "4", "--duration", "0.5", "--roofline-size", "256", "--scenarios",
-         "Offline", "--checkpoint", str(untrained_checkpoint), "--data", str(fixed_data_dir),
+         "Offline", "--loadgen-duration", "1", "--checkpoint", str(untrained_checkpoint), "--data", str(fixed_data_dir),
          "--results", str(tmp_path), "--system-name", "testbox"])
     args.func(args)
     assert judged == {"target": "3dgan-quality-test-rc", "paired": "3dgan-quality-test-rc-noise-floor"}
