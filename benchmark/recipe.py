@@ -85,8 +85,7 @@ class CampaignRecipe:
 
     @property
     def reproduction_samples(self) -> int:
-        """What a second seed may train to reach the target the reference seed set."""
-        return int(REPRODUCTION_FACTOR * self.budget_samples)
+        return reproduction_samples(self.budget_samples)
 
     @property
     def reproduction_epochs(self) -> int:
@@ -95,6 +94,11 @@ class CampaignRecipe:
     @property
     def steps_per_interval(self) -> int:
         return self.eval_every_samples // self.per_rank_batch
+
+
+def reproduction_samples(budget_samples: int) -> int:
+    """What a second seed may train to reach the target the reference seed set."""
+    return int(REPRODUCTION_FACTOR * budget_samples)
 
 
 # Fixed up front (benchmark/thresholds/CALIBRATION.md, "v2"); never edited once a campaign started.

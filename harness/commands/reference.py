@@ -156,8 +156,13 @@ def run_status(args: argparse.Namespace) -> int:
     points, sessions, best = document["points"], document["sessions"], document["best"]
     best_text = (f"best {best['metric']} {best['value']:.4g} at {best['samples']:,} samples"
                  if best else "no evaluation yet")
+    from benchmark.recipe import reproduction_samples
+
+    budget = document["recipe"]["budget_samples"]
+    trains_to = (f"budget {budget:,} samples" if args.seed == REFERENCE_SEED else
+                 f"trains to {reproduction_samples(budget):,} samples to reproduce the reference's target")
     print(f"{args.benchmark} seed {args.seed}: {len(points)} evaluations, {len(sessions)} sessions, "
-          f"budget {document['recipe']['budget_samples']:,} samples; {best_text}")
+          f"{trains_to}; {best_text}")
     session_rows = [(s["started"][:16].replace("T", " "), (s.get("suite_commit") or "?")[:12],
                      f"{s['samples_at_start']:,}", f"{s['samples_at_stop']:,}",
                      "not stopped" if s["stopped"] is None else f"{s['samples_per_second'] or 0:.2f}")

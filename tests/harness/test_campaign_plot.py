@@ -60,5 +60,6 @@ def test_status_tables_sessions_and_evaluations(tmp_path, monkeypatch, capsys):
     assert main(["reference", "status", "--seed", "9"]) == 0
     out = capsys.readouterr().out
     assert "3 evaluations, 2 sessions" in out and "best objective.total 0.1667 at 15,000 samples" in out
+    assert "trains to 90,000 samples to reproduce the reference's target" in out  # seed 9: not the reference
     assert "aaaaaaaaaaaa" in out and "9.50" in out and "not stopped" in out
     assert main(["reference", "status", "--seed", "8"]) == 2, "no campaign: a one-line error"
