@@ -183,7 +183,10 @@ def run_plot(args: argparse.Namespace) -> int:
 
     document = _read_curve(args.benchmark, args.seed)
     out = Path(args.out) if args.out else curve_path(args.benchmark, args.seed).with_suffix(".png")
-    plot_campaign(document, quality.load_thresholds(args.benchmark), out)
+    candidate_path = _release_candidate_path(args.benchmark)
+    candidate = (quality.load_thresholds(args.benchmark, path=candidate_path)
+                 if args.seed != REFERENCE_SEED and candidate_path.is_file() else None)
+    plot_campaign(document, quality.load_thresholds(args.benchmark), out, candidate)
     print(f"[campaign] curve of {len(document['points'])} evaluations written to {out}")
     return 0
 

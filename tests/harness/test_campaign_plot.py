@@ -34,6 +34,12 @@ def test_the_curve_is_drawn_to_a_png(tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["curve.png"], "no temporary file is left behind"
 
 
+def test_a_second_seed_is_drawn_against_the_release_candidate(tmp_path):
+    candidate = quality.load_thresholds("3dgan", version="3dgan-quality-v2-rc")
+    out = plot_campaign(_document(4), quality.load_thresholds("3dgan"), tmp_path / "seed9.png", candidate)
+    assert out.read_bytes()[:8] == PNG_MAGIC
+
+
 def test_a_campaign_without_evaluations_is_a_one_line_error(tmp_path):
     with pytest.raises(InputError, match="no evaluation yet"):
         plot_campaign(_document(0), quality.load_thresholds("3dgan"), tmp_path / "curve.png")
