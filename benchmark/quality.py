@@ -98,15 +98,12 @@ class Thresholds:
         return thresholds
 
 
-def thresholds_path(benchmark: str, smoke: bool = False, version: Optional[str] = None) -> Path:
+def thresholds_path(benchmark: str, smoke: bool = False) -> Path:
     """The benchmark's quality target: the file of the version the registry names as its target
-    (`targets` in benchmark/thresholds/registry.json), of another registered `version` (a
-    release candidate, say), or its labelled smoke target."""
+    (`targets` in benchmark/thresholds/registry.json), or its labelled smoke target."""
     if smoke:
         return THRESHOLDS_DIR / f"{benchmark}-smoke.json"
     registry = _registry()
-    if version is not None:
-        return THRESHOLDS_DIR / _registered(registry, benchmark, version)["file"]
     try:
         return THRESHOLDS_DIR / registry["versions"][registry["targets"][benchmark]]["file"]
     except (KeyError, TypeError) as err:
@@ -143,7 +140,10 @@ def load_thresholds(benchmark: str, smoke: bool = False, path: Optional[Path] = 
         spec = get_spec(benchmark)
     except ValueError as err:
         raise InputError(str(err)) from None
-    path = Path(path) if path else thresholds_path(benchmark, smoke, version)
+    registered = _registered(_registry(), benchmark, version) if version is not None else None
+    if not path:
+        path = THRESHOLDS_DIR / registered["file"] if registered else thresholds_path(benchmark, smoke)
+    path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: thresholds file missing; run `harness calibrate --benchmark {benchmark}`")
     raw = path.read_bytes()
@@ -157,8 +157,7 @@ def load_thresholds(benchmark: str, smoke: bool = False, path: Optional[Path] = 
                          f"not {benchmark}")
     if thresholds.smoke != smoke:
         raise InputError(f"{path}: smoke flag is {thresholds.smoke}, expected {smoke}")
-    if version is not None and (thresholds.name != version
-                                or thresholds.sha256 != _registered(_registry(), benchmark, version)["sha256"]):
+    if registered is not None and (thresholds.name != version or thresholds.sha256 != registered["sha256"]):
         raise InputError(f"{path}: not the file registered as {version} (declared {thresholds.name}, "
                          f"sha256 {thresholds.sha256[:12]}); restore it from the repository")
     return thresholds
@@ -179,7 +178,7 @@ def noise_floor_thresholds(thresholds: Thresholds) -> Thresholds:
         raise InputError(f"{thresholds.path}: {missing[0]} records no floor_limit while other metrics do; "
                          "restore the thresholds file from the repository")
     return replace(thresholds, name=f"{thresholds.name}-noise-floor",
-                               limits={name: float(limit) for name, limit in floors.items()})
+                   limits={name: float(limit) for name, limit in floors.items()})
 
 
 # -- selecting what is compared -------------------------------------------------------------

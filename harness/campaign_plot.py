@@ -80,8 +80,7 @@ def plot_campaign(document: dict, thresholds: quality.Thresholds, path: Path,
     physics.set_ylabel(f"v2-gated physics\n(dashed: {version} limits)")
     physics.legend(fontsize=8, ncol=2)
 
-    gated = list(candidate.limits) if candidate else [
-        name for name in v2_gated_metrics(thresholds) if name in thresholds.limits]
+    gated = [name for name in v2_gated_metrics(thresholds) if name in limits.limits]
     gated_failing = [sum(p["metrics"].get(name, float("inf")) > limits.limits[name] for name in gated)
                      for p in points]
     samples = [p["samples"] for p in points]

@@ -65,25 +65,25 @@ def _steps(request: RunRequest, data: Path, reference: Path, root: Path) -> list
     # no --data: inference reads the reference set sized for the gate (`reference`) itself
     inference = ["run", "--mode", "inference", *common, "--quick", "--batch", "128",
                  "--precision", "float32,bfloat16", "--scenarios", "Offline,SingleStream"]
-    if checkpoint.exists() and (candidate := _candidate_target(checkpoint, request.benchmark)):
-        # Shipped against a release candidate that no second seed has reproduced yet: the
-        # benchmark's target is still the old one, so validate and gate against the candidate,
-        # labelled, into a scratch root outside the results tree (nothing here is submittable).
-        print(f"[main job] the reference checkpoint {checkpoint} was shipped against {candidate}, a release "
-              "candidate not yet reproduced by a second seed (harness reference reproduce): validation and "
-              "the inference gate use it, and the sweep goes to a scratch root outside the results tree",
-              flush=True)
-        inference[inference.index("--results") + 1] = str(root / "release-candidate")
-        steps.append((f"validate the reference checkpoint against {candidate} (release candidate)",
-                      ["validate", "--target", candidate, "--reference", str(reference), "--candidate",
-                       str(checkpoint), "--report", str(root / "validation")], 0))
-        steps.append((f"short inference sweep, the checkpoint checked against {candidate} and each precision "
-                      "against float32 (release candidate: not a result)", [*inference, "--target", candidate], 0))
-    elif checkpoint.exists():
-        steps.append(("validate the reference checkpoint against held-out stand-in showers",
-                      ["validate", "--reference", str(reference), "--candidate", str(checkpoint),
+    if checkpoint.exists():
+        # Shipped against a release candidate that no second seed has reproduced yet, the
+        # benchmark's target is still the old one: validate and gate against the candidate,
+        # labelled, into a scratch root outside the results tree (nothing there is submittable).
+        candidate = _candidate_target(checkpoint, request.benchmark)
+        target = ["--target", candidate] if candidate else []
+        if candidate:
+            print(f"[main job] the reference checkpoint {checkpoint} was shipped against {candidate}, a release "
+                  "candidate not yet reproduced by a second seed (harness reference reproduce): validation and "
+                  "the inference gate use it, and the sweep goes to a scratch root outside the results tree",
+                  flush=True)
+            inference[inference.index("--results") + 1] = str(root / "release-candidate")
+        steps.append((f"validate the reference checkpoint against {candidate} (release candidate)" if candidate
+                      else "validate the reference checkpoint against held-out stand-in showers",
+                      ["validate", *target, "--reference", str(reference), "--candidate", str(checkpoint),
                        "--report", str(root / "validation")], 0))
-        steps.append(("short inference sweep, each precision gated by physics", inference, 0))
+        steps.append((f"short inference sweep, the checkpoint checked against {candidate} and each precision "
+                      "against float32 (release candidate: not a result)" if candidate
+                      else "short inference sweep, each precision gated by physics", [*inference, *target], 0))
     elif (best := _campaign_best(request)).exists():
         # Before a reference ships, the campaign's best generator so far is the closest thing:
         # each precision is gated against float32 from the same latents, and the checkpoint's

@@ -152,12 +152,12 @@ def _read_curve(benchmark: str, seed: int) -> dict:
 def run_status(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
+    from benchmark.recipe import reproduction_samples
+
     document = _read_curve(args.benchmark, args.seed)
     points, sessions, best = document["points"], document["sessions"], document["best"]
     best_text = (f"best {best['metric']} {best['value']:.4g} at {best['samples']:,} samples"
                  if best else "no evaluation yet")
-    from benchmark.recipe import reproduction_samples
-
     budget = document["recipe"]["budget_samples"]
     trains_to = (f"budget {budget:,} samples" if args.seed == REFERENCE_SEED else
                  f"trains to {reproduction_samples(budget):,} samples to reproduce the reference's target")
