@@ -119,11 +119,27 @@ def ensure_campaign_data(recipe: CampaignRecipe, data_dir: Path) -> tuple[Path, 
     return train, heldout
 
 
+def reproduction_target(benchmark: str, recipe: dict):
+    """The release candidate a second seed of `recipe` (as a curve records it) has to reach (a
+    `quality.Thresholds`), or None: no candidate written yet, or one set by another recipe."""
+    from benchmark import quality
+    from benchmark.reference_target import release_candidate_path
+
+    path = release_candidate_path(benchmark)
+    if not path.is_file():
+        return None
+    candidate = quality.load_thresholds(benchmark, path=path)
+    reference = candidate.document.get("calibration", {}).get("campaign", {})
+    return candidate if reference.get("recipe") == recipe else None
+
+
 def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Path, heldout_data: Path,
                  logger, command: str, threads: int = 0) -> dict[str, Any]:
     """Train the campaign for `hours` (or to its budget: the reference seed's, or for another seed
     the REPRODUCTION_FACTOR x larger one it has to reach the reference's target in), then
-    checkpoint and stop.
+    checkpoint and stop. A second seed stops at its first evaluation that passes every limit of
+    the release candidate (`reproduction_target`): the reproduction is then done, and a seed that
+    has done it is not trained further.
 
     SIGTERM, or the end of `hours` (counted from here, data loading included), stops it at the next step with a checkpoint; nothing
     trained is lost. `logger` is the MLPerf logger of this session (benchmark.trainer.RunLogger).
@@ -143,6 +159,16 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
         from reference_model.errors import InputError
         raise InputError(f"{curve.path} records evaluations but {state} holds no checkpoint; restore "
                          "the state from git (git checkout -- benchmark/convergence/state)")
+    target = reproduction_target(recipe.benchmark, asdict(recipe)) if seed != REFERENCE_SEED else None
+    if target is not None and curve.points:
+        from benchmark.reference_target import judge_reproduction
+        from reference_model.errors import InputError
+
+        verdict = judge_reproduction(target, curve.document)
+        if verdict.reproduced:
+            raise InputError(f"{recipe.benchmark} seed {seed} already reproduced {target.name} at "
+                             f"{verdict.first_pass:,} samples; nothing left to train (promote it: "
+                             "harness reference reproduce --promote)")
     config = TrainConfig(
         benchmark=recipe.benchmark, mode=TTA, data=train_data, eval_data=heldout_data,
         checkpoint_dir=state, epochs=recipe.epochs if seed == REFERENCE_SEED else recipe.reproduction_epochs,
@@ -157,7 +183,7 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
     session = curve.start_session(command, samples_at_start)
     wall_start = time.monotonic()
 
-    def on_evaluation(epoch: int, samples: int, seconds: float, report, gan) -> None:
+    def on_evaluation(epoch: int, samples: int, seconds: float, report, gan) -> Optional[str]:
         summary = report.to_dict()
         value = report.value(SELECTION_METRIC)
         point = {"epoch": epoch, "samples": samples, "seconds": round(seconds, 3), "time": _now(),
@@ -173,9 +199,23 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
             curve.document["best"] = {"samples": samples, "metric": SELECTION_METRIC, "value": value}
         session.update(samples_at_stop=samples, wall_seconds=round(time.monotonic() - wall_start, 1))
         curve.save()
+        gated = sum(entry["threshold"] is not None for entry in summary["metrics"].values())
+        against_target, stop_reason = "", None
+        if target is not None:
+            from benchmark.reference_target import failing_limits
+
+            [(_, failing)] = failing_limits([point], target.limits)
+            against_target = f", {len(failing)} of {len(target.limits)} {target.name} limits failing"
+            if not failing:
+                stop_reason = f"seed {seed} reproduced {target.name} at {samples:,} samples"
         print(f"[campaign] {samples:,} samples ({seconds / 3600:.2f} h of training): objective "
               f"{value:.4g}, profile L1 {point['metrics'].get('profile_l1', float('nan')):.4f}, "
-              f"{point['failed']} limits failing; best {curve.best_value:.4g}", flush=True)
+              f"{point['failed']} of {gated} {report.thresholds_version.split('+')[0]} limits failing"
+              f"{against_target}; best {curve.best_value:.4g}", flush=True)
+        if stop_reason:
+            print(f"[campaign] {stop_reason}: the reproduction is done, stopping; promote it with "
+                  "`harness reference reproduce --promote`", flush=True)
+        return stop_reason
 
     result = train(config, Communicator(), logger, on_evaluation=on_evaluation)
     wall = time.monotonic() - wall_start

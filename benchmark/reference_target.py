@@ -18,6 +18,7 @@ import copy
 import datetime as dt
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -32,6 +33,11 @@ V2_GATED = ("objective.sampling_fraction", "profile_l1.x", "profile_l1.y", "prof
 V2_GATED_PER_BIN = ("sampling_fraction", "hits", "moment_x1", "moment_y1", "moment_z1")
 SEPARATION_PREFIX = "separation."
 SEPARATION_MAX = 1.0  # a separation power never exceeds 1: a limit at or above it gates nothing
+
+
+def release_candidate_path(benchmark: str) -> Path:
+    """Where `harness reference target --write` writes the benchmark's v2 release candidate."""
+    return quality.THRESHOLDS_DIR / f"{benchmark}-v2-rc.json"
 
 
 def v2_gated_metrics(thresholds: quality.Thresholds) -> list[str]:

@@ -201,15 +201,17 @@ def configure_tensorflow(config: TrainConfig) -> None:
     keras.mixed_precision.set_global_policy(config.precision)
 
 
-# (epoch, samples trained so far, seconds since run start, QualityReport, ReferenceGAN)
-EvaluationHook = Callable[[int, int, float, Any, Any], None]
+# (epoch, samples trained so far, seconds since run start, QualityReport, ReferenceGAN) -> None to
+# go on, or the reason to stop the run after this evaluation's checkpoint
+EvaluationHook = Callable[[int, int, float, Any, Any], Optional[str]]
 
 
 def train(config: TrainConfig, comm, logger: RunLogger,
           on_evaluation: Optional[EvaluationHook] = None) -> TrainResult:
     """Run one training benchmark on this rank; rank 0's result is the run's result.
 
-    `on_evaluation(epoch, samples, seconds, report, gan)` is called on rank 0 after every quality evaluation.
+    `on_evaluation(epoch, samples, seconds, report, gan)` is called on rank 0 after every quality
+    evaluation; when it returns a reason, every rank stops after that evaluation's checkpoint.
     """
     import tensorflow as tf
 
@@ -356,12 +358,12 @@ def train(config: TrainConfig, comm, logger: RunLogger,
                                        or samples_since_eval >= config.eval_every_samples):
                 samples_since_eval = 0
                 state.elapsed.assign(elapsed())
-                passed = _evaluate(gan, spec, reference, thresholds, config, comm, logger,
-                                   epoch + 1, record, result, int(state.samples.numpy()),
-                                   float(state.elapsed.numpy()), on_evaluation)
+                passed, stop_reason = _evaluate(gan, spec, reference, thresholds, config, comm, logger,
+                                                epoch + 1, record, result, int(state.samples.numpy()),
+                                                float(state.elapsed.numpy()), on_evaluation)
                 watchdog.beat()
             else:
-                passed = False
+                passed, stop_reason = False, None
             state.epoch.assign(epoch + 1)
             state.elapsed.assign(elapsed())
             if comm.is_root:
@@ -370,6 +372,9 @@ def train(config: TrainConfig, comm, logger: RunLogger,
                 result.status = "success"
                 if config.stop_at_target:
                     break
+            if stop_reason is not None:
+                result.reason = stop_reason
+                break
         result.seconds = elapsed()
         result.samples = int(state.samples.numpy())
         if config.mode == EPOCH_TIME and not watchdog.terminate.is_set():
@@ -388,8 +393,9 @@ def train(config: TrainConfig, comm, logger: RunLogger,
 
 def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int,
               record: EpochRecord, result: TrainResult, samples: int, seconds: float,
-              on_evaluation: Optional[EvaluationHook]) -> bool:
-    """Rank 0 evaluates the quality gate; every rank learns whether it passed."""
+              on_evaluation: Optional[EvaluationHook]) -> tuple[bool, Optional[str]]:
+    """Rank 0 evaluates the quality gate; every rank learns whether it passed, and whether rank 0's
+    hook asked to stop (with its reason on rank 0)."""
     from functools import partial
 
     import numpy as np
@@ -397,7 +403,7 @@ def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int
     from benchmark import quality
 
     logger.start(keys.mlperf.EVAL_START, metadata={keys.mlperf.EPOCH_NUM: epoch})
-    passed = 0.0
+    passed, stop_reason = 0.0, None
     if comm.is_root:
         report = quality.evaluate_generator(partial(gan.generator, training=False), spec, reference,
                                             thresholds, seed=config.seed)
@@ -411,9 +417,12 @@ def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int
               f"{'PASS' if report.passed else 'not yet'} ({report.failed_summary()})", flush=True)
         passed = 1.0 if report.passed else 0.0
         if on_evaluation is not None:
-            on_evaluation(epoch, samples, seconds, report, gan)
+            stop_reason = on_evaluation(epoch, samples, seconds, report, gan)
     logger.end(keys.mlperf.EVAL_STOP, metadata={keys.mlperf.EPOCH_NUM: epoch})
-    return bool(comm.allreduce_mean(np.array([passed]))[0] * comm.size >= 0.5)
+    passed_votes, stop_votes = comm.allreduce_mean(np.array([passed, float(stop_reason is not None)])) * comm.size
+    if stop_votes >= 0.5 and stop_reason is None:
+        stop_reason = "stopped by rank 0 after its evaluation"
+    return bool(passed_votes >= 0.5), stop_reason
 
 
 def _log_hyperparameters(logger: RunLogger, config: TrainConfig, spec, comm, global_batch: int,

@@ -152,7 +152,9 @@ def _read_curve(benchmark: str, seed: int) -> dict:
 def run_status(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
+    from benchmark.campaign import reproduction_target
     from benchmark.recipe import reproduction_samples
+    from benchmark.reference_target import failing_limits
 
     document = _read_curve(args.benchmark, args.seed)
     points, sessions, best = document["points"], document["sessions"], document["best"]
@@ -168,22 +170,29 @@ def run_status(args: argparse.Namespace) -> int:
                      "not stopped" if s["stopped"] is None else f"{s['samples_per_second'] or 0:.2f}")
                     for s in sessions[-args.last:]]
     print(tabulate(session_rows, headers=("session started (UTC)", "commit", "from", "to", "samples/s")))
+    shown = points[-args.last:]
     rows = [(p["samples"], f"{p['seconds'] / 3600:.2f}", f"{p['objective']:.4g}",
              f"{p['metrics'].get('profile_l1', float('nan')):.4f}",
              f"{p['metrics'].get('objective.sampling_fraction', float('nan')):.4f}", p["failed"])
-            for p in points[-args.last:]]
-    print(tabulate(rows, headers=("samples", "hours", "objective", "profile L1", "SF error", "failing")))
+            for p in shown]
+    headers = ["samples", "hours", "objective", "profile L1", "SF error", "failing"]
+    target = reproduction_target(args.benchmark, document["recipe"]) if args.seed != REFERENCE_SEED else None
+    if target is not None:  # what the second seed has to reach, beside the gate it trains under
+        rows = [(*row, len(failing)) for row, (_, failing) in zip(rows, failing_limits(shown, target.limits))]
+        headers.append(f"failing {target.name}")
+    print(tabulate(rows, headers=headers))
     return 0
 
 
 def run_plot(args: argparse.Namespace) -> int:
     from benchmark import quality
     from benchmark.campaign import curve_path
+    from benchmark.reference_target import release_candidate_path
     from harness.campaign_plot import plot_campaign
 
     document = _read_curve(args.benchmark, args.seed)
     out = Path(args.out) if args.out else curve_path(args.benchmark, args.seed).with_suffix(".png")
-    candidate_path = _release_candidate_path(args.benchmark)
+    candidate_path = release_candidate_path(args.benchmark)
     candidate = (quality.load_thresholds(args.benchmark, path=candidate_path)
                  if args.seed != REFERENCE_SEED and candidate_path.is_file() else None)
     plot_campaign(document, quality.load_thresholds(args.benchmark), out, candidate)
@@ -229,23 +238,17 @@ def _own_passes(document: dict, limits: dict[str, float]) -> str:
             "seed, not evidence)")
 
 
-def _release_candidate_path(benchmark: str) -> Path:
-    from benchmark.quality import THRESHOLDS_DIR
-
-    return THRESHOLDS_DIR / f"{benchmark}-v2-rc.json"
-
-
 def _write_release_candidate(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from benchmark import quality
     from benchmark.calibration import write_thresholds
     from benchmark.campaign import curve_path
-    from benchmark.reference_target import release_candidate
+    from benchmark.reference_target import release_candidate, release_candidate_path
     from harness.thresholds_registry import file_sha256, register_version
 
     document = _read_curve(args.benchmark, args.seed)
-    out = Path(args.out) if args.out else _release_candidate_path(args.benchmark)
+    out = Path(args.out) if args.out else release_candidate_path(args.benchmark)
     if out.exists():
         from reference_model.errors import InputError
         raise InputError(f"{out}: the v2 release candidate is already written; a published candidate is "
@@ -269,9 +272,9 @@ def _write_release_candidate(args: argparse.Namespace) -> int:
 
 def run_reproduce(args: argparse.Namespace) -> int:
     from benchmark import quality
-    from benchmark.reference_target import judge_reproduction
+    from benchmark.reference_target import judge_reproduction, release_candidate_path
 
-    path = Path(args.candidate) if args.candidate else _release_candidate_path(args.benchmark)
+    path = Path(args.candidate) if args.candidate else release_candidate_path(args.benchmark)
     if not path.is_file():
         from reference_model.errors import InputError
         raise InputError(f"{path}: no v2 release candidate; write it at the reference's budget with "

@@ -55,12 +55,67 @@ def test_campaign_records_every_evaluation_and_keeps_the_best_generator(fixed_da
     assert len(list(campaign.state_dir("3dgan", campaign.REFERENCE_SEED).glob("*.index"))) == 1  # one copy of the state
 
 
-def test_a_second_seed_trains_to_one_and_a_half_budgets(fixed_data_dir, convergence_dir):
-    """It has to reach the target the reference seed set within 1.5 x the reference's budget."""
+@pytest.fixture
+def release_candidate(tmp_path, monkeypatch):
+    """Writes a release candidate set by a TINY reference campaign, gating one separation power
+    at `limit`, into a scratch thresholds folder."""
+    import shutil
+    from dataclasses import asdict
+
+    from benchmark import quality
+    from benchmark.reference_target import release_candidate_path
+
+    directory = tmp_path / "thresholds"
+    shutil.copytree(quality.THRESHOLDS_DIR, directory)
+    monkeypatch.setattr(quality, "THRESHOLDS_DIR", directory)
+    release_candidate_path("3dgan").unlink()  # the published one was set by the real recipe
+    smoke = quality.load_thresholds("3dgan", smoke=True)
+
+    def write(limit: float, recipe=TINY) -> str:
+        document = {"benchmark": "3dgan", "version": "3dgan-quality-test-v2-rc", "smoke": False,
+                    "submittable": False, "evaluation": smoke.document["evaluation"],
+                    "metrics": {"separation.sampling_fraction.E1-1000": {"threshold": limit}},
+                    "calibration": {"campaign": {"seed": 1, "recipe": asdict(recipe)}},
+                    "reproduction": {"within_samples": recipe.reproduction_samples, "reference_seed": 1}}
+        release_candidate_path("3dgan").write_text(json.dumps(document))
+        return document["version"]
+    return write
+
+
+def test_a_second_seed_trains_to_one_and_a_half_budgets(fixed_data_dir, convergence_dir, release_candidate,
+                                                        capsys):
+    """It has to reach the target the reference seed set within 1.5 x the reference's budget;
+    every evaluation says how far it is from it."""
+    name = release_candidate(limit=-1.0)  # never reached
     session = run(fixed_data_dir, hours=1.0, seed=2)
     curve = json.loads(campaign.curve_path("3dgan", 2).read_text())
     assert TINY.reproduction_samples == 72 and session["samples_at_stop"] >= 72
     assert [p["samples"] for p in curve["points"]] == [16, 32, 48, 64, 80]
+    assert capsys.readouterr().out.count(f"1 of 1 {name} limits failing") == 5
+
+
+def test_a_second_seed_stops_when_it_reproduces_the_release_candidate(fixed_data_dir, convergence_dir,
+                                                                      release_candidate, capsys):
+    from reference_model.errors import InputError
+
+    name = release_candidate(limit=2.0)  # a separation power never exceeds 1: the first evaluation passes
+    session = run(fixed_data_dir, hours=1.0, seed=2)
+    curve = json.loads(campaign.curve_path("3dgan", 2).read_text())
+    assert [p["samples"] for p in curve["points"]] == [16] and session["samples_at_stop"] == 16
+    assert session["reason"] == f"seed 2 reproduced {name} at 16 samples"
+    assert "harness reference reproduce --promote" in capsys.readouterr().out
+    with pytest.raises(InputError, match=f"seed 2 already reproduced {name} at 16 samples"):
+        run(fixed_data_dir, hours=1.0, seed=2)
+
+
+def test_only_a_candidate_of_the_same_recipe_is_a_reproduction_target(convergence_dir, release_candidate):
+    from dataclasses import asdict
+
+    assert campaign.reproduction_target("3dgan", asdict(TINY)) is None  # none written
+    release_candidate(limit=2.0, recipe=replace(TINY, learning_rate=5e-4))
+    assert campaign.reproduction_target("3dgan", asdict(TINY)) is None
+    name = release_candidate(limit=2.0)
+    assert campaign.reproduction_target("3dgan", asdict(TINY)).name == name
 
 
 def test_a_session_stopped_mid_interval_resumes_without_losing_samples(fixed_data_dir, convergence_dir,

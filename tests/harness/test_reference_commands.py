@@ -114,3 +114,18 @@ def test_the_preview_says_where_the_reference_itself_passes(scratch, capsys):
     out = capsys.readouterr().out
     assert "PREVIEW at 40,000 of 60,000 samples" in out
     assert "seed 1's own evaluations passing every limit: 7 of 8, first at 10,000 samples" in out
+
+
+def test_status_shows_how_far_a_second_seed_is_from_the_candidate(scratch, capsys):
+    _write(campaign.curve_path("3dgan", 1), _curve(1, BUDGET, 0.05))
+    assert main(["reference", "target", "--write"]) == 0
+    curve = _curve(2, 10_000, 1e9)  # fails every limit at 5,000 samples
+    curve["points"][-1]["metrics"] = dict.fromkeys(curve["points"][-1]["metrics"], 0.0)  # passes all at 10,000
+    for point in curve["points"]:
+        point.update(seconds=600.0, objective=1.0, failed=40)
+    _write(campaign.curve_path("3dgan", 2), curve)
+    capsys.readouterr()
+    assert main(["reference", "status", "--seed", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-4].split()[-1] == "3dgan-quality-v2-rc", "the column names the candidate"
+    assert [line.split()[-2:] for line in lines[-2:]] == [["40", "29"], ["40", "0"]]
