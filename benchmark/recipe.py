@@ -27,7 +27,6 @@ class BenchmarkRecipe:
     """The closed division of one benchmark: frozen rules, tunable defaults and their limits."""
 
     benchmark: str
-    thresholds_version: str  # the frozen quality target, benchmark/thresholds/<benchmark>.json
     base_learning_rate: float  # RMSprop per rank; the peak is this x ranks (frozen)
     max_per_rank_batch: int  # the single-process reference batch
     min_per_rank_batch: int = MIN_PER_RANK_BATCH
@@ -42,8 +41,7 @@ class BenchmarkRecipe:
 
 def _closed_recipe(benchmark: str) -> BenchmarkRecipe:
     spec = get_spec(benchmark)
-    return BenchmarkRecipe(benchmark=benchmark, thresholds_version=f"{benchmark}-quality-v1",
-                           base_learning_rate=spec.learning_rate,
+    return BenchmarkRecipe(benchmark=benchmark, base_learning_rate=spec.learning_rate,
                            max_per_rank_batch=spec.reference_batch_size)
 
 

@@ -51,10 +51,11 @@ def load_registry(path: Path = REGISTRY) -> dict:
 
 
 def next_version(benchmark: str, registry: Optional[dict] = None) -> str:
-    """`<benchmark>-quality-v<N>` for the first N past every registered one: a new calibration
-    never takes a published version's name."""
+    """`<benchmark>-quality-v<N>` for the first N past every registered one, release candidates
+    included: a new calibration never takes a published version's name, nor the name a
+    candidate is promoted to."""
     registry = registry or load_registry()
-    pattern = re.compile(rf"{re.escape(benchmark)}-quality-v(\d+)")
+    pattern = re.compile(rf"{re.escape(benchmark)}-quality-v(\d+)(-rc)?")
     taken = [int(m.group(1)) for name in registry["versions"] if (m := pattern.fullmatch(name))]
     return f"{benchmark}-quality-v{max(taken, default=0) + 1}"
 

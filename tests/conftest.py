@@ -50,13 +50,14 @@ def untrained_checkpoint(tmp_path_factory):
 
 # -- a registered release candidate (issue 11) -------------------------------------------------
 CANDIDATE_VERSION = "3dgan-quality-test-rc"
+NOISE_FLOOR_VERSION = "3dgan-quality-v1"  # the noise-floor calibration; the target until v2's promotion
 
 
 @pytest.fixture
 def registered_candidate(tmp_path, monkeypatch):
-    """The repository's thresholds and registry in a scratch folder, plus a registered, not
-    submittable 3dgan candidate shaped like v2's: limits 10x v1's, each recording v1's limit as
-    its floor_limit."""
+    """The repository's thresholds and registry in a scratch folder as before any candidate was
+    promoted (v1, the noise floor, is the 3dgan target), plus a registered, not submittable 3dgan
+    candidate shaped like v2's: limits 10x v1's, each recording v1's limit as its floor_limit."""
     import copy
     import json
     import shutil
@@ -67,6 +68,9 @@ def registered_candidate(tmp_path, monkeypatch):
     directory = tmp_path / "thresholds"
     shutil.copytree(quality.THRESHOLDS_DIR, directory)
     monkeypatch.setattr(quality, "THRESHOLDS_DIR", directory)
+    registry = json.loads((directory / "registry.json").read_text())
+    registry["targets"]["3dgan"] = NOISE_FLOOR_VERSION
+    (directory / "registry.json").write_text(json.dumps(registry, indent=1))
     v1 = quality.load_thresholds("3dgan")
     document = copy.deepcopy(v1.document)
     document.update(version=CANDIDATE_VERSION, submittable=False)

@@ -1,6 +1,8 @@
-"""The quality gate discriminates: held-out stand-in showers pass the calibrated thresholds, while
-showers scaled by 1.05, showers shifted two layers deeper and an untrained generator fail.
-Plus the metric definitions on samples whose answer is known, and the thresholds files."""
+"""The quality gate discriminates: held-out stand-in showers pass the noise-floor thresholds (v1),
+while showers scaled by 1.05, showers shifted two layers deeper and an untrained generator fail;
+the reference's target (v2) lets held-out showers and a 10% energy-scale error through and fails
+20% and a one-layer shift. Plus the metric definitions on samples whose answer is known, and the
+thresholds files."""
 import json
 from functools import partial
 
@@ -16,11 +18,13 @@ from reference_model.specs import get_spec
 
 # Stand-in seeds far from the calibration's (100000 and up), so these samples are held out.
 REFERENCE_SEED, HELD_OUT_SEED = 7, 8
+NOISE_FLOOR = "quality-v1"  # each benchmark's noise-floor calibration (`harness calibrate`)
+REFERENCE_TARGET = "3dgan-quality-v2-rc"  # the limits the reference campaign set (v2 once promoted)
 
 
 @pytest.fixture(scope="module")
 def fixed_thresholds():
-    return quality.load_thresholds("3dgan")
+    return quality.load_thresholds("3dgan", version=f"3dgan-{NOISE_FLOOR}")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +47,7 @@ def _deeper(showers: Showers, layers: int) -> Showers:
 # -- the thresholds files -----------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["3dgan", "3dgan-angle"])
 def test_calibrated_thresholds_record_their_calibration(name):
-    thresholds = quality.load_thresholds(name)
+    thresholds = quality.load_thresholds(name, version=f"{name}-{NOISE_FLOOR}")
     doc = thresholds.document
     assert thresholds.submittable and not thresholds.smoke
     assert len(thresholds.sha256) == 64 and thresholds.sha256[:12] in thresholds.version
@@ -90,7 +94,9 @@ def test_the_target_is_the_version_the_registry_names(tmp_path, monkeypatch):
     monkeypatch.setattr(quality, "THRESHOLDS_DIR", tmp_path / "thresholds")
     index = tmp_path / "thresholds" / "registry.json"
     registry = json.loads(index.read_text())
-    assert quality.thresholds_path("3dgan") == tmp_path / "thresholds" / "3dgan.json"
+    named = registry["versions"][registry["targets"]["3dgan"]]["file"]
+    assert quality.thresholds_path("3dgan") == tmp_path / "thresholds" / named
+    assert quality.load_thresholds("3dgan").name == registry["targets"]["3dgan"]
     del registry["targets"]["3dgan"]
     index.write_text(json.dumps(registry))
     with pytest.raises(InputError, match="names no registered target for 3dgan"):
@@ -157,6 +163,20 @@ def test_showers_two_layers_deeper_fail_the_shape_checks(fixed_samples, fixed_th
     assert {"objective.profiles", "objective.moments"} <= failed
     assert all(f"separation.moment_z1.{quality.bin_label(lo, hi)}" in failed
                for lo, hi in fixed_thresholds.energy_bins_gev)
+
+
+def test_the_reference_target_discriminates_at_the_references_level(fixed_samples):
+    """v2's limits sit at what the reference generator reaches: they pass held-out showers and a
+    10% energy-scale error (the reference's own sampling-fraction error reaches 0.15 in its
+    window), and fail a 20% one and showers one layer deeper."""
+    reference, held_out = fixed_samples
+    target = quality.load_thresholds("3dgan", version=REFERENCE_TARGET)
+    assert quality.evaluate(reference, held_out, target).passed
+    assert quality.evaluate(reference, _scaled(held_out, 1.1), target).passed
+    scaled = {r.name for r in quality.evaluate(reference, _scaled(held_out, 1.2), target).failures()}
+    assert "objective.sampling_fraction" in scaled
+    deeper = {r.name for r in quality.evaluate(reference, _deeper(held_out, 1), target).failures()}
+    assert "profile_l1.z" in deeper and "separation.moment_z1.E395-405" in deeper
 
 
 def _untrained(spec, seed: int = 0):

@@ -5,7 +5,6 @@ from dataclasses import asdict
 import pytest
 
 from benchmark import campaign
-from benchmark.quality import load_thresholds
 from benchmark.recipe import CAMPAIGNS, DEFAULTS, RECIPES, get_recipe
 from reference_model.specs import BENCHMARKS, get_spec
 
@@ -37,11 +36,6 @@ def test_every_benchmark_shares_the_defaults_named_before_the_benchmark_is_known
               "eval_every_samples")
     recipe = get_recipe(name)
     assert {f: getattr(recipe, f) for f in shared} == {f: getattr(DEFAULTS, f) for f in shared}
-
-
-@pytest.mark.parametrize("name", BENCHMARKS)
-def test_the_recipe_names_the_frozen_thresholds_file(name):
-    assert load_thresholds(name).name == get_recipe(name).thresholds_version
 
 
 @pytest.mark.parametrize("name", sorted(CAMPAIGNS))

@@ -48,7 +48,8 @@ def test_a_reference_shipped_against_a_release_candidate_is_gated_against_it_out
     assert "--target" not in args
 
 
-def test_the_candidate_target_is_read_from_the_shipped_card(tmp_path):
+def test_the_candidate_target_is_read_from_the_shipped_card(tmp_path, registered_candidate):
+    """Before promotion (v1 the target), a card naming the candidate makes the main job follow it."""
     from reference_model.checkpoint import save_generator, sidecar_path
     from reference_model.specs import get_spec
 

@@ -24,10 +24,10 @@ def test_an_edited_file_needs_a_new_version(tmp_path):
     (copy / "3dgan.json").write_text(json.dumps(document))
     [problem] = registry.unregistered_files(copy)
     assert problem.startswith("3dgan.json: changed since 3dgan-quality-v1 was registered")
-    document["version"] = "3dgan-quality-v2"
+    document["version"] = registry.next_version("3dgan", registry.load_registry())
     (copy / "3dgan.json").write_text(json.dumps(document))
-    assert registry.unregistered_files(copy) == ["3dgan.json: version '3dgan-quality-v2' is not registered; "
-                                                 "add it to registry.json"]
+    assert registry.unregistered_files(copy) == [f"3dgan.json: version '{document['version']}' is not "
+                                                 "registered; add it to registry.json"]
 
 
 def test_judging_logged_pairs():
@@ -48,10 +48,12 @@ def test_the_next_version_is_past_every_registered_one():
     assert registry.next_version("3dgan", {"versions": versions}) == "3dgan-quality-v4"
     assert registry.next_version("3dgan-angle", {"versions": versions}) == "3dgan-angle-quality-v2"
     assert registry.next_version("3dgan-angle", {"versions": {}}) == "3dgan-angle-quality-v1"
+    candidate = {"versions": {"3dgan-quality-v1": {}, "3dgan-quality-v2-rc": {}}}
+    assert registry.next_version("3dgan", candidate) == "3dgan-quality-v3", "v2 is the candidate's promotion"
 
 
 def test_calibrate_names_its_thresholds_with_the_next_unregistered_version(monkeypatch):
-    """`harness calibrate` without --version never reuses a registered name (3dgan-quality-v1 is)."""
+    """`harness calibrate` without --version never reuses a registered name."""
     from benchmark import calibration
     from harness.cli import build_parser
 
@@ -62,7 +64,9 @@ def test_calibrate_names_its_thresholds_with_the_next_unregistered_version(monke
         raise Calibrated(version)
 
     monkeypatch.setattr(calibration, "calibrate", calibrate)
-    for argv, expected in ((["calibrate", "--benchmark", "3dgan"], "3dgan-quality-v2"),
+    unregistered = registry.next_version("3dgan", registry.load_registry())
+    assert unregistered not in registry.load_registry()["versions"]
+    for argv, expected in ((["calibrate", "--benchmark", "3dgan"], unregistered),
                            (["calibrate", "--benchmark", "3dgan", "--version", "mine"], "mine")):
         args = build_parser().parse_args(argv)
         with pytest.raises(Calibrated) as calibrated:

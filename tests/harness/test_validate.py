@@ -25,7 +25,8 @@ def _write_fixed(directory, showers: Showers, factor: float = 1.0, per_file: int
 
 @pytest.fixture(scope="module")
 def fixed_sets(tmp_path_factory):
-    """Reference, held-out and x1.05 sets with exactly the showers the 3dgan gate compares."""
+    """Reference, held-out and x1.3 sets with exactly the showers the 3dgan gate compares (the
+    reference campaign's target, v2, lets a 10% energy-scale error through; 1.3 fails every version)."""
     thresholds = quality.load_thresholds("3dgan")
     root = tmp_path_factory.mktemp("validate")
     reference = calibration.standin_sample(thresholds, 21)
@@ -33,7 +34,7 @@ def fixed_sets(tmp_path_factory):
     shuffle = np.random.default_rng(0).permutation(len(held_out))  # order must not matter
     return {"reference": _write_fixed(root / "reference", reference),
             "held_out": _write_fixed(root / "held_out", held_out.subset(shuffle)),
-            "scaled": _write_fixed(root / "scaled", held_out, factor=1.05),
+            "scaled": _write_fixed(root / "scaled", held_out, factor=1.3),
             "root": root}
 
 
@@ -52,7 +53,8 @@ def test_held_out_showers_pass_with_plots_and_report(fixed_sets, tmp_path, capsy
                  "--candidate", str(fixed_sets["held_out"]), "--report", str(report_dir)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "PASS: all 59 checks pass" in out and "3dgan-quality-v1" in out
+    target = quality.load_thresholds("3dgan")
+    assert f"PASS: all {len(target.limits)} checks pass" in out and target.version in out
     assert "objective.sampling_fraction" in out and "separation.hits.E45-55" in out
     for png in ("sampling_fraction", "longitudinal_profiles", "transverse_profiles", "moments", "hits"):
         assert (report_dir / f"{png}.png").stat().st_size > 5000
