@@ -243,6 +243,7 @@ class ScoredResult:
     score: Score
     submittable: bool
     paths: list[str]
+    not_submittable: str = ""  # why not, when `submittable` is false (`not_submittable_reason`)
 
     def key(self, with_system: bool = True) -> str:
         parts = [self.benchmark, self.mode, json.dumps(self.config, sort_keys=True)]
@@ -281,10 +282,38 @@ def score_results(found: Sequence[results.ResultFile]) -> list[ScoredResult]:
             score.valid = False
             score.reason = "; ".join([*problems, *([score.reason] if score.reason else [])])
         metric, better = METRICS[mode]
+        reasons = [reason for r in runs if (reason := not_submittable_reason(r.summary))]
         scored.append(ScoredResult(system, benchmark, mode, configuration(runs[0]), metric, better, score,
-                                   all(r.summary.get("submittable") is True for r in runs),
-                                   [str(r.summary_path) for r in runs]))
+                                   not reasons, [str(r.summary_path) for r in runs],
+                                   "; ".join(dict.fromkeys(reasons))))
     return scored
+
+
+def not_submittable_reason(summary: dict) -> str:
+    """Why a run is not submittable, in a few words ('' when it is): a smoke run, an inference run
+    that was not gated, whose checkpoint misses (or was checked against a version that is not) the
+    benchmark's target, or that is shorter than MLPerf's official minimum."""
+    from benchmark.precision import TARGET_CHECK
+
+    if summary.get("submittable") is True:
+        return ""
+    if summary.get("status") != "success":
+        return "did not finish"
+    if summary.get("mode") != vocabulary.INFERENCE:
+        return "smoke"
+    quality = summary.get("quality")
+    target = quality.get(TARGET_CHECK) if isinstance(quality, dict) else None
+    if not isinstance(target, dict):
+        return "not gated"
+    if target.get("smoke"):
+        return "smoke"
+    if target.get("submittable") is not True:
+        return f"checked against {str(target.get('thresholds')).partition('+sha256.')[0]}, not the target"
+    if target.get("passed") is not True:
+        return "checkpoint below the target"
+    if summary.get("official_minimum") is not True:
+        return "shorter than MLPerf's official minimum"
+    return "not submittable"
 
 
 def _run_name(result: results.ResultFile) -> str:

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     rows = [(s.system, s.benchmark, s.mode, config_text(s.config), s.metric,
              "-" if s.score.value is None else f"{s.score.value:.4g}", s.score.runs,
-             "yes" if s.score.valid else f"no: {s.score.reason}", "yes" if s.submittable else "no (smoke)")
+             "yes" if s.score.valid else f"no: {s.score.reason}", "yes" if s.submittable else f"no ({s.not_submittable})")
             for s in scored]
     print(tabulate(rows, headers=("system", "benchmark", "mode", "configuration", "metric", "score", "runs",
                                   "valid", "submittable"), tablefmt="github" if args.markdown else "simple"))

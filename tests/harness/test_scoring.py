@@ -75,3 +75,27 @@ def test_a_throughput_set_is_max_run_stop_minus_min_run_start():
     assert failed.value == pytest.approx(15.0), "an instance that missed the target is not in the span"
     mixed = score_instances([*instances[:4], timing(20, 650, nodes=2)])
     assert not mixed.valid and "different scales" in mixed.reason
+
+
+def _inference_summary(**target) -> dict:
+    check = {"thresholds": "3dgan-quality-v2+sha256.c1cc3bc82ca7", "smoke": False, "submittable": True,
+             "passed": True, **target}
+    return {"mode": "inference", "status": "success", "submittable": False, "official_minimum": True,
+            "quality": {"checkpoint_target": check}}
+
+
+@pytest.mark.parametrize("summary, reason", [
+    ({"mode": "epoch-time", "status": "success", "submittable": True}, ""),
+    ({"mode": "tta", "status": "success", "submittable": False}, "smoke"),
+    ({"mode": "tta", "status": "aborted", "submittable": False}, "did not finish"),
+    ({**_inference_summary(), "quality": None}, "not gated"),
+    (_inference_summary(smoke=True), "smoke"),
+    (_inference_summary(thresholds="3dgan-quality-v2-rc+sha256.2ce7e256a9bd", submittable=False),
+     "checked against 3dgan-quality-v2-rc, not the target"),
+    (_inference_summary(passed=False), "checkpoint below the target"),
+    ({**_inference_summary(), "official_minimum": False}, "shorter than MLPerf's official minimum"),
+])
+def test_a_result_says_why_it_is_not_submittable(summary, reason):
+    from harness.scoring import not_submittable_reason
+
+    assert not_submittable_reason(summary) == reason
