@@ -94,6 +94,14 @@ def test_server_defaults_come_from_the_calibration():
     assert record["min_query_count"] == lgr.DEFAULT_MIN_QUERIES["Server"]
 
 
+def test_offline_expects_more_than_the_calibration_so_a_faster_run_still_lasts_min_duration():
+    calibration = {"latency_s": {"1": 0.01, "8": 0.05, "128": 0.5}, "batch_throughput": 1720.0}
+    settings, record = lgr.loadgen_settings(lgr.LoadGenConfig("Offline", min_duration_ms=600_000), calibration)
+    assert settings.offline_expected_qps == record["offline_expected_qps"] == pytest.approx(2150.0)
+    sustained = 1906.0  # measured after a 1,720 samples/s calibration
+    assert 1.1 * settings.offline_expected_qps * 600 / sustained >= 600, "the query outlasts min_duration"
+
+
 def test_official_config_asks_for_mlperfs_minimums():
     for scenario in lgr.SCENARIOS:
         config = lgr.LoadGenConfig.official(scenario, max_batch=64)
