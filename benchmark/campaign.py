@@ -146,6 +146,7 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
     Returns the session's entry of the curve.
     """
     from benchmark.distributed import Communicator
+    from benchmark.quality import version_name
     from benchmark.trainer import TrainConfig, train
     from benchmark.vocabulary import TTA
     from reference_model.checkpoint import save_generator
@@ -210,7 +211,7 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
                 stop_reason = f"seed {seed} reproduced {target.name} at {samples:,} samples"
         print(f"[campaign] {samples:,} samples ({seconds / 3600:.2f} h of training): objective "
               f"{value:.4g}, profile L1 {point['metrics'].get('profile_l1', float('nan')):.4f}, "
-              f"{point['failed']} of {gated} {report.thresholds_version.split('+')[0]} limits failing"
+              f"{point['failed']} of {gated} {version_name(report.thresholds_version)} limits failing"
               f"{against_target}; best {curve.best_value:.4g}", flush=True)
         if stop_reason:
             print(f"[campaign] {stop_reason}: the reproduction is done, stopping; promote it with "

@@ -43,6 +43,14 @@ PROFILE_L1 = "profile_l1"
 
 
 # -- thresholds -----------------------------------------------------------------------------
+LOGGED_HASH_SEPARATOR = "+sha256."  # a log records `<version>+sha256.<12 hex digits>`
+
+
+def version_name(logged: object) -> str:
+    """The version name of a logged `<version>+sha256.<hash>` pair ('' for none)."""
+    return str(logged or "").partition(LOGGED_HASH_SEPARATOR)[0]
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """One benchmark's quality target: how to evaluate and the limit on each gated metric."""
@@ -65,7 +73,7 @@ class Thresholds:
     @property
     def version(self) -> str:
         """What a log records: the declared version and the file's hash."""
-        return f"{self.name}+sha256.{self.sha256[:12]}"
+        return f"{self.name}{LOGGED_HASH_SEPARATOR}{self.sha256[:12]}"
 
     @property
     def evaluated_showers(self) -> int:

@@ -137,6 +137,8 @@ def model_card(card: dict, weights_name: str) -> str:
     """The Markdown model card: provenance, recipe, data and every metric at the shipped point."""
     from tabulate import tabulate
 
+    from benchmark.quality import version_name
+
     campaign, validation, recipe = card["campaign"], card["validation"], card["campaign"]["recipe"]
     rows = [(name, _number(m["value"]), _number(m["threshold"]),
              "info" if m["passed"] is None else ("PASS" if m["passed"] else "FAIL"))
@@ -161,7 +163,7 @@ def model_card(card: dict, weights_name: str) -> str:
         f"{validation['events']:,} events, target `{validation['thresholds']}`: "
         f"**{'PASSED' if validation['passed'] else 'FAILED'}**"
         + ("." if validation.get("submittable", True) else
-           f" (`{validation['thresholds'].partition('+sha256.')[0]}` is not submittable: a release candidate until a "
+           f" (`{version_name(validation['thresholds'])}` is not submittable: a release candidate until a "
            "second seed reaches it, `harness reference reproduce`; until then the main job validates and "
            "gates against it, outside the results tree)."),
         f"* Shipped {card['shipped']} by `{card['command'] or 'benchmark.ship.ship_reference'}`.",

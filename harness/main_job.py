@@ -42,15 +42,12 @@ def _candidate_target(checkpoint: Path, benchmark: str) -> Optional[str]:
     yet promoted to) the benchmark's target: a v2 release candidate awaiting its second seed.
     None when the checkpoint was shipped against the target or the candidate the target was
     promoted from (the same limits)."""
-    from benchmark.quality import load_thresholds
+    from benchmark.quality import load_thresholds, version_name
     from reference_model.checkpoint import read_card
 
-    def name(logged: object) -> str:
-        return str(logged or "").partition("+sha256.")[0]
-
-    shipped = name(read_card(checkpoint).get("validation", {}).get("thresholds"))
+    shipped = version_name(read_card(checkpoint).get("validation", {}).get("thresholds"))
     target = load_thresholds(benchmark)
-    promoted_from = name(target.document.get("reproduction", {}).get("candidate"))
+    promoted_from = version_name(target.document.get("reproduction", {}).get("candidate"))
     return shipped if shipped and shipped not in (target.name, promoted_from) else None
 
 

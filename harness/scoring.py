@@ -294,6 +294,7 @@ def not_submittable_reason(summary: dict) -> str:
     that was not gated, whose checkpoint misses (or was checked against a version that is not) the
     benchmark's target, or that is shorter than MLPerf's official minimum."""
     from benchmark.precision import TARGET_CHECK
+    from benchmark.quality import version_name
 
     if summary.get("submittable") is True:
         return ""
@@ -308,7 +309,7 @@ def not_submittable_reason(summary: dict) -> str:
     if target.get("smoke"):
         return "smoke"
     if target.get("submittable") is not True:
-        return f"checked against {str(target.get('thresholds')).partition('+sha256.')[0]}, not the target"
+        return f"checked against {version_name(target.get('thresholds'))}, not the target"
     if target.get("passed") is not True:
         return "checkpoint below the target"
     if summary.get("official_minimum") is not True:

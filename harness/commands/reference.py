@@ -186,15 +186,12 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_plot(args: argparse.Namespace) -> int:
     from benchmark import quality
-    from benchmark.campaign import curve_path
-    from benchmark.reference_target import release_candidate_path
+    from benchmark.campaign import curve_path, reproduction_target
     from harness.campaign_plot import plot_campaign
 
     document = _read_curve(args.benchmark, args.seed)
     out = Path(args.out) if args.out else curve_path(args.benchmark, args.seed).with_suffix(".png")
-    candidate_path = release_candidate_path(args.benchmark)
-    candidate = (quality.load_thresholds(args.benchmark, path=candidate_path)
-                 if args.seed != REFERENCE_SEED and candidate_path.is_file() else None)
+    candidate = reproduction_target(args.benchmark, document["recipe"]) if args.seed != REFERENCE_SEED else None
     plot_campaign(document, quality.load_thresholds(args.benchmark), out, candidate)
     print(f"[campaign] curve of {len(document['points'])} evaluations written to {out}")
     return 0
