@@ -1,42 +1,53 @@
 """Do this CPU's low-precision kernels compute the reference layers correctly?
 
-A benchmark number is only honest if the arithmetic behind it is right. oneDNN picks a kernel
-per layer shape and ISA, and a wrong kernel is silent: on an AMX Xeon (TensorFlow 2.21,
-`brg_conv_fwd:avx10_1_512_amx`) the bfloat16 forward convolution of the fixed generator's conv1
-(6x6x8 kernel, 8 -> 64 channels, "same" padding on a 7x7x8 grid) returns values off by more
-than 100% while every other layer agrees with float32 to bf16 rounding (docs/numerics.md). So
-before a run uses a low-precision policy, each of its convolution and dense layers is run on
-random data in that layer's compute dtype and in float32, forward and backward, on the process
-(node) that will train or infer, and the run stops if one disagrees by more than rounding can.
+A benchmark number is only honest if the arithmetic behind it is right, and low precision has
+been silently wrong here twice: on an AMX Xeon (TensorFlow 2.21, `brg_conv_fwd:avx10_1_512_amx`)
+the bfloat16 forward convolution of the fixed generator's conv1 returned values off by more than
+100%, and Keras's bias add summed every convolution's bias gradient in bfloat16, which stalls at
+256 x the addend (docs/numerics.md). So before a run uses a low-precision policy, every layer
+with trainable parameters is run on random data as the run builds it (its class, configuration
+and policy, BatchNorm in training mode) and as a float32 twin with the same weights, on the
+process (node) that will train or infer; the forward pass, the input gradient and the gradient
+of every trainable parameter (kernels, biases, BatchNorm scale and offset) are compared, and the
+run stops if one disagrees by more than rounding can.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from reference_model.errors import InputError
 
 # Mean |low - float32| / mean |float32|. bf16 rounding gives about 0.003 on these shapes; a wrong
-# kernel gives order 1. The limit sits far from both.
+# kernel or a bf16-accumulated bias gradient gives order 1. The limit sits far from both.
 RELATIVE_ERROR_LIMIT = 0.05
-PROBED_LAYERS = ("Conv3D", "Dense")
 
 
 @dataclass(frozen=True)
 class KernelCheck:
-    """One layer's low-precision forward and gradients against float32 on the same data."""
+    """One layer's low-precision forward pass and gradients against float32 on the same data."""
 
     model: str
     layer: str
     dtype: str
     forward: float
     input_gradient: float
-    weight_gradient: float
+    parameter_gradients: dict[str, float] = field(default_factory=dict)  # "kernel", "bias", "gamma", ...
+
+    @property
+    def errors(self) -> dict[str, float]:
+        """Every compared quantity by name: forward, input_gradient, and d/d<parameter>."""
+        return {"forward": self.forward, "input_gradient": self.input_gradient,
+                **{f"d/d{name}": error for name, error in self.parameter_gradients.items()}}
+
+    @property
+    def worst_quantity(self) -> str:
+        return max(self.errors, key=self.errors.get)
 
     @property
     def worst(self) -> float:
-        return max(self.forward, self.input_gradient, self.weight_gradient)
+        return max(self.errors.values())
 
     @property
     def passed(self) -> bool:
@@ -48,45 +59,68 @@ def _relative(reference: np.ndarray, candidate: np.ndarray) -> float:
     return float(np.abs(reference - candidate).mean()) / scale if scale > 0 else 0.0
 
 
-def _layer_op(layer):
-    """The layer's linear operation as a function of (inputs, kernel), without bias/activation."""
+def _twin(layer, dtype):
+    """A fresh, built copy of `layer` (same class and configuration) computing under `dtype`."""
+    config = {**layer.get_config(), "dtype": dtype}
+    twin = type(layer).from_config(config)
+    twin.build(layer.input.shape)
+    return twin
+
+
+def _random_weights(layer, rng: np.random.Generator) -> list[np.ndarray]:
+    """Trainable weights drawn at the scale training sees (kernels 1/sqrt(fan-in), vectors near
+    their initial value, so a scale stays positive); non-trainable ones (BatchNorm's moving
+    statistics, unused in training mode) kept as they are."""
+    trainable = {id(v) for v in layer.trainable_weights}
+    weights = []
+    for variable in layer.weights:
+        value = np.asarray(variable.numpy(), dtype=np.float32)
+        if id(variable) in trainable:
+            shape = value.shape
+            if len(shape) >= 2:
+                value = rng.standard_normal(shape) / np.sqrt(np.prod(shape[:-1]))
+            else:
+                value = value + 0.1 * rng.standard_normal(shape)
+        weights.append(value.astype(np.float32))
+    return weights
+
+
+def _run(layer, x, upstream) -> list[np.ndarray]:
+    """Output, input gradient and each trainable parameter's gradient of sum(layer(x) * upstream)."""
     import tensorflow as tf
 
-    if type(layer).__name__ == "Dense":
-        return lambda x, w: tf.matmul(x, w)
-    strides = [1, *layer.strides, 1]
-    padding = layer.padding.upper()
-    return lambda x, w: tf.nn.conv3d(x, w, strides, padding)
+    x = tf.cast(x, layer.compute_dtype)
+    variables = [v.value for v in layer.trainable_weights]
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.cast(layer(x, training=True), tf.float32)
+        loss = tf.reduce_sum(y * upstream)
+    grads = tape.gradient(loss, [x, *variables])
+    return [np.asarray(tf.cast(t, tf.float32)) for t in (y, *grads)]
 
 
 def check_layer(model_name: str, layer, batch_size: int, seed: int = 0) -> KernelCheck:
-    """Run `layer`'s operation at `batch_size` in its compute dtype and in float32."""
+    """Run `layer` at `batch_size` under its own policy and in float32, with the same weights."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
-    op = _layer_op(layer)
+    low, reference = _twin(layer, layer.dtype_policy), _twin(layer, "float32")
+    weights = _random_weights(reference, rng)
+    low.set_weights(weights)
+    reference.set_weights(weights)
     x = tf.constant(rng.standard_normal((batch_size, *layer.input.shape[1:]), dtype=np.float32))
-    fan_in = int(np.prod(layer.kernel.shape[:-1]))
-    w = tf.constant((rng.standard_normal(tuple(layer.kernel.shape)) / np.sqrt(fan_in)).astype(np.float32))
     upstream = tf.constant(rng.standard_normal((batch_size, *layer.output.shape[1:]), dtype=np.float32))
-    results = {}
-    for dtype in (tf.float32, tf.as_dtype(layer.compute_dtype)):
-        xd, wd = tf.cast(x, dtype), tf.cast(w, dtype)
-        with tf.GradientTape() as tape:
-            tape.watch([xd, wd])
-            y = tf.cast(op(xd, wd), tf.float32)
-            loss = tf.reduce_sum(y * upstream)
-        dx, dw = tape.gradient(loss, [xd, wd])
-        results[dtype.name] = [tf.cast(t, tf.float32).numpy() for t in (y, dx, dw)]
-    reference, candidate = results["float32"], results[layer.compute_dtype]
-    errors = [_relative(r, c) for r, c in zip(reference, candidate)]
-    return KernelCheck(model_name, layer.name, layer.compute_dtype, *errors)
+    expected, got = _run(reference, x, upstream), _run(low, x, upstream)
+    errors = [_relative(r, c) for r, c in zip(expected, got)]
+    names = [v.name for v in reference.trainable_weights]
+    return KernelCheck(model_name, layer.name, layer.compute_dtype, errors[0], errors[1],
+                       dict(zip(names, errors[2:])))
 
 
 def low_precision_layers(model) -> list:
-    """The model's convolution and dense layers that compute in a dtype other than float32."""
+    """The model's layers with trainable parameters that compute in a dtype other than float32."""
     return [layer for layer in model.layers
-            if type(layer).__name__ in PROBED_LAYERS and layer.compute_dtype != "float32"]
+            if layer.trainable_weights and layer.compute_dtype != "float32"]
 
 
 def check_models(models, batch_size: int) -> list[KernelCheck]:
@@ -96,11 +130,12 @@ def check_models(models, batch_size: int) -> list[KernelCheck]:
 
 
 def require_correct_kernels(models, batch_size: int) -> list[KernelCheck]:
-    """Stop with one line when a low-precision kernel disagrees with float32 beyond rounding."""
+    """Stop with one line when a low-precision layer disagrees with float32 beyond rounding."""
     checks = check_models(models, batch_size)
     wrong = [c for c in checks if not c.passed]
     if wrong:
-        names = ", ".join(f"{c.model}/{c.layer} ({c.dtype}, error {c.worst:.3g})" for c in wrong)
+        names = ", ".join(f"{c.model}/{c.layer} ({c.dtype}, {c.worst_quantity} error {c.worst:.3g})"
+                          for c in wrong)
         raise InputError(
             f"this CPU's low-precision kernels compute {names} wrongly (limit {RELATIVE_ERROR_LIMIT} "
             "against float32): run in float32, or restrict oneDNN's ISA (for bf16 on AMX: "

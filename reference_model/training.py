@@ -63,7 +63,10 @@ class ReferenceGAN:
     """Generator, discriminator, their RMSprop optimisers and the compiled reference step."""
 
     def __init__(self, spec: ModelSpec, seed: int, learning_rate: Optional[float] = None,
-                 tape_wrapper: TapeWrapper = _identity_tape, rank: int = 0) -> None:
+                 tape_wrapper: TapeWrapper = _identity_tape, rank: int = 0,
+                 ema_decay: Optional[float] = None) -> None:
+        """`ema_decay`: also keep an exponential moving average of the generator's trainable
+        weights, updated after every step (`ema_generator` evaluates it)."""
         keras.utils.set_random_seed(seed)  # the same initial weights on every rank
         self.spec = spec
         self.generator = spec.build_generator()
@@ -77,8 +80,12 @@ class ReferenceGAN:
         self.rng = tf.random.Generator.from_seed(stream_seed(seed, rank))
         self.rekey(rank)
         self._tape_wrapper = tape_wrapper
+        self.ema_decay = ema_decay
+        self.ema_weights = [] if ema_decay is None else [
+            tf.Variable(v.value, trainable=False, name=f"ema_{i}")
+            for i, v in enumerate(self.generator.trainable_variables)]
         step = self._fixed_step if spec.geometry == FIXED else self._angle_step
-        self.train_step = tf.function(step, reduce_retracing=True)
+        self.train_step = tf.function(self._with_ema(step), reduce_retracing=True)
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -94,15 +101,30 @@ class ReferenceGAN:
         random_states = {id(v) for v in self.random_states}
         models = [v for v in self.generator.variables + self.discriminator.variables
                   if id(v) not in random_states]
-        return models + self.d_optimizer.variables + self.g_optimizer.variables
+        return models + self.d_optimizer.variables + self.g_optimizer.variables + self.ema_weights
 
     def checkpoint(self, **counters: tf.Variable) -> tf.train.Checkpoint:
         """Everything a resumed run needs to continue this one exactly: both models, both
         optimisers, the noise stream and the dropout streams (Keras's seed generators are not
         tracked through the models), plus the caller's counters."""
+        ema = {"generator_ema": list(self.ema_weights)} if self.ema_weights else {}
         return tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
                                    d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer,
-                                   rng=self.rng, dropout_streams=list(self.random_states), **counters)
+                                   rng=self.rng, dropout_streams=list(self.random_states), **ema,
+                                   **counters)
+
+    def ema_generator(self) -> keras.Model:
+        """A generator holding the moving average of the trainable weights and the trained
+        generator's BatchNorm statistics (as StyleGAN's copy of buffers); built once, refreshed
+        on every call."""
+        if not self.ema_weights:
+            raise ValueError("this ReferenceGAN keeps no moving average (ema_decay=None)")
+        if not hasattr(self, "_ema_generator"):
+            self._ema_generator = self.spec.build_generator()
+        averaged = {v.path: a for v, a in zip(self.generator.trainable_variables, self.ema_weights)}
+        for target, source in zip(self._ema_generator.variables, self.generator.variables):
+            target.assign(averaged.get(source.path, source))
+        return self._ema_generator
 
     def rekey(self, rank: int, *salt: int) -> None:
         """Give this rank its own streams for latent noise, fake energies, label flips and dropout,
@@ -112,6 +134,19 @@ class ReferenceGAN:
         self.rng.reset_from_seed(stream_seed(self.seed, rank, *salt))
         for i, state in enumerate(self.random_states):
             state.assign(np.array([stream_seed(self.seed, rank, *salt, i) % (1 << 62), 0], dtype=np.int64))
+
+    def _with_ema(self, step: Callable[[dict], dict]) -> Callable[[dict], dict]:
+        """`step`, then the moving average's update (nothing more when none is kept)."""
+        if not self.ema_weights:
+            return step
+
+        def step_and_average(batch: dict) -> dict:
+            losses = step(batch)
+            for average, weight in zip(self.ema_weights, self.generator.trainable_variables):
+                average.assign(self.ema_decay * average + (1.0 - self.ema_decay) * weight.value)
+            return losses
+
+        return step_and_average
 
     def set_learning_rate(self, learning_rate: float) -> None:
         self.d_optimizer.learning_rate.assign(learning_rate)
@@ -127,11 +162,11 @@ class ReferenceGAN:
         return tf.add_n([w * fn(t, o) for w, fn, t, o in zip(self.spec.loss_weights, losses, targets, outputs)])
 
     def _flip(self, labels: tf.Tensor) -> tf.Tensor:
-        """BitFlip: flip exactly floor(p * B) randomly chosen labels (not label smoothing)."""
-        batch = tf.shape(labels)[0]
-        n_flip = tf.cast(tf.floor(self.spec.label_flip_probability * tf.cast(batch, tf.float32)), tf.int32)
-        ranks = tf.argsort(tf.argsort(self.rng.uniform((batch,))))
-        flip = tf.reshape(ranks < n_flip, (-1, 1))
+        """BitFlip: flip each label with probability p, independently (not label smoothing).
+
+        The original draws `np.random.uniform(0, 1, x.shape) < prob` over the batch's labels, so
+        about 5% flip at any batch; flipping exactly floor(p * B) flipped none at batch 8."""
+        flip = self.rng.uniform(tf.shape(labels)) < self.spec.label_flip_probability
         return tf.where(flip, 1.0 - labels, labels)
 
     def _update(self, model: keras.Model, optimizer, loss_fn: Callable[[], tf.Tensor]) -> tf.Tensor:

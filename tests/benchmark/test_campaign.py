@@ -176,18 +176,16 @@ def test_a_corrupt_curve_or_state_is_a_one_line_error(fixed_data_dir, convergenc
 
 def test_a_wrong_bfloat16_kernel_stops_training_before_the_clock(fixed_data_dir, convergence_dir, monkeypatch):
     """The trainer checks every bf16 layer on its own node (reference_model.numerics) before run_start."""
-    import tensorflow as tf
-
     from reference_model import numerics
     from reference_model.errors import InputError
 
-    real = numerics._layer_op
+    real = numerics._run
 
-    def wrong_in_bf16(layer):
-        op = real(layer)
-        return lambda x, w: op(x, w) * (2.0 if x.dtype == tf.bfloat16 else 1.0)
+    def wrong_in_bf16(layer, x, upstream):
+        results = real(layer, x, upstream)
+        return [r * 2.0 for r in results] if layer.compute_dtype == "bfloat16" else results
 
-    monkeypatch.setattr(numerics, "_layer_op", wrong_in_bf16)
+    monkeypatch.setattr(numerics, "_run", wrong_in_bf16)
     with pytest.raises(InputError, match="low-precision kernels compute generator_3dgan/dense"):
         run(fixed_data_dir, hours=1.0)
     assert json.loads(campaign.curve_path("3dgan", campaign.REFERENCE_SEED).read_text())["points"] == []

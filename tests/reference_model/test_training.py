@@ -28,12 +28,14 @@ def test_ecal_target_tf_matches_numpy():
     assert np.allclose(fixed_ecal_target(tf.constant(e)).numpy(), fixed_ecal_target_np(e), rtol=1e-5)
 
 
-def test_bitflip_flips_exactly_five_percent():
+def test_bitflip_flips_each_label_with_probability_five_percent():
+    """As the original's `np.random.uniform(0, 1, x.shape) < prob`: at batch 8 labels do flip."""
     gan = ReferenceGAN(get_spec("3dgan"), seed=3)
-    labels = tf.ones((40, 1))
-    flipped = gan._flip(labels).numpy()
-    assert (flipped == 0).sum() == 2  # floor(0.05 * 40)
-    assert (gan._flip(tf.ones((8, 1))).numpy() == 0).sum() == 0  # floor(0.4) = 0, as the original
+    flipped = np.concatenate([gan._flip(tf.ones((8, 1))).numpy() for _ in range(250)])
+    assert set(np.unique(flipped)) == {0.0, 1.0}
+    assert 60 <= (flipped == 0).sum() <= 140  # 2,000 labels: 100 expected, binomial sd 9.7
+    zeros = np.concatenate([gan._flip(tf.zeros((8, 1))).numpy() for _ in range(250)])
+    assert 60 <= (zeros == 1).sum() <= 140
 
 
 def _batch(spec, n=4, seed=0):
