@@ -63,8 +63,8 @@ class Curve:
     """The campaign's record: recipe, data, sessions and every evaluation, saved after each change."""
 
     def __init__(self, recipe: CampaignRecipe, seed: int) -> None:
-        self.path = curve_path(recipe.benchmark, seed)
-        document = read_curve(recipe.benchmark, seed)
+        self.path = curve_path(recipe.campaign_name, seed)
+        document = read_curve(recipe.campaign_name, seed)
         if document is not None:
             if document.get("recipe") != asdict(recipe):
                 from reference_model.errors import InputError
@@ -133,8 +133,43 @@ def reproduction_target(benchmark: str, recipe: dict):
     return candidate if reference.get("recipe") == recipe else None
 
 
+def _epochs(recipe: CampaignRecipe, seed: int, until_samples: Optional[int]) -> int:
+    """Evaluation intervals to train to: the budget (the reference seed's, or the larger one a
+    second seed has to reproduce in), or fewer when the session stops at `until_samples`."""
+    epochs = recipe.epochs if seed == REFERENCE_SEED else recipe.reproduction_epochs
+    if until_samples is not None:
+        epochs = min(epochs, -(-until_samples // recipe.eval_every_samples))
+    return epochs
+
+
+def _moving_average_evaluator(recipe: CampaignRecipe, heldout_data: Path, seed: int):
+    """For a study arm, a function of the trained GAN that judges its generator's moving average
+    on the same held-out showers and latents as the generator itself; None for other campaigns."""
+    if getattr(recipe, "ema_decay", None) is None:
+        return None
+    from functools import partial
+
+    from benchmark import quality
+    from reference_model.data import list_files
+    from reference_model.specs import get_spec
+
+    spec = get_spec(recipe.benchmark)
+    thresholds = quality.load_thresholds(recipe.benchmark, smoke=recipe.smoke)
+    reference = quality.load_evaluation_showers(list_files(heldout_data), thresholds)
+
+    def evaluate(gan) -> dict:
+        report = quality.evaluate_generator(partial(gan.ema_generator(), training=False), spec,
+                                            reference, thresholds, seed=seed)
+        summary = report.to_dict()
+        return {"objective": summary["objective"], "passed": summary["passed"],
+                "failed": len(summary["failed"]),
+                "metrics": {name: entry["value"] for name, entry in summary["metrics"].items()}}
+
+    return evaluate
+
+
 def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Path, heldout_data: Path,
-                 logger, command: str, threads: int = 0) -> dict[str, Any]:
+                 logger, command: str, threads: int = 0, until_samples: Optional[int] = None) -> dict[str, Any]:
     """Train the campaign for `hours` (or to its budget: the reference seed's, or for another seed
     the REPRODUCTION_FACTOR x larger one it has to reach the reference's target in), then
     checkpoint and stop. A second seed stops at its first evaluation that passes every limit of
@@ -143,7 +178,9 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
 
     SIGTERM, or the end of `hours` (counted from here, data loading included), stops it at the next step with a checkpoint; nothing
     trained is lost. `logger` is the MLPerf logger of this session (benchmark.trainer.RunLogger).
-    Returns the session's entry of the curve.
+    `until_samples` stops it earlier, at that many samples (a stage of a recipe study). A study
+    arm (`recipe.StudyRecipe`) also evaluates its generator's moving average at every evaluation,
+    recorded as the point's "ema". Returns the session's entry of the curve.
     """
     from benchmark.distributed import Communicator
     from benchmark.quality import version_name
@@ -153,7 +190,7 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
     from reference_model.specs import get_spec
 
     spec = get_spec(recipe.benchmark)
-    state = state_dir(recipe.benchmark, seed)
+    state = state_dir(recipe.campaign_name, seed)
     curve = Curve(recipe, seed)
     resume = (state / "checkpoint").is_file()
     if curve.points and not resume:
@@ -172,13 +209,15 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
                              "harness reference reproduce --promote)")
     config = TrainConfig(
         benchmark=recipe.benchmark, mode=TTA, data=train_data, eval_data=heldout_data,
-        checkpoint_dir=state, epochs=recipe.epochs if seed == REFERENCE_SEED else recipe.reproduction_epochs,
+        checkpoint_dir=state, epochs=_epochs(recipe, seed, until_samples),
         per_rank_batch=recipe.per_rank_batch, seed=seed,
         precision=recipe.precision, base_learning_rate=recipe.learning_rate,
         warmup_epochs=recipe.warmup_epochs, max_steps_per_epoch=recipe.steps_per_interval,
         resume=resume, stop_at_target=False, keep_checkpoints=1, smoke=recipe.smoke,
         stop_after_s=hours * 3600.0, count_suspended_time=False,
-        intra_op_threads=threads, inter_op_threads=1 if threads else 0)
+        intra_op_threads=threads, inter_op_threads=1 if threads else 0,
+        lr_decay=getattr(recipe, "lr_decay", None), ema_decay=getattr(recipe, "ema_decay", None))
+    evaluate_average = _moving_average_evaluator(recipe, heldout_data, seed)
     sessions = curve.document["sessions"]
     samples_at_start = sessions[-1]["samples_at_stop"] if sessions else 0
     session = curve.start_session(command, samples_at_start)
@@ -191,9 +230,11 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
                  "objective": summary["objective"], "passed": summary["passed"],
                  "failed": len(summary["failed"]), "thresholds": summary["thresholds"],
                  "metrics": {name: entry["value"] for name, entry in summary["metrics"].items()}}
+        if evaluate_average is not None:
+            point["ema"] = evaluate_average(gan)
         curve.points.append(point)
         if value < curve.best_value:
-            save_generator(best_generator_path(recipe.benchmark, seed), gan.generator, spec,
+            save_generator(best_generator_path(recipe.campaign_name, seed), gan.generator, spec,
                            {"seed": seed, "samples": samples, "seconds": round(seconds, 3),
                             "selection_metric": SELECTION_METRIC, "value": value,
                             "recipe": asdict(recipe)})

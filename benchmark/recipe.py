@@ -13,13 +13,31 @@ limits; what is frozen (section 3) appears once and is not a choice.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 from typing import Optional
 
 from benchmark.vocabulary import FLOAT32, MIXED_BFLOAT16, TRAINING_PRECISIONS
 from reference_model.specs import BENCHMARKS, get_spec
 
 MIN_PER_RANK_BATCH = 8  # the source slides' per-worker batch
+
+
+@dataclass(frozen=True)
+class LearningRateDecay:
+    """A cosine from the peak rate down to `final_factor` x the peak between two sample counts
+    (flat before, held after): MLPerf HPC's references decay to about a tenth the same way."""
+
+    start_samples: int
+    end_samples: int
+    final_factor: float
+
+    def factor(self, samples: int) -> float:
+        """The multiplier of the peak rate after `samples` training samples."""
+        if samples <= self.start_samples:
+            return 1.0
+        progress = min(1.0, (samples - self.start_samples) / (self.end_samples - self.start_samples))
+        return self.final_factor + (1.0 - self.final_factor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,11 @@ class CampaignRecipe:
     smoke: bool = False  # tests only: the smoke target instead of the benchmark's
 
     @property
+    def campaign_name(self) -> str:
+        """What names the campaign's curve and state files (with the seed)."""
+        return self.benchmark
+
+    @property
     def epochs(self) -> int:
         """Evaluation intervals in the budget (one trainer epoch each)."""
         return -(-self.budget_samples // self.eval_every_samples)
@@ -106,4 +129,46 @@ CAMPAIGNS: dict[str, CampaignRecipe] = {
                             learning_rate=RECIPES["3dgan"].base_learning_rate, warmup_epochs=0,
                             eval_every_samples=5_000, budget_samples=300_000, train_events=200_000,
                             train_data_seed=1001, heldout_events=15_000, heldout_data_seed=2001),
+}
+
+
+@dataclass(frozen=True)
+class StudyRecipe(CampaignRecipe):
+    """One arm of the reference-recipe study (issue 22; the candidates and the rule that picks one
+    are in benchmark/thresholds/CALIBRATION.md, "v3 recipe study", fixed before any arm trained).
+
+    Every arm keeps a moving average of the generator over `ema_horizon_samples` and is judged
+    with and without it. An arm with `branch_from` starts from that arm's state at
+    `lr_decay.start_samples`, where the two recipes part: the samples before are shared, not re-run.
+    """
+
+    arm: str = ""
+    lr_decay: Optional[LearningRateDecay] = None
+    ema_horizon_samples: int = 20_000
+    branch_from: Optional[str] = None
+
+    @property
+    def campaign_name(self) -> str:
+        return f"{self.benchmark}-study-{self.arm}"
+
+    @property
+    def ema_decay(self) -> float:
+        """Per-step decay whose horizon is `ema_horizon_samples` whatever the batch."""
+        return 1.0 - self.per_rank_batch / self.ema_horizon_samples
+
+    @property
+    def branch_samples(self) -> int:
+        return self.lr_decay.start_samples if self.branch_from and self.lr_decay else 0
+
+
+STUDY_BUDGET_SAMPLES = 200_000
+STUDY_DECAY_START_SAMPLES = 100_000  # where seed 1's v2 curve had flattened (issue 22)
+_STUDY_BASE = replace(CAMPAIGNS["3dgan"], budget_samples=STUDY_BUDGET_SAMPLES)
+STUDY: dict[str, StudyRecipe] = {
+    "constant": StudyRecipe(**asdict(_STUDY_BASE), arm="constant"),
+    "cosine": StudyRecipe(**asdict(_STUDY_BASE), arm="cosine", branch_from="constant",
+                          lr_decay=LearningRateDecay(STUDY_DECAY_START_SAMPLES, STUDY_BUDGET_SAMPLES, 0.1)),
+    # the original's batch; 40 steps (5,120 samples) between evaluations
+    "batch128": StudyRecipe(**{**asdict(_STUDY_BASE), "per_rank_batch": 128, "eval_every_samples": 5_120},
+                            arm="batch128"),
 }

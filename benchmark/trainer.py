@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, Sequence, TypeVar
 
 from benchmark import log_keys as keys
-from benchmark.recipe import DEFAULTS
+from benchmark.recipe import DEFAULTS, LearningRateDecay
 from benchmark.vocabulary import EPOCH_TIME, MIXED_BFLOAT16, TTA
 
 SUSPENSION_GAP_S = 10.0  # a watchdog wake-up this late means the process was stopped
@@ -60,6 +60,8 @@ class TrainConfig:
     keep_checkpoints: int = 2
     stop_after_s: Optional[float] = None  # wall seconds from train(): then stop as on SIGTERM
     count_suspended_time: bool = True  # False: time while the process was stopped is not training
+    lr_decay: Optional[LearningRateDecay] = None  # None: the peak rate after warm-up to the end
+    ema_decay: Optional[float] = None  # keep a moving average of the generator (recipe studies)
 
 
 @dataclass
@@ -238,7 +240,7 @@ def train(config: TrainConfig, comm, logger: RunLogger,
         reference = quality.load_evaluation_showers(eval_files, thresholds)
 
     gan = ReferenceGAN(spec, seed=config.seed, learning_rate=config.base_learning_rate,
-                       tape_wrapper=comm.tape_wrapper, rank=comm.rank)
+                       tape_wrapper=comm.tape_wrapper, rank=comm.rank, ema_decay=config.ema_decay)
     if config.precision == MIXED_BFLOAT16:  # on every rank: each node's kernels are its own
         checks = numerics.require_correct_kernels([gan.generator, gan.discriminator], config.per_rank_batch)
         if comm.is_root:
@@ -320,7 +322,8 @@ def train(config: TrainConfig, comm, logger: RunLogger,
                     watchdog.terminate.set()
                 if watchdog.terminate.is_set():
                     break
-                gan.set_learning_rate(schedule(step))
+                decay = config.lr_decay.factor(step * global_batch) if config.lr_decay else 1.0
+                gan.set_learning_rate(schedule(step) * decay)
                 losses = gan.train_step(batch)  # synchronous: returns when the step is done
                 step += 1
                 done += 1

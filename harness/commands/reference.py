@@ -13,6 +13,7 @@ from benchmark.campaign import REFERENCE_SEED
 from benchmark.recipe import CAMPAIGNS
 from benchmark.ship import GENERATORS, VALIDATION_DATA_SEED
 from harness.arguments import positive_float
+from harness.commands import study
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -102,6 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ship.add_argument("--dest", metavar="DIR", default=None,
                       help="write here instead of reference_model/checkpoints/ (a dry ship)")
     ship.set_defaults(func=run_ship)
+
+    study.register(sub)
 
 
 def _campaign_command(sub, name: str, help: str, description: str | None = None,

@@ -1,0 +1,101 @@
+"""`harness reference study`: train the reference-recipe study's next segments, or show where it
+stands (`--status`). The arms, order and rule are benchmark/recipe_study.py's (fixed in
+CALIBRATION.md, "v3 recipe study"); each arm is a resumable campaign under benchmark/convergence/."""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness.arguments import positive_float
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `study` to `harness reference`'s subcommands."""
+    parser = sub.add_parser(
+        "study", help="train the reference-recipe study (issue 22) for --hours, or --status",
+        description="Train the recipe study's next segments in their fixed order (constant-rate and "
+                    "batch-128 arms to 100,000 samples, the stage gate, then the constant, cosine and, "
+                    "if it passed, batch-128 arms to 200,000), each a resumable campaign of seed 1 "
+                    "evaluated every interval with and without a moving average of the generator. "
+                    "Branches the cosine arm from the constant one at 100,000 samples. Stops with a "
+                    "checkpoint when --hours are up or on SIGTERM; commit benchmark/convergence/ after.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--hours", type=positive_float, default=1.0, help="training time of this session")
+    parser.add_argument("--status", action="store_true",
+                        help="print each arm's samples and scores, the stage gate and the verdict; train nothing")
+    parser.add_argument("--data-dir", default="runs/campaign-data",
+                        help="where the stand-in training and held-out sets are made (never committed)")
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: all cores)")
+    parser.add_argument("--nice", type=int, default=10, help="scheduling niceness added to this process")
+    parser.set_defaults(func=run_study)
+
+
+def run_study(args: argparse.Namespace) -> int:
+    from benchmark import recipe_study
+
+    limits = recipe_study.gating_limits()
+    if args.status:
+        _print_status(limits)
+        return 0
+    if args.nice:
+        os.nice(args.nice)
+    deadline = time.monotonic() + args.hours * 3600.0
+    while (segment := recipe_study.next_segment(limits)) is not None:
+        left_h = (deadline - time.monotonic()) / 3600.0
+        if left_h <= 0:
+            break
+        for recipe in recipe_study.pending_branches():
+            recipe_study.branch(recipe)
+            print(f"[study] {recipe.arm} arm branched from {recipe.branch_from} at "
+                  f"{recipe.branch_samples:,} samples", flush=True)
+        arm, until = segment
+        session = _train_segment(args, arm, until, left_h)
+        if session.get("samples_at_stop", 0) < until:  # stopped by time or SIGTERM
+            break
+    _print_status(limits)
+    return 0
+
+
+def _train_segment(args: argparse.Namespace, arm: str, until: int, hours: float) -> dict:
+    from benchmark.campaign import ensure_campaign_data, run_campaign
+    from benchmark.recipe_study import SEED, STUDY
+    from benchmark.vocabulary import TTA
+    from harness.mlperf_log import MLPerfLogger
+
+    recipe = STUDY[arm]
+    train_data, heldout_data = ensure_campaign_data(recipe, Path(args.data_dir))
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    log_dir = Path(args.data_dir).parent / "campaign-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"{recipe.campaign_name}-seed{SEED}-{stamp}.log"
+    logger = MLPerfLogger(log, rank=0, benchmark=recipe.benchmark, mode=TTA, smoke=False, nodes=1, ranks=1)
+    print(f"[study] {arm} arm (batch {recipe.per_rank_batch}) to {until:,} samples, at most "
+          f"{hours:.2f} h; MLPerf log {log}", flush=True)
+    return run_campaign(recipe, SEED, hours, train_data, heldout_data, logger,
+                        command=shlex.join(["harness", *sys.argv[1:]]), threads=args.threads,
+                        until_samples=until)
+
+
+def _print_status(limits: dict[str, float]) -> None:
+    from tabulate import tabulate
+
+    from benchmark import recipe_study as study
+
+    print(f"Scores: mean over the {len(limits)} {study.GATING_VERSION} limits of value / limit "
+          f"(each capped at {study.RATIO_CAP:g}); lower is better, 1 = at the limits on average.")
+    print(tabulate(study.status_rows(limits),
+                   headers=["arm", "batch", "samples", "last raw", "last EMA",
+                            "stage raw", "stage EMA", "final raw", "final EMA"]))
+    gate, verdict = study.stage_gate(limits), study.final_verdict(limits)
+    if gate.decided:
+        print(f"Stage gate at {study.STAGE_SAMPLES:,}: batch128 {gate.batch128:.3f} against constant "
+              f"{gate.constant:.3f} x {study.STAGE_GATE_FACTOR:g}: batch128 "
+              f"{'continues' if gate.batch128_continues else 'is dropped'}")
+    segment = study.next_segment(limits)
+    print(f"Next: {segment[0]} arm to {segment[1]:,} samples" if segment else
+          f"Trained. Winner: {'/'.join(verdict.winner) if verdict.winner else 'none'}")
