@@ -3,9 +3,7 @@ parameter counts and FLOPs per shower, computed from the layer configuration its
 
 The fingerprint hashes each layer's class and the configuration fields that define the
 computation (not names or Keras bookkeeping), plus its output shape, so it is stable across
-Keras releases but changes with any change of kernel, padding, width, activation or order. A
-subclass that computes the same function (`reference_model.conv.ReferenceConv3D`) hashes as the
-Keras class it stands for.
+Keras releases but changes with any change of kernel, padding, width, activation or order.
 """
 from __future__ import annotations
 
@@ -32,7 +30,7 @@ def _initializer_name(config: dict, key: str) -> str | None:
 
 def layer_description(layer: keras.layers.Layer) -> dict:
     config = layer.get_config()
-    desc = {"class": getattr(layer, "fingerprint_class", type(layer).__name__),
+    desc = {"class": type(layer).__name__,
             "output_shape": _shape(layer.output.shape if hasattr(layer, "output") else None)}
     for field in _ARCH_FIELDS:
         if field in config:

@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from reference_model.conv import ReferenceConv3D
+from reference_model import conv
 from reference_model.dropout import ReferenceDropout
 from reference_model.transforms import ANGLE_POWER
 
@@ -48,20 +48,20 @@ def fixed_generator() -> keras.Model:
     latent = keras.Input((FIXED_LATENT,), name="conditioned_latent")
     x = layers.Dense(64 * 7 * 7, name="dense")(latent)
     x = layers.Reshape((7, 7, 8, 8), name="reshape")(x)
-    x = ReferenceConv3D(64, (6, 6, 8), padding="same", kernel_initializer="he_uniform", name="conv1",
+    x = conv.Conv3D(64, (6, 6, 8), padding="same", kernel_initializer="he_uniform", name="conv1",
                       dtype=CONV1_DTYPE)(x)
     x = _leaky("leaky1")(x)
     x = _bn("bn1")(x)
     x = layers.UpSampling3D((2, 2, 2), name="up1")(x)
     x = layers.ZeroPadding3D((2, 2, 0), name="pad2")(x)
-    x = ReferenceConv3D(6, (6, 5, 8), padding="valid", kernel_initializer="he_uniform", name="conv2")(x)
+    x = conv.Conv3D(6, (6, 5, 8), padding="valid", kernel_initializer="he_uniform", name="conv2")(x)
     x = _leaky("leaky2")(x)
     x = _bn("bn2")(x)
     x = layers.UpSampling3D((2, 2, 3), name="up2")(x)
     x = layers.ZeroPadding3D((1, 0, 3), name="pad3")(x)
-    x = ReferenceConv3D(6, (3, 3, 8), padding="valid", kernel_initializer="he_uniform", name="conv3")(x)
+    x = conv.Conv3D(6, (3, 3, 8), padding="valid", kernel_initializer="he_uniform", name="conv3")(x)
     x = _leaky("leaky3")(x)
-    x = ReferenceConv3D(1, (2, 2, 2), padding="valid", use_bias=False,
+    x = conv.Conv3D(1, (2, 2, 2), padding="valid", use_bias=False,
                       kernel_initializer="glorot_normal", name="conv4")(x)
     image = layers.ReLU(name="relu_out", dtype="float32")(x)
     return keras.Model(latent, image, name="generator_3dgan")
@@ -74,12 +74,12 @@ def _ecal_sum(image: tf.Tensor) -> tf.Tensor:
 def fixed_discriminator() -> keras.Model:
     """Fixed-angle discriminator: image -> [real/fake, E/100, ECAL sum]."""
     image = keras.Input((25, 25, 25, 1), name="image")
-    x = ReferenceConv3D(32, (5, 5, 5), padding="same", name="conv1")(image)
+    x = conv.Conv3D(32, (5, 5, 5), padding="same", name="conv1")(image)
     x = _leaky("leaky1")(x)
     x = ReferenceDropout(DROPOUT, name="drop1")(x)
     for i, pad in ((2, 2), (3, 2), (4, 1)):
         x = layers.ZeroPadding3D((pad, pad, pad), name=f"pad{i}")(x)
-        x = ReferenceConv3D(8, (5, 5, 5), padding="valid", name=f"conv{i}")(x)
+        x = conv.Conv3D(8, (5, 5, 5), padding="valid", name=f"conv{i}")(x)
         x = _leaky(f"leaky{i}")(x)
         x = _bn(f"bn{i}")(x)
         x = ReferenceDropout(DROPOUT, name=f"drop{i}")(x)
@@ -94,7 +94,7 @@ def angle_generator() -> keras.Model:
     x = layers.Dense(5184, name="dense")(latent)
     x = layers.Reshape((9, 9, 8, 8), name="reshape")(x)
     x = layers.UpSampling3D((6, 6, 6), name="up1")(x)
-    x = ReferenceConv3D(8, (6, 6, 8), padding="valid", kernel_initializer="he_uniform", name="conv1",
+    x = conv.Conv3D(8, (6, 6, 8), padding="valid", kernel_initializer="he_uniform", name="conv1",
                       dtype=CONV1_DTYPE)(x)
     x = layers.ReLU(name="relu1")(x)
     x = _bn("bn1")(x)
@@ -103,12 +103,12 @@ def angle_generator() -> keras.Model:
               ((1, 1, 0), 6, (3, 3, 3), False))
     for i, (pad, filters, kernel, norm) in enumerate(blocks, start=2):
         x = layers.ZeroPadding3D(pad, name=f"pad{i}")(x)
-        x = ReferenceConv3D(filters, kernel, padding="valid", kernel_initializer="he_uniform",
+        x = conv.Conv3D(filters, kernel, padding="valid", kernel_initializer="he_uniform",
                           name=f"conv{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
         if norm:
             x = _bn(f"bn{i}")(x)
-    x = ReferenceConv3D(1, (2, 2, 2), padding="valid", kernel_initializer="glorot_normal",
+    x = conv.Conv3D(1, (2, 2, 2), padding="valid", kernel_initializer="glorot_normal",
                       name="conv7")(x)
     image = layers.ReLU(name="relu_out", dtype="float32")(x)
     return keras.Model(latent, image, name="generator_3dgan_angle")
@@ -151,13 +151,13 @@ def _undo_power(image: tf.Tensor) -> tf.Tensor:
 def angle_discriminator() -> keras.Model:
     """Variable-angle discriminator: image -> [real/fake, E/100, measured angle, ECAL sum (raw)]."""
     image = keras.Input((51, 51, 25, 1), name="image")
-    x = ReferenceConv3D(16, (5, 6, 6), padding="same", name="conv1")(image)
+    x = conv.Conv3D(16, (5, 6, 6), padding="same", name="conv1")(image)
     x = _leaky("leaky1")(x)
     x = ReferenceDropout(DROPOUT, name="drop1")(x)
     for i, pad_z in ((2, True), (3, True), (4, False)):
         if pad_z:
             x = layers.ZeroPadding3D((0, 0, 1), name=f"pad{i}")(x)
-        x = ReferenceConv3D(8, (5, 6, 6), padding="valid", name=f"conv{i}")(x)
+        x = conv.Conv3D(8, (5, 6, 6), padding="valid", name=f"conv{i}")(x)
         x = _leaky(f"leaky{i}")(x)
         x = _bn(f"bn{i}")(x)
         x = ReferenceDropout(DROPOUT, name=f"drop{i}")(x)

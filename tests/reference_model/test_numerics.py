@@ -1,14 +1,17 @@
 """The low-precision check: it passes the reference models as built, and it catches a wrong kernel
 and Keras's bfloat16-accumulated bias gradient (the bug reference_model.conv fixes)."""
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from reference_model import numerics
-from reference_model.conv import ReferenceConv3D
+from reference_model import conv, numerics
 from reference_model.errors import InputError
 from reference_model.specs import get_spec
+
+CHECKPOINTS = Path(__file__).parents[2] / "reference_model" / "checkpoints"
 
 
 @pytest.fixture
@@ -19,13 +22,13 @@ def mixed_bfloat16():
     keras.mixed_precision.set_global_policy(before)
 
 
-def _bias_gradient(conv) -> np.ndarray:
-    """d sum(conv(ones)) / d bias on an (8, 13, 13, 13, 8) input: 8 x 13^3 = 17,576 exactly."""
+def _bias_gradient(layer) -> np.ndarray:
+    """d sum(layer(ones)) / d bias on an (8, 13, 13, 13, 8) input: 8 x 13^3 = 17,576 exactly."""
     x = tf.ones((8, 13, 13, 13, 8))
-    conv.build(x.shape)
+    layer.build(x.shape)
     with tf.GradientTape() as tape:
-        total = tf.reduce_sum(tf.cast(conv(x), tf.float32))
-    return tape.gradient(total, conv.bias.value).numpy()
+        total = tf.reduce_sum(tf.cast(layer(x), tf.float32))
+    return tape.gradient(total, layer.bias.value).numpy()
 
 
 def test_keras_conv3d_loses_its_bias_gradient_in_bfloat16(mixed_bfloat16):
@@ -34,22 +37,22 @@ def test_keras_conv3d_loses_its_bias_gradient_in_bfloat16(mixed_bfloat16):
 
 
 def test_reference_conv3d_sums_its_bias_gradient_in_float32(mixed_bfloat16):
-    gradient = _bias_gradient(ReferenceConv3D(8, 3, padding="same"))
+    gradient = _bias_gradient(conv.Conv3D(8, 3, padding="same"))
     np.testing.assert_allclose(gradient, 17_576.0, rtol=2 ** -8)  # one bf16 rounding of the sum
 
 
 def test_reference_conv3d_equals_keras_conv3d_in_float32():
-    keras_conv, reference = keras.layers.Conv3D(4, 3, padding="same"), ReferenceConv3D(4, 3, padding="same")
+    keras_conv, reference = keras.layers.Conv3D(4, 3, padding="same"), conv.Conv3D(4, 3, padding="same")
     x = tf.random.stateless_normal((2, 6, 6, 6, 3), seed=(1, 2))
     keras_conv.build(x.shape)
     reference.build(x.shape)
     reference.set_weights([w + 0.1 for w in keras_conv.get_weights()])
     keras_conv.set_weights(reference.get_weights())
     gradients = []
-    for conv in (keras_conv, reference):
+    for layer in (keras_conv, reference):
         with tf.GradientTape() as tape:
-            total = tf.reduce_sum(conv(x) ** 2)
-        gradients.append([g.numpy() for g in tape.gradient(total, [v.value for v in conv.trainable_weights])])
+            total = tf.reduce_sum(layer(x) ** 2)
+        gradients.append([g.numpy() for g in tape.gradient(total, [v.value for v in layer.trainable_weights])])
     np.testing.assert_array_equal(keras_conv(x), reference(x))
     for expected, got in zip(*gradients):
         np.testing.assert_allclose(got, expected, rtol=1e-5)
@@ -103,3 +106,13 @@ def test_a_wrong_kernel_stops_the_run(mixed_bfloat16, monkeypatch):
     generator = get_spec("3dgan").build_generator()
     with pytest.raises(InputError, match=r"generator_3dgan/dense \(bfloat16, forward error 0\.5"):
         numerics.require_correct_kernels([generator], 4)
+
+
+def test_the_shipped_checkpoint_loads_into_the_models_built_with_the_fixed_convolution():
+    """Keras keys a weights file by class name: reference_model.conv.Conv3D keeps Keras's."""
+    from reference_model.checkpoint import load_generator
+    from reference_model.fingerprint import RECORDED_FINGERPRINTS, architecture_fingerprint
+
+    spec, generator = load_generator(CHECKPOINTS / "3dgan-generator.weights.h5")  # hash and fingerprint checked
+    assert type(generator.get_layer("conv2")) is conv.Conv3D
+    assert architecture_fingerprint(generator) in RECORDED_FINGERPRINTS.read_text()
