@@ -30,7 +30,7 @@ RANK_SCRIPT = textwrap.dedent("""
     def digest(arrays):
         return hashlib.sha256(b"".join(np.asarray(a).tobytes() for a in arrays)).hexdigest()[:16]
 
-    latent, _ = gan._fixed_condition(4)
+    latent, _ = gan._fixed_condition(0, 4)  # this process holds one rank: its streams are index 0
     dropout = gan.discriminator(tf.ones((2, 25, 25, 25, 1)), training=True)[0]
     # trained weights and optimiser slots; BatchNorm's moving statistics follow each rank's own
     # batch (as in any Horovod data-parallel run without synchronised BatchNorm)

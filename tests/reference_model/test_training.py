@@ -31,10 +31,10 @@ def test_ecal_target_tf_matches_numpy():
 def test_bitflip_flips_each_label_with_probability_five_percent():
     """As the original's `np.random.uniform(0, 1, x.shape) < prob`: at batch 8 labels do flip."""
     gan = ReferenceGAN(get_spec("3dgan"), seed=3)
-    flipped = np.concatenate([gan._flip(tf.ones((8, 1))).numpy() for _ in range(250)])
+    flipped = np.concatenate([gan._flip(0, tf.ones((8, 1))).numpy() for _ in range(250)])
     assert set(np.unique(flipped)) == {0.0, 1.0}
     assert 60 <= (flipped == 0).sum() <= 140  # 2,000 labels: 100 expected, binomial sd 9.7
-    zeros = np.concatenate([gan._flip(tf.zeros((8, 1))).numpy() for _ in range(250)])
+    zeros = np.concatenate([gan._flip(0, tf.zeros((8, 1))).numpy() for _ in range(250)])
     assert 60 <= (zeros == 1).sum() <= 140
 
 
