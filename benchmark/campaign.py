@@ -27,6 +27,7 @@ from typing import Any, Optional
 
 from benchmark.provenance import suite_commit
 from benchmark.recipe import CampaignRecipe
+from reference_model.shared_lock import SharedLock
 
 CONVERGENCE_DIR = Path(__file__).with_name("convergence")
 REFERENCE_SEED = 1  # the campaign whose best generator becomes the shipped reference
@@ -43,6 +44,12 @@ def state_dir(benchmark: str, seed: int) -> Path:
 
 def best_generator_path(benchmark: str, seed: int) -> Path:
     return CONVERGENCE_DIR / "state" / f"{benchmark}-seed{seed}-best.weights.h5"
+
+
+def session_lock(benchmark: str, seed: int) -> SharedLock:
+    """Held by the one session that trains a campaign: a second session of the same seed, on any
+    node sharing the repository, is refused with one line instead of training the same state."""
+    return SharedLock(state_dir(benchmark, seed), "training", wait=False)
 
 
 def read_curve(benchmark: str, seed: int) -> Optional[dict]:

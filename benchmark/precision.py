@@ -282,11 +282,43 @@ def quantise_int8(checkpoint: Path, workdir: Path, seed: int = 0,
     return target
 
 
+def _int8_key(checkpoint: Path, seed: int, calibration_showers: int) -> str:
+    """What an int8 IR is made from: the weights, the calibration, and the code and versions that
+    quantise them; a change to any of them makes a new IR instead of reusing an old one."""
+    import hashlib
+
+    import nncf
+    import openvino
+
+    from benchmark import inference_graph, residual_quantisation
+    from reference_model.checkpoint import sha256_of
+
+    digest = hashlib.sha256(f"{sha256_of(checkpoint)} {seed} {calibration_showers} "
+                            f"{openvino.__version__} {nncf.__version__}".encode())
+    for module in (inference_graph, residual_quantisation):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def int8_model(checkpoint: Path, workdir: Path, seed: int = 0,
+               calibration_showers: int = CALIBRATION_SHOWERS) -> Path:
+    """The int8 IR of the checkpoint, quantised once per `workdir` (`int8-<key>/`, see `_int8_key`):
+    concurrent runs sharing a results root wait for the one quantising it, later ones reuse it."""
+    from reference_model.shared_lock import make_once
+
+    directory = Path(workdir) / f"int8-{_int8_key(checkpoint, seed, calibration_showers)}"
+    model = directory / INT8_MODEL_NAME
+    make_once(directory, model.is_file, lambda: quantise_int8(checkpoint, directory, seed, calibration_showers),
+              action="quantising")
+    return model
+
+
 def prepare(precision: str, checkpoint: Path, workdir: Path, seed: int = 0,
             calibration_showers: int = CALIBRATION_SHOWERS) -> Path:
     """What a stream process loads for `precision`: the checkpoint, or the int8 IR made from it."""
     if precision == INT8:
-        return quantise_int8(checkpoint, workdir, seed, calibration_showers)
+        return int8_model(checkpoint, workdir, seed, calibration_showers)
     if precision in (FLOAT32, BFLOAT16):
         return Path(checkpoint)
     raise InputError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")

@@ -247,12 +247,13 @@ def load_evaluation_showers(source, thresholds: Thresholds, role: str = "referen
         if min(have) >= n:
             break
     parts = [part for bin_parts in kept for part in bin_parts]
+    named = f"{role} {data.describe_sources(source)}"
     if not parts:
-        evaluation_indices(np.empty(0), thresholds, f"{role} {source}")  # raises the bin error
+        evaluation_indices(np.empty(0), thresholds, named)  # raises the bin error
     showers = Showers(np.concatenate([p.ecal_gev for p in parts]),
                       np.concatenate([p.energy_gev for p in parts]),
                       None if parts[0].theta_rad is None else np.concatenate([p.theta_rad for p in parts]))
-    return select_evaluation_showers(showers, thresholds, f"{role} {source}")
+    return select_evaluation_showers(showers, thresholds, named)
 
 
 # -- metrics --------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 A run without `--data` must still run something real; it gets a small stand-in set in the
 real CLIC layout. A marker file written last makes an interrupted generation redo itself
-instead of being reused half-written.
+instead of being reused half-written, and runs sharing the root (on any nodes) wait for the
+one making it (`reference_model.simulator.ensure_dataset`).
 """
 from __future__ import annotations
 

@@ -18,7 +18,9 @@ Layout under a results root (MLPerf HPC for training, MLPerf Inference for infer
 
 Rules the functions enforce:
 - a run gets a number no earlier run (finished, running or killed) has used, reserved by an
-  exclusive create, so a relaunch never appends to an earlier run's file;
+  exclusive create of its `.partial` name and checked after against its final name, so a
+  relaunch never appends to an earlier run's file and concurrent runs (on any nodes sharing the
+  root) never share a number;
 - a run that is still being written lives under a `.partial` name and is renamed to its final
   name by `finish_run` / `finish_inference_run`, so only finished runs look finished;
 - a training run's finish is recoverable: the stamped summary is written first (still under its
@@ -26,7 +28,8 @@ Rules the functions enforce:
   completed by `complete_interrupted_finishes` (called before every new run in that folder) and
   reported by `harness check` until then;
 - every JSON file is written atomically (temp file, fsync, `os.replace`); the system description's
-  read-modify-write holds an exclusive `fcntl` lock, so concurrent runs keep each other's updates.
+  read-modify-write holds its `reference_model.shared_lock` (which works across nodes, where
+  fcntl locks may not), so concurrent runs keep each other's updates.
 `Recorder` is how a `harness run` path takes these steps: one object per run (root and system)
 that reserves, describes the system, and finishes or records the abort.
 
@@ -54,21 +57,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import fcntl
 import json
 import os
 import re
 import shlex
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Optional
 
 from benchmark.vocabulary import (EPOCH_TIME, INFERENCE, MULTI_STREAM, OFFLINE, SCALING, SCENARIOS, SERVER,
                                   SINGLE_STREAM, THROUGHPUT, TTA)
 from reference_model.atomic_files import write_json_atomic, write_text_atomic
 from reference_model.errors import InputError
+from reference_model.shared_lock import SharedLock
 
 SCHEMA_VERSION = 1
 PARTIAL = ".partial"
@@ -171,7 +173,7 @@ def write_system_description(root: Path, system: str, nodes: int = 1,
     identity = dataclasses.replace(identity or identity_from_environment(), system_name=system)
     description = describe_system(identity, nodes=nodes)
     path = system_description_path(root, system)
-    with locked(path):
+    with SharedLock(path, "updating"):
         existing = read_system_description(root, system)
         if existing is not None:
             differences = hardware_differences(existing, description)
@@ -184,26 +186,13 @@ def write_system_description(root: Path, system: str, nodes: int = 1,
         return write_json_atomic(path, description)
 
 
-@contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive fcntl lock for a read-modify-write of `path`, so that concurrent runs
-    (processes on this node, or on nodes sharing a file system with POSIX locks) cannot lose
-    each other's updates. The lock file `.<name>.lock` sits beside `path` and stays."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 # -- training runs ---------------------------------------------------------------------------
-def training_dir(root: Path, system: str, benchmark: str, mode: str) -> Path:
+def training_dir(root: Path, system: str, benchmark: str, mode: str, emulated: bool = False) -> Path:
+    """Where a training run's result goes; a run with emulated ranks (convergence evidence, never
+    a timing) goes under `emulated/`, beside the submission tree `results/` and never in it."""
     if mode not in TRAINING_FOLDERS:
         raise ValueError(f"training mode {mode!r}: expected one of {', '.join(TRAINING_FOLDERS)}")
-    return Path(root) / "results" / system / TRAINING_FOLDERS[mode] / benchmark
+    return Path(root) / ("emulated" if emulated else "results") / system / TRAINING_FOLDERS[mode] / benchmark
 
 
 def checkpoint_dir(root: Path, system: str, benchmark: str, mode: str) -> Path:
@@ -249,15 +238,26 @@ def _next_index(directory: Path) -> int:
 
 
 def _reserve(directory: Path, make_name, create) -> int:
-    """Claim the next free number by an exclusive create; retry past a concurrent claim."""
+    """Claim the next free number by an exclusive create of its `.partial` name (one process
+    wins it, on any node: O_EXCL and mkdir are atomic on NFS, Lustre and GPFS); retry past a
+    concurrent claim, and past a number whose run finished (renamed its `.partial` name away)
+    after the listing was taken: a shared file system's listing can be seconds old."""
     directory.mkdir(parents=True, exist_ok=True)
     index = _next_index(directory)
     while True:
+        claim = directory / make_name(index)
         try:
-            create(directory / make_name(index))
-            return index
+            create(claim)
         except FileExistsError:
             index += 1
+            continue
+        if not claim.with_name(claim.name[:-len(PARTIAL)]).exists():
+            return index
+        if claim.is_dir():
+            claim.rmdir()
+        else:
+            claim.unlink()
+        index += 1
 
 
 def _create_exclusive(path: Path) -> None:
@@ -265,13 +265,13 @@ def _create_exclusive(path: Path) -> None:
 
 
 def allocate_training_run(root: Path, system: str, benchmark: str, mode: str,
-                          dry_run: bool = False) -> TrainingRun:
+                          dry_run: bool = False, emulated: bool = False) -> TrainingRun:
     """Reserve `result_<i>` for a new training run (the log file is created empty), after
     completing any interrupted finish in its folder.
 
     With `dry_run` nothing is created: the paths are what the next run would use.
     """
-    directory = training_dir(root, system, benchmark, mode)
+    directory = training_dir(root, system, benchmark, mode, emulated)
     if dry_run:
         index = _next_index(directory) if directory.is_dir() else 1
     else:
@@ -472,8 +472,9 @@ class Recorder:
         return Path(requested).resolve() if requested else checkpoint_dir(self.root, self.system, benchmark, mode)
 
     # training
-    def reserve_training(self, benchmark: str, mode: str) -> TrainingRun:
-        return allocate_training_run(self.root, self.system, benchmark, mode, dry_run=self.dry_run)
+    def reserve_training(self, benchmark: str, mode: str, emulated: bool = False) -> TrainingRun:
+        return allocate_training_run(self.root, self.system, benchmark, mode, dry_run=self.dry_run,
+                                     emulated=emulated)
 
     def reserve_instances(self, benchmark: str, count: int) -> list[TrainingRun]:
         """Reserve one throughput result per instance of a set of `count` (consecutive numbers:

@@ -94,7 +94,8 @@ def _apply_quick(request: RunRequest) -> RunRequest:
 def resolve_checkpoint(request: RunRequest, workdir: Path) -> tuple[Path, dict]:
     """The generator to run and where it came from: --checkpoint, the frozen one, or an
     untrained generator (saved once so every stream loads the same weights), labelled so."""
-    from reference_model.checkpoint import frozen_checkpoint, read_card, resolve_checkpoint as resolve
+    from reference_model.checkpoint import frozen_checkpoint, read_card, resolve_checkpoint as resolve, sidecar_path
+    from reference_model.shared_lock import make_once
 
     if request.checkpoint:
         path = resolve(Path(request.checkpoint))
@@ -107,7 +108,8 @@ def resolve_checkpoint(request: RunRequest, workdir: Path) -> tuple[Path, dict]:
     if frozen.is_file():
         return frozen, {"kind": "frozen", "path": str(frozen), "sha256": read_card(frozen).get("sha256")}
     path = workdir / f"untrained-{request.benchmark}-seed{request.seed}-generator.weights.h5"
-    if not path.is_file():
+
+    def save() -> None:
         import keras
 
         from reference_model.checkpoint import save_generator
@@ -116,6 +118,8 @@ def resolve_checkpoint(request: RunRequest, workdir: Path) -> tuple[Path, dict]:
         spec = get_spec(request.benchmark)
         keras.utils.set_random_seed(request.seed)
         save_generator(path, spec.build_generator(), spec, {"untrained": True, "seed": request.seed})
+
+    make_once(path, sidecar_path(path).is_file, save)  # the sidecar is written last
     print(f"[inference] no frozen checkpoint at {frozen}: running an UNTRAINED generator "
           f"(random weights, seed {request.seed}); its showers will fail the physics gate", flush=True)
     return path, {"kind": "untrained", "path": str(path), "seed": request.seed,
@@ -134,15 +138,18 @@ def _reference_showers(request: RunRequest, thresholds):
     from reference_model import data
     from reference_model.specs import get_spec
 
+    role = "reference"
     if request.data:
         _, files = data.split_files(data.list_files(request.data), request.train_fraction)
+        role = (f"--data's held-out split (the files after --train-fraction {request.train_fraction:g}; "
+                "a lower fraction holds out more)")
     else:
         geometry = get_spec(request.benchmark).geometry
         seed = request.seed + REFERENCE_SEED_OFFSET
         directory = ensure_standin(default_data_dir(Path(request.results), geometry, seed), geometry, seed,
                                    events=thresholds.evaluation_events)
         files = data.list_files(directory)
-    return quality.load_evaluation_showers(files, thresholds, "reference")
+    return quality.load_evaluation_showers(files, thresholds, role)
 
 
 def _plan(request, points, scenarios, precisions) -> None:

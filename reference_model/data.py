@@ -114,6 +114,19 @@ def source_range(source: Path | FileRange) -> tuple[Path, int, Optional[int]]:
     return Path(source), 0, None
 
 
+def describe_sources(source: DataSources) -> str:
+    """`source` as a message names it: a path, or files as their folder and first and last names
+    (`EleEscan_1_007.h5..EleEscan_1_009.h5 (3 files)`), never a Python list of paths."""
+    if not isinstance(source, (list, tuple)):
+        return str(source)
+    files = [Path(str(item)) for item in source]  # a FileRange reads path[start:stop]
+    folders = {file.parent for file in files}
+    if len(folders) != 1:
+        return ", ".join(map(str, files))
+    names = files[0].name if len(files) == 1 else f"{files[0].name}..{files[-1].name} ({len(files)} files)"
+    return f"{folders.pop()}/{names}"
+
+
 # ------------------------------------------------------------------------------------------------
 # one file
 # ------------------------------------------------------------------------------------------------

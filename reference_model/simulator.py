@@ -353,20 +353,27 @@ def ensure_dataset(directory: str | os.PathLike, n_events: int, geometry: str = 
 
     A marker written last records the recipe (events, geometry, seed), so an interrupted
     generation, or a directory made with another recipe, is made again instead of reused.
+    Concurrent callers (jobs on several nodes sharing the directory) wait for one maker
+    (`shared_lock.make_once`): none removes or writes files another is writing.
     """
-    import shutil
+    from reference_model.shared_lock import make_once
 
     directory = Path(directory)
     recipe = f"events={n_events} geometry={geometry} seed={seed} events_per_file={events_per_file}\n"
     marker = directory / COMPLETE_MARKER
-    if marker.is_file() and marker.read_text() in (recipe, "ok\n"):
-        return directory
-    if directory.exists():
-        shutil.rmtree(directory)
-    if progress:
-        print(f"[harness] making {n_events} stand-in {geometry}-geometry events (seed {seed}) in "
-              f"{directory}", flush=True)
-    write_dataset(directory, n_events, geometry=geometry, seed=seed, events_per_file=events_per_file,
-                  progress=progress)
-    marker.write_text(recipe)
-    return directory
+
+    def complete() -> bool:
+        try:
+            return marker.read_text() in (recipe, "ok\n")
+        except FileNotFoundError:
+            return False
+
+    def make() -> None:
+        if progress:
+            print(f"[harness] making {n_events} stand-in {geometry}-geometry events (seed {seed}) in "
+                  f"{directory}", flush=True)
+        write_dataset(directory, n_events, geometry=geometry, seed=seed, events_per_file=events_per_file,
+                      progress=progress)
+        marker.write_text(recipe)
+
+    return make_once(directory, complete, make)

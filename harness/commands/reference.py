@@ -118,28 +118,40 @@ def _campaign_command(sub, name: str, help: str, description: str | None = None,
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from benchmark.campaign import ensure_campaign_data, run_campaign
-    from benchmark.vocabulary import TTA
-    from harness.mlperf_log import MLPerfLogger
-
     if args.nice:
         os.nice(args.nice)
-    recipe = CAMPAIGNS[args.benchmark]
-    train_data, heldout_data = ensure_campaign_data(recipe, Path(args.data_dir))
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    log_dir = Path(args.data_dir).parent / "campaign-logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"{args.benchmark}-seed{args.seed}-{stamp}.log"
-    logger = MLPerfLogger(log, rank=0, benchmark=args.benchmark, mode=TTA, smoke=False, nodes=1, ranks=1)
-    print(f"[campaign] {args.benchmark} seed {args.seed}: training for {args.hours:g} h; MLPerf log {log}",
-          flush=True)
-    session = run_campaign(recipe, args.seed, args.hours, train_data, heldout_data, logger,
-                           command=shlex.join(["harness", *sys.argv[1:]]), threads=args.threads)
+    session = train_session(CAMPAIGNS[args.benchmark], args.seed, args.hours, Path(args.data_dir),
+                            args.threads)
     print(f"[campaign] stopped at {session['samples_at_stop']:,} samples "
           f"({session['samples_at_stop'] - session['samples_at_start']:,} this session, "
           f"{session['samples_per_second'] or 0:.2f} samples/s with evaluations); commit "
           "benchmark/convergence/", flush=True)
     return 0
+
+
+def train_session(recipe, seed: int, hours: float, data_dir: Path, threads: int,
+                  until_samples: int | None = None) -> dict:
+    """One session of a campaign (`recipe`, a benchmark.recipe.CampaignRecipe): hold its lock, make
+    its data from their seeds unless present, open its MLPerf log and train for `hours` (or to
+    `until_samples`). Returns the session's entry of the curve."""
+    from benchmark.campaign import ensure_campaign_data, run_campaign, session_lock
+    from benchmark.vocabulary import TTA
+    from harness.mlperf_log import MLPerfLogger
+
+    name = recipe.campaign_name
+    with session_lock(name, seed):
+        train_data, heldout_data = ensure_campaign_data(recipe, data_dir)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        log_dir = data_dir.parent / "campaign-logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = log_dir / f"{name}-seed{seed}-{stamp}.log"
+        logger = MLPerfLogger(log, rank=0, benchmark=recipe.benchmark, mode=TTA, smoke=False, nodes=1, ranks=1)
+        until = f" to {until_samples:,} samples" if until_samples else ""
+        print(f"[campaign] {name} seed {seed} (batch {recipe.per_rank_batch}): training{until} for at most "
+              f"{hours:.2f} h; MLPerf log {log}", flush=True)
+        return run_campaign(recipe, seed, hours, train_data, heldout_data, logger,
+                            command=shlex.join(["harness", *sys.argv[1:]]), threads=threads,
+                            until_samples=until_samples)
 
 
 def _read_curve(benchmark: str, seed: int) -> dict:

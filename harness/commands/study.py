@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.arguments import positive_float
@@ -37,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_study(args: argparse.Namespace) -> int:
     from benchmark import recipe_study
+    from harness.commands.reference import train_session
 
     limits = recipe_study.gating_limits()
     if args.status:
@@ -54,31 +52,12 @@ def run_study(args: argparse.Namespace) -> int:
             print(f"[study] {recipe.arm} arm branched from {recipe.branch_from} at "
                   f"{recipe.branch_samples:,} samples", flush=True)
         arm, until = segment
-        session = _train_segment(args, arm, until, left_h)
+        session = train_session(recipe_study.STUDY[arm], recipe_study.SEED, left_h, Path(args.data_dir),
+                                args.threads, until_samples=until)
         if session.get("samples_at_stop", 0) < until:  # stopped by time or SIGTERM
             break
     _print_status(limits)
     return 0
-
-
-def _train_segment(args: argparse.Namespace, arm: str, until: int, hours: float) -> dict:
-    from benchmark.campaign import ensure_campaign_data, run_campaign
-    from benchmark.recipe_study import SEED, STUDY
-    from benchmark.vocabulary import TTA
-    from harness.mlperf_log import MLPerfLogger
-
-    recipe = STUDY[arm]
-    train_data, heldout_data = ensure_campaign_data(recipe, Path(args.data_dir))
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    log_dir = Path(args.data_dir).parent / "campaign-logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"{recipe.campaign_name}-seed{SEED}-{stamp}.log"
-    logger = MLPerfLogger(log, rank=0, benchmark=recipe.benchmark, mode=TTA, smoke=False, nodes=1, ranks=1)
-    print(f"[study] {arm} arm (batch {recipe.per_rank_batch}) to {until:,} samples, at most "
-          f"{hours:.2f} h; MLPerf log {log}", flush=True)
-    return run_campaign(recipe, SEED, hours, train_data, heldout_data, logger,
-                        command=shlex.join(["harness", *sys.argv[1:]]), threads=args.threads,
-                        until_samples=until)
 
 
 def _print_status(limits: dict[str, float]) -> None:

@@ -191,6 +191,25 @@ def test_paired_gate_passes_float32_against_itself_and_uses_the_gate_bins(untrai
     assert verdict.to_dict()["compared_with"].startswith("float32")
 
 
+def test_the_int8_model_is_quantised_once_per_checkpoint_and_calibration(tmp_path, monkeypatch):
+    """Runs sharing a results root reuse one IR (made under its lock) instead of each writing it."""
+    made = []
+
+    def quantise(checkpoint, workdir, seed, calibration_showers):
+        made.append(seed)
+        workdir.mkdir(parents=True)
+        (workdir / prec.INT8_MODEL_NAME).write_text("<net/>")
+
+    monkeypatch.setattr(prec, "quantise_int8", quantise)
+    checkpoint = tmp_path / "generator.weights.h5"
+    checkpoint.write_bytes(b"weights")
+    first = prec.prepare("int8", checkpoint, tmp_path / "work", seed=0)
+    assert prec.prepare("int8", checkpoint, tmp_path / "work", seed=0) == first and made == [0]
+    assert prec.prepare("int8", checkpoint, tmp_path / "work", seed=1).parent != first.parent and made == [0, 1]
+    checkpoint.write_bytes(b"other weights")
+    assert prec.prepare("int8", checkpoint, tmp_path / "work", seed=0).parent != first.parent and made == [0, 1, 0]
+
+
 def test_int8_runs_every_convolution_quantised(untrained_checkpoint, tmp_path):
     model = prec.prepare("int8", untrained_checkpoint, tmp_path, seed=0, calibration_showers=64)
     runner = prec.load_runner("int8", model, SPEC, intra_op=1)

@@ -324,3 +324,12 @@ def test_v2_limits_take_the_larger_of_floor_and_reference_and_never_loosen_a_met
         limits_from_reference(points[:5], {"a": 0.05, "b": 0.01}, ["a", "b"])
     with pytest.raises(InputError, match="noise-floor limit"):
         limits_from_reference(points, {"a": 0.05}, ["a", "b"])
+
+
+def test_a_list_of_files_too_small_for_the_gate_is_named_by_its_folder_and_files(fixed_data_dir):
+    from reference_model import data
+
+    files = data.list_files(fixed_data_dir)
+    with pytest.raises(InputError, match=rf"^held-out {fixed_data_dir}/EleEscan_1_000.h5..EleEscan_1_003.h5 "
+                                         r"\(4 files\): \d+ showers with "):
+        quality.load_evaluation_showers(files, quality.load_thresholds("3dgan"), "held-out")
