@@ -14,6 +14,7 @@ LOCAL_BATCH_SIZE = "local_batch_size"
 NUMBER_OF_RANKS = "number_of_ranks"
 PRECISION = "precision"
 RESUMED = "resumed"
+EMULATED_RANKS = "emulated_ranks"  # ranks emulated in one process: convergence evidence, not a timing
 
 __all__ = ["mlperf", "BENCHMARK_MODE", "SUBMITTABLE", "MODEL_FINGERPRINT", "QUALITY_THRESHOLDS",
-           "LOCAL_BATCH_SIZE", "NUMBER_OF_RANKS", "PRECISION", "RESUMED"]
+           "LOCAL_BATCH_SIZE", "NUMBER_OF_RANKS", "PRECISION", "RESUMED", "EMULATED_RANKS"]

@@ -217,6 +217,21 @@ def select_evaluation_showers(showers: Showers, thresholds: Thresholds, role: st
     return showers.subset(np.concatenate(evaluation_indices(showers.energy_gev, thresholds, role)))
 
 
+def require_fillable(source, thresholds: Thresholds, role: str) -> None:
+    """Fail with one line (naming `role`, the data and the fix) unless `source` holds enough
+    showers in every energy bin of `thresholds`: reads the primary energies only, so a run can be
+    refused before it is launched or submitted rather than at its first evaluation."""
+    from reference_model import data
+
+    energies = []
+    for file in data.list_files(source):
+        path, start, stop = data.source_range(file)
+        with data.EventFile(path) as events:
+            energies.append(events.energies(start, stop))
+    evaluation_indices(np.concatenate(energies) if energies else np.empty(0), thresholds,
+                       f"{role} {data.describe_sources(source)}")
+
+
 def load_evaluation_showers(source, thresholds: Thresholds, role: str = "reference",
                             block_events: int = 1000) -> Showers:
     """Read data files block by block, keeping only the showers the gate compares.

@@ -62,6 +62,7 @@ class TrainConfig:
     count_suspended_time: bool = True  # False: time while the process was stopped is not training
     lr_decay: Optional[LearningRateDecay] = None  # None: the peak rate after warm-up to the end
     ema_decay: Optional[float] = None  # keep a moving average of the generator (recipe studies)
+    emulated_ranks: int = 1  # > 1: the arithmetic of that many ranks in this one process (no timing)
 
 
 @dataclass
@@ -100,6 +101,7 @@ class TrainResult:
     quality: Optional[dict] = None
     resumed_from_epoch: Optional[int] = None
     reason: str = ""
+    emulated_ranks: int = 1  # > 1: `ranks` were emulated in one process; `seconds` is no timing
 
     @property
     def steady_samples_per_second(self) -> Optional[float]:
@@ -239,8 +241,13 @@ def train(config: TrainConfig, comm, logger: RunLogger,
     if config.mode == TTA and comm.is_root:  # only the showers the gate compares stay in memory
         reference = quality.load_evaluation_showers(eval_files, thresholds)
 
+    if config.emulated_ranks > 1 and comm.size > 1:
+        from reference_model.errors import InputError
+        raise InputError(f"--emulate-ranks {config.emulated_ranks}: emulation runs every rank in one "
+                         f"process, but {comm.size} were launched; run it with 1 rank")
     gan = ReferenceGAN(spec, seed=config.seed, learning_rate=config.base_learning_rate,
-                       tape_wrapper=comm.tape_wrapper, rank=comm.rank, ema_decay=config.ema_decay)
+                       tape_wrapper=comm.tape_wrapper, rank=comm.rank, ema_decay=config.ema_decay,
+                       emulated_ranks=config.emulated_ranks)
     if config.precision == MIXED_BFLOAT16:  # on every rank: each node's kernels are its own
         checks = numerics.require_correct_kernels([gan.generator, gan.discriminator], config.per_rank_batch)
         if comm.is_root:
@@ -271,15 +278,16 @@ def train(config: TrainConfig, comm, logger: RunLogger,
             gan.rekey(comm.rank, int(state.samples.numpy()))
     comm.broadcast_variables(gan.variables)
 
-    global_batch = config.per_rank_batch * comm.size
-    steps_per_epoch = pipeline.steps_per_epoch(train_files, config.per_rank_batch, comm.size)
+    ranks = comm.size * config.emulated_ranks  # the ranks whose arithmetic this run does
+    global_batch = config.per_rank_batch * ranks
+    steps_per_epoch = pipeline.steps_per_epoch(train_files, config.per_rank_batch, ranks)
     if config.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
     if steps_per_epoch < 1:
         from reference_model.errors import InputError
-        raise InputError(f"{config.data}: too few training events for {comm.size} ranks x batch "
+        raise InputError(f"{config.data}: too few training events for {ranks} ranks x batch "
                          f"{config.per_rank_batch}; make more data (harness data synth) or lower --batch")
-    schedule = warmup_learning_rate(config.base_learning_rate, comm.size,
+    schedule = warmup_learning_rate(config.base_learning_rate, ranks,
                                     config.warmup_epochs * steps_per_epoch)
 
     _log_hyperparameters(logger, config, spec, comm, global_batch, steps_per_epoch, thresholds,
@@ -287,7 +295,7 @@ def train(config: TrainConfig, comm, logger: RunLogger,
     logger.end(keys.mlperf.INIT_STOP)
 
     result = TrainResult(status="aborted", mode=config.mode, benchmark=config.benchmark,
-                         ranks=comm.size, per_rank_batch=config.per_rank_batch,
+                         ranks=ranks, per_rank_batch=config.per_rank_batch, emulated_ranks=config.emulated_ranks,
                          global_batch=global_batch, precision=config.precision, seconds=0.0,
                          samples=int(state.samples.numpy()), resumed_from_epoch=resumed_from)
 
@@ -308,8 +316,7 @@ def train(config: TrainConfig, comm, logger: RunLogger,
 
         for epoch in range(int(state.epoch.numpy()), config.epochs):
             skip, resume_step = resume_step, 0
-            dataset = pipeline.make_dataset(train_files, spec, config.per_rank_batch, rank=comm.rank,
-                                            num_ranks=comm.size, seed=config.seed + epoch)
+            dataset = _epoch_dataset(train_files, spec, config, comm, epoch)
             batches = iter(dataset.skip(skip).take(steps_per_epoch - skip))
             batch = next(batches, None)  # the shuffle buffer fills here, before the epoch clock starts
             logger.start(keys.mlperf.EPOCH_START, metadata={keys.mlperf.EPOCH_NUM: epoch + 1})
@@ -394,6 +401,22 @@ def train(config: TrainConfig, comm, logger: RunLogger,
     return result
 
 
+def _epoch_dataset(train_files, spec, config: TrainConfig, comm, epoch: int):
+    """This rank's shard of the epoch, or with emulated ranks every rank's shard, zipped: each
+    step then takes one per-rank batch of each (what rank r of that many would read)."""
+    import tensorflow as tf
+
+    from reference_model import pipeline
+
+    if config.emulated_ranks == 1:
+        return pipeline.make_dataset(train_files, spec, config.per_rank_batch, rank=comm.rank,
+                                     num_ranks=comm.size, seed=config.seed + epoch)
+    return tf.data.Dataset.zip(tuple(
+        pipeline.make_dataset(train_files, spec, config.per_rank_batch, rank=rank,
+                              num_ranks=config.emulated_ranks, seed=config.seed + epoch)
+        for rank in range(config.emulated_ranks)))
+
+
 def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int,
               record: EpochRecord, result: TrainResult, samples: int, seconds: float,
               on_evaluation: Optional[EvaluationHook]) -> tuple[bool, Optional[str]]:
@@ -434,11 +457,15 @@ def _log_hyperparameters(logger: RunLogger, config: TrainConfig, spec, comm, glo
     logger.event(keys.mlperf.SEED, config.seed)
     logger.event(keys.mlperf.GLOBAL_BATCH_SIZE, global_batch)
     logger.event(keys.LOCAL_BATCH_SIZE, config.per_rank_batch)
-    logger.event(keys.NUMBER_OF_RANKS, comm.size)
+    ranks = comm.size * config.emulated_ranks
+    logger.event(keys.NUMBER_OF_RANKS, ranks)
+    if config.emulated_ranks > 1:
+        logger.event(keys.EMULATED_RANKS, config.emulated_ranks,
+                     metadata={"note": "all ranks in one process: convergence evidence, not a timing"})
     logger.event(keys.mlperf.OPT_NAME, "rmsprop")
-    logger.event(keys.mlperf.OPT_BASE_LR, config.base_learning_rate * comm.size)
+    logger.event(keys.mlperf.OPT_BASE_LR, config.base_learning_rate * ranks)
     logger.event(keys.mlperf.OPT_LR_WARMUP_EPOCHS, config.warmup_epochs)
-    logger.event(keys.mlperf.OPT_LR_WARMUP_FACTOR, comm.size)
+    logger.event(keys.mlperf.OPT_LR_WARMUP_FACTOR, ranks)
     logger.event(keys.mlperf.TRAIN_SAMPLES, steps_per_epoch * global_batch)
     logger.event(keys.MODEL_FINGERPRINT, fingerprint, metadata={"model": spec.name})
     logger.event(keys.PRECISION, config.precision)

@@ -11,7 +11,9 @@ LoadGen's logs, a VALID result that the summary repeats, and a quality record th
 A finish that was interrupted (stamped summary, renames not done) is reported as such.
 Per submission (skipped with `per_run`): no smoke results, no unfinished or removed runs,
 enough runs per result, inference at MLPerf's official minimum duration, each throughput set
-complete with distinct seeds, one set per configuration, beside a time-to-accuracy result.
+complete with distinct seeds, one set per configuration, beside a time-to-accuracy result;
+each closed time-to-accuracy result passes its reference convergence points (benchmark.rcp,
+judged in harness.scoring).
 """
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ from typing import Optional
 
 from benchmark import vocabulary
 from benchmark import log_keys as keys
+from benchmark.rcp import UNJUDGED
 from harness import results
-from harness.scoring import REQUIRED_RUNS, instance_set, measure, score_results
+from harness.scoring import REQUIRED_RUNS, ScoredResult, instance_set, measure, score_results
 from harness.sysinfo import MLPERF_SYSTEM_FIELDS, STATUSES
 from harness.thresholds_registry import judge
 from reference_model.errors import InputError
@@ -155,6 +158,9 @@ def _check_training_log(result: results.ResultFile, system: Optional[dict]) -> l
         measured = measure(result)
         if measured.problem:
             problems.append(measured.problem)
+    if keys.EMULATED_RANKS in first:
+        problems.append(f"its {value(keys.EMULATED_RANKS)} ranks were emulated in one process: convergence "
+                        "evidence, never a timed result (harness run files such runs under ROOT/emulated/)")
     verdict = judge(value("quality_thresholds"))
     to_target = result.mode in (vocabulary.TTA, vocabulary.THROUGHPUT)
     if "quality_thresholds" in first and not verdict.known and (to_target or not verdict.recorded):
@@ -251,13 +257,24 @@ def _check_submission(found: list[results.ResultFile]) -> list[Problem]:
     problems += _check_throughput_sets(found)
     for scored in score_results(found):
         if not scored.score.valid:
-            config = ", ".join(f"{k}={v}" for k, v in scored.config.items())
-            where = Path(scored.paths[0]).parent
             required = (f"{REQUIRED_RUNS[scored.mode]} instances that reach the target"
                         if scored.mode == vocabulary.THROUGHPUT else f"{REQUIRED_RUNS[scored.mode]} runs")
-            problems.append(Problem(where, f"{scored.mode} result ({config}): {scored.score.reason} "
-                                           f"(rules.md requires {required})"))
+            problems.append(_about(scored, f"{scored.score.reason} (rules.md requires {required})"))
+        if scored.rcp is not None and not scored.rcp["passed"] and scored.rcp["status"] != UNJUDGED:
+            problems.append(_about(scored, scored.rcp["message"]))  # unjudged: open, or invalid for its runs
     return problems
+
+
+def _about(scored: ScoredResult, message: str) -> Problem:
+    """`message` about a scored result, at its folder, naming its configuration."""
+    config = ", ".join(f"{k}={v}" for k, v in scored.config.items())
+    return Problem(Path(scored.paths[0]).parent, f"{scored.mode} result ({config}): {message}")
+
+
+def rcp_verdicts(root: Path) -> list[Problem]:
+    """The RCP verdict of every time-to-accuracy result under `root`, as (where, what) lines:
+    what `harness check` reports beside its problems."""
+    return [_about(s, s.rcp["message"]) for s in score_results(results.iter_results(root)) if s.rcp is not None]
 
 
 def _check_throughput_sets(found: list[results.ResultFile]) -> list[Problem]:

@@ -155,10 +155,21 @@ class LogTiming:
     nodes: Optional[int] = None
     ranks: Optional[int] = None
     seed: Optional[int] = None
+    global_batch: Optional[int] = None
+    division: Optional[str] = None
 
     @property
     def seconds(self) -> float:
         return (self.run_stop_ms - self.run_start_ms) / 1000.0
+
+    @property
+    def samples_to_converge(self) -> Optional[int]:
+        """Samples trained by a run that reached the target (the RCP check's unit): it stops at the
+        evaluation that passed, so every sample its epochs trained counts. None when it did not
+        reach it, or an epoch_stop does not say what it trained."""
+        if self.status != "success" or not self.epochs or any(e.samples is None for e in self.epochs):
+            return None
+        return sum(e.samples for e in self.epochs)
 
     @property
     def steady_samples_per_second(self) -> Optional[float]:
@@ -195,7 +206,9 @@ def read_timing(path: Path) -> LogTiming:
     return LogTiming(run_start_ms=run_start, run_stop_ms=run_stop, status=stop.get("status"), epochs=epochs,
                      nodes=first.get("number_of_nodes", {}).get("value"),
                      ranks=first.get(keys.NUMBER_OF_RANKS, {}).get("value"),
-                     seed=first.get("seed", {}).get("value"))
+                     seed=first.get("seed", {}).get("value"),
+                     global_batch=first.get(keys.mlperf.GLOBAL_BATCH_SIZE, {}).get("value"),
+                     division=first.get("submission_division", {}).get("value"))
 
 
 def _epoch_samples(metadata: dict) -> Optional[int]:

@@ -58,6 +58,7 @@ class RunRequest:
     ranks_list: Optional[tuple[int, ...]]
     instances: int
     scaling_type: Optional[str]
+    emulate_ranks: int
     # launching
     nodes: int
     ranks_per_node: int
@@ -114,6 +115,9 @@ class RunRequest:
             if self.resume:
                 raise InputError("--resume: a throughput instance must train uninterrupted, as a "
                                  "time-to-accuracy run")
+        if self.emulate_ranks > 1 and (self.mode != TTA or self.ranks > 1):
+            raise InputError(f"--emulate-ranks {self.emulate_ranks}: emulation is time-to-accuracy arithmetic "
+                             "in one process; use it with --mode tta on 1 node x 1 rank")
         if self.mode == INFERENCE:
             if self.warmup_batches < 1:
                 raise InputError(f"--warmup-batches {self.warmup_batches}: at least 1 batch must run untimed "

@@ -10,7 +10,9 @@ MLPerf log: time to accuracy is run_start to run_stop; epoch-time throughput is 
 the epochs after the first over their epoch_start..epoch_stop time; a throughput set (MLPerf
 HPC "weak scaling") is max(run_stop) - min(run_start) over its instances; inference is what
 LoadGen's summary log reports. A run whose JSON summary disagrees with its log is not counted:
-the result is invalid until the disagreement is explained.
+the result is invalid until the disagreement is explained. A time-to-accuracy result carries
+its verdict against the reference convergence points (benchmark.rcp), and a set that passes
+faster than the reference has its score normalised, as MLPerf's result summarizer does.
 """
 from __future__ import annotations
 
@@ -18,13 +20,16 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 import numpy as np
 
 from benchmark import vocabulary
 from harness import results
 from harness.mlperf_log import LogTiming, read_timing
+
+if TYPE_CHECKING:
+    from benchmark.rcp import Verdict
 
 # Runs per scored result (rules.md "Runs per result"); for a throughput set, the instances that
 # must reach the target (MLPerf's summarizer: number_of_models >= the benchmark's run count).
@@ -244,6 +249,7 @@ class ScoredResult:
     submittable: bool
     paths: list[str]
     not_submittable: str = ""  # why not, when `submittable` is false (`not_submittable_reason`)
+    rcp: Optional[dict] = None  # time to accuracy: the RCP verdict (benchmark.rcp.Verdict.to_dict)
 
     def key(self, with_system: bool = True) -> str:
         parts = [self.benchmark, self.mode, json.dumps(self.config, sort_keys=True)]
@@ -271,10 +277,14 @@ def score_results(found: Sequence[results.ResultFile]) -> list[ScoredResult]:
     scored = []
     for (system, benchmark, mode, _, _), runs in sorted(groups.items()):
         measured = [measure(r) for r in runs]
+        rcp = None
         if mode == vocabulary.THROUGHPUT:
             score = score_instances([m.timing for m in measured])
         elif mode == vocabulary.TTA:
             score = score_time_to_accuracy([m.value for m in measured])
+            rcp = rcp_verdict(benchmark, [m.timing for m in measured])
+            if score.value is not None:
+                score.value *= rcp.norm_factor
         else:
             score = score_throughput([m.value for m in measured], REQUIRED_RUNS[mode])
         problems = [f"{_run_name(r)} not counted, {m.problem}" for r, m in zip(runs, measured) if m.problem]
@@ -285,8 +295,23 @@ def score_results(found: Sequence[results.ResultFile]) -> list[ScoredResult]:
         reasons = [reason for r in runs if (reason := not_submittable_reason(r.summary))]
         scored.append(ScoredResult(system, benchmark, mode, configuration(runs[0]), metric, better, score,
                                    not reasons, [str(r.summary_path) for r in runs],
-                                   "; ".join(dict.fromkeys(reasons))))
+                                   "; ".join(dict.fromkeys(reasons)), rcp and rcp.to_dict()))
     return scored
+
+
+def rcp_verdict(benchmark: str, timings: Sequence[Optional[LogTiming]]) -> Verdict:
+    """A closed time-to-accuracy run set against the benchmark's reference convergence points,
+    from its logs (benchmark.rcp.judge; open results may change the recipe, so MLPerf does not
+    hold them to the RCPs). A set that passes faster than the reference is normalised by the
+    verdict's `norm_factor`."""
+    from benchmark.rcp import UNJUDGED, Verdict, judge
+
+    if "closed" not in {t.division for t in timings if t}:
+        return Verdict(UNJUDGED, False, "open division: not held to the reference convergence points")
+    batches = {t.global_batch if t else None for t in timings}
+    batch = batches.pop() if len(batches) == 1 else None
+    return judge(benchmark, batch, [t.samples_to_converge if t else None for t in timings],
+                 REQUIRED_RUNS[vocabulary.TTA])
 
 
 def not_submittable_reason(summary: dict) -> str:

@@ -18,7 +18,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Optional, TextIO
 
 from benchmark.vocabulary import EPOCH_TIME, TTA
 from harness.launch import (LaunchPlan, Placement, check_reach, choose_launcher, local_command,
@@ -64,10 +64,32 @@ def prepare(request: RunRequest) -> tuple[LaunchPlan, str, Placement]:
     return plan, launcher, place(plan, launcher)
 
 
+def announce_convergence_scale(request: RunRequest, stream: TextIO) -> None:
+    """The global batch and peak learning rate the closed rule gives at this scale, and whether a
+    reference convergence point covers that batch: a time-to-accuracy result at a batch no RCP
+    covers fails the check until the submitter adds the reference runs (as MLPerf asks)."""
+    from benchmark.rcp import coverage
+    from benchmark.recipe import get_recipe
+    from harness.scoring import REQUIRED_RUNS
+
+    base = get_recipe(request.benchmark).base_learning_rate
+    batch = request.ranks * request.per_rank_batch
+    print(f"[harness] global batch {request.nodes} node(s) x {request.ranks_per_node} rank(s) x "
+          f"{request.per_rank_batch} per rank = {batch}; closed learning-rate rule: peak {base:g} x "
+          f"{request.ranks} ranks = {base * request.ranks:g}", file=stream)
+    print(f"[harness] {coverage(request.benchmark, batch, REQUIRED_RUNS[TTA])}", file=stream, flush=True)
+
+
 def launch_training(request: RunRequest, return_summary: bool = False):
     """Run a tta or epoch-time benchmark; return its exit code (or its final summary dict)."""
     plan, launcher, placement = prepare(request)
+    if request.mode == TTA:
+        announce_convergence_scale(request, sys.stderr if request.dry_run else sys.stdout)
     if launcher == "slurm":
+        if request.mode == TTA and request.data and Path(request.data).exists():
+            from harness.data_default import require_evaluable
+
+            require_evaluable(request, Path(request.data))  # before the job waits in the queue
         code = batch_job(request, plan, [job_argv(request, launcher="srun")])
         return {} if return_summary else code
 
@@ -76,7 +98,7 @@ def launch_training(request: RunRequest, return_summary: bool = False):
 
     data = training_data(request)
     recorder = results.Recorder.open(Path(request.results).resolve(), request.system_name, dry_run=request.dry_run)
-    run = recorder.reserve_training(request.benchmark, request.mode)
+    run = recorder.reserve_training(request.benchmark, request.mode, emulated=request.emulate_ranks > 1)
     checkpoint_dir = recorder.checkpoint_dir(request.benchmark, request.mode, requested=request.checkpoint_dir)
     worker = worker_arguments(request, recorder.system, data, run.log, run.summary, checkpoint_dir)
     command, shown, env, cpus = rank_command(plan, launcher, placement, worker)
@@ -125,6 +147,7 @@ def launch_submission_set(request: RunRequest) -> int:
         if request.launcher == "auto" and not (request.submit or request.dry_run):
             raise InputError(f"--nodes {plan.nodes} from a login node runs as a Slurm batch job: add "
                              "--submit to submit it, or --dry-run to print its script")
+        announce_convergence_scale(request, sys.stderr)  # elsewhere its tta run says it
         return batch_job(request, plan, [job_argv(request, mode=m, launcher="srun") for m in SUBMISSION_SET])
     codes = [launch_training(with_changes(request, mode=mode)) for mode in SUBMISSION_SET]
     return max(codes)

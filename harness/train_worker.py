@@ -25,7 +25,7 @@ WORKER_FLAGS_ALWAYS = ("worker", "benchmark", "mode", "data", "results", "epochs
                        "learning_rate", "warmup_epochs", "train_fraction", "hang_timeout", "nodes",
                        "ranks_per_node", "system_name", "log_file", "summary_file", "checkpoint_dir")
 WORKER_FLAGS = (*WORKER_FLAGS_ALWAYS, "precision", "eval_every_samples", "max_steps_per_epoch",
-                "export_generator", "smoke", "resume")
+                "export_generator", "smoke", "resume", "emulate_ranks")
 
 
 def train_config(request: RunRequest):
@@ -43,7 +43,8 @@ def train_config(request: RunRequest):
         intra_op_threads=int(os.environ.get("HARNESS_INTRA_OP_THREADS", request.intra_op_threads or 0)),
         inter_op_threads=int(os.environ.get("HARNESS_INTER_OP_THREADS", request.inter_op_threads or 0)),
         hang_timeout_s=request.hang_timeout,
-        export_generator=Path(request.export_generator) if request.export_generator else None)
+        export_generator=Path(request.export_generator) if request.export_generator else None,
+        emulated_ranks=request.emulate_ranks)
 
 
 def run_worker(request: RunRequest) -> int:

@@ -281,7 +281,6 @@ class ReferenceGAN:
 
     def _angle_step(self, batches: tuple) -> dict:
         """The fakes take the real batch's energy and angle; each rank draws its own noise."""
-        ranks = range(len(batches))
         fakes = [self._as_rank(r, partial(self.generator, self._angle_latent(r, b["energy"], b["theta"]),
                                           training=False)) for r, b in enumerate(batches)]
 

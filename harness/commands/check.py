@@ -13,8 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(scores are taken from the logs), the quality thresholds against "
                     "benchmark/thresholds/registry.json, LoadGen validity and the quality record of "
                     "inference results, the number of runs per result, throughput sets, interrupted "
-                    "finishes, and that no smoke or unfinished result is in it. Exits 1 and lists "
-                    "every problem.")
+                    "finishes, that no smoke or unfinished result is in it, and each closed "
+                    "time-to-accuracy result against the reference convergence points (benchmark/rcp/), "
+                    "whose verdicts it prints. Exits 1 and lists every problem.")
     parser.add_argument("root", help="results root (holds systems/ and results/)")
     parser.add_argument("--per-run", action="store_true",
                         help="check each run on its own (logs, summaries, compliance) but not what a "
@@ -23,11 +24,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.checks import check_tree
+    from harness.checks import check_tree, rcp_verdicts
 
     problems, checked = check_tree(args.root, per_run=args.per_run)
     for problem in problems:
         print(problem)
+    if not args.per_run:  # each verdict once: a failing one is among the problems
+        for verdict in (v for v in rcp_verdicts(args.root) if v not in problems):
+            print(f"RCP verdict: {verdict}")
     scope = "per run" if args.per_run else "as a submission"
     if problems:
         print(f"harness check: {len(problems)} problem(s) in {checked} result(s) under {args.root} ({scope})")

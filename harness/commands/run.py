@@ -102,6 +102,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "each on --nodes x --ranks-per-node ranks (MLPerf HPC's throughput metric)")
     train.add_argument("--scaling-type", choices=(*SCALING_TYPES, "both"), default="both",
                        help="scaling mode: fixed global batch (strong), fixed per-rank batch (weak)")
+    train.add_argument("--emulate-ranks", type=positive_int, default=1, metavar="N",
+                       help="tta mode: the arithmetic of N ranks in this one process (N per-rank batches, "
+                            "noise and dropout streams and BatchNorm statistics per step, gradients "
+                            "averaged, the closed rule's rate for N ranks): convergence evidence for a "
+                            "global batch of N x --per-rank-batch, never a timing; filed under ROOT/emulated/")
 
     launch = parser.add_argument_group("launching")
     launch.add_argument("--nodes", type=positive_int, default=1,

@@ -11,7 +11,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Score a results tree as rules.md says: runs of the same system, benchmark and "
                     "configuration form a result; time to accuracy is the mean of the runs after "
                     "dropping the fastest and the slowest (a run that missed the target counts as "
-                    "the slowest), throughput likewise. '*' marks results that are not valid yet.")
+                    "the slowest), throughput likewise, each time-to-accuracy result with its verdict "
+                    "against the reference convergence points (benchmark/rcp/; a set faster than the "
+                    "reference that passes is normalised, as MLPerf does). '*' marks results that are not "
+                    "valid yet.")
     parser.add_argument("root", help="results root (holds systems/ and results/)")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true",
@@ -25,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tabulate import tabulate
 
+    from benchmark.rcp import Verdict
     from harness.comparison import config_text
     from harness.scoring import score_tree
     from reference_model.errors import InputError
@@ -37,10 +41,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     rows = [(s.system, s.benchmark, s.mode, config_text(s.config), s.metric,
              "-" if s.score.value is None else f"{s.score.value:.4g}", s.score.runs,
-             "yes" if s.score.valid else f"no: {s.score.reason}", "yes" if s.submittable else f"no ({s.not_submittable})")
+             "yes" if s.score.valid else f"no: {s.score.reason}", "yes" if s.submittable else f"no ({s.not_submittable})",
+             "-" if s.rcp is None else Verdict(**s.rcp).short())
             for s in scored]
     print(tabulate(rows, headers=("system", "benchmark", "mode", "configuration", "metric", "score", "runs",
-                                  "valid", "submittable"), tablefmt="github" if args.markdown else "simple"))
+                                  "valid", "submittable", "RCP"), tablefmt="github" if args.markdown else "simple"))
     if not rows:
         print(f"no results under {args.root}")
+    for s in scored:
+        if s.rcp is not None:
+            print(f"RCP verdict, {s.system} {s.benchmark} {s.mode} ({config_text(s.config)}): {s.rcp['message']}")
     return 0

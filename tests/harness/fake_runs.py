@@ -116,6 +116,16 @@ def make_training_result(root: Path, benchmark: str = "3dgan", mode: str = "tta"
     return run
 
 
+def write_rcps(directory: Path, samples: Sequence[int] = (128,) * 10, global_batch: int = 16) -> Path:
+    """A synthetic 3dgan RCP file in `directory`: reference runs at `global_batch` that converged in
+    `samples` (by default what make_training_result's runs train: 2 epochs of 64 at batch 16)."""
+    from benchmark.rcp import ReferenceRun, add_reference_runs
+
+    (directory / "3dgan.json").write_text("{}\n")
+    runs = [ReferenceRun(global_batch, {"opt_name": "rmsprop"}, seed, s) for seed, s in enumerate(samples, start=1)]
+    return add_reference_runs("3dgan", runs, 5, directory)
+
+
 LOADGEN_SUMMARY = """================================================
 MLPerf Results Summary
 ================================================

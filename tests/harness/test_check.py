@@ -11,7 +11,7 @@ import pytest
 from benchmark import vocabulary
 from harness import checks, results
 from tests.harness.fake_runs import (SYSTEM, make_inference_result, make_training_result, thresholds_version,
-                                     write_system, write_training_log)
+                                     write_rcps, write_system, write_training_log)
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +21,15 @@ def frozen(monkeypatch):
     thresholds = SimpleNamespace(version=thresholds_version("3dgan"), limits={"sampling_fraction": 0.05})
     monkeypatch.setattr(checks, "frozen_thresholds", lambda benchmark, smoke=False: thresholds)
     return thresholds
+
+
+@pytest.fixture(autouse=True)
+def rcps(tmp_path_factory, monkeypatch):
+    """Reference convergence points that the fake time-to-accuracy runs meet (batch 16, 128 samples)."""
+    directory = tmp_path_factory.mktemp("rcp")
+    write_rcps(directory)
+    monkeypatch.setattr("benchmark.rcp.RCP_DIR", directory)
+    return directory
 
 
 @pytest.fixture
@@ -64,6 +73,35 @@ def test_more_than_one_run_missing_the_target(tree):
     for _ in range(2):
         make_training_result(tree, "3dgan", "tta", status="aborted")
     assert any("2 runs did not reach the quality target" in m for m in messages(tree))
+
+
+def test_a_closed_tta_result_must_pass_its_rcp(tree, rcps, capsys):
+    from harness.cli import main
+
+    assert main(["check", str(tree)]) == 0
+    assert "RCP verdict: " in capsys.readouterr().out, "a passing verdict is reported too"
+    write_rcps(rcps, samples=(160,) * 10)
+    found = messages(tree)
+    assert len(found) == 1 and "RCP found at global batch 16: FAIL, olympic mean 128 samples to converge < the " \
+                               "bound 160" in found[0] and "faster than the reference allows" in found[0]
+    assert messages(tree, per_run=True) == [], "a work tree is not judged as a submission"
+
+
+def test_no_rcp_yet_fails_a_submission_and_says_what_to_add(tree, rcps):
+    (rcps / "3dgan.json").write_text("{}\n")
+    found = messages(tree)
+    assert len(found) == 1 and ("missing RCP: no reference convergence points for 3dgan yet; the submitter must "
+                                "add the RCP runs at global batch 16") in found[0]
+
+
+def test_open_division_results_are_not_held_to_the_rcps(tmp_path, rcps):
+    (rcps / "3dgan.json").write_text("{}\n")
+    write_system(tmp_path, division="open")
+    for _ in range(5):
+        make_training_result(tmp_path, "3dgan", "tta", division="open")
+    assert messages(tmp_path) == []
+    [verdict] = checks.rcp_verdicts(tmp_path)
+    assert verdict.message.endswith("open division: not held to the reference convergence points")
 
 
 def test_log_without_run_stop(tree):

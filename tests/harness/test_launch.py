@@ -258,6 +258,26 @@ def test_many_nodes_with_a_host_file_runs_the_submission_set_through_mpirun(no_s
     assert "--mode tta" in launches[0] and "--mode epoch-time" in launches[1]
 
 
+def test_many_nodes_says_the_global_batch_the_peak_rate_and_the_missing_rcp(no_slurm, monkeypatch, capsys, tmp_path):
+    """Issue 23 section 5: at 256 nodes the closed rule gives batch 256 x 4 x 8 and peak 0.001 x 1024,
+    and no RCP covers that batch, so the submitter must add its reference runs."""
+    from harness.train_launch import launch_submission_set, launch_training
+    from tests.harness.fake_runs import write_rcps
+
+    monkeypatch.setattr("benchmark.rcp.RCP_DIR", tmp_path)
+    write_rcps(tmp_path, global_batch=16)
+    argv = ["--nodes", "256", "--ranks-per-node", "4", "--launcher", "slurm", "--dry-run", "--results", str(tmp_path)]
+    assert launch_submission_set(RunRequest.from_argv(argv)) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("#!/bin/bash"), "stdout stays the batch script"
+    assert "global batch 256 node(s) x 4 rank(s) x 8 per rank = 8192; closed learning-rate rule: peak " \
+           "0.001 x 1024 ranks = 1.024" in err
+    assert "missing RCP at global batch 8192 (above the largest RCP, 16); the submitter must add the RCP runs " \
+           "at global batch 8192 (at least 10 converged reference runs" in err
+    assert launch_training(RunRequest.from_argv(["--mode", "tta", "--nodes", "2", *argv[4:]])) == 0  # 2 x 1 x 8
+    assert "[harness] RCP found for global batch 16: runs must converge in at least 128 samples" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("flag", [["--nodes", "0"], ["--ranks-list", "2,x"], ["--mode", "nope"]])
 def test_bad_flags_are_one_line_errors(flag):
     done = harness("run", *flag)

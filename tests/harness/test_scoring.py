@@ -8,7 +8,7 @@ from harness.mlperf_log import LogTiming
 from harness.scoring import (bootstrap_ratio, olympic_mean, score_instances, score_results, score_throughput,
                              score_time_to_accuracy)
 from harness import results
-from tests.harness.fake_runs import make_training_result
+from tests.harness.fake_runs import make_training_result, write_rcps
 
 
 def test_olympic_mean_drops_fastest_and_slowest():
@@ -99,3 +99,27 @@ def test_a_result_says_why_it_is_not_submittable(summary, reason):
     from harness.scoring import not_submittable_reason
 
     assert not_submittable_reason(summary) == reason
+
+
+# -- reference convergence points (issue 23, section 3) ----------------------------------------
+def test_a_tta_result_carries_its_rcp_verdict_and_a_faster_pass_is_normalised(tmp_path, monkeypatch, capsys):
+    from harness.cli import main
+
+    rcps = tmp_path / "rcp"
+    rcps.mkdir()
+    write_rcps(rcps, samples=(118, 122, 126, 128, 130, 131, 132, 134, 138, 142))  # olympic mean 130.125
+    monkeypatch.setattr("benchmark.rcp.RCP_DIR", rcps)
+    root = tmp_path / "root"
+    for _ in range(5):
+        make_training_result(root, "3dgan", "tta", seconds=60.0)  # 128 samples each, 1 minute
+    make_training_result(root, "3dgan", "epoch-time")
+    epoch_time, tta = score_results(results.iter_results(root))
+    assert epoch_time.rcp is None
+    assert tta.rcp["status"] == "RCP found" and tta.rcp["passed"] and tta.rcp["run_mean"] == 128
+    assert tta.rcp["norm_factor"] == pytest.approx(130.125 / 128)
+    assert tta.score.value == pytest.approx(tta.rcp["norm_factor"]), "MLPerf multiplies the score by the factor"
+    assert tta.score.values == pytest.approx([1.0] * 5), "each run's minutes stay as measured"
+    assert main(["summarize", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "pass: RCP found, score x1.017" in out
+    assert "RCP verdict, testsys_cpu 3dgan tta (" in out and "the score is normalised x1.017" in out
