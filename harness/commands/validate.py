@@ -102,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
         candidate = quality.load_evaluation_showers(args.candidate, thresholds, "--candidate")
         report = quality.evaluate(reference, candidate, thresholds)
 
+    registration = _registration_problem(report)
+    if registration:
+        report.submittable = False
+        print(f"[validate] not submittable: {registration}", file=sys.stderr, flush=True)
     if args.report:
         from harness.report import write_report
 
@@ -114,6 +118,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_table(report))
     return 0 if report.passed else 1
+
+
+def _registration_problem(report) -> str | None:
+    """Why the thresholds file behind a report is not the registered one (None when it is): a
+    verdict against a file changed without a new version is never submittable, as `harness
+    check` refuses a result logged with it."""
+    from harness.thresholds_registry import judge
+
+    if not report.submittable:
+        return None
+    verdict = judge(report.thresholds_version)
+    return None if verdict.known else verdict.problem
 
 
 def format_table(report) -> str:

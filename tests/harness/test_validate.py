@@ -129,3 +129,23 @@ def test_target_and_smoke_exclude_each_other(fixed_sets, capsys):
         main(["validate", "--reference", str(fixed_sets["reference"]), "--candidate",
               str(fixed_sets["held_out"]), "--target", "3dgan-quality-v1", "--smoke"])
     assert exit_info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+def test_a_changed_target_file_is_not_submittable(fixed_sets, tmp_path, monkeypatch, capsys):
+    """The target's file edited in place (same version name, another hash): the verdict says it is
+    not the registered file instead of "submittable", as `harness check` refuses such a result."""
+    import shutil
+
+    directory = tmp_path / "thresholds"
+    shutil.copytree(quality.THRESHOLDS_DIR, directory)
+    monkeypatch.setattr(quality, "THRESHOLDS_DIR", directory)
+    target = quality.thresholds_path("3dgan")
+    document = json.loads(target.read_text())
+    document["description"] = document.get("description", "") + " (edited)"
+    target.write_text(json.dumps(document))
+    code = main(["validate", "--reference", str(fixed_sets["reference"]),
+                 "--candidate", str(fixed_sets["held_out"]), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0 and json.loads(captured.out)["submittable"] is False
+    assert f"not submittable: quality_thresholds '{document['version']}+sha256." in captured.err
+    assert "is registered with sha256" in captured.err
