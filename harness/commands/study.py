@@ -8,7 +8,10 @@ import os
 import time
 from pathlib import Path
 
+from benchmark.campaign import CONVERGENCE_DIR
 from harness.arguments import positive_float
+
+STUDY_PLOT = CONVERGENCE_DIR / "3dgan-study.png"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--hours", type=positive_float, default=1.0, help="training time of this session")
     parser.add_argument("--status", action="store_true",
                         help="print each arm's samples and scores, the stage gate and the verdict; train nothing")
+    parser.add_argument("--plot", metavar="FILE", nargs="?", const=str(STUDY_PLOT), default=None,
+                        help="draw every arm's scores against samples to this PNG (default "
+                             f"{STUDY_PLOT}); train nothing")
     parser.add_argument("--data-dir", default="runs/campaign-data",
                         help="where the stand-in training and held-out sets are made (never committed)")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: all cores)")
@@ -37,6 +43,12 @@ def run_study(args: argparse.Namespace) -> int:
     from harness.commands.reference import train_session
 
     limits = recipe_study.gating_limits()
+    if args.plot:
+        from harness.study_plot import plot_study
+
+        curves = {arm: curve for arm in recipe_study.STUDY if (curve := recipe_study.read_arm(arm))}
+        print(f"[study] {plot_study(curves, limits, Path(args.plot))}")
+        return 0
     if args.status:
         _print_status(limits)
         return 0

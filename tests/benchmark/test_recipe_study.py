@@ -123,3 +123,14 @@ def test_the_study_queue_on_tiny_arms(tmp_path, monkeypatch):
                for p in c["points"])
     assert recipe_study.next_segment({"objective.sampling_fraction": 1.0}) is None
     assert recipe_study.final_verdict({"objective.sampling_fraction": 1.0}).winner is not None
+
+
+def test_the_study_plot_draws_every_started_arm(curves, tmp_path):
+    from harness.study_plot import plot_study
+
+    _arm(curves, "constant", 60_000, raw=0.8, ema=0.7)
+    _arm(curves, "batch128", 30_720, raw=1.2, ema=1.1, step=5_120)
+    started = {arm: c for arm in STUDY if (c := recipe_study.read_arm(arm))}
+    assert set(started) == {"constant", "batch128"}
+    path = plot_study(started, {"a": 1.0}, tmp_path / "study.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
