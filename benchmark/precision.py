@@ -137,7 +137,7 @@ class TensorFlowRunner:
         finally:
             keras.mixed_precision.set_global_policy(previous)
         if precision == BFLOAT16 and check_kernels:
-            numerics.require_correct_kernels([self.generator], KERNEL_CHECK_BATCH)
+            numerics.require_correct_kernels([self.generator], KERNEL_CHECK_BATCH, gradients=False)
         self.precision = precision
         self.runtime = RUNTIMES[precision] + (REWRITTEN if self.provenance["rewrite"] else "")
         self._forward, self.frozen = frozen_forward(self.generator, self.spec.latent_size)

@@ -8,12 +8,14 @@ the bfloat16 forward convolution of the fixed generator's conv1 returned values 
 with trainable parameters is run on random data as the run builds it (its class, configuration
 and policy, BatchNorm in training mode) and as a float32 twin with the same weights, on the
 process (node) that will train or infer; the forward pass, the input gradient and the gradient
-of every trainable parameter (kernels, biases, BatchNorm scale and offset) are compared, and the
-run stops if one disagrees by more than rounding can.
+of every trainable parameter (kernels, biases, BatchNorm scale and offset) are compared (for
+inference, which takes no gradient, the forward pass), and the run stops if one disagrees by more
+than rounding can.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -32,13 +34,14 @@ class KernelCheck:
     layer: str
     dtype: str
     forward: float
-    input_gradient: float
+    input_gradient: Optional[float] = None  # None: an inference check, forward only
     parameter_gradients: dict[str, float] = field(default_factory=dict)  # "kernel", "bias", "gamma", ...
 
     @property
     def errors(self) -> dict[str, float]:
         """Every compared quantity by name: forward, input_gradient, and d/d<parameter>."""
-        return {"forward": self.forward, "input_gradient": self.input_gradient,
+        gradients = {} if self.input_gradient is None else {"input_gradient": self.input_gradient}
+        return {"forward": self.forward, **gradients,
                 **{f"d/d{name}": error for name, error in self.parameter_gradients.items()}}
 
     @property
@@ -85,11 +88,14 @@ def _random_weights(layer, rng: np.random.Generator) -> list[np.ndarray]:
     return weights
 
 
-def _run(layer, x, upstream) -> list[np.ndarray]:
-    """Output, input gradient and each trainable parameter's gradient of sum(layer(x) * upstream)."""
+def _run(layer, x, upstream, gradients: bool = True) -> list[np.ndarray]:
+    """Output, input gradient and each trainable parameter's gradient of sum(layer(x) * upstream);
+    the output alone without `gradients`."""
     import tensorflow as tf
 
     x = tf.cast(x, layer.compute_dtype)
+    if not gradients:
+        return [np.asarray(tf.cast(layer(x, training=False), tf.float32))]
     variables = [v.value for v in layer.trainable_weights]
     with tf.GradientTape() as tape:
         tape.watch(x)
@@ -99,8 +105,10 @@ def _run(layer, x, upstream) -> list[np.ndarray]:
     return [np.asarray(tf.cast(t, tf.float32)) for t in (y, *grads)]
 
 
-def check_layer(model_name: str, layer, batch_size: int, seed: int = 0) -> KernelCheck:
-    """Run `layer` at `batch_size` under its own policy and in float32, with the same weights."""
+def check_layer(model_name: str, layer, batch_size: int, seed: int = 0, gradients: bool = True) -> KernelCheck:
+    """Run `layer` at `batch_size` under its own policy and in float32, with the same weights:
+    forward and every gradient (training), or the forward pass alone (`gradients=False`:
+    inference takes no gradient, so a gradient kernel's fault cannot touch its numbers)."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -110,8 +118,10 @@ def check_layer(model_name: str, layer, batch_size: int, seed: int = 0) -> Kerne
     reference.set_weights(weights)
     x = tf.constant(rng.standard_normal((batch_size, *layer.input.shape[1:]), dtype=np.float32))
     upstream = tf.constant(rng.standard_normal((batch_size, *layer.output.shape[1:]), dtype=np.float32))
-    expected, got = _run(reference, x, upstream), _run(low, x, upstream)
+    expected, got = _run(reference, x, upstream, gradients), _run(low, x, upstream, gradients)
     errors = [_relative(r, c) for r, c in zip(expected, got)]
+    if not gradients:
+        return KernelCheck(model_name, layer.name, layer.compute_dtype, errors[0])
     names = [v.name for v in reference.trainable_weights]
     return KernelCheck(model_name, layer.name, layer.compute_dtype, errors[0], errors[1],
                        dict(zip(names, errors[2:])))
@@ -123,15 +133,16 @@ def low_precision_layers(model) -> list:
             if layer.trainable_weights and layer.compute_dtype != "float32"]
 
 
-def check_models(models, batch_size: int) -> list[KernelCheck]:
+def check_models(models, batch_size: int, gradients: bool = True) -> list[KernelCheck]:
     """Every low-precision layer of `models` (Keras models built under the run's policy)."""
-    return [check_layer(model.name, layer, batch_size) for model in models
+    return [check_layer(model.name, layer, batch_size, gradients=gradients) for model in models
             for layer in low_precision_layers(model)]
 
 
-def require_correct_kernels(models, batch_size: int) -> list[KernelCheck]:
-    """Stop with one line when a low-precision layer disagrees with float32 beyond rounding."""
-    checks = check_models(models, batch_size)
+def require_correct_kernels(models, batch_size: int, gradients: bool = True) -> list[KernelCheck]:
+    """Stop with one line when a low-precision layer disagrees with float32 beyond rounding, in
+    what the run computes: forward and gradients for training, the forward pass for inference."""
+    checks = check_models(models, batch_size, gradients)
     wrong = [c for c in checks if not c.passed]
     if wrong:
         names = ", ".join(f"{c.model}/{c.layer} ({c.dtype}, {c.worst_quantity} error {c.worst:.3g})"

@@ -181,8 +181,8 @@ def test_a_wrong_bfloat16_kernel_stops_training_before_the_clock(fixed_data_dir,
 
     real = numerics._run
 
-    def wrong_in_bf16(layer, x, upstream):
-        results = real(layer, x, upstream)
+    def wrong_in_bf16(layer, *args):
+        results = real(layer, *args)
         return [r * 2.0 for r in results] if layer.compute_dtype == "bfloat16" else results
 
     monkeypatch.setattr(numerics, "_run", wrong_in_bf16)

@@ -95,11 +95,20 @@ def test_a_bfloat16_accumulated_bias_gradient_stops_the_run(mixed_bfloat16):
         numerics.require_correct_kernels([model], 8)
 
 
+def test_inference_checks_the_forward_pass_it_computes(mixed_bfloat16):
+    """Inference takes no gradient: Keras's bf16-summed bias gradient cannot touch its numbers, a
+    wrong forward kernel can."""
+    image = keras.Input((13, 13, 13, 8))
+    model = keras.Model(image, keras.layers.Conv3D(8, 3, padding="same", name="plain")(image), name="plain_keras")
+    [check] = numerics.require_correct_kernels([model], 8, gradients=False)
+    assert set(check.errors) == {"forward"} and check.passed
+
+
 def test_a_wrong_kernel_stops_the_run(mixed_bfloat16, monkeypatch):
     real = numerics._run
 
-    def off_by_half_in_bf16(layer, x, upstream):
-        results = real(layer, x, upstream)
+    def off_by_half_in_bf16(layer, *args):
+        results = real(layer, *args)
         return [results[0] * 1.5, *results[1:]] if layer.compute_dtype == "bfloat16" else results
 
     monkeypatch.setattr(numerics, "_run", off_by_half_in_bf16)
