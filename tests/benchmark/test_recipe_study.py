@@ -103,7 +103,8 @@ def test_the_study_queue_on_tiny_arms(tmp_path, monkeypatch):
     monkeypatch.setattr(recipe_study, "STAGE_GATE_FACTOR", 1e-9)  # batch 16 never continues
     monkeypatch.setattr(recipe_study, "FINAL_WINDOW", (32, 48))
     monkeypatch.setattr(recipe_study, "gating_limits", lambda: {"objective.sampling_fraction": 1.0})
-    args = argparse.Namespace(hours=1.0, status=False, data_dir=str(tmp_path / "data"), threads=0, nice=0)
+    args = argparse.Namespace(hours=1.0, status=False, plot=None, data_dir=str(tmp_path / "data"), threads=0,
+                              nice=0)
     try:
         assert run_study(args) == 0
     finally:
