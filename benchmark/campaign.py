@@ -167,12 +167,15 @@ def _moving_average_evaluator(recipe: CampaignRecipe, heldout_data: Path, seed: 
     def evaluate(gan) -> dict:
         report = quality.evaluate_generator(partial(gan.ema_generator(), training=False), spec,
                                             reference, thresholds, seed=seed)
-        summary = report.to_dict()
-        return {"objective": summary["objective"], "passed": summary["passed"],
-                "failed": len(summary["failed"]),
-                "metrics": {name: entry["value"] for name, entry in summary["metrics"].items()}}
+        return _verdict(report.to_dict())
 
     return evaluate
+
+
+def _verdict(summary: dict) -> dict:
+    """What a curve keeps of a quality report's summary: objective, verdict and every metric."""
+    return {"objective": summary["objective"], "passed": summary["passed"], "failed": len(summary["failed"]),
+            "metrics": {name: entry["value"] for name, entry in summary["metrics"].items()}}
 
 
 def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Path, heldout_data: Path,
@@ -234,9 +237,7 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
         summary = report.to_dict()
         value = report.value(SELECTION_METRIC)
         point = {"epoch": epoch, "samples": samples, "seconds": round(seconds, 3), "time": _now(),
-                 "objective": summary["objective"], "passed": summary["passed"],
-                 "failed": len(summary["failed"]), "thresholds": summary["thresholds"],
-                 "metrics": {name: entry["value"] for name, entry in summary["metrics"].items()}}
+                 **_verdict(summary), "thresholds": summary["thresholds"]}
         if evaluate_average is not None:
             point["ema"] = evaluate_average(gan)
         curve.points.append(point)

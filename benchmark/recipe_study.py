@@ -50,9 +50,13 @@ def read_arm(arm: str) -> Optional[dict]:
     return campaign.read_curve(STUDY[arm].campaign_name, SEED)
 
 
-def arm_samples(arm: str) -> int:
-    curve = read_arm(arm)
+def curve_samples(curve: Optional[dict]) -> int:
+    """Samples an arm's curve has trained (0 before its first session)."""
     return curve["sessions"][-1]["samples_at_stop"] if curve and curve["sessions"] else 0
+
+
+def arm_samples(arm: str) -> int:
+    return curve_samples(read_arm(arm))
 
 
 def window_score(points: list[dict], window: tuple[int, int], limits: dict[str, float],
@@ -89,7 +93,7 @@ def stage_gate(limits: dict[str, float]) -> StageGate:
     scores = {}
     for arm in ("constant", "batch128"):
         curve = read_arm(arm)
-        done = curve is not None and arm_samples(arm) >= STAGE_SAMPLES
+        done = curve_samples(curve) >= STAGE_SAMPLES
         scores[arm] = _best_of_arm(curve["points"], STAGE_WINDOW, limits) if done else None
     return StageGate(**scores)
 
@@ -106,7 +110,7 @@ def final_verdict(limits: dict[str, float]) -> Verdict:
     scores, complete = {}, True
     for arm in arms:
         curve = read_arm(arm)
-        if curve is None or arm_samples(arm) < FINAL_WINDOW[1]:
+        if curve_samples(curve) < FINAL_WINDOW[1]:
             complete = False
             continue
         for generator in ("raw", "ema"):
@@ -172,16 +176,12 @@ def status_rows(limits: dict[str, float]) -> list[list]:
     for arm, recipe in STUDY.items():
         curve = read_arm(arm)
         points = curve["points"] if curve else []
-        last = points[-1] if points else None
-        rows.append([arm, recipe.per_rank_batch, f"{arm_samples(arm):,}",
-                     _fmt(last and gated_score(last["metrics"], limits)),
-                     _fmt(last and "ema" in last and gated_score(last["ema"]["metrics"], limits)),
-                     _fmt(window_score(points, STAGE_WINDOW, limits)),
-                     _fmt(window_score(points, STAGE_WINDOW, limits, "ema")),
-                     _fmt(window_score(points, FINAL_WINDOW, limits)),
-                     _fmt(window_score(points, FINAL_WINDOW, limits, "ema"))])
+        last = (points[-1]["samples"] - 1, points[-1]["samples"]) if points else (0, 0)
+        rows.append([arm, recipe.per_rank_batch, f"{curve_samples(curve):,}",
+                     *(_fmt(window_score(points, window, limits, generator))
+                       for window in (last, STAGE_WINDOW, FINAL_WINDOW) for generator in ("raw", "ema"))])
     return rows
 
 
-def _fmt(value) -> str:
-    return "-" if value is None or value is False else f"{value:.3f}"
+def _fmt(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3f}"

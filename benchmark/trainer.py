@@ -290,7 +290,7 @@ def train(config: TrainConfig, comm, logger: RunLogger,
     schedule = warmup_learning_rate(config.base_learning_rate, ranks,
                                     config.warmup_epochs * steps_per_epoch)
 
-    _log_hyperparameters(logger, config, spec, comm, global_batch, steps_per_epoch, thresholds,
+    _log_hyperparameters(logger, config, spec, ranks, global_batch, steps_per_epoch, thresholds,
                          architecture_fingerprint(gan.generator), resumed_from)
     logger.end(keys.mlperf.INIT_STOP)
 
@@ -451,13 +451,12 @@ def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int
     return bool(passed_votes >= 0.5), stop_reason
 
 
-def _log_hyperparameters(logger: RunLogger, config: TrainConfig, spec, comm, global_batch: int,
+def _log_hyperparameters(logger: RunLogger, config: TrainConfig, spec, ranks: int, global_batch: int,
                          steps_per_epoch: int, thresholds, fingerprint: str,
                          resumed_from: Optional[int]) -> None:
     logger.event(keys.mlperf.SEED, config.seed)
     logger.event(keys.mlperf.GLOBAL_BATCH_SIZE, global_batch)
     logger.event(keys.LOCAL_BATCH_SIZE, config.per_rank_batch)
-    ranks = comm.size * config.emulated_ranks
     logger.event(keys.NUMBER_OF_RANKS, ranks)
     if config.emulated_ranks > 1:
         logger.event(keys.EMULATED_RANKS, config.emulated_ranks,

@@ -69,7 +69,7 @@ def training_data(request: RunRequest) -> Path:
         from reference_model.data import list_files
 
         list_files(data)
-    if request.mode in TO_TARGET and data.exists():
+    if request.data and request.mode in TO_TARGET and data.exists():  # the default is sized to fill them
         require_evaluable(request, data)
     return data
 
