@@ -157,7 +157,10 @@ def system_name(requested: Optional[str] = None) -> str:
     from harness.sysinfo import default_system_name, describe_cpu, validate_system_name
 
     name = requested or os.environ.get("HARNESS_SYSTEM_NAME")
-    return validate_system_name(name) if name else default_system_name(describe_cpu()["model_name"])
+    if name:
+        return validate_system_name(name)
+    cpu = describe_cpu()
+    return default_system_name(cpu["model_name"], cpu["microarchitecture"])
 
 
 def write_system_description(root: Path, system: str, nodes: int = 1,

@@ -372,11 +372,17 @@ def cpu_slug(model_name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "unknown-cpu"
 
 
-def default_system_name(cpu_model_name: str) -> str:
+def default_system_name(cpu_model_name: str, microarchitecture_name: str = UNKNOWN) -> str:
+    """'<cluster>_<cpu>'. A model name without a model number ('AMD EPYC', as KVM guests often
+    show) names no CPU generation, so the microarchitecture is added where it is known: a Zen 4
+    and a Zen 5 guest must not file results under one system name."""
     cluster = os.environ.get("SLURM_CLUSTER_NAME") or re.sub(r"[-_.]?\d+$", "",
                                                              socket.gethostname().split(".")[0])
     cluster = re.sub(r"[^A-Za-z0-9._+-]+", "-", cluster).strip("-") or "host"
-    return f"{cluster}_{cpu_slug(cpu_model_name)}"
+    cpu = cpu_slug(cpu_model_name)
+    if not re.search(r"\d", cpu) and microarchitecture_name != UNKNOWN:
+        cpu = f"{cpu}-{cpu_slug(microarchitecture_name)}"
+    return f"{cluster}_{cpu}"
 
 
 def _gib(n_bytes: int) -> str:
@@ -402,7 +408,7 @@ def describe_system(identity: Identity, nodes: int = 1, sources: Sources = Sourc
     freq = cpu["frequency_mhz"]
     interconnects = _interconnects(sources)
     accelerators = software.get("tensorflow_gpus_visible", 0)
-    name = identity.system_name or default_system_name(cpu["model_name"])
+    name = identity.system_name or default_system_name(cpu["model_name"], cpu["microarchitecture"])
     na = "N/A" if not accelerators else UNKNOWN
     return {
         "submitter": identity.submitter,

@@ -13,7 +13,7 @@ from benchmark.campaign import REFERENCE_SEED
 from benchmark.recipe import CAMPAIGNS
 from benchmark.ship import GENERATORS, VALIDATION_DATA_SEED
 from harness.arguments import positive_float
-from harness.commands import study
+from harness.commands import holdtest, study
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -105,6 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ship.set_defaults(func=run_ship)
 
     study.register(sub)
+    holdtest.register(sub)
 
 
 def _campaign_command(sub, name: str, help: str, description: str | None = None,

@@ -72,6 +72,19 @@ def _benchmark_for(args: argparse.Namespace, candidate_is_checkpoint: bool) -> s
     return benchmark
 
 
+def hold_test_line(checkpoint: Path, thresholds) -> str:
+    """How often this generator passes this target on fresh evaluation samples, as recorded: one
+    verdict on one held-out set says little when the limits sit near the sample's noise."""
+    from benchmark.hold_test import recorded_for
+
+    recorded = recorded_for(checkpoint, thresholds)
+    if recorded is None:
+        return (f"no hold test on record for this generator and {thresholds.version}: its pass rate on fresh "
+                f"samples is unknown (`harness reference holdtest --candidate {checkpoint} "
+                f"--target {thresholds.name}`)")
+    return f"hold test on record: this generator {recorded.summary()}"
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
@@ -98,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
               f"(E, theta) from {candidate_path}", file=sys.stderr, flush=True)
         report = quality.evaluate_generator(partial(generator, training=False), spec, reference,
                                             thresholds, seed=args.seed, batch_size=args.batch_size)
+        print(f"[validate] {hold_test_line(candidate_path, thresholds)}", file=sys.stderr, flush=True)
     else:
         candidate = quality.load_evaluation_showers(args.candidate, thresholds, "--candidate")
         report = quality.evaluate(reference, candidate, thresholds)

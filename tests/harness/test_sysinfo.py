@@ -112,6 +112,10 @@ def test_system_names(monkeypatch):
     assert cpu_slug("AMD EPYC 9654 96-Core Processor") == "amd-epyc-9654"
     monkeypatch.setenv("SLURM_CLUSTER_NAME", "perlmutter")
     assert default_system_name("AMD EPYC 7763 64-Core Processor") == "perlmutter_amd-epyc-7763"
+    assert default_system_name("AMD EPYC 7763 64-Core Processor", "Zen 3") == "perlmutter_amd-epyc-7763"
+    assert default_system_name("AMD EPYC", "Zen 4") == "perlmutter_amd-epyc-zen-4"
+    assert default_system_name("AMD EPYC", "Zen 5") != default_system_name("AMD EPYC", "Zen 4")
+    assert default_system_name("AMD EPYC", UNKNOWN) == "perlmutter_amd-epyc"
 
 
 def test_identity_flags_environment_defaults(monkeypatch):
