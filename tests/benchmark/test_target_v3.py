@@ -1,0 +1,71 @@
+"""The v3 rule (CALIBRATION.md, "v3 limits: the rule") applied to synthetic curves and records:
+each limit is the largest of 1.1 x window max, 1.1 x calibration-seed max and the floor, capped
+at v2's; unsteady metrics are dropped; the window and the seeds are the rule's, or refused."""
+import pytest
+
+from benchmark import quality, target_v3
+from benchmark.hold_test import CALIBRATION_SEEDS, HoldTest
+from reference_model.errors import InputError
+
+
+def test_each_limit_names_what_set_it_and_v2_caps_it():
+    window = {"a": [0.10, 0.12], "b": [0.010, 0.011], "c": [0.02, 0.03], "d": [0.5, 0.4]}
+    calibration = {"a": [0.05, 0.08], "b": [0.02, 0.015], "c": [0.01, 0.01], "d": [0.45, 0.5]}
+    floors = {"a": 0.01, "b": 0.01, "c": 0.05, "d": 0.1}
+    gated, dropped = target_v3.v3_limits(window, calibration, floors, v2_limits={"d": 0.5})
+    assert gated["a"]["threshold"] == 0.132 and gated["a"]["set_by"] == "window"
+    assert gated["b"]["threshold"] == 0.022 and gated["b"]["set_by"] == "calibration seeds"
+    assert gated["c"]["threshold"] == 0.05 and gated["c"]["set_by"] == "noise floor"
+    assert gated["d"]["threshold"] == 0.5 and gated["d"]["rule_limit"] == 0.55
+    assert "never looser than v2" in gated["d"]["set_by"]
+    assert not dropped
+
+
+def test_unsteady_metrics_are_reported_not_gated():
+    gated, dropped = target_v3.v3_limits({"w": [0.01, 0.05]}, {"w": [0.02]}, {"w": 0.0}, {})
+    assert not gated and dropped == {"w": {"window_min": 0.01, "window_max": 0.05}}
+    assert target_v3.too_spread([0.0, 0.1]) and not target_v3.too_spread([0.1, 0.3])
+
+
+def curve(samples: list[int], value: float = 0.1, ema: bool = True) -> dict:
+    names = target_v3.proposed_metrics(quality.load_thresholds("3dgan", version="3dgan-quality-v2"))
+    metrics = {name: value for name in names}
+    return {"benchmark": "3dgan", "seed": 1, "recipe": {"arm": "constant"},
+            "points": [{"samples": s, "metrics": metrics, **({"ema": {"metrics": metrics}} if ema else {})}
+                       for s in samples]}
+
+
+def test_the_window_is_the_rules_and_complete():
+    names = ["profile_l1.x"]
+    full = curve(list(range(5_000, 200_001, 5_000)))
+    assert target_v3.window_values(full, "ema", names) == {"profile_l1.x": [0.1] * 10}
+    with pytest.raises(InputError, match="v3 needs 10 there, up to 200,000"):
+        target_v3.window_values(curve(list(range(5_000, 190_001, 5_000))), "raw", names)
+    with pytest.raises(InputError, match="no moving-average generator"):
+        target_v3.window_values(curve(list(range(5_000, 200_001, 5_000)), ema=False), "ema", names)
+
+
+def record(seeds, value: float = 0.1) -> HoldTest:
+    names = target_v3.proposed_metrics(quality.load_thresholds("3dgan", version="3dgan-quality-v2"))
+    return HoldTest({"candidate_sha256": "abc", "planned_seeds": list(seeds),
+                     "seeds": {str(s): {"passed": True, "failed": [], "metrics": {n: value for n in names}}
+                               for s in seeds}})
+
+
+def test_release_candidate_from_window_calibration_and_floors():
+    v2 = quality.load_thresholds("3dgan", version="3dgan-quality-v2")
+    names = target_v3.proposed_metrics(v2)
+    assert len(names) == 29 + 15 and all(name in names for name in v2.limits)
+    floors = {name: 0.001 for name in names}
+    document = target_v3.release_candidate(v2, floors, curve(list(range(5_000, 200_001, 5_000)), 0.01),
+                                           "f" * 64, "ema", record(CALIBRATION_SEEDS, 0.02))
+    assert document["version"] == "3dgan-quality-v3-rc" and not document["submittable"]
+    assert set(document["metrics"]) == set(names)
+    assert {entry["set_by"] for entry in document["metrics"].values()} == {"calibration seeds"}
+    assert document["metrics"]["profile_l1.x"]["threshold"] == 0.022
+    with pytest.raises(InputError, match="exactly 4001-4020"):
+        target_v3.release_candidate(v2, floors, curve(list(range(5_000, 200_001, 5_000))), "f" * 64, "raw",
+                                    record(range(5001, 5021)))
+    with pytest.raises(InputError, match="no noise-floor limit"):
+        target_v3.release_candidate(v2, {}, curve(list(range(5_000, 200_001, 5_000))), "f" * 64, "raw",
+                                    record(CALIBRATION_SEEDS))
