@@ -1,47 +1,51 @@
-"""`harness compare ROOT_A ROOT_B ...`: systems side by side (e.g. CPU generations)."""
+"""`harness compare ROOT [ROOT ...]`: systems side by side (e.g. CPU generations)."""
 from __future__ import annotations
 
 import argparse
-
-from benchmark import vocabulary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare", help="compare systems: time to accuracy, throughput, epoch time, inference throughput",
-        description="Compare the results of several results roots side by side: time to accuracy, "
-                    "training throughput and epoch time at each node count, inference throughput at "
-                    "each setting; raw and normalised per node, socket and core (from each "
-                    "systems/<system>.json), with speed-ups against the first system and 95%% "
-                    "bootstrap confidence intervals over runs. '*' marks results with too few runs.")
-    parser.add_argument("roots", nargs="+", metavar="ROOT", help="results roots; the first system is the base")
+        description="Compare every system of the results roots given (one root may hold several) side "
+                    "by side: time to accuracy, training throughput and epoch time at each node count, "
+                    "inference throughput at each setting; raw and normalised per node, socket, core "
+                    "and core-GHz (from each systems/<system>.json; the clock is cpufreq's base, else "
+                    "its max, else /proc/cpuinfo's 'cpu MHz', labelled; 'unknown' without one), with "
+                    "speed-ups against the base system and 95% bootstrap confidence intervals over "
+                    "runs. Each matched result is flagged not comparable when the two systems' "
+                    "software, quality-thresholds version, data or model differ, and the differences "
+                    "are listed. '*' marks results with too few runs.")
+    parser.add_argument("roots", nargs="+", metavar="ROOT",
+                        help="results roots; every system in each is compared")
+    parser.add_argument("--base", metavar="SYSTEM", default=None,
+                        help="the system the speed-ups are against (default: the first system of the "
+                             "first root, by name)")
     parser.add_argument("--plot", metavar="DIR", default=None,
-                        help="also write PNG scaling curves and throughput-against-streams plots to DIR")
-    parser.add_argument("--markdown", action="store_true", help="print markdown tables (for reports)")
+                        help="also write PNG speed-up, scaling and throughput-against-streams plots to "
+                             "DIR, and link them from the report")
+    parser.add_argument("--markdown", action="store_true", help="markdown tables (for reports)")
+    parser.add_argument("--output", metavar="FILE", default=None,
+                        help="write the report to FILE instead of printing it (plot links relative to "
+                             "FILE), e.g. `harness compare results --markdown --plot results/plots "
+                             "--output results/comparison.md`")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tabulate import tabulate
+    from harness.comparison import Comparison, load_systems, render, with_base, write_plots
+    from reference_model.atomic_files import write_text_atomic
 
-    from harness import results
-    from harness.comparison import comparison_table, epoch_time_table, load_systems, write_plots
-
-    systems = load_systems([Path(r) for r in args.roots])
-    fmt = "github" if args.markdown else "simple"
-    sections = [("Time to accuracy", comparison_table(systems, vocabulary.TTA)),
-                ("Throughput: time to train M instances (MLPerf HPC weak/)",
-                 comparison_table(systems, vocabulary.THROUGHPUT)),
-                ("Training speed (epoch-time runs)", comparison_table(systems, vocabulary.EPOCH_TIME)),
-                ("Epoch time", epoch_time_table(systems)),
-                ("Inference throughput", comparison_table(systems, vocabulary.INFERENCE))]
-    for title, (headers, rows) in sections:
-        print(f"## {title}\n" if args.markdown else f"{title}\n{'=' * len(title)}")
-        print(tabulate(rows, headers=headers, tablefmt=fmt) if rows else "(no results)")
-        print()
-    if args.plot:
-        for path in write_plots(systems, Path(args.plot)):
-            print(f"wrote {path}")
+    comparison = Comparison.of(with_base(load_systems([Path(r) for r in args.roots]), args.base))
+    plots = write_plots(comparison, Path(args.plot)) if args.plot else []
+    output = Path(args.output) if args.output else None
+    text = render(comparison, args.markdown, plots, links_from=output.parent if output else Path("."))
+    if output is None:
+        print(text)
+        return 0
+    write_text_atomic(output, text)
+    for path in (output, *plots):
+        print(f"wrote {path}")
     return 0

@@ -88,12 +88,13 @@ def make_training_result(root: Path, benchmark: str = "3dgan", mode: str = "tta"
                          seconds: Optional[float] = None,
                          samples_per_second: float = 50.0, status: str = "success", ranks: int = 2,
                          nodes: int = 1, per_rank_batch: int = 8, smoke: bool = False,
-                         system: str = SYSTEM, instance: Optional[dict] = None,
+                         system: str = SYSTEM, instance: Optional[dict] = None, data: Optional[str] = None,
                          **log_options) -> results.TrainingRun:
     """One finished run: reserved, logged, summarised and renamed as the harness does it, its
     summary agreeing with its log. Two epochs of 64 samples, each `seconds / 2` long when
     `seconds` is given (time to accuracy), else `64 / samples_per_second` (epoch time).
-    `instance` ({set, index, instances}) makes it an instance of a throughput set."""
+    `instance` ({set, index, instances}) makes it an instance of a throughput set; `data` is the
+    --data its command line names."""
     log_options.setdefault("passed_last", status == "success")
     samples = 64
     epoch_seconds = [seconds / 2] * 2 if seconds is not None else [samples / samples_per_second] * 2
@@ -106,7 +107,8 @@ def make_training_result(root: Path, benchmark: str = "3dgan", mode: str = "tta"
     to_target = mode in (vocabulary.TTA, vocabulary.THROUGHPUT)
     results.write_summary(run.summary, {
         "mode": results.LOG_MODES[mode], "benchmark": benchmark, "status": status, "submittable": not smoke,
-        "command": "harness run --worker (test)", "seconds": logged_seconds(run.log),
+        "command": "harness run --worker" + (f" --data {data}" if data else "") + " (test)",
+        "seconds": logged_seconds(run.log),
         "samples": samples * len(epochs), "ranks": ranks,
         "nodes": nodes, "ranks_per_node": ranks // nodes, "per_rank_batch": per_rank_batch,
         "global_batch": ranks * per_rank_batch, "precision": "float32", "epochs": epochs,
@@ -159,13 +161,17 @@ def make_inference_result(root: Path, benchmark: str = "3dgan", scenario: str = 
                     "precision_gate": {"passed": True}}})
 
 
-def write_system(root: Path, system: str = SYSTEM, cores: int = 4, sockets: int = 2, division: str = "closed") -> Path:
+def write_system(root: Path, system: str = SYSTEM, cores: int = 4, sockets: int = 2, division: str = "closed",
+                 frequency_mhz: Optional[dict] = None, software: Optional[dict] = None) -> Path:
     """A system description with every MLPerf field, as `harness sysinfo` writes it, for a fixed
-    test machine (the real description of this host is tested in test_sysinfo)."""
+    test machine (the real description of this host is tested in test_sysinfo); `frequency_mhz`
+    and `software` are its `cpu.frequency_mhz` and `software` sections, left out when not given."""
     description = {field: "unknown" for field in MLPERF_SYSTEM_FIELDS}
+    cpu = {"sockets": sockets, "cores_per_socket": cores, "physical_cores": sockets * cores}
     description.update({
         "submitter": "tests", "division": division, "status": STATUSES["research"], "system_name": system,
         "number_of_nodes": 1, "host_processors_per_node": sockets, "host_processor_model_name": "Test CPU",
         "host_processor_core_count": cores, "host_processor_vcpu_count": cores, "accelerators_per_node": 0,
-        "cpu": {"sockets": sockets, "cores_per_socket": cores, "physical_cores": sockets * cores}})
+        "cpu": {**cpu, "frequency_mhz": frequency_mhz} if frequency_mhz else cpu,
+        **({"software": software} if software else {})})
     return results.write_json_atomic(results.system_description_path(root, system), description)
