@@ -1,37 +1,55 @@
-"""An inference-only rewrite of the frozen fixed-angle generator that computes the same showers.
+"""Inference-only rewrites of the two frozen generators that compute the same showers.
 
-The frozen generator up-samples (nearest neighbour), zero-pads and then convolves twice
-(`up1, pad2, conv2` and `up2, pad3, conv3`). Each output of such a convolution only sees
-repeated copies of low-resolution cells, so the taps that land on the same copy can be summed
-beforehand: per output *phase* (the output index modulo the up-sampling factor) the layer is a
-smaller convolution over the low-resolution input. All phases together are one convolution
-whose output channels are (phase, channel) pairs, followed by a depth-to-space reshuffle and a
-crop. This is the sub-pixel (polyphase) form of "fused padding and up-sampling":
+Both frozen generators up-sample (nearest neighbour), maybe zero-pad, and then convolve. Each
+output of such a convolution only sees repeated copies of low-resolution cells, so the taps
+that land on the same copy can be summed beforehand: per output *phase* (the output index
+modulo the up-sampling factor) the layer is a smaller convolution over the low-resolution
+input. All phases together are one convolution whose output channels are (phase, channel)
+pairs, followed by a depth-to-space reshuffle and a crop. This is the sub-pixel (polyphase) form
+of "fused padding and up-sampling"; no up-sampled or padded copy of an activation is written.
+Zero padding in the up-sampled grid maps to zero padding in the low-resolution grid (floor
+division sends padded positions to negative or too-large low-resolution indices), so a rewrite
+is exact up to float summation order. `rewrite_generator` picks the rewrite by the frozen
+model's architecture fingerprint and refuses any other architecture; the frozen model and its
+fingerprint are left as they are. Executed multiply-adds below are `fingerprint.layer_flops` of
+each graph; the benchmark still counts the frozen model's FLOPs, the convention of MFU.
+
+Fixed angle (`3dgan`, 25x25x25; "3dgan-generator-polyphase" v2): `up1, pad2, conv2` and
+`up2, pad3, conv3` are rewritten, and conv4 (2x2x2) runs in conv3's phase domain, so only the
+1-channel image is reshuffled.
 
 * the 6-channel convolutions become 48- and 72-channel ones, which fill the 16-wide blocks of
   oneDNN's bf16/int8 kernels instead of 6 of 16 lanes;
-* no up-sampled or padded copy of an activation is ever written to memory;
 * `dense -> reshape -> conv1` is linear, so it is folded into one dense layer (latent -> conv1's
   outputs): conv1's 8-channel convolution, for which oneDNN's AMX bf16 kernel is wrong
   (docs/numerics.md), never runs;
-* the multiply-adds executed drop from the model's 511 MFLOP per shower to 144 MFLOP
-  (`fingerprint.layer_flops` of each graph; the benchmark still counts the frozen model's FLOPs,
-  the convention of MFU).
+* 511 MFLOP per shower executed before, 144 after.
 
-Zero padding in the up-sampled grid maps to zero padding in the low-resolution grid (floor
-division sends padded positions to negative or too-large low-resolution indices), so the rewrite
-is exact up to float summation order. Only the fixed-angle generator is rewritten.
+Variable angle (`3dgan-angle`, 51x51x25; "3dgan-angle-generator-polyphase" v1): its one
+up-sampling, `up1` (6x6x6, no padding), feeds conv1 (6x6x8 kernel, 8 -> 8 channels, valid) over
+a 54x54x48 grid: 3,629 of the model's 6,123 MFLOP per shower. Rewritten, conv1 is a 2x2x3
+convolution over the 9x9x8 grid (zero-padded to 10x10x9) with 216 phases x 8 = 1,728 output
+channels (188 MFLOP), then depth-to-space to 54x54x42 and a crop to 49x49x41; 2,682 MFLOP per
+shower in all. The phase convolution keeps conv1's dtype, float32 under every policy
+(`models.CONV1_DTYPE`: it is an 8-channel input convolution too, the shape oneDNN's AMX bf16
+kernel got wrong). The rest is kept, the frozen layers themselves:
+
+* dense is not folded into conv1: `dense -> reshape -> up1 -> conv1` is linear, but the folded
+  matrix would be 256 x 979,776 (1 GB in float32) and execute 502 MFLOP, against 2.7 + 188;
+* conv2 ... conv7 (2,491 MFLOP) see no up-sampled input, so there are no phases to merge; each
+  BN follows a ReLU, so it folds into no convolution before it, and folding it into the one
+  after is exact only with a border-dependent bias map (the zero padding is not shifted by BN's
+  offset) and saves no convolution work.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
 from reference_model.errors import InputError
 
-REWRITE_NAME = "3dgan-generator-polyphase"
-REWRITE_VERSION = "2"
 PROVENANCE_KEYS = ("rewrite", "rewrite_version", "source_fingerprint", "source_checkpoint_sha256")
 
 
@@ -84,10 +102,10 @@ class PhaseAxis:
 
 
 def phase_axes(upsampling, padding, conv) -> list[PhaseAxis]:
-    """The three PhaseAxis of a frozen (UpSampling3D, ZeroPadding3D, Conv3D valid) triple."""
+    """The three PhaseAxis of a frozen (UpSampling3D, ZeroPadding3D or None, Conv3D valid) triple."""
     ins = upsampling.input.shape[1:4]
     outs = conv.output.shape[1:4]
-    pads = [p[0] for p in padding.padding]
+    pads = [0, 0, 0] if padding is None else [p[0] for p in padding.padding]
     if conv.padding != "valid" or any(s != 1 for s in conv.strides):
         raise InputError(f"{conv.name}: only valid, stride-1 convolutions can be rewritten")
     return [PhaseAxis(int(u), int(k), int(p), int(n), int(o))
@@ -134,21 +152,31 @@ def _depth_to_space_layer():
     return DepthToSpace3D
 
 
-def _phase_block(x, frozen, up: str, pad: str, conv: str, leaky: str, bn: str | None, prefix: str):
-    """Low-res pad -> one conv over all phases -> leaky (-> tiled BN); returns the phase-layout
-    tensor and its axes (depth-to-space and crop are left to the caller)."""
+def _phase_conv(x, frozen, up: str, pad: str | None, conv: str, prefix: str, dtype=None):
+    """Low-res pad -> one conv over all phases (in `dtype`; None: the global policy) -> crop to
+    the blocks needed; returns the phase-layout tensor and its axes."""
     from keras import layers
 
     conv_layer = frozen.get_layer(conv)
-    axes = phase_axes(frozen.get_layer(up), frozen.get_layer(pad), conv_layer)
+    padding = None if pad is None else frozen.get_layer(pad)
+    axes = phase_axes(frozen.get_layer(up), padding, conv_layer)
     phases = int(np.prod([a.factor for a in axes]))
     x = layers.ZeroPadding3D(tuple(a.low_pad for a in axes), name=f"{prefix}_pad")(x)
     kernel = phase_kernel(np.asarray(conv_layer.kernel), axes)
     fused = layers.Conv3D(phases * conv_layer.filters, kernel.shape[:3], padding="valid",
-                          name=f"{prefix}_conv")
+                          name=f"{prefix}_conv", dtype=dtype)
     x = fused(x)
     fused.set_weights([kernel, np.tile(np.asarray(conv_layer.bias), phases)])
-    x = _crop_to(x, [a.blocks for a in axes], f"{prefix}_blocks")
+    return _crop_to(x, [a.blocks for a in axes], f"{prefix}_blocks"), axes
+
+
+def _phase_block(x, frozen, up: str, pad: str, conv: str, leaky: str, bn: str | None, prefix: str):
+    """`_phase_conv` -> leaky (-> tiled BN), all in the phase layout; returns it and its axes
+    (depth-to-space and crop are left to the caller)."""
+    from keras import layers
+
+    x, axes = _phase_conv(x, frozen, up, pad, conv, prefix)
+    phases = int(np.prod([a.factor for a in axes]))
     x = layers.LeakyReLU(negative_slope=frozen.get_layer(leaky).negative_slope,
                          name=f"{prefix}_leaky")(x)
     if bn is not None:
@@ -215,19 +243,11 @@ def _space_conv_in_phase_domain(x, axes: list[PhaseAxis], conv, prefix: str):
     return x, [(start, outputs) for _, _, _, start, outputs in plan]
 
 
-def rewrite_generator(frozen) -> "keras.Model":
-    """The polyphase generator with the frozen one's weights; `frozen` must be the fixed-angle
-    reference generator (built under the Keras dtype policy the rewrite should use)."""
-    import keras
+def _fixed_image(frozen, latent):
+    """The fixed-angle generator's image: dense+conv1 folded, conv2 and conv3 in phases, conv4 in
+    conv3's phase domain, one depth-to-space of the 1-channel image."""
     from keras import layers
 
-    from reference_model.fingerprint import architecture_fingerprint, recorded_fingerprints
-
-    source = architecture_fingerprint(frozen)
-    if source != recorded_fingerprints().get("3dgan-reference-generator"):
-        raise InputError("only the frozen fixed-angle 3dgan generator has a polyphase rewrite; "
-                         "run 3dgan-angle with the frozen graph")
-    latent = keras.Input(frozen.input.shape[1:], name="conditioned_latent")
     weights, bias = fold_dense_into_conv1(frozen)
     folded = layers.Dense(weights.shape[1], name="dense_conv1")
     x = folded(latent)
@@ -241,10 +261,72 @@ def rewrite_generator(frozen) -> "keras.Model":
     x, axes = _phase_block(x, frozen, "up2", "pad3", "conv3", "leaky3", None, "phase3")
     x, crops = _space_conv_in_phase_domain(x, axes, frozen.get_layer("conv4"), "phase4")
     x = layers.ReLU(name="phase4_relu")(x)
-    image = _depth_to_space(x, [a.factor for a in axes], frozen.get_layer("conv4").filters,
-                            [c[0] for c in crops], [c[1] for c in crops], "image", dtype="float32")
-    model = keras.Model(latent, image, name=REWRITE_NAME)
-    model.source_fingerprint = source
+    return _depth_to_space(x, [a.factor for a in axes], frozen.get_layer("conv4").filters,
+                           [c[0] for c in crops], [c[1] for c in crops], "image", dtype="float32")
+
+
+def _angle_image(frozen, latent):
+    """The variable-angle generator's image: dense and reshape as frozen, up1 -> conv1 as one
+    phase convolution in conv1's own dtype (float32 under every policy, models.CONV1_DTYPE) plus
+    depth-to-space, then the frozen layers from relu1 to relu_out themselves."""
+    x = latent
+    for name in ("dense", "reshape"):
+        x = frozen.get_layer(name)(x)  # shared layers: same weights, same dtype policy
+    conv1 = frozen.get_layer("conv1")
+    x, axes = _phase_conv(x, frozen, "up1", None, "conv1", "phase1", dtype=conv1.dtype_policy)
+    x = _depth_to_space(x, [a.factor for a in axes], conv1.filters, [a.crop_start for a in axes],
+                        [a.outputs for a in axes], "phase1_d2s")
+    for layer in _layers_after(frozen, "conv1"):
+        x = layer(x)
+    return x
+
+
+def _layers_after(frozen, name: str) -> list:
+    """The frozen chain's layers after `name`, in order (the generators are single chains)."""
+    names = [layer.name for layer in frozen.layers]
+    return frozen.layers[names.index(name) + 1:]
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One frozen generator's rewrite: its name and version (recorded in provenance) and how its
+    image is built from the frozen model and a latent input."""
+
+    name: str
+    version: str
+    image: Callable[[Any, Any], Any]
+
+
+FIXED_REWRITE = Rewrite("3dgan-generator-polyphase", "2", _fixed_image)
+ANGLE_REWRITE = Rewrite("3dgan-angle-generator-polyphase", "1", _angle_image)
+REWRITES = {"3dgan-reference-generator": FIXED_REWRITE,  # keys: reference_model/fingerprints.json
+            "3dgan-angle-reference-generator": ANGLE_REWRITE}
+
+
+def rewrite_for(frozen) -> Rewrite:
+    """The rewrite of `frozen`, chosen by its architecture fingerprint: the index arithmetic is
+    only checked for the two frozen generators, so any other architecture is refused."""
+    from reference_model.fingerprint import architecture_fingerprint, recorded_fingerprints
+
+    source, recorded = architecture_fingerprint(frozen), recorded_fingerprints()
+    for key, rewrite in REWRITES.items():
+        if recorded.get(key) == source:
+            return rewrite
+    raise InputError(f"{frozen.name}: not a frozen 3dgan or 3dgan-angle generator (fingerprint "
+                     f"{source[:12]}); only those have a polyphase rewrite")
+
+
+def rewrite_generator(frozen) -> "keras.Model":
+    """The polyphase generator with the frozen one's weights; `frozen` must be one of the frozen
+    reference generators, built under the Keras dtype policy the rewrite should use."""
+    import keras
+
+    from reference_model.fingerprint import architecture_fingerprint
+
+    rewrite = rewrite_for(frozen)
+    latent = keras.Input(frozen.input.shape[1:], name="conditioned_latent")
+    model = keras.Model(latent, rewrite.image(frozen, latent), name=rewrite.name)
+    model.source_fingerprint = architecture_fingerprint(frozen)
     return model
 
 
@@ -275,5 +357,6 @@ def provenance(frozen, checkpoint_sha256: str | None) -> dict:
     """What a rewritten generator records: the frozen architecture and weights it came from."""
     from reference_model.fingerprint import architecture_fingerprint
 
-    values = (REWRITE_NAME, REWRITE_VERSION, architecture_fingerprint(frozen), checkpoint_sha256)
+    rewrite = rewrite_for(frozen)
+    values = (rewrite.name, rewrite.version, architecture_fingerprint(frozen), checkpoint_sha256)
     return dict(zip(PROVENANCE_KEYS, values))

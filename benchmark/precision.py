@@ -5,8 +5,9 @@
              weights are cast at run time and the convolutions run as oneDNN bf16 kernels
              (AVX-512 BF16, or AMX where the CPU has it); batch norm statistics and the output
              layer stay float32. Before it runs, every bf16 layer is checked against float32 on
-             this CPU (`reference_model.numerics`; oneDNN's AMX kernel for conv1 is wrong, which
-             the rewrite avoids by folding conv1 into the dense layer).
+             this CPU (`reference_model.numerics`; oneDNN's AMX kernel for conv1 is wrong: the
+             fixed rewrite folds conv1 into the dense layer, the angle rewrite runs conv1's phase
+             convolution in float32, as the frozen conv1 runs).
 * int8     - OpenVINO with NNCF post-training static quantisation: the same Keras model is
              converted in memory (no ONNX hop), NNCF calibrates activation ranges on generator
              inputs drawn from the data's energy (and angle) range, and the OpenVINO CPU plugin
@@ -19,8 +20,8 @@
              kernels have no CONV_3D, and tf2onnx lags Keras 3.
 
 Every precision runs the same checkpoint (same weights, same architecture fingerprint). For
-the fixed-angle generator all three run the polyphase rewrite of `benchmark.inference_graph`
-(the same showers as the frozen graph, to float32 rounding; its provenance records the frozen
+both generators all three run the polyphase rewrite of `benchmark.inference_graph` (the same
+showers as the frozen graph, to float32 rounding; its provenance records the frozen
 fingerprint and checkpoint hash it derives from).
 
 Two physics checks, reported apart (issue 11 section 4):
@@ -109,13 +110,13 @@ class GeneratorRunner(Protocol):
 
 def inference_generator(checkpoint: Path, rewrite: bool = True) -> tuple[ModelSpec, Any, dict]:
     """The checkpoint's generator as inference runs it, under the current Keras dtype policy:
-    the polyphase rewrite where one exists (fixed-angle), else the frozen graph; plus its
-    provenance (the frozen fingerprint and weights it derives from)."""
+    the polyphase rewrite (both generators have one), or the frozen graph with `rewrite=False`;
+    plus its provenance (the frozen fingerprint and weights it derives from)."""
     from benchmark import inference_graph
     from reference_model.checkpoint import load_generator, read_card
 
     spec, frozen = load_generator(checkpoint)
-    if not rewrite or spec.geometry != FIXED:
+    if not rewrite:
         return spec, frozen, {"rewrite": None}
     model = inference_graph.rewrite_generator(frozen)
     return spec, model, inference_graph.provenance(frozen, read_card(checkpoint).get("sha256"))

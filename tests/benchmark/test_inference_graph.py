@@ -43,7 +43,8 @@ def test_rewrite_produces_the_frozen_showers(frozen):
 def test_rewrite_carries_the_frozen_fingerprint(frozen):
     record = graph.provenance(frozen, "abc")
     assert record["source_fingerprint"] == architecture_fingerprint(frozen)
-    assert record["source_checkpoint_sha256"] == "abc" and record["rewrite"] == graph.REWRITE_NAME
+    assert record["source_checkpoint_sha256"] == "abc" and record["rewrite"] == graph.FIXED_REWRITE.name
+    assert record["rewrite_version"] == graph.FIXED_REWRITE.version
     assert set(record) == set(graph.PROVENANCE_KEYS)
 
 
@@ -53,7 +54,8 @@ def test_rewrite_executes_fewer_flops_than_the_model_counts(frozen):
     assert flops_per_sample(graph.rewrite_generator(frozen)) < flops_per_sample(frozen) / 2
 
 
-@pytest.mark.parametrize("factor,kernel,pad", [(2, 6, 2), (2, 5, 2), (2, 8, 0), (3, 8, 3), (2, 3, 1)])
+@pytest.mark.parametrize("factor,kernel,pad", [(2, 6, 2), (2, 5, 2), (2, 8, 0), (3, 8, 3), (2, 3, 1),
+                                                (6, 6, 0), (6, 8, 0)])  # the last two: the angle's conv1
 def test_phase_axis_matches_upsample_pad_convolve_in_1d(factor, kernel, pad):
     """Brute force on one axis: nearest up-sampling, zero padding, valid conv."""
     rng = np.random.default_rng(factor * 100 + kernel * 10 + pad)
@@ -70,6 +72,6 @@ def test_phase_axis_matches_upsample_pad_convolve_in_1d(factor, kernel, pad):
     np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_only_the_fixed_angle_generator_is_rewritten():
-    with pytest.raises(InputError, match="fixed-angle"):
-        graph.rewrite_generator(get_spec("3dgan-angle").build_generator())
+def test_only_the_frozen_generators_are_rewritten():
+    with pytest.raises(InputError, match="only those have a polyphase rewrite"):
+        graph.rewrite_generator(get_spec("3dgan").build_discriminator())

@@ -1,0 +1,127 @@
+"""The variable-angle generator's polyphase rewrite computes the frozen generator's showers, in
+every precision the inference benchmark runs (small batches: one angle shower costs ~10x a
+fixed one)."""
+import keras
+import numpy as np
+import pytest
+
+from benchmark import inference_graph as graph
+from benchmark import precision as prec
+from benchmark import quality
+from reference_model.fingerprint import architecture_fingerprint, flops_per_sample, recorded_fingerprints
+from reference_model.specs import get_spec
+
+SPEC = get_spec("3dgan-angle")
+FINGERPRINT_KEY = "3dgan-angle-reference-generator"
+# Relative to the largest output cell: float32 sums in another order, nothing more (measured 2e-6).
+TOLERANCE = 1e-5
+
+
+def _randomise(generator) -> None:
+    """Non-trivial biases and batch-norm statistics (a fresh generator has zero biases and
+    identity BN, which would hide a bias or BN tiled wrongly)."""
+    rng = np.random.default_rng(1)
+    for layer in generator.layers:
+        if isinstance(layer, (keras.layers.Dense, keras.layers.Conv3D)) and layer.use_bias:
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, rng.normal(0, 0.05, bias.shape)])
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
+                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
+
+
+@pytest.fixture(scope="module")
+def frozen():
+    keras.utils.set_random_seed(0)
+    generator = SPEC.build_generator()
+    _randomise(generator)
+    return generator
+
+
+@pytest.fixture(scope="module")
+def checkpoint(frozen, tmp_path_factory):
+    from reference_model.checkpoint import save_generator
+
+    path = tmp_path_factory.mktemp("angle") / "random-3dgan-angle-generator.weights.h5"
+    return save_generator(path, frozen, SPEC, {"untrained": True})
+
+
+@pytest.fixture(scope="module")
+def float32_runner(checkpoint):
+    return prec.load_runner("float32", checkpoint, SPEC)
+
+
+def test_angle_rewrite_produces_the_frozen_showers(frozen):
+    rewritten = graph.rewrite_generator(frozen)
+    latent = prec.calibration_latents(SPEC, 2, seed=0)
+    expected = frozen(latent, training=False).numpy()
+    actual = rewritten(latent, training=False).numpy()
+    assert actual.shape == expected.shape == (2, 51, 51, 25, 1)
+    assert np.abs(actual - expected).max() <= TOLERANCE * np.abs(expected).max()
+
+
+def test_angle_rewrite_leaves_the_frozen_fingerprint_and_records_it(frozen):
+    graph.rewrite_generator(frozen)
+    assert architecture_fingerprint(frozen) == recorded_fingerprints()[FINGERPRINT_KEY]
+    record = graph.provenance(frozen, "abc")
+    assert record == {"rewrite": graph.ANGLE_REWRITE.name, "rewrite_version": graph.ANGLE_REWRITE.version,
+                      "source_fingerprint": recorded_fingerprints()[FINGERPRINT_KEY],
+                      "source_checkpoint_sha256": "abc"}
+
+
+def test_angle_rewrite_no_longer_runs_the_upsampled_conv1(frozen):
+    """conv1 over the 6x up-sampled grid is 3,629 of the frozen model's 6,123 MFLOP per shower;
+    its phase convolution is 188 (2,682 in all)."""
+    rewritten = graph.rewrite_generator(frozen)
+    names = {layer.name for layer in rewritten.layers}
+    assert {"up1", "conv1"}.isdisjoint(names) and "phase1_conv" in names
+    assert flops_per_sample(rewritten) < flops_per_sample(frozen) / 2
+
+
+def test_float32_runner_runs_the_angle_rewrite(float32_runner, frozen):
+    assert float32_runner.runtime == prec.RUNTIMES["float32"] + prec.REWRITTEN
+    assert float32_runner.provenance["rewrite"] == graph.ANGLE_REWRITE.name
+    latent = prec.calibration_latents(SPEC, 2, seed=1)
+    expected = frozen(latent, training=False).numpy()
+    assert np.abs(float32_runner(latent) - expected).max() <= TOLERANCE * np.abs(expected).max()
+
+
+def test_bfloat16_angle_rewrite_passes_the_paired_gate(checkpoint, float32_runner):
+    """bf16 showers from the same latents pass the paired gate a --smoke run applies, and their
+    totals are float32's to bf16 rounding; conv1's phase convolution stays float32, as conv1 does
+    (oneDNN's AMX bf16 kernel for conv1 is wrong: docs/numerics.md)."""
+    runner = prec.load_runner("bfloat16", checkpoint, SPEC, check_kernels=False)
+    assert runner.runtime == prec.RUNTIMES["bfloat16"] + prec.REWRITTEN
+    assert runner.generator.get_layer("phase1_conv").compute_dtype == "float32"
+    assert runner.generator.get_layer("conv2").compute_dtype == "bfloat16"
+    floor = quality.noise_floor_thresholds(quality.load_thresholds(SPEC.benchmark, smoke=True))
+    paired = prec.paired_reference(float32_runner, floor, batch_size=8)
+    verdict = prec.paired_gate(runner, paired, floor, batch_size=8)
+    assert verdict.passed, verdict.summary
+    latent = prec.calibration_latents(SPEC, 2, seed=2)
+    reference = float32_runner(latent)
+    low = runner(latent)
+    assert not np.array_equal(low, reference)  # really ran in bf16
+    np.testing.assert_allclose(low.sum(axis=(1, 2, 3, 4)), reference.sum(axis=(1, 2, 3, 4)), rtol=0.05)
+
+
+@pytest.mark.slow
+def test_int8_quantises_every_convolution_of_the_angle_rewrite(checkpoint, float32_runner, tmp_path):
+    """~30 s on 2 cores: NNCF calibration and OpenVINO compilation of the angle rewrite."""
+    import openvino as ov
+
+    from benchmark import residual_quantisation
+
+    model = prec.prepare("int8", checkpoint, tmp_path, seed=0, calibration_showers=64)
+    runner = prec.load_runner("int8", model, SPEC, intra_op=1)
+    assert prec.float_convolutions(runner._compiled) == []
+    assert runner.provenance["rewrite"] == graph.ANGLE_REWRITE.name
+    ir = ov.Core().read_model(str(model))
+    convolutions = ir.get_rt_info([residual_quantisation.ACTIVATION_RT_INFO]).astype(str).split(",")
+    assert len(convolutions) == 7  # conv1's phase convolution, conv2 ... conv7
+    assert ir.get_rt_info([residual_quantisation.WEIGHT_RT_INFO]).astype(str).split(",") == convolutions
+    latent = prec.calibration_latents(SPEC, 2, seed=2)
+    reference = float32_runner(latent)
+    np.testing.assert_allclose(runner(latent).sum(axis=(1, 2, 3, 4)), reference.sum(axis=(1, 2, 3, 4)),
+                               rtol=0.05)
