@@ -120,7 +120,11 @@ def read_record(path: Path) -> Optional[HoldTest]:
 
 
 def _fresh_document(candidate: Path, card: dict, thresholds, seeds: tuple[int, ...], command: str) -> dict:
-    return {"candidate": str(candidate), "candidate_sha256": card["sha256"], "benchmark": thresholds.benchmark,
+    from benchmark.provenance import SUITE_ROOT
+
+    shown = candidate.resolve()
+    shown = shown.relative_to(SUITE_ROOT) if shown.is_relative_to(SUITE_ROOT) else shown
+    return {"candidate": str(shown), "candidate_sha256": card["sha256"], "benchmark": thresholds.benchmark,
             "target": thresholds.version, "target_sha256": thresholds.sha256,
             "events": thresholds.evaluation_events, "planned_seeds": list(seeds),
             "required_pass_rate": REQUIRED_PASS_RATE, "command": command, "seeds": {}}
