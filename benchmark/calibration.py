@@ -95,15 +95,18 @@ def provisional_thresholds(benchmark: str, events_per_bin: Optional[int] = None)
         histogram_bins=design.histogram_bins, limits={}, hit_threshold_gev=HIT_THRESHOLD_GEV)
 
 
-def standin_sample(thresholds: quality.Thresholds, seed: int) -> Showers:
+def standin_sample(thresholds: quality.Thresholds, seed: int, theta_shift_deg: float = 0.0) -> Showers:
     """`events_per_bin` stand-in showers per energy bin, energies flat inside each bin (as the
-    in-bin events of a flat spectrum are), bin after bin."""
-    from reference_model.simulator import simulate
+    in-bin events of a flat spectrum are), bin after bin. `theta_shift_deg` (angle geometry)
+    simulates every shower at an incidence angle that much larger, its label unchanged."""
+    from reference_model.simulator import DEFAULT_THETA_RANGE_DEG, simulate
 
+    theta_range = tuple(t + theta_shift_deg for t in DEFAULT_THETA_RANGE_DEG)
     parts = [simulate(thresholds.events_per_bin, thresholds.geometry, seed=seed * 100 + i,
-                      energy_range=(low, high))
+                      energy_range=(low, high), theta_range_deg=theta_range)
              for i, (low, high) in enumerate(thresholds.energy_bins_gev)]
-    theta = None if parts[0].theta_rad is None else np.concatenate([p.theta_rad for p in parts])
+    theta = None if parts[0].theta_rad is None else \
+        np.concatenate([p.theta_rad for p in parts]) - np.float32(np.radians(theta_shift_deg))
     return Showers(np.concatenate([p.ecal_gev for p in parts]),
                    np.concatenate([p.energy_gev for p in parts]), theta)
 

@@ -13,7 +13,7 @@ from benchmark.campaign import REFERENCE_SEED
 from benchmark.recipe import CAMPAIGNS
 from benchmark.ship import GENERATORS, VALIDATION_DATA_SEED
 from harness.arguments import positive_float
-from harness.commands import holdtest, study
+from harness.commands import distortions, holdtest, study
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -106,6 +106,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     study.register(sub)
     holdtest.register(sub)
+    distortions.register(sub)
 
 
 def _campaign_command(sub, name: str, help: str, description: str | None = None,

@@ -9,7 +9,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from benchmark import calibration, quality
+from benchmark import calibration, distortions, quality
 from reference_model import transforms
 from reference_model.errors import InputError
 from reference_model.physics import ShowerFeatures
@@ -35,13 +35,6 @@ def fixed_samples(fixed_thresholds):
 
 def _scaled(showers: Showers, factor: float) -> Showers:
     return Showers(showers.ecal_gev * np.float32(factor), showers.energy_gev, showers.theta_rad)
-
-
-def _deeper(showers: Showers, layers: int) -> Showers:
-    """Every shower moved `layers` layers deeper (the first layers empty, the last ones lost)."""
-    shifted = np.zeros_like(showers.ecal_gev)
-    shifted[..., layers:] = showers.ecal_gev[..., :-layers]
-    return Showers(shifted, showers.energy_gev, showers.theta_rad)
 
 
 # -- the thresholds files -----------------------------------------------------------------------
@@ -157,7 +150,7 @@ def test_cells_scaled_by_1_05_fail_the_sampling_fraction_check(fixed_samples, fi
 
 def test_showers_two_layers_deeper_fail_the_shape_checks(fixed_samples, fixed_thresholds):
     reference, held_out = fixed_samples
-    report = quality.evaluate(reference, _deeper(held_out, 2), fixed_thresholds)
+    report = quality.evaluate(reference, distortions.deeper(held_out, 2), fixed_thresholds)
     assert not report.passed
     failed = {r.name for r in report.failures()}
     assert {"objective.profiles", "objective.moments"} <= failed
@@ -175,7 +168,7 @@ def test_the_reference_target_discriminates_at_the_references_level(fixed_sample
     assert quality.evaluate(reference, _scaled(held_out, 1.1), target).passed
     scaled = {r.name for r in quality.evaluate(reference, _scaled(held_out, 1.2), target).failures()}
     assert "objective.sampling_fraction" in scaled
-    deeper = {r.name for r in quality.evaluate(reference, _deeper(held_out, 1), target).failures()}
+    deeper = {r.name for r in quality.evaluate(reference, distortions.deeper(held_out, 1), target).failures()}
     assert "profile_l1.z" in deeper and "separation.moment_z1.E395-405" in deeper
 
 
@@ -214,7 +207,7 @@ def test_angle_gate_discriminates():
     assert quality.evaluate(reference, held_out, thresholds).passed
     scaled = quality.evaluate(reference, _scaled(held_out, 1.05), thresholds)
     assert "objective.sampling_fraction" in {r.name for r in scaled.failures()}
-    deeper = quality.evaluate(reference, _deeper(held_out, 2), thresholds)
+    deeper = quality.evaluate(reference, distortions.deeper(held_out, 2), thresholds)
     assert "objective.profiles" in {r.name for r in deeper.failures()}
     # Angles mislabelled (each shower judged against another's angle) fail the angle term.
     relabelled = Showers(held_out.ecal_gev, held_out.energy_gev, np.pi - held_out.theta_rad)

@@ -1,0 +1,62 @@
+"""`harness reference distortions`: what each target lets through (benchmark/distortions.py)."""
+from __future__ import annotations
+
+import argparse
+
+from reference_model.errors import InputError
+from reference_model.specs import BENCHMARKS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `distortions` to `harness reference`'s subcommands."""
+    parser = sub.add_parser(
+        "distortions", help="which known errors (energy scale, depth, angle) each target lets through",
+        description="Judge pairs of independent stand-in samples against each other under each target, "
+                    "the second sample distorted: every cell scaled (x1.05, x1.1, x1.2), every shower "
+                    "1-3 layers deeper, and for 3dgan-angle every shower at a 2 or 5 degree larger "
+                    "incidence angle. Prints, per target, on how many pairs each distortion passes and "
+                    "what fails; the table CALIBRATION.md records for every target version.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--benchmark", choices=BENCHMARKS, default="3dgan")
+    parser.add_argument("--target", metavar="VERSION", action="append", default=None,
+                        help="a registered thresholds version; repeat for several columns "
+                             "(unset: the benchmark's target)")
+    parser.add_argument("--pairs", default="7:8,9:10",
+                        help="stand-in seed pairs REFERENCE:CANDIDATE, comma-separated")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.set_defaults(func=run_distortions)
+
+
+def parse_pairs(text: str) -> list[tuple[int, int]]:
+    try:
+        pairs = [tuple(int(s) for s in part.split(":")) for part in text.split(",")]
+    except ValueError:
+        pairs = []
+    if not pairs or any(len(p) != 2 or p[0] == p[1] for p in pairs):
+        raise InputError(f"--pairs {text!r}: write REFERENCE:CANDIDATE seed pairs, e.g. 7:8,9:10, "
+                         "two different seeds each")
+    return pairs
+
+
+def run_distortions(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from benchmark import quality
+    from benchmark.distortions import failing_summary, lets_through
+
+    pairs = parse_pairs(args.pairs)
+    targets = [quality.load_thresholds(args.benchmark, version=v) for v in (args.target or [None])]
+    columns = [lets_through(t, pairs) for t in targets]
+    rows = []
+    for i, row in enumerate(columns[0]):
+        cells = [row.distortion.label]
+        for column in columns:
+            judged = column[i]
+            failed = sorted({name for names in judged.failures for name in names})
+            cells.append(f"passes {judged.passes} of {len(pairs)}" + (f" (fails: {failing_summary(failed)})"
+                                                                     if failed else ""))
+        rows.append(cells)
+    headers = ["second sample", *(f"{t.version} ({len(t.limits)} limits)" for t in targets)]
+    print(tabulate(rows, headers=headers, tablefmt="github" if args.markdown else "simple"))
+    print(f"pairs (reference:candidate seeds): {args.pairs}")
+    return 0
