@@ -21,6 +21,7 @@ docs/inference-performance.md.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import os
@@ -28,8 +29,9 @@ import queue
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -147,34 +149,58 @@ class StreamJob:
 
 
 def _stream_main(job: StreamJob, barrier, results) -> None:
-    """Pin, load, warm up, wait for the others, then time batches until the deadline."""
-    try:
-        os.sched_setaffinity(0, job.cores)
-        from benchmark import precision as prec
-        from reference_model.specs import get_spec
+    run_timed_copy(job.stream, job.cores, partial(_load_stream, job), job.warmup_batches, job.duration_s,
+                   job.min_batches, barrier, results)
 
-        prec.configure_threads(job.intra_op, job.inter_op)
-        spec = get_spec(job.benchmark)
-        # the parent (harness.run_inference) checked this node's bf16 kernels when it built its runners
-        runner = prec.load_runner(job.precision, Path(job.artifact), spec, job.intra_op, check_kernels=False)
-        latents = prec.calibration_latents(spec, job.batch * LATENT_POOL_BATCHES, job.seed + job.stream)
-        pool = [latents[i * job.batch:(i + 1) * job.batch] for i in range(LATENT_POOL_BATCHES)]
-        for i in range(job.warmup_batches):
-            spec.images_to_gev(runner(pool[i % len(pool)]))
+
+def _load_stream(job: StreamJob) -> Callable[[], None]:
+    """The stream's model, loaded after pinning: one call runs one batch, latents to GeV."""
+    from benchmark import precision as prec
+
+    runner = load_stream_runner(job.benchmark, job.precision, job.artifact, job.intra_op, job.inter_op)
+    spec = runner.spec
+    latents = prec.calibration_latents(spec, job.batch * LATENT_POOL_BATCHES, job.seed + job.stream)
+    pool = itertools.cycle([latents[i * job.batch:(i + 1) * job.batch] for i in range(LATENT_POOL_BATCHES)])
+    return lambda: spec.images_to_gev(runner(next(pool)))
+
+
+def load_stream_runner(benchmark: str, precision: str, artifact: str, intra_op: int, inter_op: int):
+    """A stream process's runner, loaded as every stream loads it (after pinning): the thread
+    pools first, before TensorFlow's first op, then the precision's runner over the artifact.
+    Shared by the sweep's streams and LoadGen's (`benchmark.loadgen_runner`)."""
+    from benchmark import precision as prec
+    from reference_model.specs import get_spec
+
+    prec.configure_threads(intra_op, inter_op)
+    # the parent (harness.run_inference) checked this node's bf16 kernels when it built its runners
+    return prec.load_runner(precision, Path(artifact), get_spec(benchmark), intra_op, check_kernels=False)
+
+
+def run_timed_copy(stream: int, cores: Sequence[int], load: Callable[[], Callable[[], None]], warmup: int,
+                   duration_s: float, min_iterations: int, barrier, results) -> None:
+    """One copy's life in its own process: pin it to `cores`, `load()` its work (thread pools are
+    set there, after pinning), run the work `warmup` times untimed, wait for the other copies,
+    then time back-to-back iterations until the common deadline. The spans, or the error, go to
+    `results`; an error breaks the barrier so that no copy waits for one that will never come."""
+    try:
+        os.sched_setaffinity(0, cores)
+        work = load()
+        for _ in range(warmup):
+            work()
         barrier.wait(timeout=START_TIMEOUT_S)
-        deadline = time.perf_counter() + job.duration_s
+        deadline = time.perf_counter() + duration_s
         spans = []
         while True:
             start = time.perf_counter()
-            spec.images_to_gev(runner(pool[len(spans) % len(pool)]))
+            work()
             end = time.perf_counter()
             spans.append((start, end))
-            if end >= deadline and len(spans) >= job.min_batches:
+            if end >= deadline and len(spans) >= min_iterations:
                 break
-        results.put({"stream": job.stream, "spans": spans})
+        results.put({"stream": stream, "spans": spans})
     except BaseException:  # report anything, including a broken barrier, to the parent
         barrier.abort()
-        results.put({"stream": job.stream, "error": traceback.format_exc(limit=4)})
+        results.put({"stream": stream, "error": traceback.format_exc(limit=4)})
 
 
 # -- one point -------------------------------------------------------------------------------
@@ -192,27 +218,34 @@ def measure_point(point: SweepPoint, benchmark: str, artifact: Path, duration_s:
                   warmup_batches: int = 3, min_batches: int = 3, seed: int = 0,
                   cores: Optional[list[int]] = None) -> Measurement:
     """Run `point.streams` pinned stream processes together and aggregate their timings."""
-    context = multiprocessing.get_context("spawn")
     core_sets = stream_core_sets(point.streams, cores)
-    barrier = context.Barrier(point.streams)
-    results = context.Queue()
     jobs = [StreamJob(benchmark, point.precision, str(artifact), point.batch, point.intra_op,
                       point.inter_op, tuple(core_sets[i]), duration_s, warmup_batches, min_batches,
                       seed, i) for i in range(point.streams)]
-    processes = [context.Process(target=_stream_main, args=(job, barrier, results), daemon=True)
-                 for job in jobs]
+    collected = run_copies(_stream_main, jobs, point.label(), duration_s)
+    return aggregate(collected, point.batch, [list(c) for c in core_sets])
+
+
+def run_copies(target: Callable, jobs: Sequence, label: str, duration_s: float) -> list[dict]:
+    """Run `target(job, barrier, results)` in one spawned process per job, all meeting at one
+    barrier, and collect what each puts in `results`; RuntimeError (naming `label`) when a copy
+    fails, dies or hangs."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(len(jobs))
+    results = context.Queue()
+    processes = [context.Process(target=target, args=(job, barrier, results), daemon=True) for job in jobs]
     for process in processes:
         process.start()
     collected = []
     try:
         deadline = time.monotonic() + START_TIMEOUT_S + duration_s * 4
-        while len(collected) < point.streams:
+        while len(collected) < len(jobs):
             try:
                 collected.append(results.get(timeout=5.0))
             except queue.Empty:
                 dead = [p for p in processes if p.exitcode not in (None, 0)]
                 if dead or time.monotonic() > deadline:
-                    raise RuntimeError(f"{point.label()}: a stream process died (exit "
+                    raise RuntimeError(f"{label}: a stream process died (exit "
                                        f"{[p.exitcode for p in dead]}) or hung")
     finally:
         for process in processes:
@@ -221,8 +254,8 @@ def measure_point(point: SweepPoint, benchmark: str, artifact: Path, duration_s:
                 process.terminate()
     errors = [c["error"] for c in collected if "error" in c]
     if errors:
-        raise RuntimeError(f"{point.label()}: a stream failed:\n{errors[0]}")
-    return aggregate(collected, point.batch, [list(c) for c in core_sets])
+        raise RuntimeError(f"{label}: a stream failed:\n{errors[0]}")
+    return collected
 
 
 def aggregate(collected: list[dict], batch: int, stream_cores: list[list[int]]) -> Measurement:

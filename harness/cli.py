@@ -15,7 +15,7 @@ import sys
 from reference_model.errors import InputError
 
 COMMAND_MODULES = ("run", "data", "reference", "validate", "model", "sysinfo", "check", "summarize",
-                   "compare", "regress", "calibrate")
+                   "compare", "regress", "calibrate", "score")
 
 
 def build_parser() -> argparse.ArgumentParser:

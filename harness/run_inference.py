@@ -6,8 +6,9 @@ Order of work, and why:
    generates; a precision that fails is reported FAILED with its failing metrics and is never
    timed, so a fast model with wrong physics can never appear as fast;
 3. sweep threads x streams x batch over the precisions that passed (pinned stream processes);
-4. run LoadGen's scenarios for each passing precision at its best 1-stream batch size, logs and
-   `result.json` into the results tree (`harness.results`).
+4. run LoadGen's scenarios for each passing precision at its fastest sweep point (streams, batch,
+   threads per stream; several streams run as pinned processes behind one SUT), logs and
+   `result.json`, which records that point, into the results tree (`harness.results`).
 `--no-quality-gate` skips step 2 for tuning the software path only: every number is labelled
 "ungated" and nothing it writes is submittable.
 """
@@ -255,8 +256,9 @@ def _run(request, precisions, scenarios, points, cores) -> int:
                 print(f"[inference] LoadGen skipped for {precision}: its showers differ from float32's")
                 continue
             quality = _quality_record(target, gates.get(precision))
-            loadgen_failures += _run_loadgen(request, recorder, precision, runners[precision], sweep,
-                                             scenarios, quality, provenance, threads, submittable)
+            loadgen_failures += _run_loadgen(request, recorder, precision, runners[precision],
+                                             artifacts[precision], sweep, scenarios, quality, provenance,
+                                             threads, submittable)
     measured = [r for r in sweep if r.status in TIMED_STATUSES]
     errors = [r for r in sweep if r.status == "error"]
     target_missed = target is not None and not target.passed
@@ -277,7 +279,6 @@ def _physics_checks(request, runners: dict, precisions: list[str], thresholds, r
     (b) every precision against float32 from the same inputs, at the target's noise-floor limits;
     None / {} with --no-quality-gate."""
     from benchmark import precision as prec
-    from benchmark.quality import noise_floor_thresholds
 
     if thresholds is None:
         return None, {}
@@ -285,15 +286,26 @@ def _physics_checks(request, runners: dict, precisions: list[str], thresholds, r
     target = prec.gate(float32, reference, thresholds, seed=request.seed)
     print(f"[inference] (a) checkpoint target {thresholds.name}, float32 against reference data: "
           f"{'PASSED' if target.passed else 'NOT MET'} ({target.summary})", flush=True)
+    return target, precision_gates(runners, precisions, thresholds, request.seed)
+
+
+def precision_gates(runners: dict, precisions: list[str], thresholds, seed: int,
+                    tag: str = "[inference] (b)") -> dict:
+    """Check (b), the precision gate: each precision's showers against float32's
+    (`runners["float32"]`) from the same latents and conditions, at the target's noise-floor
+    limits. `harness score` gates its low-precision workloads with this same check."""
+    from benchmark import precision as prec
+    from benchmark.quality import noise_floor_thresholds
+
     floor = noise_floor_thresholds(thresholds)
-    paired = prec.paired_reference(float32, floor, seed=request.seed)
+    paired = prec.paired_reference(runners[prec.FLOAT32], floor, seed=seed)
     gates = {}
     for precision in precisions:
-        gates[precision] = prec.paired_gate(runners[precision], paired, floor, seed=request.seed)
-        print(f"[inference] (b) {precision} against float32, same latents, {floor.name} limits: "
+        gates[precision] = prec.paired_gate(runners[precision], paired, floor, seed=seed)
+        print(f"{tag} {precision} against float32, same latents, {floor.name} limits: "
               f"{'PASSED' if gates[precision].passed else 'FAILED'} ({gates[precision].summary})",
               flush=True)
-    return target, gates
+    return gates
 
 
 def _quality_record(target, gate) -> dict:
@@ -347,51 +359,56 @@ def _print_headline(sweep, rooflines, geant4_source: str, slides: str, provenanc
                   f"(model FLOPs; the FLOPs the graph executes: {result.executed_utilisation:.1%})")
 
 
-def _server_search(request, runner, config, log_dir: Path, sweep, precision: str):
-    """Bisect between 5% and 100% of the precision's best 1-stream sweep throughput."""
+def _best_point(sweep, precision: str):
+    """The precision's fastest timed sweep point (streams, batch, threads): what its LoadGen runs
+    use (issue 24: the sweep's best setting, not always one stream); None without one."""
+    timed = [r for r in sweep if r.point.precision == precision and r.showers_per_second]
+    return max(timed, key=lambda r: r.showers_per_second) if timed else None
+
+
+def _server_search(request, runner, config, log_dir: Path, best, artifact: Path):
+    """Bisect between 5% and 100% of the throughput the sweep measured at the chosen point."""
     from benchmark.loadgen_runner import search_server_qps
 
-    rates = [r.showers_per_second for r in sweep if r.point.precision == precision
-             and r.point.streams == 1 and r.showers_per_second]
-    if not rates:
-        raise RuntimeError("no 1-stream sweep point of this precision to bound the QPS search")
-    return search_server_qps(runner, config, log_dir, request.server_search, 0.05 * max(rates), max(rates))
+    if best is None:
+        raise RuntimeError("no timed sweep point of this precision to bound the QPS search")
+    rate = best.showers_per_second
+    return search_server_qps(runner, config, log_dir, request.server_search, 0.05 * rate, rate,
+                             artifact=artifact)
 
 
-def _best_batch(sweep, precision: str, default: int) -> int:
-    single = [r for r in sweep if r.point.precision == precision and r.point.streams == 1
-              and r.showers_per_second]
-    return max(single, key=lambda r: r.showers_per_second).point.batch if single else default
-
-
-def _run_loadgen(request, recorder, precision: str, runner, sweep, scenarios,
+def _run_loadgen(request, recorder, precision: str, runner, artifact: Path, sweep, scenarios,
                  quality: dict, provenance: dict, threads: dict, submittable: bool) -> int:
-    """LoadGen's scenarios for one precision; returns how many could not be run."""
+    """LoadGen's scenarios for one precision at its best sweep point; returns how many could not
+    be run."""
     from benchmark.loadgen_runner import LoadGenConfig, run_scenario
     from harness import results
 
-    batch = _best_batch(sweep, precision, request.batch[0])
+    best = _best_point(sweep, precision)
+    point = {"max_batch": best.point.batch, "streams": best.point.streams, "intra_op": best.point.intra_op,
+             "inter_op": best.point.inter_op} if best else {"max_batch": request.batch[0]}
+    batch, streams = point["max_batch"], point.get("streams", 1)
     failures = 0
     for scenario in scenarios:
         run = recorder.reserve_inference(request.benchmark, scenario)
-        shared = {"max_batch": batch, "server_target_qps": request.server_qps,
+        shared = {**point, "server_target_qps": request.server_qps,
                   "server_latency_ms": request.server_latency_ms, "seed": request.seed}
         config = (LoadGenConfig.official(scenario, **shared) if request.official else
                   LoadGenConfig(scenario=scenario, min_duration_ms=int(request.loadgen_duration * 1000),
                                 min_query_count=request.loadgen_queries, **shared))
-        print(f"[inference] LoadGen {scenario} ({precision}, max batch {batch}, "
+        print(f"[inference] LoadGen {scenario} ({precision}, {streams} stream(s), max batch {batch}, "
               f"min {config.min_duration_ms} ms) -> {run.directory}", flush=True)
         search = None
         try:
             if scenario == "Server" and request.server_search:
-                search = _server_search(request, runner, config, run.directory, sweep, precision)
+                search = _server_search(request, runner, config, run.directory, best, artifact)
                 if search.best is None:
                     raise RuntimeError(f"no target QPS met the latency bound in {len(search.trials)} runs")
                 outcome = search.best
                 for name in results.LOADGEN_LOGS:  # the result's logs are the best trial's
                     shutil.copy2(Path(outcome.log_dir) / name, run.directory / name)
             else:
-                outcome = run_scenario(runner, config, run.directory)
+                outcome = run_scenario(runner, config, run.directory, artifact=artifact)
         except RuntimeError as err:
             print(f"[inference] LoadGen {scenario} failed: {err}", flush=True)
             failures += 1
@@ -400,7 +417,7 @@ def _run_loadgen(request, recorder, precision: str, runner, sweep, scenarios,
                    "command": results.harness_command(),
                    "samples_per_second": outcome.samples_per_second, "valid": outcome.valid,
                    "verdict": outcome.verdict, "latency_ns": outcome.latency_ns,
-                   "settings": {**threads, "streams": 1,
+                   "settings": {**threads, **_stream_settings(outcome.settings),
                                 "batch_size": batch, "precision": precision,
                                 "runtime": runner.runtime},
                    "min_duration_ms": config.min_duration_ms,
@@ -413,3 +430,10 @@ def _run_loadgen(request, recorder, precision: str, runner, sweep, scenarios,
               f"({rate} samples/s; {', '.join(f'{k}: {v}' for k, v in outcome.checks.items())}) "
               f"-> {path.parent}", flush=True)
     return failures
+
+
+def _stream_settings(loadgen_settings: dict) -> dict:
+    """The streams and threads LoadGen's SUT ran with, as a result's settings record them."""
+    ran = {"streams": loadgen_settings.get("streams", 1), "intra_op_threads": loadgen_settings.get("intra_op"),
+           "inter_op_threads": loadgen_settings.get("inter_op"), "stream_cores": loadgen_settings.get("stream_cores")}
+    return {key: value for key, value in ran.items() if value is not None}

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from reference_model import transforms
 from reference_model.showers import FIXED
-from reference_model.specs import ModelSpec
+from reference_model.specs import ModelSpec, get_spec
 
 TapeWrapper = Callable[[tf.GradientTape], tf.GradientTape]
 FIXED_FAKE_ENERGY_RANGE = (0.1, 5.0)  # e_s ~ U(0.1, 5), i.e. 10-500 GeV
@@ -58,6 +58,20 @@ def stream_seed(*key: int) -> int:
 
 def _identity_tape(tape: tf.GradientTape) -> tf.GradientTape:
     return tape
+
+
+def synthetic_batch(benchmark_name: str, batch_size: int, seed: int = 0) -> dict:
+    """A batch in the step's contract (module docstring), random but in range: what timing a
+    step needs (the step's cost does not depend on the showers' values) without data files."""
+    spec = get_spec(benchmark_name)
+    rng = np.random.default_rng(seed)
+    image = rng.exponential(0.01, (batch_size, *spec.image_shape, 1)).astype(np.float32)
+    batch = {"image": image,
+             "energy": rng.uniform(0.1, 5.0, (batch_size, 1)).astype(np.float32),
+             "ecal": image.sum(axis=(1, 2, 3)).astype(np.float32)}
+    if spec.geometry != FIXED:
+        batch["theta"] = rng.uniform(1.0, 2.1, (batch_size, 1)).astype(np.float32)
+    return {k: tf.constant(v) for k, v in batch.items()}
 
 
 class ReferenceGAN:

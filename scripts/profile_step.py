@@ -61,8 +61,7 @@ def main() -> int:
     from tabulate import tabulate
 
     from reference_model.specs import get_spec
-    from reference_model.training import ReferenceGAN
-    from tests.performance.test_bench_model import synthetic_batch
+    from reference_model.training import ReferenceGAN, synthetic_batch
 
     keras.mixed_precision.set_global_policy(args.precision)
     gan = ReferenceGAN(get_spec(args.benchmark), seed=0)

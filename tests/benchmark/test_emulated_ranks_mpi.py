@@ -28,11 +28,9 @@ SCRIPT = textwrap.dedent("""
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    sys.path.insert(0, {tests!r})
-    from performance.test_bench_model import synthetic_batch
     from benchmark.distributed import init_communicator
     from reference_model.specs import get_spec
-    from reference_model.training import ReferenceGAN
+    from reference_model.training import ReferenceGAN, synthetic_batch
 
     benchmark, out, emulate = sys.argv[1], sys.argv[2], int(sys.argv[3])
     comm = init_communicator()
@@ -57,8 +55,7 @@ def _env() -> dict:
 @pytest.mark.parametrize("benchmark_name", ["3dgan", "3dgan-angle"])
 def test_two_horovod_ranks_equal_two_emulated_ranks(tmp_path, benchmark_name):
     script = tmp_path / "step.py"
-    script.write_text(SCRIPT.format(tests=os.path.dirname(os.path.dirname(__file__)), steps=STEPS,
-                                    batch=BATCH, ranks=RANKS))
+    script.write_text(SCRIPT.format(steps=STEPS, batch=BATCH, ranks=RANKS))
     real, emulated = tmp_path / "real.npz", tmp_path / "emulated.npz"
     runs = [["mpirun", "-np", str(RANKS), "--oversubscribe", "-x", "OMP_NUM_THREADS", sys.executable, str(script), benchmark_name, str(real), "1"],
             [sys.executable, str(script), benchmark_name, str(emulated), str(RANKS)]]

@@ -13,14 +13,12 @@ pytestmark = [pytest.mark.mpi, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("mpirun") is None, reason="Open MPI is not installed")]
 
 RANK_SCRIPT = textwrap.dedent("""
-    import hashlib, sys
+    import hashlib
     import numpy as np
     import tensorflow as tf
-    sys.path.insert(0, {tests!r})
-    from performance.test_bench_model import synthetic_batch
     from benchmark.distributed import init_communicator
     from reference_model.specs import get_spec
-    from reference_model.training import ReferenceGAN
+    from reference_model.training import ReferenceGAN, synthetic_batch
 
     comm = init_communicator()
     gan = ReferenceGAN(get_spec("3dgan"), seed=5, tape_wrapper=comm.tape_wrapper, rank=comm.rank)
@@ -43,7 +41,7 @@ RANK_SCRIPT = textwrap.dedent("""
 
 def test_two_ranks_draw_different_fakes_and_keep_identical_weights(tmp_path):
     script = tmp_path / "rank.py"
-    script.write_text(RANK_SCRIPT.format(tests=os.path.dirname(os.path.dirname(__file__))))
+    script.write_text(RANK_SCRIPT)
     env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
            "OMPI_MCA_rmaps_base_oversubscribe": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(["mpirun", "-np", "2", "--oversubscribe", sys.executable, str(script)],

@@ -12,25 +12,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from reference_model.showers import FIXED
 from reference_model.specs import get_spec
-from reference_model.training import ReferenceGAN
+from reference_model.training import ReferenceGAN, synthetic_batch
 
 GENERATOR_BATCH = {"3dgan": 16, "3dgan-angle": 4}
 TRAINING_BATCH = {"3dgan": 8, "3dgan-angle": 2}
-
-
-def synthetic_batch(benchmark_name: str, batch_size: int, seed: int = 0) -> dict:
-    """A batch in the training step's contract (reference_model/training.py), random but in range."""
-    spec = get_spec(benchmark_name)
-    rng = np.random.default_rng(seed)
-    image = rng.exponential(0.01, (batch_size, *spec.image_shape, 1)).astype(np.float32)
-    batch = {"image": image,
-             "energy": rng.uniform(0.1, 5.0, (batch_size, 1)).astype(np.float32),
-             "ecal": image.sum(axis=(1, 2, 3)).astype(np.float32)}
-    if spec.geometry != FIXED:
-        batch["theta"] = rng.uniform(1.0, 2.1, (batch_size, 1)).astype(np.float32)
-    return {k: tf.constant(v) for k, v in batch.items()}
 
 
 @pytest.mark.parametrize("benchmark_name", ["3dgan", "3dgan-angle"])
