@@ -1,10 +1,17 @@
 """The MLPerf Inference scenarios over the generator, driven by MLPerf's own LoadGen.
 
-The system under test (SUT) is one generator runner (any precision of `benchmark.precision`)
-fed by a worker thread: LoadGen's `issue_query` only enqueues samples; the worker takes what is
-queued, up to `max_batch` samples, runs one batch (conditioned latents -> showers in GeV) and
-completes those samples. That is dynamic batching, so Offline and Server fill batches while
-SingleStream (1 sample per query) and MultiStream (8) run at their natural size.
+The system under test (SUT) is one or more *streams* of the generator (any precision of
+`benchmark.precision`), each fed by a dispatcher thread: LoadGen's `issue_query` only enqueues
+samples; a free dispatcher takes its share of what is queued (at most `max_batch` samples), runs
+one batch on its stream (conditioned latents -> showers in GeV) and completes those samples. That
+is dynamic batching, so Offline and Server fill batches while SingleStream (1 sample per query)
+and MultiStream (8, spread over the free streams) run at their natural size.
+
+One stream is the runner in this process, on its thread pools. Several are what the inference
+sweep measures (`benchmark.inference`): one process per stream, pinned to its own cores with its
+own thread pools, loading the same artifact; the dispatchers send them sample indices over a pipe
+and LoadGen's callbacks stay here. The streams are started and warmed before LoadGen starts and
+stopped however the test ends; a stream that fails or dies is a RuntimeError naming it.
 
 The query sample library (QSL) is a pool of conditioned generator inputs drawn from the data
 sets' energy (and angle) range; "loading" them is a no-op because they live in memory.
@@ -17,15 +24,23 @@ its own summary log and reported as it is. Mode: PerformanceOnly (physics is jud
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
+import signal
 import threading
 import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from benchmark.inference import START_TIMEOUT_S, available_cores, load_stream_runner, stream_core_sets
 from benchmark.vocabulary import MULTI_STREAM, OFFLINE, SCENARIOS, SERVER, SINGLE_STREAM
 from reference_model.errors import InputError
 
@@ -44,6 +59,7 @@ DEFAULT_MIN_QUERIES = {SINGLE_STREAM: 256, MULTI_STREAM: 662, SERVER: 662, OFFLI
 OFFLINE_QPS_HEADROOM = 1.25
 SERVER_LOAD_FRACTION = 0.5  # default Server arrival rate: half the calibrated batch throughput
 SERVER_LATENCY_BATCHES = 3.0  # default Server latency bound: 3 full-batch latencies
+STREAM_STOP_S = 10.0  # a stream process told to stop is killed when still there after this long
 SUMMARY_LOG, DETAIL_LOG = "mlperf_log_summary.txt", "mlperf_log_detail.txt"
 _SUMMARY_LINE = re.compile(r"^\s*([^:=]+?)\s*:\s*(\S.*?)\s*$")
 
@@ -72,6 +88,9 @@ class LoadGenConfig:
     server_target_qps: Optional[float] = None  # None: SERVER_LOAD_FRACTION of the calibrated rate
     server_latency_ms: Optional[float] = None  # None: SERVER_LATENCY_BATCHES full-batch latencies
     seed: int = 0
+    streams: int = 1  # 1: the runner in this process; more: one pinned process per stream
+    intra_op: int = 0  # threads per stream process; 0: the cores each stream owns
+    inter_op: int = 1  # inter-op threads per stream process
 
     @classmethod
     def official(cls, scenario: str, **kwargs) -> "LoadGenConfig":
@@ -99,19 +118,29 @@ class LoadGenResult:
         return asdict(self)
 
 
-class GeneratorSUT:
-    """LoadGen's SUT callbacks over a runner, with a batching worker thread."""
+BatchRun = Callable[[np.ndarray], None]  # runs the QSL samples at these indices on one stream
 
-    def __init__(self, runner, latents: np.ndarray, max_batch: int) -> None:
+
+class GeneratorSUT:
+    """LoadGen's SUT callbacks over the streams, one batching dispatcher thread per stream.
+
+    A stream that raises stops the serving: every sample still to come is completed unserved, so
+    that LoadGen's test ends instead of waiting forever (at once, except Server's arrival schedule,
+    which runs its course), and `failure` says what happened."""
+
+    def __init__(self, streams: Sequence[BatchRun], max_batch: int) -> None:
         import mlperf_loadgen as lg
 
-        self._lg, self._runner, self._latents = lg, runner, latents
-        self._max_batch = max_batch
+        self._lg, self._max_batch = lg, max_batch
         self._pending: list = []
         self._ready = threading.Condition()
+        self._idle = len(streams)  # dispatchers not running a batch
         self._stopping = False
-        self._worker = threading.Thread(target=self._serve, name="sut-worker", daemon=True)
-        self._worker.start()
+        self.failure: Optional[Exception] = None
+        self._dispatchers = [threading.Thread(target=self._serve, args=(run,), name=f"sut-stream-{i}",
+                                              daemon=True) for i, run in enumerate(streams)]
+        for dispatcher in self._dispatchers:
+            dispatcher.start()
         self.handle = lg.ConstructSUT(self._issue, self._flush)
 
     def _issue(self, samples) -> None:
@@ -120,42 +149,227 @@ class GeneratorSUT:
             self._ready.notify()
 
     def _flush(self) -> None:
-        pass  # every sample is served as soon as the worker is free
+        pass  # every sample is served as soon as a dispatcher is free
 
-    def _serve(self) -> None:
-        spec = self._runner.spec
-        while True:
-            with self._ready:
-                while not self._pending and not self._stopping:
-                    self._ready.wait()
-                if self._stopping and not self._pending:
-                    return
-                batch = self._pending[:self._max_batch]
-                del self._pending[:self._max_batch]
-            indices = np.fromiter((s.index for s in batch), dtype=np.int64, count=len(batch))
-            spec.images_to_gev(self._runner(self._latents[indices]))
+    def _take(self) -> Optional[list]:
+        """The next batch: an equal share of the queue for each free dispatcher, at most
+        `max_batch`, so a query smaller than the streams' batches is spread over the free streams
+        instead of waiting on one. None when the SUT is closing."""
+        with self._ready:
+            while not self._pending and not self._stopping:
+                self._ready.wait()
+            if not self._pending:
+                return None
+            share = min(self._max_batch, -(-len(self._pending) // self._idle))
+            batch = self._pending[:share]
+            del self._pending[:share]
+            self._idle -= 1
+            if self._pending:
+                self._ready.notify()
+            return batch
+
+    def _serve(self, run: BatchRun) -> None:
+        while (batch := self._take()) is not None:
+            if self.failure is None:
+                try:
+                    run(np.fromiter((s.index for s in batch), dtype=np.int64, count=len(batch)))
+                except Exception as err:  # kept for the caller; LoadGen still needs its samples back
+                    self.failure = self.failure or err
+            with self._ready:  # free before LoadGen hears of it: its next query may come at once
+                self._idle += 1
+                if self._stopping:
+                    return  # the test was interrupted: LoadGen waits for nothing any more
             self._lg.QuerySamplesComplete([self._lg.QuerySampleResponse(s.id, 0, 0) for s in batch])
 
     def close(self) -> None:
+        """Stop the dispatchers; samples still queued (an interrupted test) are dropped."""
         with self._ready:
             self._stopping = True
-            self._ready.notify()
-        self._worker.join(timeout=60)
+            self._pending.clear()
+            self._ready.notify_all()
+        for dispatcher in self._dispatchers:
+            dispatcher.join(timeout=60)
         self._lg.DestroySUT(self.handle)
 
 
-def calibrate(runner, latents: np.ndarray, max_batch: int, repeats: int = 3) -> dict:
-    """Rough batch-1 and full-batch latencies, to size LoadGen's expectations (after warm-up)."""
-    spec = runner.spec
-    timings = {}
-    for size in sorted({1, MULTISTREAM_SAMPLES_PER_QUERY, max_batch}):
-        spec.images_to_gev(runner(latents[:size]))  # warm-up, e.g. a new shape
+# -- the streams -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StreamSetup:
+    """What one stream process loads and where it runs."""
+
+    stream: int
+    streams: int
+    benchmark: str
+    precision: str
+    artifact: str
+    intra_op: int
+    inter_op: int
+    cores: tuple[int, ...]
+    sample_pool: int
+    seed: int
+    warmup_batch: int
+
+
+def _in_process(runner, latents: np.ndarray) -> BatchRun:
+    return lambda indices: runner.spec.images_to_gev(runner(latents[indices]))
+
+
+def _stream_main(setup: StreamSetup, conn) -> None:
+    """One stream's process: pinned and loaded as the sweep loads a stream, warmed on a full
+    batch, then it runs every batch of sample indices the parent sends, answering True (or the
+    error) for each, until told to stop (None) or the parent is gone."""
+    from benchmark.precision import calibration_latents
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
+    try:
+        os.sched_setaffinity(0, setup.cores)
+        runner = load_stream_runner(setup.benchmark, setup.precision, setup.artifact, setup.intra_op,
+                                    setup.inter_op)
+        run = _in_process(runner, calibration_latents(runner.spec, setup.sample_pool, setup.seed))
+        run(np.arange(setup.warmup_batch) % setup.sample_pool)
+        conn.send(True)
+        while (indices := _next_batch(conn)) is not None:
+            run(indices)
+            conn.send(True)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the parent is gone: so is this stream
+    except Exception:
+        traceback.print_exc()
+        with suppress(OSError):
+            conn.send(traceback.format_exc().strip().splitlines()[-1])
+
+
+def _next_batch(conn) -> Optional[np.ndarray]:
+    """The next indices from the parent; None when it says stop or is gone."""
+    try:
+        return conn.recv()
+    except (EOFError, OSError):
+        return None
+
+
+class StreamProcess:
+    """The parent's end of one pinned stream process: runs a batch there and waits for it. A
+    stream that fails, dies or does not load in time is a one-line RuntimeError naming it."""
+
+    def __init__(self, context, setup: StreamSetup) -> None:
+        self.label = (f"LoadGen stream {setup.stream} of {setup.streams} "
+                      f"(cores {','.join(map(str, setup.cores))})")
+        self._conn, child_end = context.Pipe()
+        self._process = context.Process(target=_stream_main, args=(setup, child_end), daemon=True,
+                                        name=f"loadgen-stream-{setup.stream}")
+        self._process.start()
+        child_end.close()  # the child's is then the only end left: its death reads as EOF here
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self._process.pid
+
+    def wait_ready(self, deadline: float) -> None:
+        if not self._conn.poll(max(0.0, deadline - time.monotonic())):
+            raise RuntimeError(f"{self.label}: not loaded after {START_TIMEOUT_S:g} s")
+        self._answer("loading")
+
+    def __call__(self, indices: np.ndarray) -> None:
+        try:
+            self._conn.send(indices)
+        except OSError:
+            raise self._death("receiving a batch") from None
+        self._answer("running a batch")
+
+    def _answer(self, doing: str) -> None:
+        try:
+            answer = self._conn.recv()
+        except (EOFError, OSError):  # the end of the pipe, or its reset when the process was killed
+            raise self._death(doing) from None
+        if answer is not True:
+            raise RuntimeError(f"{self.label} failed {doing}: {answer}")
+
+    def _death(self, doing: str) -> RuntimeError:
+        self._process.join(timeout=5)
+        return RuntimeError(f"{self.label} died {doing} (exit code {self._process.exitcode})")
+
+    def close(self) -> None:
+        with suppress(OSError):
+            self._conn.send(None)
+        self._process.join(timeout=STREAM_STOP_S)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._conn.close()
+
+
+@contextmanager
+def sut_streams(runner, config: LoadGenConfig, artifact: Optional[Path]) -> Iterator[tuple[list, dict]]:
+    """The SUT's streams and the record of their setting: `runner` itself for one stream, else
+    `config.streams` pinned processes loading `artifact` for the runner's precision, all loaded
+    and warmed before this yields and stopped when it exits, however it exits."""
+    from benchmark.precision import calibration_latents, configure_threads
+
+    if config.streams == 1:
+        intra_op, inter_op = configure_threads()  # the pools in force here: nothing is changed
+        cores = available_cores()
+        latents = calibration_latents(runner.spec, config.sample_pool, config.seed)
+        yield [_in_process(runner, latents)], {"streams": 1, "intra_op": intra_op or len(cores),
+                                               "inter_op": inter_op, "stream_cores": [cores],
+                                               "stream_processes": False}
+        return
+    if artifact is None:
+        raise InputError(f"LoadGen with {config.streams} streams loads the model in each stream's "
+                         "process: pass the artifact the sweep loads (benchmark.precision.prepare)")
+    core_sets = stream_core_sets(config.streams)
+    intra_op = config.intra_op or len(core_sets[0])
+    context = multiprocessing.get_context("spawn")
+    streams: list[StreamProcess] = []
+    try:
+        for i, cores in enumerate(core_sets):
+            streams.append(StreamProcess(context, StreamSetup(
+                i, config.streams, runner.spec.benchmark, runner.precision, str(artifact), intra_op,
+                config.inter_op, tuple(cores), config.sample_pool, config.seed, config.max_batch)))
+        deadline = time.monotonic() + START_TIMEOUT_S
+        for stream in streams:
+            stream.wait_ready(deadline)
+        yield streams, {"streams": config.streams, "intra_op": intra_op, "inter_op": config.inter_op,
+                        "stream_cores": core_sets, "stream_processes": True}
+    finally:
+        for stream in streams:
+            stream.close()
+
+
+def calibrate(streams: Sequence[BatchRun], max_batch: int, sample_pool: int, repeats: int = 3) -> dict:
+    """Rough latencies and throughput, to size LoadGen's expectations (each after a warm-up): a
+    query of 1 and of 8 samples spread over the streams as the dispatchers spread them (one query
+    in flight: SingleStream, MultiStream), and every stream running a full batch at once (the
+    aggregate rate Offline and Server load the streams with)."""
+    def indices(count: int) -> np.ndarray:
+        return np.arange(count) % sample_pool
+
+    latency = {}
+    for size in (1, MULTISTREAM_SAMPLES_PER_QUERY):
+        shares = np.array_split(indices(size), min(size, len(streams)))
+        latency[str(size)] = _timed([partial(run, share) for run, share in zip(streams, shares)], repeats)
+    full_batch = _timed([partial(run, indices(max_batch)) for run in streams], repeats)
+    return {"latency_s": latency, "full_batch_s": full_batch,
+            "batch_throughput": len(streams) * max_batch / full_batch}
+
+
+def _timed(calls: list[Callable[[], None]], repeats: int) -> float:
+    """Seconds per call when every call runs `repeats` times back to back on its own stream, all at
+    once, after one untimed call each (a new shape's warm-up). Back to back, not in lockstep, as
+    the dispatchers run: lockstep rounds would wait on whichever stream the machine slowed most."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        _together(pool, calls, 1)
         start = time.perf_counter()
+        _together(pool, calls, repeats)
+        return (time.perf_counter() - start) / repeats
+
+
+def _together(pool: ThreadPoolExecutor, calls: list[Callable[[], None]], repeats: int) -> None:
+    def repeated(call: Callable[[], None]) -> None:
         for _ in range(repeats):
-            spec.images_to_gev(runner(latents[:size]))
-        timings[size] = (time.perf_counter() - start) / repeats
-    return {"latency_s": {str(k): v for k, v in timings.items()},
-            "batch_throughput": max_batch / timings[max_batch]}
+            call()
+
+    for future in [pool.submit(repeated, call) for call in calls]:
+        future.result()
 
 
 def official_minimum(scenario: str, min_duration_ms: int, min_query_count: int,
@@ -191,7 +405,7 @@ def loadgen_settings(config: LoadGenConfig, calibration: dict):
         record["offline_expected_qps"] = settings.offline_expected_qps
     elif config.scenario == SERVER:
         qps = config.server_target_qps or SERVER_LOAD_FRACTION * calibration["batch_throughput"]
-        latency_ms = config.server_latency_ms or SERVER_LATENCY_BATCHES * latency[str(config.max_batch)] * 1e3
+        latency_ms = config.server_latency_ms or SERVER_LATENCY_BATCHES * calibration["full_batch_s"] * 1e3
         settings.server_target_qps = qps
         settings.server_target_latency_ns = int(latency_ms * 1e6)
         record.update(server_target_qps=qps, server_target_latency_ms=latency_ms)
@@ -242,32 +456,36 @@ def result_from_summary(scenario: str, log_dir: Path, settings: dict) -> LoadGen
         log_dir=str(log_dir), metric=metric)
 
 
-def run_scenario(runner, config: LoadGenConfig, log_dir: Path) -> LoadGenResult:
-    """One LoadGen test of `config.scenario`; its logs land in `log_dir`."""
+def run_scenario(runner, config: LoadGenConfig, log_dir: Path,
+                 artifact: Optional[Path] = None) -> LoadGenResult:
+    """One LoadGen test of `config.scenario` on `config.streams` streams of the runner's precision
+    (`artifact`: what the stream processes load, needed for more than one); its logs land in
+    `log_dir`, and the settings it returns record the streams, batch and threads per stream."""
     import mlperf_loadgen as lg
-
-    from benchmark.precision import calibration_latents
 
     if config.scenario not in SCENARIOS:
         raise InputError(f"scenario {config.scenario!r}: choose one of {', '.join(SCENARIOS)}")
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
-    latents = calibration_latents(runner.spec, config.sample_pool, config.seed)
-    calibration = calibrate(runner, latents, config.max_batch)
-    settings, record = loadgen_settings(config, calibration)
-
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = str(log_dir)
     log_settings.log_output.copy_summary_to_stdout = False
     log_settings.enable_trace = False
 
-    sut = GeneratorSUT(runner, latents, config.max_batch)
-    qsl = lg.ConstructQSL(config.sample_pool, config.sample_pool, lambda _: None, lambda _: None)
-    try:
-        lg.StartTestWithLogSettings(sut.handle, qsl, settings, log_settings)
-    finally:
-        lg.DestroyQSL(qsl)
-        sut.close()
+    with sut_streams(runner, config, artifact) as (streams, setting):
+        calibration = calibrate(streams, config.max_batch, config.sample_pool)
+        settings, record = loadgen_settings(config, calibration)
+        record.update(setting)
+        sut = GeneratorSUT(streams, config.max_batch)
+        qsl = lg.ConstructQSL(config.sample_pool, config.sample_pool, lambda _: None, lambda _: None)
+        try:
+            lg.StartTestWithLogSettings(sut.handle, qsl, settings, log_settings)
+        finally:
+            lg.DestroyQSL(qsl)
+            sut.close()
+    if sut.failure is not None:
+        raise RuntimeError(f"LoadGen {config.scenario}: {sut.failure} (the samples left were completed "
+                           f"unserved: the log in {log_dir} is not a result)") from sut.failure
     if config.scenario == OFFLINE:
         record["offline_samples"] = _offline_sample_count(log_dir / DETAIL_LOG)
     return result_from_summary(config.scenario, log_dir, record)
@@ -302,7 +520,7 @@ class ServerSearch:
 
 
 def search_server_qps(runner, config: LoadGenConfig, log_dir: Path, trials: int,
-                      low_qps: float, high_qps: float) -> ServerSearch:
+                      low_qps: float, high_qps: float, artifact: Optional[Path] = None) -> ServerSearch:
     """Bisect the Server scenario's target QPS between `low_qps` and `high_qps`: a VALID run
     raises the floor, an INVALID one lowers the ceiling (what LoadGen users do by hand)."""
     from dataclasses import replace
@@ -314,7 +532,7 @@ def search_server_qps(runner, config: LoadGenConfig, log_dir: Path, trials: int,
     for trial in range(trials):
         qps = high_qps if trial == 0 else (low_qps + high_qps) / 2
         outcome = run_scenario(runner, replace(config, scenario=SERVER, server_target_qps=qps),
-                               Path(log_dir) / f"qps-{qps:.1f}")
+                               Path(log_dir) / f"qps-{qps:.1f}", artifact)
         history.append({"target_qps": qps, "valid": outcome.valid, "verdict": outcome.verdict,
                         "log_dir": outcome.log_dir})
         if outcome.valid:

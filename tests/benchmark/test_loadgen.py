@@ -1,4 +1,10 @@
 """LoadGen over the generator: logs land where asked, LoadGen's verdict is what is reported."""
+import multiprocessing
+import os
+import signal
+import time
+from contextlib import contextmanager
+
 import pytest
 
 from benchmark import loadgen_runner as lgr
@@ -86,7 +92,7 @@ def test_scenarios_parse_case_insensitively_and_refuse_unknown_ones():
 
 
 def test_server_defaults_come_from_the_calibration():
-    calibration = {"latency_s": {"1": 0.01, "8": 0.05, "128": 0.5}, "batch_throughput": 256.0}
+    calibration = {"latency_s": {"1": 0.01, "8": 0.05}, "full_batch_s": 0.5, "batch_throughput": 256.0}
     settings, record = lgr.loadgen_settings(lgr.LoadGenConfig("Server", max_batch=128), calibration)
     assert record["server_target_qps"] == pytest.approx(128.0)  # half the batch throughput
     assert record["server_target_latency_ms"] == pytest.approx(1500.0)  # 3 full batches
@@ -95,7 +101,7 @@ def test_server_defaults_come_from_the_calibration():
 
 
 def test_offline_expects_more_than_the_calibration_so_a_faster_run_still_lasts_min_duration():
-    calibration = {"latency_s": {"1": 0.01, "8": 0.05, "128": 0.5}, "batch_throughput": 1720.0}
+    calibration = {"latency_s": {"1": 0.01, "8": 0.05}, "full_batch_s": 0.5, "batch_throughput": 1720.0}
     settings, record = lgr.loadgen_settings(lgr.LoadGenConfig("Offline", min_duration_ms=600_000), calibration)
     assert settings.offline_expected_qps == record["offline_expected_qps"] == pytest.approx(2150.0)
     sustained = 1906.0  # measured after a 1,720 samples/s calibration
@@ -113,7 +119,7 @@ def test_official_config_asks_for_mlperfs_minimums():
 
 def _fake_server(capacity_qps: float, calls: list):
     """run_scenario stand-in: VALID exactly when the target QPS is within `capacity_qps`."""
-    def run(runner, config, log_dir):
+    def run(runner, config, log_dir, artifact=None):
         calls.append(config.server_target_qps)
         valid = config.server_target_qps <= capacity_qps
         return lgr.LoadGenResult("Server", valid, "VALID" if valid else "INVALID", config.server_target_qps,
@@ -141,3 +147,118 @@ def test_server_search_stops_when_the_ceiling_already_meets_the_bound(monkeypatc
 def test_server_search_refuses_an_empty_range(tmp_path):
     with pytest.raises(InputError, match="server QPS search"):
         lgr.search_server_qps(None, lgr.LoadGenConfig("Server"), tmp_path, 3, 10.0, 10.0)
+
+
+# -- several streams -------------------------------------------------------------------------
+FAKE_CALIBRATION = {"latency_s": {"1": 0.002, "8": 0.004}, "full_batch_s": 0.004, "batch_throughput": 4000.0}
+
+
+def _recording_stream(sizes: list, fail: bool = False):
+    """A stand-in stream: records each batch's size, takes a millisecond, or raises."""
+    def run(indices):
+        if fail:
+            raise RuntimeError("stream 1 gone")
+        sizes.append(len(indices))
+        time.sleep(0.001)
+    return run
+
+
+def _fake_streams(runs: list):
+    @contextmanager
+    def streams(runner, config, artifact):
+        yield runs, {"streams": len(runs), "intra_op": 1, "inter_op": 1,
+                     "stream_cores": [[i] for i in range(len(runs))], "stream_processes": True}
+    return streams
+
+
+def test_calibration_spreads_a_query_over_the_streams_and_loads_them_all():
+    first, second = [], []
+    calibration = lgr.calibrate([_recording_stream(first), _recording_stream(second)], max_batch=16,
+                                sample_pool=8, repeats=2)
+    assert first == [1] * 3 + [4] * 3 + [16] * 3  # a warm-up round, then 2 timed, per shape
+    assert second == [4] * 3 + [16] * 3
+    assert calibration["batch_throughput"] == pytest.approx(2 * 16 / calibration["full_batch_s"])
+
+
+def test_a_multistream_query_is_split_over_the_free_streams(monkeypatch, tmp_path):
+    sizes = [[], []]
+    monkeypatch.setattr(lgr, "sut_streams", _fake_streams([_recording_stream(s) for s in sizes]))
+    monkeypatch.setattr(lgr, "calibrate", lambda *args: FAKE_CALIBRATION)
+    config = lgr.LoadGenConfig("MultiStream", min_duration_ms=200, min_query_count=16, max_batch=8,
+                               sample_pool=64, streams=2)
+    result = lgr.run_scenario(None, config, tmp_path)
+    assert max(sizes[0] + sizes[1]) == 4, "no stream took a whole query of 8 while the other was free"
+    assert len(sizes[0]) >= 16 and len(sizes[1]) >= 16
+    assert sum(sizes[0] + sizes[1]) % lgr.MULTISTREAM_SAMPLES_PER_QUERY == 0
+    assert result.settings["streams"] == 2 and result.settings["max_batch"] == 8
+
+
+def test_a_failing_stream_ends_the_test_with_an_error_naming_it(monkeypatch, tmp_path):
+    served = []
+    streams = [_recording_stream(served), _recording_stream([], fail=True)]
+    monkeypatch.setattr(lgr, "sut_streams", _fake_streams(streams))
+    monkeypatch.setattr(lgr, "calibrate", lambda *args: FAKE_CALIBRATION)
+    config = lgr.LoadGenConfig("Offline", min_duration_ms=300, max_batch=8, sample_pool=64, streams=2)
+    with pytest.raises(RuntimeError, match=r"^LoadGen Offline: stream 1 gone \(the samples left were "
+                                           r"completed unserved"):
+        lgr.run_scenario(None, config, tmp_path)
+
+
+def test_a_stream_process_that_cannot_start_is_one_clear_error():
+    setup = lgr.StreamSetup(0, 1, "3dgan", "float32", "no-such-checkpoint", 1, 1, (100_000,), 8, 0, 8)
+    stream = lgr.StreamProcess(multiprocessing.get_context("spawn"), setup)
+    try:
+        with pytest.raises(RuntimeError) as failure:
+            stream.wait_ready(time.monotonic() + 120)
+    finally:
+        stream.close()
+    assert str(failure.value).startswith("LoadGen stream 0 of 1 (cores 100000) failed loading: OSError")
+    assert "\n" not in str(failure.value)
+    assert not multiprocessing.active_children()
+
+
+def test_several_streams_need_the_artifact_their_processes_load(runner, tmp_path):
+    with pytest.raises(InputError, match="artifact"):
+        lgr.run_scenario(runner, lgr.LoadGenConfig("Offline", streams=2), tmp_path)
+
+
+needs_two_cores = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two streams need two cores")
+
+
+@pytest.mark.slow
+@needs_two_cores
+@pytest.mark.parametrize("scenario", ["Offline", "SingleStream"])
+def test_two_pinned_stream_processes_serve_the_scenario(runner, untrained_checkpoint, scenario, tmp_path):
+    config = lgr.LoadGenConfig(scenario, min_duration_ms=1000, min_query_count=8, max_batch=8,
+                               sample_pool=64, streams=2)
+    result = lgr.run_scenario(runner, config, tmp_path, artifact=untrained_checkpoint)
+    assert result.verdict in ("VALID", "INVALID") and result.samples_per_second > 0
+    assert f"Result is : {result.verdict}" in (tmp_path / lgr.SUMMARY_LOG).read_text()
+    settings = result.settings
+    assert settings["streams"] == 2 and settings["stream_processes"] and settings["max_batch"] == 8
+    first, second = settings["stream_cores"]
+    assert first and second and not set(first) & set(second)
+    assert settings["intra_op"] == len(first)
+    assert settings["calibration"]["batch_throughput"] > 0
+    if scenario == "Offline":
+        assert settings["offline_samples"] >= 1
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.slow
+@needs_two_cores
+def test_a_stream_process_that_dies_is_one_clear_error_and_leaves_no_process(
+        runner, untrained_checkpoint, monkeypatch, tmp_path):
+    calibrate = lgr.calibrate
+
+    def calibrate_then_kill_stream_1(streams, *args):
+        calibration = calibrate(streams, *args)
+        os.kill(streams[1].pid, signal.SIGKILL)
+        return calibration
+
+    monkeypatch.setattr(lgr, "calibrate", calibrate_then_kill_stream_1)
+    config = lgr.LoadGenConfig("Offline", min_duration_ms=1000, max_batch=8, sample_pool=64, streams=2)
+    with pytest.raises(RuntimeError, match=r"^LoadGen Offline: LoadGen stream 1 of 2 \(cores \d+\) died "
+                                           r"running a batch \(exit code -9\)"):
+        lgr.run_scenario(runner, config, tmp_path, artifact=untrained_checkpoint)
+    assert not multiprocessing.active_children()

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# This CPU's submission set for results/ (issue 24 §1), measured quiet: pauses the background
+# campaign (SIGSTOP; resumed on exit, whatever happens), then runs one PART into a scratch root and
+# copies what is a result into results/ under the system's name. Parts (each minutes to an hour):
+#   training   3 weak-scaling series, 1 and 2 ranks x 1 core, float32 (epoch time, 6 runs)
+#   offline    the inference sweep, then LoadGen Offline at the official minimum, float32/bf16/int8
+#   stream     LoadGen SingleStream at the official minimum, float32/bf16/int8
+#   server     LoadGen Server with a 3-step QPS search at the official minimum, float32/bf16/int8
+#   score      the HEP-convention score report (harness score) into results/score/
+# Usage: scripts/measure-results-set.sh PART [CAMPAIGN_PID]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+part=${1:?usage: scripts/measure-results-set.sh training|offline|stream|server|score [CAMPAIGN_PID]}
+pid=${2:-}
+harness=.venv/bin/harness
+system=$($harness sysinfo --json 2>/dev/null | .venv/bin/python -c "import json, sys; print(json.load(sys.stdin)['system_name'])")
+scratch=runs/results-set/$system/$part
+mkdir -p "$scratch"
+if [ -n "$pid" ]; then
+  kill -STOP "$pid"
+  trap 'kill -CONT "$pid"' EXIT
+fi
+sleep 5
+echo "[results-set] $part on $system; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+inference() {  # the shipped reference, every precision gated against float32
+  $harness run --mode inference --official --precision float32,bfloat16,int8 --streams 1,2 \
+    --batch 128,256 --duration 10 --results "$scratch" "$@"
+}
+
+case $part in
+  training)
+    $harness data synth --out work-data/standin-fixed-seed0 --events 2000 --seed 0 --quiet
+    for i in 1 2 3; do
+      $harness run --mode scaling --scaling-type weak --ranks-list 1,2 --cores-per-rank 1 --epochs 3 \
+        --max-steps-per-epoch 20 --warmup-epochs 0 --data work-data/standin-fixed-seed0 --results results
+    done ;;
+  offline) inference --scenarios Offline ;;
+  stream) inference --scenarios SingleStream ;;
+  server) inference --scenarios Server --server-search 3 ;;
+  score) $harness score --out "results/score/$system.json" ;;
+  *) echo "unknown part $part" >&2; exit 2 ;;
+esac
+if [ -d "$scratch/results/$system/3dgan" ]; then  # inference: results only, not data or converted models
+  mkdir -p "results/results/$system/3dgan" "results/systems"
+  cp -r "$scratch/results/$system/3dgan/." "results/results/$system/3dgan/"
+  cp "$scratch/systems/$system.json" "results/systems/$system.json"
+fi
+echo "[results-set] $part done; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
