@@ -5,7 +5,7 @@
 #   training   3 weak-scaling series, 1 and 2 ranks x 1 core, float32 (epoch time, 6 runs)
 #   offline    the inference sweep, then LoadGen Offline at the official minimum, float32/bf16/int8
 #   stream     LoadGen SingleStream at the official minimum, float32/bf16/int8
-#   server     LoadGen Server with a 3-step QPS search at the official minimum, float32/bf16/int8
+#   server     LoadGen Server: a 4-step QPS search of 60 s runs, then the official run, float32/bf16/int8
 #   score      the HEP-convention score report (harness score) into results/score/
 # Usage: scripts/measure-results-set.sh PART [CAMPAIGN_PID]
 set -euo pipefail
@@ -14,7 +14,7 @@ part=${1:?usage: scripts/measure-results-set.sh training|offline|stream|server|s
 pid=${2:-}
 harness=.venv/bin/harness
 system=$($harness sysinfo --json 2>/dev/null | .venv/bin/python -c "import json, sys; print(json.load(sys.stdin)['system_name'])")
-scratch=runs/results-set/$system/$part
+scratch=runs/results-set/$system  # one root for every part, so run and sweep numbers continue
 mkdir -p "$scratch"
 if [ -n "$pid" ]; then
   kill -STOP "$pid"
@@ -37,7 +37,7 @@ case $part in
     done ;;
   offline) inference --scenarios Offline ;;
   stream) inference --scenarios SingleStream ;;
-  server) inference --scenarios Server --server-search 3 ;;
+  server) inference --scenarios Server --server-search 4 --loadgen-duration 60 ;;
   score) $harness score --out "results/score/$system.json" ;;
   *) echo "unknown part $part" >&2; exit 2 ;;
 esac
