@@ -12,10 +12,10 @@ run: setup
 	$(HARNESS) run
 
 test: setup
-	$(PYTEST) -q
+	$(PYTEST) -q -n auto --maxprocesses 4
 
 test-fast: setup
-	$(PYTEST) -q -m "not mpi and not slow"
+	$(PYTEST) -q -n auto --maxprocesses 4 -m "not mpi and not slow"
 
 # Hot-path regression timing (see docs/regression.md): save a baseline, then compare against it.
 bench: setup
