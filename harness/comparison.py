@@ -22,6 +22,7 @@ version, on the same data and with the same model (from each run's MLPerf log an
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from dataclasses import dataclass, field
@@ -293,7 +294,7 @@ def compare_mode(systems: list[SystemResults], mode: str) -> list[ComparedResult
     the base's result of that configuration and what makes the two not comparable."""
     base = systems[0]
     time_like = mode in (vocabulary.TTA, vocabulary.THROUGHPUT)
-    keys = sorted({s.key(with_system=False) for sys_ in systems for s in sys_.scored if s.mode == mode})
+    keys = sorted({match_key(s) for sys_ in systems for s in sys_.scored if s.mode == mode})
     compared = []
     for key in keys:
         base_result = _find(base, key)
@@ -315,10 +316,28 @@ def compare_mode(systems: list[SystemResults], mode: str) -> list[ComparedResult
     return compared
 
 
+# Inference results match on what is served, not how: each system at its own best setting.
+INFERENCE_MATCH = ("scenario", "precision")
+
+
+def match_key(scored: ScoredResult) -> str:
+    """What two systems' results must share to be compared: the whole configuration, except that
+    inference results match on scenario and precision (streams, batch and threads are each
+    system's best setting, shown in its row; issue 24 runs LoadGen at the sweep's best point)."""
+    if scored.mode != vocabulary.INFERENCE:
+        return scored.key(with_system=False)
+    served = {k: scored.config.get(k) for k in INFERENCE_MATCH}
+    return "|".join([scored.benchmark, scored.mode, json.dumps(served, sort_keys=True)])
+
+
 def _find(system: SystemResults, key: str) -> Optional[ScoredResult]:
-    """The system's scored result of `key` (None when it has none, or it has no score)."""
-    found = next((s for s in system.scored if s.key(with_system=False) == key), None)
-    return found if found is not None and found.score.value is not None else None
+    """The system's scored result of `key`, the best where several settings match (None when it
+    has none, or none has a score)."""
+    found = [s for s in system.scored if match_key(s) == key and s.score.value is not None]
+    if not found:
+        return None
+    time_like = found[0].mode in (vocabulary.TTA, vocabulary.THROUGHPUT)
+    return (min if time_like else max)(found, key=lambda s: s.score.value)
 
 
 def _speedup(base: ScoredResult, result: ScoredResult, time_like: bool) -> Speedup:

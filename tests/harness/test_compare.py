@@ -53,7 +53,8 @@ def test_speedups_raw_and_per_core(generations):
     assert dict(zip(headers, _row(rows, "new_cpu")))["/core"] == "5"  # 80 samples/s / 16 cores
     headers, rows = comparison_table(comparison, vocabulary.INFERENCE)
     speedup = headers.index("speed-up vs old_cpu [95% CI]")
-    assert len(rows) == 4 and all(r[speedup] == "2x [n/a: <2 runs]" for r in rows if r[2] == "new_cpu")
+    # inference matches on scenario and precision: each system's best setting, one row each
+    assert len(rows) == 2 and all(r[speedup] == "2x [n/a: <2 runs]" for r in rows if r[2] == "new_cpu")
 
 
 def test_epoch_time_table(generations):
