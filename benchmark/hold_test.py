@@ -177,7 +177,6 @@ def run_hold_test(candidate: Path, thresholds, seeds: tuple[int, ...], data_dir:
         if not keep_data:
             shutil.rmtree(directory, ignore_errors=True)
         on_seed(seed, verdict)
-    write_json_atomic(record, document)
     return HoldTest(document)
 
 
