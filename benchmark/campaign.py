@@ -131,21 +131,23 @@ def reproduction_target(benchmark: str, recipe: dict):
     `quality.Thresholds`), or None: no candidate written yet, or one set by another recipe."""
     from benchmark import quality
     from benchmark.reference_target import release_candidate_path
+    from benchmark.v3_candidate import candidate_path
 
-    path = release_candidate_path(benchmark)
-    if not path.is_file():
-        return None
-    candidate = quality.load_thresholds(benchmark, path=path)
-    reference = candidate.document.get("calibration", {}).get("campaign", {})
-    return candidate if reference.get("recipe") == recipe else None
+    for path in (candidate_path(benchmark), release_candidate_path(benchmark)):  # newest first
+        if path.is_file():
+            candidate = quality.load_thresholds(benchmark, path=path)
+            if candidate.document.get("calibration", {}).get("campaign", {}).get("recipe") == recipe:
+                return candidate
+    return None
 
 
 def _epochs(recipe: CampaignRecipe, seed: int, until_samples: Optional[int]) -> int:
     """Evaluation intervals to train to: the budget (the reference seed's, or the larger one a
-    second seed has to reproduce in), or fewer when the session stops at `until_samples`."""
+    second seed has to reproduce in), or fewer when the session stops at `until_samples`: then at
+    the last evaluation within it, so the checkpoint a segment leaves is an evaluated generator."""
     epochs = recipe.epochs if seed == REFERENCE_SEED else recipe.reproduction_epochs
     if until_samples is not None:
-        epochs = min(epochs, -(-until_samples // recipe.eval_every_samples))
+        epochs = min(epochs, until_samples // recipe.eval_every_samples)
     return epochs
 
 
@@ -188,9 +190,10 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
 
     SIGTERM, or the end of `hours` (counted from here, data loading included), stops it at the next step with a checkpoint; nothing
     trained is lost. `logger` is the MLPerf logger of this session (benchmark.trainer.RunLogger).
-    `until_samples` stops it earlier, at that many samples (a stage of a recipe study). A study
-    arm (`recipe.StudyRecipe`) also evaluates its generator's moving average at every evaluation,
-    recorded as the point's "ema". Returns the session's entry of the curve.
+    `until_samples` stops it earlier, at its last evaluation within that many samples (a segment
+    of a recipe study). A study arm (`recipe.StudyRecipe`) also evaluates its generator's moving
+    average at every evaluation, recorded as the point's "ema". Returns the session's entry of
+    the curve.
     """
     from benchmark.distributed import Communicator
     from benchmark.quality import version_name
@@ -252,9 +255,9 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
         gated = sum(entry["threshold"] is not None for entry in summary["metrics"].values())
         against_target, stop_reason = "", None
         if target is not None:
-            from benchmark.reference_target import failing_limits
+            from benchmark.reference_target import failing_limits, judged_generator
 
-            [(_, failing)] = failing_limits([point], target.limits)
+            [(_, failing)] = failing_limits([point], target.limits, judged_generator(target))
             against_target = f", {len(failing)} of {len(target.limits)} {target.name} limits failing"
             if not failing:
                 stop_reason = f"seed {seed} reproduced {target.name} at {samples:,} samples"

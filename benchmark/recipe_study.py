@@ -59,6 +59,19 @@ def arm_samples(arm: str) -> int:
     return curve_samples(read_arm(arm))
 
 
+def segment_end(arm: str, samples: int) -> int:
+    """Where a segment "to `samples`" ends: the arm's last evaluation within that many samples
+    (batch128 evaluates every 5,120: 97,280 and 199,680), so its checkpoint is an evaluated
+    generator, the window's last one at the end of the study."""
+    every = STUDY[arm].eval_every_samples
+    return samples // every * every
+
+
+def reached(arm: str, samples: int, curve: Optional[dict] = None) -> bool:
+    """Has the arm trained its segment to `samples`?"""
+    return curve_samples(read_arm(arm) if curve is None else curve) >= segment_end(arm, samples)
+
+
 def window_score(points: list[dict], window: tuple[int, int], limits: dict[str, float],
                  generator: str = "raw") -> Optional[float]:
     """Median score of the evaluations with window[0] < samples <= window[1]; None if none."""
@@ -93,7 +106,7 @@ def stage_gate(limits: dict[str, float]) -> StageGate:
     scores = {}
     for arm in ("constant", "batch128"):
         curve = read_arm(arm)
-        done = curve_samples(curve) >= STAGE_SAMPLES
+        done = curve is not None and reached(arm, STAGE_SAMPLES, curve)
         scores[arm] = _best_of_arm(curve["points"], STAGE_WINDOW, limits) if done else None
     return StageGate(**scores)
 
@@ -110,7 +123,7 @@ def final_verdict(limits: dict[str, float]) -> Verdict:
     scores, complete = {}, True
     for arm in arms:
         curve = read_arm(arm)
-        if curve_samples(curve) < FINAL_WINDOW[1]:
+        if curve is None or not reached(arm, FINAL_WINDOW[1], curve):
             complete = False
             continue
         for generator in ("raw", "ema"):
@@ -130,7 +143,7 @@ def next_segment(limits: dict[str, float]) -> Optional[tuple[str, int]]:
     for arm, samples in SEGMENTS:
         if arm == "batch128" and samples > STAGE_SAMPLES and gate.decided and not gate.batch128_continues:
             continue
-        if arm_samples(arm) < samples:
+        if not reached(arm, samples):
             return arm, samples
     return None
 

@@ -161,10 +161,21 @@ class Reproduction:
         return not self.reproduced and self.trained >= self.within_samples
 
 
-def failing_limits(points: list[dict], limits: dict[str, float]) -> list[tuple[int, list[str]]]:
-    """(samples, the limits it fails) for every evaluation of a curve."""
+def failing_limits(points: list[dict], limits: dict[str, float],
+                   generator: str = "raw") -> list[tuple[int, list[str]]]:
+    """(samples, the limits it fails) for every evaluation of a curve, judging its trained
+    generator ("raw") or a study arm's moving average ("ema"; an evaluation without one fails)."""
+    def metrics(point: dict) -> dict:
+        return point["metrics"] if generator == "raw" else point.get("ema", {}).get("metrics", {})
+
     return [(point["samples"], [name for name, limit in limits.items()
-                                if not point["metrics"].get(name, math.inf) <= limit]) for point in points]
+                                if not metrics(point).get(name, math.inf) <= limit]) for point in points]
+
+
+def judged_generator(candidate: quality.Thresholds) -> str:
+    """Which generator of a second seed's evaluations a release candidate judges: the one that
+    set it ("ema" for a v3 set by a moving average; v2 was set by the trained generator)."""
+    return candidate.document.get("calibration", {}).get("campaign", {}).get("generator", "raw")
 
 
 def judge_reproduction(candidate: quality.Thresholds, curve: dict, closest: int = 3) -> Reproduction:
@@ -172,14 +183,14 @@ def judge_reproduction(candidate: quality.Thresholds, curve: dict, closest: int 
     rc = candidate.document.get("reproduction")
     campaign = candidate.document.get("calibration", {}).get("campaign")
     if rc is None or campaign is None:
-        raise InputError(f"{candidate.path}: not a v2 release candidate (no reproduction block); write "
-                         "one with `harness reference target --write`")
+        raise InputError(f"{candidate.path}: not a release candidate (no reproduction block); write "
+                         "one with `harness reference target --write` (v2) or `target-v3` (v3)")
     if curve["seed"] == rc["reference_seed"]:
         raise InputError(f"seed {curve['seed']} set the limits; the reproduction needs another seed")
     if curve["recipe"] != campaign["recipe"]:
         raise InputError(f"{curve['benchmark']} seed {curve['seed']} trained another recipe than the "
-                         "reference; only the same recipe reproduces v2")
-    judged = failing_limits(curve["points"], candidate.limits)
+                         f"reference; only the same recipe reproduces {candidate.name}")
+    judged = failing_limits(curve["points"], candidate.limits, judged_generator(candidate))
     passes = [samples for samples, failing in judged if not failing]
     return Reproduction(seed=curve["seed"], within_samples=rc["within_samples"],
                         trained=max((s for s, _ in judged), default=0),
@@ -195,9 +206,9 @@ def promoted_target(candidate: quality.Thresholds, verdict: Reproduction, curve_
     document = copy.deepcopy(candidate.document)
     document["version"] = candidate.name.removesuffix("-rc")
     document["submittable"] = True
-    document["description"] = (f"v2, the target the reference reaches: the limits of {candidate.name} "
-                               f"(CALIBRATION.md, 'v2'), reproduced by seed {verdict.seed} at "
-                               f"{verdict.first_pass:,} samples.")
+    document["description"] = (f"{document['version']}: the limits of {candidate.name} (CALIBRATION.md), "
+                               f"reproduced by seed {verdict.seed} at {verdict.first_pass:,} samples. "
+                               f"The candidate's own description: {candidate.document['description']}")
     document["reproduction"].update({
         "candidate": candidate.version, "reproduced_by_seed": verdict.seed,
         "first_pass_samples": verdict.first_pass, "curve_sha256": curve_sha256,

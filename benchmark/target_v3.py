@@ -20,6 +20,7 @@ import datetime as dt
 from benchmark import quality
 from benchmark.calibration import round_up, significant, suite_provenance
 from benchmark.hold_test import CALIBRATION_SEEDS, HoldTest
+from benchmark.recipe import reproduction_samples
 from benchmark.recipe_study import FINAL_WINDOW
 from benchmark.reference_target import SEPARATION_PREFIX, v2_gated_metrics
 from reference_model.errors import InputError
@@ -49,7 +50,7 @@ def window_values(curve: dict, generator: str, names: list[str]) -> dict[str, li
     low, high = FINAL_WINDOW
     trained = max((p["samples"] for p in curve["points"]), default=0)
     points = [p for p in curve["points"] if low < p["samples"] <= high]
-    if trained < high or len(points) < WINDOW_EVALUATIONS:
+    if len(points) < WINDOW_EVALUATIONS:
         raise InputError(f"the curve has {len(points)} evaluations in ({low:,}, {high:,}] and has trained "
                          f"{trained:,} samples; v3 needs {WINDOW_EVALUATIONS} there, up to {high:,}")
     metrics = [p["metrics"] if generator == "raw" else p.get("ema", {}).get("metrics") for p in points]
@@ -120,6 +121,8 @@ def release_candidate(v2: quality.Thresholds, floors: dict[str, float], curve: d
                                    "seeds": calibration.seeds},
             "dropped_as_unsteady": dropped,
         },
+        "reproduction": {"within_samples": reproduction_samples(curve["recipe"]["budget_samples"]),
+                         "reference_seed": curve["seed"]},
         "metrics": gated,
     }
 

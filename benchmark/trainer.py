@@ -9,6 +9,7 @@ hangs, and the MLPerf log records it as aborted.
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -24,6 +25,7 @@ from benchmark.recipe import DEFAULTS, LearningRateDecay
 from benchmark.vocabulary import EPOCH_TIME, MIXED_BFLOAT16, TTA
 
 SUSPENSION_GAP_S = 10.0  # a watchdog wake-up this late means the process was stopped
+DIVERGED_EMPTY_FRACTION = 0.98  # docs/closed-rule-study.md: a generator this empty has diverged
 
 
 class RunLogger(Protocol):
@@ -217,6 +219,7 @@ def train(config: TrainConfig, comm, logger: RunLogger,
     `on_evaluation(epoch, samples, seconds, report, gan)` is called on rank 0 after every quality
     evaluation; when it returns a reason, every rank stops after that evaluation's checkpoint.
     """
+    import numpy as np
     import tensorflow as tf
 
     from benchmark import quality
@@ -352,6 +355,14 @@ def train(config: TrainConfig, comm, logger: RunLogger,
             losses = {k: float(v) for k, v in losses.items()}  # waits for the last step
             seconds = time.monotonic() - epoch_start
             epoch_samples = done * global_batch
+            non_finite = sorted(k for k, v in losses.items() if not math.isfinite(v))
+            if comm.allreduce_mean(np.array([float(bool(non_finite))]))[0] > 0:  # every rank stops together
+                samples = int(state.samples.numpy()) + epoch_samples
+                result.reason = (f"diverged: non-finite {', '.join(non_finite) or 'losses on another rank'} in "
+                                 f"epoch {epoch + 1} at {samples:,} samples (learning rate "
+                                 f"{schedule(step - 1) * decay:.4g}); not converged, no checkpoint of it kept")
+                print(f"[rank {comm.rank}] {result.reason}", file=sys.stderr, flush=True)
+                break
             state.samples.assign_add(epoch_samples)
             state.epoch_step.assign(0)
             record = EpochRecord(epoch=epoch + 1, seconds=seconds, samples=epoch_samples,
@@ -444,6 +455,11 @@ def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int
         passed = 1.0 if report.passed else 0.0
         if on_evaluation is not None:
             stop_reason = on_evaluation(epoch, samples, seconds, report, gan)
+        empty = report.value(quality.EMPTY_FRACTION)
+        if empty >= DIVERGED_EMPTY_FRACTION:
+            stop_reason = (f"diverged: {empty:.1%} of the generated showers are empty at {samples:,} samples "
+                           f"(at least {DIVERGED_EMPTY_FRACTION:.0%} is a collapsed generator); not converged")
+            print(f"[rank 0] {stop_reason}", file=sys.stderr, flush=True)
     logger.end(keys.mlperf.EVAL_STOP, metadata={keys.mlperf.EPOCH_NUM: epoch})
     passed_votes, stop_votes = comm.allreduce_mean(np.array([passed, float(stop_reason is not None)])) * comm.size
     if stop_votes >= 0.5 and stop_reason is None:

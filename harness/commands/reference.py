@@ -10,10 +10,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmark.campaign import REFERENCE_SEED
-from benchmark.recipe import CAMPAIGNS
+from benchmark.recipe import CAMPAIGNS, STUDY
 from benchmark.ship import GENERATORS, VALIDATION_DATA_SEED
 from harness.arguments import positive_float
-from harness.commands import distortions, holdtest, study
+from harness.commands import distortions, holdtest, study, target_v3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "when the time is up or on SIGTERM. Commit benchmark/convergence/ afterwards.",
         seed_help="the campaign's seed (one campaign per seed)")
     train.add_argument("--hours", type=positive_float, default=1.0, help="training time of this session")
+    _arm_option(train)
     train.add_argument("--data-dir", default="runs/campaign-data",
                        help="where the stand-in training and held-out sets are made (never committed)")
     train.add_argument("--threads", type=int, default=0,
@@ -42,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     status = _campaign_command(sub, "status", "the campaign's samples, sessions and latest evaluations")
     status.add_argument("--last", type=int, default=10, help="sessions and evaluations to show")
+    _arm_option(status)
     status.set_defaults(func=run_status)
 
     plot = _campaign_command(
@@ -51,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "session starts are marked with their commit, the budget and the v2 rule's window drawn.")
     plot.add_argument("--out", metavar="FILE", default=None,
                       help="the PNG to write (default: beside the curve in benchmark/convergence/)")
+    _arm_option(plot)
     plot.set_defaults(func=run_plot)
 
     target = _campaign_command(
@@ -68,17 +71,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target.set_defaults(func=run_target)
 
     reproduce = _campaign_command(
-        sub, "reproduce", "judge a second seed's campaign against the v2 release candidate",
+        sub, "reproduce", "judge a second seed's campaign against the release candidate its recipe set",
         "Judge every recorded evaluation of a second seed (trained from scratch with the same recipe) "
-        "against the v2 release candidate's limits. Exit 0 when one evaluation within the allowance "
-        "(1.5 x the reference's budget) passes every limit: v2 is reproduced; 1 when none has yet "
-        "(or, once the allowance is trained, none did); 2 on bad input. With --promote, a reproduced "
-        "candidate becomes <benchmark>-quality-v2: the same limits, submittable, registered, and the "
-        "benchmark's target.",
+        "against the release candidate that recipe's reference set (v2-rc; for a study arm, v3-rc), "
+        "with the generator that set it (trained, or the moving average). Exit 0 when one evaluation "
+        "within the allowance (1.5 x the reference's budget) passes every limit: the candidate is "
+        "reproduced; 1 when none has yet (or, once the allowance is trained, none did); 2 on bad "
+        "input. With --promote, a reproduced candidate becomes its version without -rc: the same "
+        "limits, submittable, registered, and the benchmark's target.",
         seed_help="the second seed's campaign")
     reproduce.set_defaults(seed=2)
+    _arm_option(reproduce)
     reproduce.add_argument("--candidate", metavar="FILE", default=None,
-                           help="the release candidate (default benchmark/thresholds/<benchmark>-v2-rc.json)")
+                           help="the release candidate (default: the one the curve's recipe set)")
     reproduce.add_argument("--promote", action="store_true",
                            help="when reproduced, write v2 and make it the benchmark's target")
     reproduce.set_defaults(func=run_reproduce)
@@ -87,7 +92,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub, "ship", "validate a campaign generator on unseen data; ship it if it passes",
         "Validate a campaign generator (--generator best: the best by the original objective; final: "
         "the generator at the latest evaluation, which at the budget is the one v2's limits were set "
-        "on) against a fresh stand-in set of a seed the campaign never saw, under the benchmark's "
+        "on; v3: the recipe study's v3 reference, exported by `target-v3`; --seed is then its arm's) "
+        "against a fresh stand-in set of a seed the campaign never saw, under the benchmark's "
         "target (or --target, another registered version). Only if every gated metric passes: write it to "
         "reference_model/checkpoints/ with its sidecar (SHA-256, provenance, every metric) and a "
         "model card. Exit 0 when shipped, 1 when it fails the target (nothing written), 2 on bad input.",
@@ -107,6 +113,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     study.register(sub)
     holdtest.register(sub)
     distortions.register(sub)
+    target_v3.register(sub)
 
 
 def _campaign_command(sub, name: str, help: str, description: str | None = None,
@@ -119,11 +126,26 @@ def _campaign_command(sub, name: str, help: str, description: str | None = None,
     return parser
 
 
+def _arm_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arm", choices=tuple(STUDY), default=None,
+                        help="a recipe-study arm's campaign instead of the benchmark's (3dgan only; a "
+                             "second seed of the study's winner reproduces v3)")
+
+
+def _recipe(args: argparse.Namespace):
+    """The campaign's recipe: the benchmark's, or the recipe-study arm's named by --arm."""
+    if getattr(args, "arm", None) is None:
+        return CAMPAIGNS[args.benchmark]
+    if args.benchmark != STUDY[args.arm].benchmark:
+        from reference_model.errors import InputError
+        raise InputError(f"--arm {args.arm}: the recipe study trains {STUDY[args.arm].benchmark}, not {args.benchmark}")
+    return STUDY[args.arm]
+
+
 def run_train(args: argparse.Namespace) -> int:
     if args.nice:
         os.nice(args.nice)
-    session = train_session(CAMPAIGNS[args.benchmark], args.seed, args.hours, Path(args.data_dir),
-                            args.threads)
+    session = train_session(_recipe(args), args.seed, args.hours, Path(args.data_dir), args.threads)
     print(f"[campaign] stopped at {session['samples_at_stop']:,} samples "
           f"({session['samples_at_stop'] - session['samples_at_start']:,} this session, "
           f"{session['samples_per_second'] or 0:.2f} samples/s with evaluations); commit "
@@ -171,16 +193,16 @@ def run_status(args: argparse.Namespace) -> int:
 
     from benchmark.campaign import reproduction_target
     from benchmark.recipe import reproduction_samples
-    from benchmark.reference_target import failing_limits
+    from benchmark.reference_target import failing_limits, judged_generator
 
-    document = _read_curve(args.benchmark, args.seed)
+    document = _read_curve(_recipe(args).campaign_name, args.seed)
     points, sessions, best = document["points"], document["sessions"], document["best"]
     best_text = (f"best {best['metric']} {best['value']:.4g} at {best['samples']:,} samples"
                  if best else "no evaluation yet")
     budget = document["recipe"]["budget_samples"]
     trains_to = (f"budget {budget:,} samples" if args.seed == REFERENCE_SEED else
                  f"trains to {reproduction_samples(budget):,} samples to reproduce the reference's target")
-    print(f"{args.benchmark} seed {args.seed}: {len(points)} evaluations, {len(sessions)} sessions, "
+    print(f"{_recipe(args).campaign_name} seed {args.seed}: {len(points)} evaluations, {len(sessions)} sessions, "
           f"{trains_to}; {best_text}")
     session_rows = [(s["started"][:16].replace("T", " "), (s.get("suite_commit") or "?")[:12],
                      f"{s['samples_at_start']:,}", f"{s['samples_at_stop']:,}",
@@ -195,7 +217,8 @@ def run_status(args: argparse.Namespace) -> int:
     headers = ["samples", "hours", "objective", "profile L1", "SF error", "failing"]
     target = reproduction_target(args.benchmark, document["recipe"]) if args.seed != REFERENCE_SEED else None
     if target is not None:  # what the second seed has to reach, beside the gate it trains under
-        rows = [(*row, len(failing)) for row, (_, failing) in zip(rows, failing_limits(shown, target.limits))]
+        judged = failing_limits(shown, target.limits, judged_generator(target))
+        rows = [(*row, len(failing)) for row, (_, failing) in zip(rows, judged)]
         headers.append(f"failing {target.name}")
     print(tabulate(rows, headers=headers))
     return 0
@@ -206,8 +229,9 @@ def run_plot(args: argparse.Namespace) -> int:
     from benchmark.campaign import curve_path, reproduction_target
     from harness.campaign_plot import plot_campaign
 
-    document = _read_curve(args.benchmark, args.seed)
-    out = Path(args.out) if args.out else curve_path(args.benchmark, args.seed).with_suffix(".png")
+    name = _recipe(args).campaign_name
+    document = _read_curve(name, args.seed)
+    out = Path(args.out) if args.out else curve_path(name, args.seed).with_suffix(".png")
     candidate = reproduction_target(args.benchmark, document["recipe"]) if args.seed != REFERENCE_SEED else None
     plot_campaign(document, quality.load_thresholds(args.benchmark), out, candidate)
     print(f"[campaign] curve of {len(document['points'])} evaluations written to {out}")
@@ -286,15 +310,19 @@ def _write_release_candidate(args: argparse.Namespace) -> int:
 
 def run_reproduce(args: argparse.Namespace) -> int:
     from benchmark import quality
-    from benchmark.reference_target import judge_reproduction, release_candidate_path
+    from benchmark.campaign import reproduction_target
+    from benchmark.reference_target import judge_reproduction
+    from reference_model.errors import InputError
 
-    path = Path(args.candidate) if args.candidate else release_candidate_path(args.benchmark)
-    if not path.is_file():
-        from reference_model.errors import InputError
-        raise InputError(f"{path}: no v2 release candidate; write it at the reference's budget with "
-                         "`harness reference target --write`")
-    candidate = quality.load_thresholds(args.benchmark, path=path)
-    verdict = judge_reproduction(candidate, _read_curve(args.benchmark, args.seed))
+    curve = _read_curve(_recipe(args).campaign_name, args.seed)
+    if args.candidate:
+        if not Path(args.candidate).is_file():
+            raise InputError(f"--candidate {args.candidate}: no such file")
+        candidate = quality.load_thresholds(args.benchmark, path=Path(args.candidate))
+    elif (candidate := reproduction_target(args.benchmark, curve["recipe"])) is None:
+        raise InputError(f"no release candidate set by this campaign's recipe; write it at the reference's "
+                         "budget (`harness reference target --write`, or `target-v3` for the recipe study)")
+    verdict = judge_reproduction(candidate, curve)
     print(f"{args.benchmark} seed {args.seed} against {candidate.version}: trained {verdict.trained:,} of "
           f"{verdict.within_samples:,} samples")
     for samples, failing in verdict.closest:
@@ -322,10 +350,12 @@ def _promote(args: argparse.Namespace, candidate, verdict) -> None:
     from harness.thresholds_registry import file_sha256, register_version, set_target
     from reference_model.errors import InputError
 
-    out = THRESHOLDS_DIR / f"{args.benchmark}-v2.json"
-    if out.exists():
-        raise InputError(f"{out}: v2 is already written; a published target is never replaced")
-    document = promoted_target(candidate, verdict, file_sha256(curve_path(args.benchmark, args.seed)),
+    out = THRESHOLDS_DIR / Path(candidate.path).name.replace("-rc.json", ".json")
+    if out.exists() or out.name == Path(candidate.path).name:
+        raise InputError(f"{out}: already written (a published target is never replaced), or "
+                         f"{candidate.path} is not a release candidate's file (<benchmark>-vN-rc.json)")
+    curve = curve_path(_recipe(args).campaign_name, args.seed)
+    document = promoted_target(candidate, verdict, file_sha256(curve),
                                command=shlex.join(["harness", *sys.argv[1:]]))
     write_thresholds(document, out)
     pair = register_version(out)

@@ -66,7 +66,7 @@ def run_study(args: argparse.Namespace) -> int:
         arm, until = segment
         session = train_session(recipe_study.STUDY[arm], recipe_study.SEED, left_h, Path(args.data_dir),
                                 args.threads, until_samples=until)
-        if session.get("samples_at_stop", 0) < until:  # stopped by time or SIGTERM
+        if session.get("samples_at_stop", 0) < recipe_study.segment_end(arm, until):  # time or SIGTERM
             break
     _print_status(limits)
     return 0

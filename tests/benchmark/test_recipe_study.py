@@ -29,6 +29,16 @@ def test_arms_differ_only_where_the_study_says():
     assert batch128.eval_every_samples % batch128.per_rank_batch == 0
 
 
+def test_segments_end_at_the_last_evaluation_within_their_samples():
+    """batch128 evaluates every 5,120: its segments stop at 97,280 and 199,680, where its window's
+    last generator is the checkpoint, never one interval past it."""
+    assert recipe_study.segment_end("batch128", 100_000) == 97_280
+    assert recipe_study.segment_end("batch128", 200_000) == 199_680
+    assert recipe_study.segment_end("constant", 200_000) == 200_000
+    assert campaign._epochs(STUDY["batch128"], 1, 200_000) == 39
+    assert campaign._epochs(STUDY["constant"], 1, 100_000) == 20
+
+
 def test_score_is_the_capped_mean_ratio_to_the_limits():
     limits = {"a": 0.1, "b": 1.0}
     assert recipe_study.gated_score({"a": 0.05, "b": 1.0}, limits) == pytest.approx(0.75)

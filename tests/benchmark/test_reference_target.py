@@ -92,6 +92,26 @@ def test_a_second_seed_reproduces_only_within_its_allowance(v1):
         judge_reproduction(candidate, _curve(1, [5_000], passing_from(0)))
     with pytest.raises(InputError, match="another recipe"):
         judge_reproduction(candidate, _curve(2, [5_000], passing_from(0), budget=BUDGET + 1))
-    with pytest.raises(InputError, match="not a v2 release candidate"):
+    with pytest.raises(InputError, match="not a release candidate"):
         judge_reproduction(thresholds, _curve(2, [5_000], passing_from(0)))
 
+
+
+def test_a_candidate_set_by_the_moving_average_judges_the_moving_average(v1):
+    """A v3 set by a study arm's EMA generator: a second seed reproduces it with its own EMA."""
+    import copy
+
+    thresholds, _ = v1
+    reference = _curve(1, list(range(EVERY, BUDGET + EVERY, EVERY)), _reference_value)
+    document = copy.deepcopy(release_candidate(reference, "f" * 64, thresholds, progress=False))
+    document["calibration"]["campaign"]["generator"] = "ema"
+    candidate = quality.Thresholds.from_document(document, sha256="3" * 64)
+    limit = candidate.limits["profile_l1.x"]
+    second = _curve(2, [30_000, 40_000], lambda name, s: 2 * limit if name == "profile_l1.x" else 0.0)
+    for point in second["points"]:  # the trained generator fails, its moving average passes at 40k
+        point["ema"] = {"metrics": {**point["metrics"], "profile_l1.x": 0.0 if point["samples"] >= 40_000 else 2 * limit}}
+    verdict = judge_reproduction(candidate, second)
+    assert verdict.reproduced and verdict.first_pass == 40_000
+    document["calibration"]["campaign"]["generator"] = "raw"
+    raw = quality.Thresholds.from_document(document, sha256="4" * 64)
+    assert not judge_reproduction(raw, second).reproduced

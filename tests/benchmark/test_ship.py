@@ -160,3 +160,32 @@ def test_a_final_checkpoint_between_evaluations_is_refused(campaign_with_best, c
 def test_an_unregistered_target_is_refused(campaign_with_best, capsys):
     assert main(["reference", "ship", "--seed", str(SEED), "--target", "3dgan-quality-v7"]) == 2
     assert "--target 3dgan-quality-v7: not a registered 3dgan quality version" in capsys.readouterr().err
+
+
+def test_a_complete_hold_test_goes_on_the_card_and_the_model_card(campaign_with_best, monkeypatch):
+    from benchmark import quality
+    from benchmark.hold_test import HoldTest
+    from benchmark.ship import record_hold_test
+
+    tmp_path = campaign_with_best
+    assert ship(tmp_path, monkeypatch, 1e9) == 0
+    weights = tmp_path / "checkpoints" / "3dgan-generator.weights.h5"
+    thresholds = quality.load_thresholds("3dgan", version="3dgan-quality-v2")
+    seeds = {"5001": {"passed": True, "failed": [], "metrics": {"profile_l1.x": 0.01}, "judged": "2026-12-05T01:00:00"},
+             "5002": {"passed": False, "failed": ["profile_l1.x"], "metrics": {"profile_l1.x": 0.5},
+                      "judged": "2026-12-06T01:00:00"}}
+    outcome = HoldTest({"planned_seeds": [5001, 5002], "seeds": seeds, "events": 13_000,
+                        "command": "harness reference holdtest --seeds 5001-5002"})
+    record = weights.with_name("3dgan-generator.holdtest-3dgan-quality-v2.json")
+    record_hold_test(weights, outcome, thresholds, record)
+    hold = read_card(weights)["hold_test"]
+    assert (hold["passes"], hold["judged"], hold["required"], hold["holds"]) == (1, 2, 2, False)
+    assert hold["failing"]["profile_l1.x"] == {"seeds": 1, "worst": 0.5, "limit": thresholds.limits["profile_l1.x"]}
+    load_generator(weights)  # the card still verifies
+    text = (tmp_path / "checkpoints" / "3dgan-generator.md").read_text()
+    assert ("passes `3dgan-quality-v2` on **1 of 2** fresh stand-in sets of 13,000 events (seeds 5001-5002, 50%; "
+            "a target that holds needs 2): it does not hold. Failing: `profile_l1.x` on 1") in text
+    assert "2026-12-06, record `3dgan-generator.holdtest-3dgan-quality-v2.json`" in text
+    outcome.document["planned_seeds"].append(5003)
+    with pytest.raises(InputError, match="not complete"):
+        record_hold_test(weights, outcome, thresholds, record)

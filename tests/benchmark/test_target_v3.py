@@ -30,7 +30,7 @@ def test_unsteady_metrics_are_reported_not_gated():
 def curve(samples: list[int], value: float = 0.1, ema: bool = True) -> dict:
     names = target_v3.proposed_metrics(quality.load_thresholds("3dgan", version="3dgan-quality-v2"))
     metrics = {name: value for name in names}
-    return {"benchmark": "3dgan", "seed": 1, "recipe": {"arm": "constant"},
+    return {"benchmark": "3dgan", "seed": 1, "recipe": {"arm": "constant", "budget_samples": 200_000},
             "points": [{"samples": s, "metrics": metrics, **({"ema": {"metrics": metrics}} if ema else {})}
                        for s in samples]}
 
@@ -41,6 +41,8 @@ def test_the_window_is_the_rules_and_complete():
     assert target_v3.window_values(full, "ema", names) == {"profile_l1.x": [0.1] * 10}
     with pytest.raises(InputError, match="v3 needs 10 there, up to 200,000"):
         target_v3.window_values(curve(list(range(5_000, 190_001, 5_000))), "raw", names)
+    batch128 = curve(list(range(5_120, 200_001, 5_120)))  # its window ends at 199,680
+    assert len(target_v3.window_values(batch128, "raw", names)["profile_l1.x"]) == 10
     with pytest.raises(InputError, match="no moving-average generator"):
         target_v3.window_values(curve(list(range(5_000, 200_001, 5_000)), ema=False), "ema", names)
 
@@ -63,6 +65,7 @@ def test_release_candidate_from_window_calibration_and_floors():
     assert set(document["metrics"]) == set(names)
     assert {entry["set_by"] for entry in document["metrics"].values()} == {"calibration seeds"}
     assert document["metrics"]["profile_l1.x"]["threshold"] == 0.022
+    assert document["reproduction"] == {"within_samples": 300_000, "reference_seed": 1}
     with pytest.raises(InputError, match="exactly 4001-4020"):
         target_v3.release_candidate(v2, floors, curve(list(range(5_000, 200_001, 5_000))), "f" * 64, "raw",
                                     record(range(5001, 5021)))

@@ -1,0 +1,102 @@
+"""`harness reference target-v3`: the v3 release candidate from the recipe study's winner, step by
+step (benchmark/v3_candidate.py): export, calibration hold test, limits, validation hold test, and
+what the candidate lets through. Every step resumes from its committed output."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+STEPS = ("export", "calibrate", "write", "hold", "distortions")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `target-v3` to `harness reference`'s subcommands."""
+    parser = sub.add_parser(
+        "target-v3", help="set v3 from the recipe study's winner (CALIBRATION.md, 'v3 limits: the rule')",
+        description="Once the recipe study has picked its (arm, generator): export that generator at the end "
+                    "of its window to benchmark/convergence/state/3dgan-v3-reference.weights.h5; judge it "
+                    "on calibration seeds 4001-4020; write and register the limits the rule gives as "
+                    "3dgan-quality-v3-rc (not submittable); judge it against them on validation seeds "
+                    "5001-5020 (v3 holds at 19 of 20); print what v2 and the candidate let through. Steps "
+                    "already done are kept (hold tests resume seed by seed). Exit 0 when the candidate "
+                    "holds, 1 when it does not or the steps are not all done, 2 on bad input.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--until", choices=STEPS, default=STEPS[-1], help="stop after this step")
+    parser.add_argument("--status", action="store_true", help="say which steps are done; run nothing")
+    parser.add_argument("--data-dir", default="runs/holdtest-data",
+                        help="where each fresh seed's stand-in set is made (removed after it is judged)")
+    parser.set_defaults(func=run_target_v3)
+
+
+def run_target_v3(args: argparse.Namespace) -> int:
+    from benchmark import recipe_study, v3_candidate
+    from benchmark.hold_test import record_path
+    from benchmark.target_v3 import rc_version
+
+    reference, candidate = v3_candidate.reference_path(), v3_candidate.candidate_path()
+    calibration_record = record_path(reference, recipe_study.GATING_VERSION)
+    hold_record = record_path(reference, rc_version(v3_candidate.BENCHMARK))
+    if args.status:
+        return _print_status(reference, calibration_record, candidate, hold_record)
+    command = shlex.join(["harness", *sys.argv[1:]])
+    last = STEPS.index(args.until)
+    arm, generator = v3_candidate.winner(recipe_study.gating_limits())
+    v3_candidate.export_reference(arm, generator, reference)
+    print(f"[v3] 1 export: the {arm} arm's {generator} generator at the end of its window: {reference}", flush=True)
+    if last < 1:
+        return 1
+    calibration = v3_candidate.calibrate(reference, Path(args.data_dir), command, on_seed=_progress("calibrate"))
+    print(f"[v3] 2 calibrate: {calibration.summary()}", flush=True)
+    if last < 2:
+        return 1
+    if not candidate.exists():
+        _, document = v3_candidate.write_candidate(reference, calibration, command, candidate)
+        _print_limits(document)
+    print(f"[v3] 3 write: {candidate} registered as {rc_version(v3_candidate.BENCHMARK)}; commit "
+          "benchmark/thresholds/ and benchmark/convergence/", flush=True)
+    if last < 3:
+        return 1
+    held = v3_candidate.hold(reference, Path(args.data_dir), command, on_seed=_progress("hold"))
+    print(f"[v3] 4 hold: {held.summary()}", flush=True)
+    if not held.holds:
+        counts = ", ".join(f"{name} on {n}" for name, n in held.failing_counts().items())
+        print(f"[v3] the candidate does not hold (failing: {counts or 'none yet'}); the rule never loosens a "
+              "limit: record the shortfall in CALIBRATION.md", flush=True)
+        return 1
+    if last >= 4:
+        from harness.commands.distortions import run_distortions
+
+        print("[v3] 5 distortions: what v2 and the candidate let through (for CALIBRATION.md)", flush=True)
+        run_distortions(argparse.Namespace(benchmark=v3_candidate.BENCHMARK, pairs="7:8,9:10", markdown=True,
+                                           target=[recipe_study.GATING_VERSION, rc_version(v3_candidate.BENCHMARK)]))
+    return 0
+
+
+def _progress(step: str):
+    def report(seed: int, verdict: dict) -> None:
+        failed = ", ".join(verdict["failed"][:2]) + (" ..." if len(verdict["failed"]) > 2 else "")
+        print(f"[v3] {step} seed {seed}: {'PASS' if verdict['passed'] else 'FAIL ' + failed}", flush=True)
+    return report
+
+
+def _print_limits(document: dict) -> None:
+    from tabulate import tabulate
+
+    rows = [(name, e["threshold"], e["window_max"], e["calibration_max"], e["floor_limit"], e["set_by"])
+            for name, e in document["metrics"].items()]
+    print(tabulate(rows, headers=("metric", "limit", "window max", "calibration max", "floor limit", "set by")))
+    for name, e in document["calibration"]["dropped_as_unsteady"].items():
+        print(f"  not gated (unsteady over the window): {name} {e['window_min']}-{e['window_max']}")
+
+
+def _print_status(reference: Path, calibration_record: Path, candidate: Path, hold_record: Path) -> int:
+    from benchmark.hold_test import read_record
+
+    calibration, held = read_record(calibration_record), read_record(hold_record)
+    print(f"1 export:     {reference if reference.is_file() else 'not yet'}")
+    print(f"2 calibrate:  {calibration.summary() if calibration else 'not yet'}")
+    print(f"3 write:      {candidate if candidate.is_file() else 'not yet'}")
+    print(f"4 hold:       {held.summary() if held else 'not yet'}")
+    return 0 if held is not None and held.holds else 1
