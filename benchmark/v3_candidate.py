@@ -8,7 +8,8 @@ output a committed file the next one reads, so an interrupted run resumes where 
    won) -> benchmark/convergence/state/<benchmark>-v3-reference.weights.h5, with its card;
 2. calibrate: its hold test on calibration seeds 4001-4020 (judged against v2; every metric is
    recorded whatever the target), beside it;
-3. write: the limits the rule gives, as <benchmark>-quality-v3-rc, registered, not submittable;
+3. write: the limits the rule gives, as <benchmark>-quality-v3-rc, registered, not submittable
+   (the command writes and registers the document this module makes);
    noise-floor limits of the metrics v2 did not gate by v1's procedure on v1's pairs;
 4. hold: its hold test against the candidate on validation seeds 5001-5020: v3 holds when it
    passes at least 19 of 20.
@@ -102,34 +103,25 @@ def calibrate(reference: Path, data_dir: Path, command: str = "",
                          command=command, on_seed=on_seed)
 
 
-def write_candidate(reference: Path, calibration: HoldTest, command: str = "", out: Optional[Path] = None,
-                    measure=None) -> tuple[Path, dict]:
-    """Step 3: the release candidate the rule gives, written and registered."""
-    from benchmark.calibration import write_thresholds
-    from harness.thresholds_registry import file_sha256, register_version
+def candidate_document(reference: Path, calibration: HoldTest, curve_sha256: Callable[[Path], str],
+                       command: str = "", measure=None) -> dict:
+    """Step 3: the release candidate the rule gives (the caller writes and registers it);
+    `curve_sha256` hashes the winning arm's curve file as the registry does."""
     from reference_model.checkpoint import read_card, sha256_of
 
-    out = Path(out or candidate_path())
-    if out.exists():
-        raise InputError(f"{out}: the v3 release candidate is already written; a published candidate is never "
-                         "replaced")
     if not calibration.complete or calibration.document["candidate_sha256"] != sha256_of(reference):
         raise InputError(f"the calibration hold test of {reference.name} is not complete; run it first")
     card = read_card(reference)
     arm = card["arm"]
-    curve = recipe_study.read_arm(arm)
     v2 = quality.load_thresholds(BENCHMARK, version=recipe_study.GATING_VERSION)
     v1 = quality.load_thresholds(BENCHMARK, version=V1_VERSION)
     floors = floor_limits(v2, v1, target_v3.proposed_metrics(v2), measure)
-    document = target_v3.release_candidate(v2, floors, curve,
-                                           file_sha256(campaign.curve_path(recipe_study.STUDY[arm].campaign_name,
-                                                                           recipe_study.SEED)),
+    curve = campaign.curve_path(recipe_study.STUDY[arm].campaign_name, recipe_study.SEED)
+    document = target_v3.release_candidate(v2, floors, recipe_study.read_arm(arm), curve_sha256(curve),
                                            card["generator"], calibration, command=command)
-    document["calibration"]["reference"] = {"path": str(reference.name), "sha256": card["sha256"], "arm": arm,
+    document["calibration"]["reference"] = {"path": reference.name, "sha256": card["sha256"], "arm": arm,
                                             "generator": card["generator"], "samples": card["samples"]}
-    write_thresholds(document, out)
-    register_version(out)
-    return out, document
+    return document
 
 
 def hold(reference: Path, data_dir: Path, command: str = "",

@@ -369,6 +369,15 @@ def _best_point(sweep, precision: str):
     return max(timed, key=lambda r: r.showers_per_second) if timed else None
 
 
+def scenario_point(point: dict, scenario: str) -> dict:
+    """The setting a scenario runs at, from the sweep's best point. SingleStream keeps one query
+    in flight, so further streams would idle: it gets one stream with all of the point's threads
+    (streams x intra-op). Offline and Server run the point as measured."""
+    if scenario != "SingleStream" or point.get("streams", 1) == 1:
+        return point
+    return {**point, "streams": 1, "intra_op": point["streams"] * point["intra_op"]}
+
+
 def _server_search(request, runner, config, log_dir: Path, best, artifact: Path):
     """Bisect between 5% and 100% of the throughput the sweep measured at the chosen point."""
     from benchmark.loadgen_runner import search_server_qps
@@ -378,6 +387,27 @@ def _server_search(request, runner, config, log_dir: Path, best, artifact: Path)
     rate = best.showers_per_second
     return search_server_qps(runner, config, log_dir, request.server_search, 0.05 * rate, rate,
                              artifact=artifact)
+
+
+def official_server_run(runner, config, search, directory: Path, artifact: Path):
+    """The official Server run at the search's best rate, and, if the long run misses the latency
+    bound there (a short trial can pass a rate whose queue grows over ten minutes), at each lower
+    rate a trial passed, in turn. Returns the last outcome (VALID, or the lowest rate's INVALID)
+    and every attempt, recorded beside the trials."""
+    from benchmark.loadgen_runner import run_scenario
+
+    rates = sorted({t["target_qps"] for t in search.trials if t["valid"]}, reverse=True)
+    attempts = []
+    for rate in rates:
+        print(f"[inference] LoadGen Server at {rate:,.1f} QPS, the official run", flush=True)
+        outcome = run_scenario(runner, replace(config, server_target_qps=rate), directory / f"official-{rate:.1f}",
+                               artifact=artifact)
+        attempts.append({"target_qps": rate, "valid": outcome.valid, "verdict": outcome.verdict,
+                         "log_dir": outcome.log_dir, "official": True})
+        if outcome.valid:
+            break
+        print(f"[inference] the official run at {rate:,.1f} QPS missed the latency bound", flush=True)
+    return outcome, attempts
 
 
 def _trial_config(config, request):
@@ -398,11 +428,12 @@ def _run_loadgen(request, recorder, precision: str, runner, artifact: Path, swee
     from harness import results
 
     best = _best_point(sweep, precision)
-    point = {"max_batch": best.point.batch, "streams": best.point.streams, "intra_op": best.point.intra_op,
-             "inter_op": best.point.inter_op} if best else {"max_batch": request.batch[0]}
-    batch, streams = point["max_batch"], point.get("streams", 1)
+    best_point = {"max_batch": best.point.batch, "streams": best.point.streams, "intra_op": best.point.intra_op,
+                  "inter_op": best.point.inter_op} if best else {"max_batch": request.batch[0]}
     failures = 0
     for scenario in scenarios:
+        point = scenario_point(best_point, scenario)
+        batch, streams = point["max_batch"], point.get("streams", 1)
         run = recorder.reserve_inference(request.benchmark, scenario)
         shared = {**point, "server_target_qps": request.server_qps,
                   "server_latency_ms": request.server_latency_ms, "seed": request.seed}
@@ -419,11 +450,9 @@ def _run_loadgen(request, recorder, precision: str, runner, artifact: Path, swee
                 if search.best is None:
                     raise RuntimeError(f"no target QPS met the latency bound in {len(search.trials)} runs")
                 outcome = search.best
-                if request.official:  # the chosen rate, once, at the official minimum
-                    print(f"[inference] LoadGen Server at {search.best_qps:,.1f} QPS, the official run",
-                          flush=True)
-                    outcome = run_scenario(runner, replace(config, server_target_qps=search.best_qps),
-                                           run.directory / "official", artifact=artifact)
+                if request.official:  # the chosen rate at the official minimum
+                    outcome, attempts = official_server_run(runner, config, search, run.directory, artifact)
+                    search.trials.extend(attempts)
                 for name in results.LOADGEN_LOGS:  # the result's logs are the chosen run's
                     shutil.copy2(Path(outcome.log_dir) / name, run.directory / name)
             else:

@@ -52,7 +52,12 @@ def run_target_v3(args: argparse.Namespace) -> int:
     if last < 2:
         return 1
     if not candidate.exists():
-        _, document = v3_candidate.write_candidate(reference, calibration, command, candidate)
+        from benchmark.calibration import write_thresholds
+        from harness.thresholds_registry import file_sha256, register_version
+
+        document = v3_candidate.candidate_document(reference, calibration, file_sha256, command)
+        write_thresholds(document, candidate)
+        register_version(candidate)
         _print_limits(document)
     print(f"[v3] 3 write: {candidate} registered as {rc_version(v3_candidate.BENCHMARK)}; commit "
           "benchmark/thresholds/ and benchmark/convergence/", flush=True)

@@ -14,7 +14,8 @@ from reference_model.checkpoint import load_generator, read_card
 from reference_model.errors import InputError
 
 
-def _write_arm(arm: str, samples: int, with_checkpoint: bool = True, offset: float = 1.0) -> list:
+def _write_arm(arm: str, samples: int, with_checkpoint: bool = True, offset: float = 1.0,
+               metrics: dict | None = None) -> list:
     """A curve of `arm` standing at `samples`, and a checkpoint there whose moving average differs
     from the trained weights by `offset` everywhere; returns (trained, averaged) weights."""
     import tensorflow as tf
@@ -23,8 +24,8 @@ def _write_arm(arm: str, samples: int, with_checkpoint: bool = True, offset: flo
     from reference_model.training import ReferenceGAN
 
     recipe = STUDY[arm]
-    points = [{"samples": s, "seconds": s / 7.0, "metrics": {campaign.SELECTION_METRIC: 2.0},
-               "ema": {"metrics": {campaign.SELECTION_METRIC: 1.5}}}
+    points = [{"samples": s, "seconds": s / 7.0, "metrics": {**(metrics or {}), campaign.SELECTION_METRIC: 2.0},
+               "ema": {"metrics": {**(metrics or {}), campaign.SELECTION_METRIC: 1.5}}}
               for s in range(recipe.eval_every_samples, samples + 1, recipe.eval_every_samples)]
     document = {"benchmark": "3dgan", "seed": 1, "recipe": asdict(recipe), "points": points,
                 "sessions": [{"samples_at_stop": samples}], "best": None}
@@ -109,3 +110,26 @@ def test_the_exported_v3_reference_ships_with_its_recipe_on_the_model_card(conve
     assert "decayed by a cosine to 0.1x between 100,000 and 200,000 samples" in text
     assert "moving average of the generator over 20,000 samples" in text
     assert read_card(convergence / "checkpoints" / "3dgan-generator.weights.h5")["campaign"]["samples"] == 200_000
+
+
+def test_the_candidate_document_is_the_rules_from_window_calibration_seeds_and_floors(convergence):
+    from benchmark.hold_test import CALIBRATION_SEEDS, HoldTest
+
+    v2 = quality.load_thresholds("3dgan", version="3dgan-quality-v2")
+    names = target_v3.proposed_metrics(v2)
+    _write_arm("constant", 200_000, metrics={name: 0.01 for name in names})
+    reference = v3_candidate.export_reference("constant", "raw", convergence / "ref.weights.h5")
+    seeds = {str(s): {"passed": True, "failed": [], "metrics": {n: 0.02 for n in names}} for s in CALIBRATION_SEEDS}
+    record = HoldTest({"candidate_sha256": read_card(reference)["sha256"], "planned_seeds": list(CALIBRATION_SEEDS),
+                       "seeds": seeds})
+    document = v3_candidate.candidate_document(reference, record, lambda path: "f" * 64,
+                                               measure=lambda v1, missing: {n: {"threshold": 0.001} for n in missing})
+    assert document["version"] == "3dgan-quality-v3-rc" and not document["submittable"]
+    assert document["metrics"]["separation.moment_x2.E45-55"] == {
+        "threshold": 0.022, "set_by": "calibration seeds", "window_max": 0.01, "calibration_max": 0.02,
+        "floor_limit": 0.001}
+    assert document["calibration"]["reference"]["arm"] == "constant"
+    assert document["reproduction"] == {"within_samples": 300_000, "reference_seed": 1}
+    record.document["planned_seeds"].append(4021)
+    with pytest.raises(InputError, match="not complete"):
+        v3_candidate.candidate_document(reference, record, lambda path: "f" * 64)

@@ -31,3 +31,39 @@ def test_an_official_server_search_brackets_the_rate_with_short_runs():
     assert (trial.min_duration_ms, trial.min_query_count, trial.max_batch) == (60_000, None, 64)
     short = LoadGenConfig("Server", min_duration_ms=10_000)
     assert _trial_config(short, SimpleNamespace(official=False, loadgen_duration=3.0, loadgen_queries=5)) is short
+
+
+def test_single_stream_runs_one_stream_with_every_thread_of_the_best_point():
+    from harness.run_inference import scenario_point
+
+    best = {"max_batch": 256, "streams": 2, "intra_op": 1, "inter_op": 1}
+    assert scenario_point(best, "SingleStream") == {"max_batch": 256, "streams": 1, "intra_op": 2, "inter_op": 1}
+    assert scenario_point(best, "Offline") == best == scenario_point(best, "Server")
+    one = {"max_batch": 128, "streams": 1, "intra_op": 2, "inter_op": 1}
+    assert scenario_point(one, "SingleStream") == one
+
+
+def test_an_official_server_run_that_misses_the_bound_falls_back_to_a_lower_passing_rate(monkeypatch, tmp_path):
+    """A 60 s trial passed 955 QPS for int8 on Zen 4 but the 600 s run did not: the official run then
+    tries the next lower rate a trial passed, and records both attempts."""
+    from types import SimpleNamespace
+
+    import benchmark.loadgen_runner as loadgen_runner
+    from benchmark.loadgen_runner import LoadGenConfig, ServerSearch
+    from harness.run_inference import official_server_run
+
+    ran = []
+
+    def fake_run(runner, config, directory, artifact=None):
+        ran.append(config.server_target_qps)
+        valid = config.server_target_qps < 900
+        return SimpleNamespace(valid=valid, verdict="VALID" if valid else "INVALID", log_dir=str(directory))
+
+    monkeypatch.setattr(loadgen_runner, "run_scenario", fake_run)
+    trials = [{"target_qps": q, "valid": v} for q, v in ((1083.9, False), (569.0, True), (826.4, True), (955.2, True))]
+    search = ServerSearch(best_qps=955.2, best=None, trials=trials)
+    outcome, attempts = official_server_run(None, LoadGenConfig.official("Server", max_batch=128), search,
+                                            tmp_path, None)
+    assert ran == [955.2, 826.4] and outcome.valid
+    assert [(a["target_qps"], a["verdict"], a["official"]) for a in attempts] == [(955.2, "INVALID", True),
+                                                                                   (826.4, "VALID", True)]
