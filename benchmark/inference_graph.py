@@ -25,21 +25,26 @@ Fixed angle (`3dgan`, 25x25x25; "3dgan-generator-polyphase" v2): `up1, pad2, con
   (docs/numerics.md), never runs;
 * 511 MFLOP per shower executed before, 144 after.
 
-Variable angle (`3dgan-angle`, 51x51x25; "3dgan-angle-generator-polyphase" v1): its one
+Variable angle (`3dgan-angle`, 51x51x25; "3dgan-angle-generator-polyphase" v2): its one
 up-sampling, `up1` (6x6x6, no padding), feeds conv1 (6x6x8 kernel, 8 -> 8 channels, valid) over
 a 54x54x48 grid: 3,629 of the model's 6,123 MFLOP per shower. Rewritten, conv1 is a 2x2x3
 convolution over the 9x9x8 grid (zero-padded to 10x10x9) with 216 phases x 8 = 1,728 output
-channels (188 MFLOP), then depth-to-space to 54x54x42 and a crop to 49x49x41; 2,682 MFLOP per
-shower in all. The phase convolution keeps conv1's dtype, float32 under every policy
-(`models.CONV1_DTYPE`: it is an 8-channel input convolution too, the shape oneDNN's AMX bf16
-kernel got wrong). The rest is kept, the frozen layers themselves:
+channels (188 MFLOP), then depth-to-space to 54x54x42 and a crop to 49x49x41. The phase
+convolution keeps conv1's dtype, float32 under every policy (`models.CONV1_DTYPE`: it is an
+8-channel input convolution too, the shape oneDNN's AMX bf16 kernel got wrong).
+
+conv2 ... conv6 (6 output channels at full resolution, about 50x50x35 cells) fill 6 of the 16
+lanes of oneDNN's AVX-512 blocks. v2 packs two z-positions per channel block: each (pad, conv)
+pair becomes one conv striding by 2 along z with a kernel one tap deeper and 12 output channels
+(channel p*6 + c is z-position 2j + p of channel c; `packed_kernel`), then depth-to-space along
+z. Same sums, (K+1)/K of the FLOPs: 3,148 MFLOP per shower executed in all (v1: 2,682), and
+faster (docs/inference-performance.md). The rest is kept, the frozen layers themselves:
 
 * dense is not folded into conv1: `dense -> reshape -> up1 -> conv1` is linear, but the folded
   matrix would be 256 x 979,776 (1 GB in float32) and execute 502 MFLOP, against 2.7 + 188;
-* conv2 ... conv7 (2,491 MFLOP) see no up-sampled input, so there are no phases to merge; each
-  BN follows a ReLU, so it folds into no convolution before it, and folding it into the one
+* each BN follows a ReLU, so it folds into no convolution before it, and folding it into the one
   after is exact only with a border-dependent bias map (the zero padding is not shifted by BN's
-  offset) and saves no convolution work.
+  offset) and saves no convolution work; conv7 (1 output channel) is left as it is.
 """
 from __future__ import annotations
 
@@ -276,9 +281,50 @@ def _angle_image(frozen, latent):
     x, axes = _phase_conv(x, frozen, "up1", None, "conv1", "phase1", dtype=conv1.dtype_policy)
     x = _depth_to_space(x, [a.factor for a in axes], conv1.filters, [a.crop_start for a in axes],
                         [a.outputs for a in axes], "phase1_d2s")
-    for layer in _layers_after(frozen, "conv1"):
-        x = layer(x)
+    chain = _layers_after(frozen, "conv1")
+    i = 0
+    while i < len(chain):
+        if i + 1 < len(chain) and chain[i + 1].name in ANGLE_PACKED_CONVS:
+            x = _z_packed_conv(x, chain[i], chain[i + 1], f"packed{chain[i + 1].name.removeprefix('conv')}")
+            i += 2
+        else:
+            x = chain[i](x)
+            i += 1
     return x
+
+
+ANGLE_PACKED_CONVS = ("conv2", "conv3", "conv4", "conv5", "conv6")  # their 6 outputs fill 6 of 16 lanes
+Z_PACKING = 2  # output positions along z per packed channel block: 6 -> 12 channels
+
+
+def packed_kernel(kernel: np.ndarray, factor: int) -> np.ndarray:
+    """(Kx,Ky,Kz,Ci,Co) -> (Kx,Ky,Kz+factor-1,Ci,factor*Co): output channel p*Co + c computes
+    output z-position (factor*j + p) of channel c when the conv strides by `factor` along z."""
+    kx, ky, kz, ci, co = kernel.shape
+    out = np.zeros((kx, ky, kz + factor - 1, ci, factor * co), dtype=np.float32)
+    for p in range(factor):
+        out[:, :, p:p + kz, :, p * co:(p + 1) * co] = kernel
+    return out
+
+
+def _z_packed_conv(x, padding, conv, prefix: str, factor: int = Z_PACKING):
+    """The frozen (ZeroPadding3D, valid Conv3D) pair as one conv striding by `factor` along z whose
+    output channels hold `factor` consecutive z-positions, then depth-to-space along z: the same
+    sums, in a channel count oneDNN's vector kernels fill (issue 25 §3)."""
+    from keras import layers
+
+    if conv.padding != "valid" or any(s != 1 for s in conv.strides):
+        raise InputError(f"{conv.name}: only valid, stride-1 convolutions can be packed")
+    outputs = [int(n) for n in conv.output.shape[1:4]]
+    extra = -outputs[2] % factor  # one more z output when the count is odd, cropped below
+    (px, py, (pz0, pz1)) = padding.padding
+    x = layers.ZeroPadding3D((px, py, (pz0, pz1 + extra)), name=f"{prefix}_pad")(x)
+    kernel = packed_kernel(np.asarray(conv.kernel), factor)
+    packed = layers.Conv3D(kernel.shape[-1], kernel.shape[:3], strides=(1, 1, factor), padding="valid",
+                           name=f"{prefix}_conv")
+    x = packed(x)
+    packed.set_weights([kernel, np.tile(np.asarray(conv.bias), factor)])
+    return _depth_to_space(x, (1, 1, factor), conv.filters, (0, 0, 0), outputs, f"{prefix}_d2s")
 
 
 def _layers_after(frozen, name: str) -> list:
@@ -298,7 +344,7 @@ class Rewrite:
 
 
 FIXED_REWRITE = Rewrite("3dgan-generator-polyphase", "2", _fixed_image)
-ANGLE_REWRITE = Rewrite("3dgan-angle-generator-polyphase", "1", _angle_image)
+ANGLE_REWRITE = Rewrite("3dgan-angle-generator-polyphase", "2", _angle_image)
 REWRITES = {"3dgan-reference-generator": FIXED_REWRITE,  # keys: reference_model/fingerprints.json
             "3dgan-angle-reference-generator": ANGLE_REWRITE}
 
