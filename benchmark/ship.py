@@ -53,9 +53,7 @@ def ship_reference(benchmark: str, seed: int, thresholds, data_dir: Path,
                          "`harness reference train`")
     if generator not in GENERATORS:
         raise InputError(f"--generator {generator!r}: choose one of {', '.join(GENERATORS)}")
-    if validation_seed in (document["recipe"]["train_data_seed"], document["recipe"]["heldout_data_seed"]):
-        raise InputError(f"--validation-seed {validation_seed}: the campaign trained or selected on "
-                         "that set; pick a seed it never saw")
+    _refuse_seen_seed(document, validation_seed)
     if generator == "best":
         return _validate_and_ship(campaign.best_generator_path(benchmark, seed), generator, document,
                                   thresholds, data_dir, validation_seed, dest, command)
@@ -69,10 +67,11 @@ def ship_reference(benchmark: str, seed: int, thresholds, data_dir: Path,
 
 
 def final_generator(campaign_name: str, seed: int, document: dict, path: Path,
-                    ema_decay: Optional[float] = None) -> Path:
+                    ema_decay: Optional[float] = None, card: Optional[dict] = None) -> Path:
     """The campaign's generator at its latest checkpoint, which must be an evaluation's, written to
-    `path` as a weights file with its card. With `ema_decay` (a study arm's), the moving average
-    of its weights the arm keeps, the generator its "ema" evaluations judged."""
+    `path` as a weights file with its card (plus `card`'s entries). With `ema_decay` (a study
+    arm's), the moving average of its weights the arm keeps, the generator its "ema" evaluations
+    judged."""
     import tensorflow as tf
 
     from benchmark import campaign
@@ -108,7 +107,13 @@ def final_generator(campaign_name: str, seed: int, document: dict, path: Path,
                            "generator": "raw" if ema_decay is None else "ema",
                            "selection_metric": campaign.SELECTION_METRIC,
                            "value": evaluated["metrics"][campaign.SELECTION_METRIC],
-                           "recipe": document["recipe"]})
+                           "recipe": document["recipe"], **(card or {})})
+
+
+def _refuse_seen_seed(document: dict, validation_seed: int) -> None:
+    if validation_seed in (document["recipe"]["train_data_seed"], document["recipe"]["heldout_data_seed"]):
+        raise InputError(f"--validation-seed {validation_seed}: the campaign trained or selected on "
+                         "that set; pick a seed it never saw")
 
 
 def _ship_v3_reference(benchmark: str, thresholds, data_dir: Path, validation_seed: int,
@@ -122,9 +127,7 @@ def _ship_v3_reference(benchmark: str, thresholds, data_dir: Path, validation_se
                          "once the recipe study has a winner")
     card = read_card(source)
     document = recipe_study.read_arm(card["arm"])
-    if validation_seed in (document["recipe"]["train_data_seed"], document["recipe"]["heldout_data_seed"]):
-        raise InputError(f"--validation-seed {validation_seed}: the campaign trained or selected on "
-                         "that set; pick a seed it never saw")
+    _refuse_seen_seed(document, validation_seed)
     return _validate_and_ship(source, f"v3 {card['generator']}", document, thresholds, data_dir,
                               validation_seed, dest, command)
 

@@ -38,6 +38,16 @@ def candidate_path(benchmark: str = BENCHMARK) -> Path:
     return quality.THRESHOLDS_DIR / f"{benchmark}-v3-rc.json"
 
 
+def calibration_record(reference: Path) -> Path:
+    """Step 2's record: the reference's hold test on the calibration seeds, against v2."""
+    return record_path(reference, recipe_study.GATING_VERSION)
+
+
+def hold_record(reference: Path) -> Path:
+    """Step 4's record: the reference's hold test on the validation seeds, against the candidate."""
+    return record_path(reference, target_v3.rc_version(BENCHMARK))
+
+
 def winner(limits: dict[str, float]) -> tuple[str, str]:
     """The study's (arm, generator) pick, or a one-line error saying what is left to train."""
     verdict = recipe_study.final_verdict(limits)
@@ -70,16 +80,8 @@ def export_reference(arm: str, generator: str, path: Optional[Path] = None) -> P
                          f"{card.get('samples')}); an exported reference is never replaced: remove it by hand "
                          "if the study's verdict changed")
     ema_decay = recipe.ema_decay if generator == "ema" else None
-    final_generator(recipe.campaign_name, recipe_study.SEED, curve, path, ema_decay=ema_decay)
-    _add_to_card(path, {"arm": arm, "campaign": recipe.campaign_name})
-    return path
-
-
-def _add_to_card(path: Path, entries: dict) -> None:
-    from reference_model.atomic_files import write_json_atomic
-    from reference_model.checkpoint import read_card, sidecar_path
-
-    write_json_atomic(sidecar_path(path), {**read_card(path), **entries}, sort_keys=True)
+    return final_generator(recipe.campaign_name, recipe_study.SEED, curve, path, ema_decay=ema_decay,
+                           card={"arm": arm, "campaign": recipe.campaign_name})
 
 
 def floor_limits(v2: quality.Thresholds, v1: quality.Thresholds, names: list[str],
@@ -99,7 +101,7 @@ def calibrate(reference: Path, data_dir: Path, command: str = "",
               on_seed: Optional[Callable[[int, dict], None]] = None) -> HoldTest:
     """Step 2: the reference's hold test on the calibration seeds, judged against v2."""
     v2 = quality.load_thresholds(BENCHMARK, version=recipe_study.GATING_VERSION)
-    return run_hold_test(reference, v2, CALIBRATION_SEEDS, data_dir, record_path(reference, v2.name),
+    return run_hold_test(reference, v2, CALIBRATION_SEEDS, data_dir, calibration_record(reference),
                          command=command, on_seed=on_seed)
 
 
@@ -128,5 +130,5 @@ def hold(reference: Path, data_dir: Path, command: str = "",
          on_seed: Optional[Callable[[int, dict], None]] = None) -> HoldTest:
     """Step 4: the reference against the candidate on the validation seeds."""
     candidate = quality.load_thresholds(BENCHMARK, version=target_v3.rc_version(BENCHMARK))
-    return run_hold_test(reference, candidate, VALIDATION_SEEDS, data_dir, record_path(reference, candidate.name),
+    return run_hold_test(reference, candidate, VALIDATION_SEEDS, data_dir, hold_record(reference),
                          command=command, on_seed=on_seed)

@@ -195,14 +195,15 @@ def run_status(args: argparse.Namespace) -> int:
     from benchmark.recipe import reproduction_samples
     from benchmark.reference_target import failing_limits, judged_generator
 
-    document = _read_curve(_recipe(args).campaign_name, args.seed)
+    name = _recipe(args).campaign_name
+    document = _read_curve(name, args.seed)
     points, sessions, best = document["points"], document["sessions"], document["best"]
     best_text = (f"best {best['metric']} {best['value']:.4g} at {best['samples']:,} samples"
                  if best else "no evaluation yet")
     budget = document["recipe"]["budget_samples"]
     trains_to = (f"budget {budget:,} samples" if args.seed == REFERENCE_SEED else
                  f"trains to {reproduction_samples(budget):,} samples to reproduce the reference's target")
-    print(f"{_recipe(args).campaign_name} seed {args.seed}: {len(points)} evaluations, {len(sessions)} sessions, "
+    print(f"{name} seed {args.seed}: {len(points)} evaluations, {len(sessions)} sessions, "
           f"{trains_to}; {best_text}")
     session_rows = [(s["started"][:16].replace("T", " "), (s.get("suite_commit") or "?")[:12],
                      f"{s['samples_at_start']:,}", f"{s['samples_at_stop']:,}",

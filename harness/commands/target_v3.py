@@ -32,14 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_target_v3(args: argparse.Namespace) -> int:
     from benchmark import recipe_study, v3_candidate
-    from benchmark.hold_test import record_path
     from benchmark.target_v3 import rc_version
 
     reference, candidate = v3_candidate.reference_path(), v3_candidate.candidate_path()
-    calibration_record = record_path(reference, recipe_study.GATING_VERSION)
-    hold_record = record_path(reference, rc_version(v3_candidate.BENCHMARK))
     if args.status:
-        return _print_status(reference, calibration_record, candidate, hold_record)
+        return _print_status(reference, candidate)
     command = shlex.join(["harness", *sys.argv[1:]])
     last = STEPS.index(args.until)
     arm, generator = v3_candidate.winner(recipe_study.gating_limits())
@@ -96,10 +93,11 @@ def _print_limits(document: dict) -> None:
         print(f"  not gated (unsteady over the window): {name} {e['window_min']}-{e['window_max']}")
 
 
-def _print_status(reference: Path, calibration_record: Path, candidate: Path, hold_record: Path) -> int:
+def _print_status(reference: Path, candidate: Path) -> int:
     from benchmark.hold_test import read_record
+    from benchmark.v3_candidate import calibration_record, hold_record
 
-    calibration, held = read_record(calibration_record), read_record(hold_record)
+    calibration, held = read_record(calibration_record(reference)), read_record(hold_record(reference))
     print(f"1 export:     {reference if reference.is_file() else 'not yet'}")
     print(f"2 calibrate:  {calibration.summary() if calibration else 'not yet'}")
     print(f"3 write:      {candidate if candidate.is_file() else 'not yet'}")
