@@ -49,6 +49,12 @@ OFFICIAL_MIN_DURATION_MS = 600_000
 OFFICIAL_MIN_QUERIES = {SINGLE_STREAM: 100, MULTI_STREAM: 662, SERVER: 270_336, OFFLINE: 1}
 OFFICIAL_OFFLINE_MIN_SAMPLES = 24_576
 MULTISTREAM_SAMPLES_PER_QUERY = 8
+# LoadGen issues a latency-bound scenario's queries one at a time, each of this many samples: the
+# batch the SUT runs there, whatever its maximum batch.
+SAMPLES_PER_QUERY = {SINGLE_STREAM: 1, MULTI_STREAM: MULTISTREAM_SAMPLES_PER_QUERY}
+# The percentile a latency-bound scenario is judged at (MLPerf Inference: SingleStream the 90th,
+# MultiStream the 99th); its metric is LoadGen's early-stopping estimate of it.
+LATENCY_PERCENTILE = {SINGLE_STREAM: "90.0", MULTI_STREAM: "99.0"}
 # Queries LoadGen must see by default: enough for its early-stopping estimate to pass at the
 # scenario's percentile on a healthy system (MultiStream: the official 662).
 DEFAULT_MIN_QUERIES = {SINGLE_STREAM: 256, MULTI_STREAM: 662, SERVER: 662, OFFLINE: 1}
@@ -113,9 +119,19 @@ class LoadGenResult:
     summary_log: str = SUMMARY_LOG
     detail_log: str = DETAIL_LOG
     metric: dict = field(default_factory=dict)  # the scenario's headline line, e.g. 90th pct latency
+    early_stopping_ns: dict = field(default_factory=dict)  # {"90.0": ns, "99.0": ns}: LoadGen's estimates
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def scenario_latency_ns(self) -> Optional[int]:
+        """The metric of a latency-bound scenario, as MLPerf's submission checker reads it: the
+        early-stopping estimate of its percentile (the measured percentile where the summary has no
+        estimate); None for Offline and Server, which are scored in samples per second."""
+        percentile = LATENCY_PERCENTILE.get(self.scenario)
+        if percentile is None:
+            return None
+        return self.early_stopping_ns.get(percentile, self.latency_ns.get(f"{percentile}0"))
 
 
 BatchRun = Callable[[np.ndarray], None]  # runs the QSL samples at these indices on one stream
@@ -440,20 +456,21 @@ def result_from_summary(scenario: str, log_dir: Path, settings: dict) -> LoadGen
     metric = {k: v for k, v in fields.items()
               if re.match(r"^(\d+\.\dth percentile latency \(ns\)|Samples per second|"
                           r"Completed samples per second|Early stopping.*)$", k)}
+    early_stopping = {m.group(1): int(float(v)) for k, v in fields.items()
+                      if (m := re.match(r"^\*?\s*Early stopping (\d+\.\d+)th percentile estimate$", k))}
     checks = {k: v for k, v in fields.items() if k.endswith("satisfied")}
     rate = _number(fields.get("Samples per second") or fields.get("Completed samples per second"))
     if rate is None and scenario in (SINGLE_STREAM, MULTI_STREAM):
         # one query in flight at a time: samples per query over the mean query latency
         mean_ns = _number(fields.get("Mean latency (ns)"))
-        per_query = MULTISTREAM_SAMPLES_PER_QUERY if scenario == MULTI_STREAM else 1
-        rate = per_query * 1e9 / mean_ns if mean_ns else None
+        rate = SAMPLES_PER_QUERY[scenario] * 1e9 / mean_ns if mean_ns else None
     offline_samples = settings.get("offline_samples")
     return LoadGenResult(
         scenario=scenario, valid=verdict == "VALID", verdict=verdict, samples_per_second=rate,
         latency_ns=latency, checks=checks, settings=settings,
         official_minimum=official_minimum(scenario, settings["min_duration_ms"],
                                           settings["min_query_count"], offline_samples),
-        log_dir=str(log_dir), metric=metric)
+        log_dir=str(log_dir), metric=metric, early_stopping_ns=early_stopping)
 
 
 def run_scenario(runner, config: LoadGenConfig, log_dir: Path,

@@ -5,8 +5,8 @@ throughput-against-streams plots.
 
 Results are matched on benchmark, mode and configuration (harness.scoring.configuration);
 a system without a matching result shows no row for it. Speed-up > 1 means faster than the
-base system (shorter time to accuracy, more samples per second). The systems are every system
-of every results root given, the first (or `--base`) being the base.
+base system (shorter time to accuracy, more samples per second, lower SingleStream latency). The
+systems are every system of every results root given, the first (or `--base`) being the base.
 
 Per core-GHz divides by the clock the system description records (harness.sysinfo
 `frequency_mhz`): cpufreq's base clock when the driver gives one (what every core sustains under
@@ -293,7 +293,6 @@ def compare_mode(systems: list[SystemResults], mode: str) -> list[ComparedResult
     """Each scored result of `mode`, per configuration then system, with its speed-ups against
     the base's result of that configuration and what makes the two not comparable."""
     base = systems[0]
-    time_like = mode in (vocabulary.TTA, vocabulary.THROUGHPUT)
     keys = sorted({match_key(s) for sys_ in systems for s in sys_.scored if s.mode == mode})
     compared = []
     for key in keys:
@@ -308,10 +307,12 @@ def compare_mode(systems: list[SystemResults], mode: str) -> list[ComparedResult
                 continue
             nodes = result.config.get("nodes") or 1
             ours, theirs = system.resources(nodes), base.resources(nodes)
-            raw = _speedup(base_result, result, time_like)
+            raw = _speedup(base_result, result)
+            per_core, per_core_ghz = ((None, None) if is_latency(result) else
+                                      (_per(raw, theirs["core"], ours["core"]),
+                                       _per(raw, theirs["core-GHz"], ours["core-GHz"])))
             compared.append(ComparedResult(
-                system, result, raw, _per(raw, theirs["core"], ours["core"]),
-                _per(raw, theirs["core-GHz"], ours["core-GHz"]),
+                system, result, raw, per_core, per_core_ghz,
                 software_differences(base, system) + _differences(base_facts, result_facts(result))))
     return compared
 
@@ -336,12 +337,17 @@ def _find(system: SystemResults, key: str) -> Optional[ScoredResult]:
     found = [s for s in system.scored if match_key(s) == key and s.score.value is not None]
     if not found:
         return None
-    time_like = found[0].mode in (vocabulary.TTA, vocabulary.THROUGHPUT)
-    return (min if time_like else max)(found, key=lambda s: s.score.value)
+    return (min if found[0].better == "lower" else max)(found, key=lambda s: s.score.value)
 
 
-def _speedup(base: ScoredResult, result: ScoredResult, time_like: bool) -> Speedup:
-    numerator, denominator = (base, result) if time_like else (result, base)
+def is_latency(scored: ScoredResult) -> bool:
+    """A latency-bound inference result (SingleStream, MultiStream): lower is better, and a latency
+    is not an amount of work, so it has no per-node, per-core or per-core-GHz figure."""
+    return scored.mode == vocabulary.INFERENCE and scored.better == "lower"
+
+
+def _speedup(base: ScoredResult, result: ScoredResult) -> Speedup:
+    numerator, denominator = (base, result) if result.better == "lower" else (result, base)
     return Speedup(numerator.score.value / denominator.score.value,
                    bootstrap_ratio(numerator.score.values, denominator.score.values, confidence=CONFIDENCE))
 
@@ -370,27 +376,27 @@ def _normalise(value: float, count: Optional[float], time_like: bool) -> Optiona
 
 
 def comparison_table(comparison: Comparison, mode: str) -> tuple[list[str], list[list[str]]]:
-    """One row per (result, system): score, per node/socket/core/core-GHz values, speed-ups vs
-    the base with intervals, and whether the two are comparable."""
+    """One row per (result, system): its metric and score, per node/socket/core/core-GHz values
+    (none for a latency), speed-ups vs the base with intervals, and whether the two are comparable."""
     time_like = mode in (vocabulary.TTA, vocabulary.THROUGHPUT)
-    unit = "min" if time_like else "samples/s"
     per = (("node-min", "socket-min", "core-min", "core-GHz-min") if time_like
            else ("/node", "/socket", "/core", "/core-GHz"))
     base = comparison.base
-    headers = ["benchmark", "configuration", "system", "runs", f"score ({unit})", *per[:3], "clock", per[3],
+    headers = ["benchmark", "configuration", "system", "runs", "metric", "score", *per[:3], "clock", per[3],
                f"speed-up vs {base.label} [{CONFIDENCE:.0%} CI]", "per-core speed-up", "per-core-GHz speed-up",
                "comparable"]
     rows = []
     for row in comparison.results[mode]:
         result, system = row.result, row.system
         resources = system.resources(result.config.get("nodes") or 1)
-        node, socket, core, core_ghz = (_normalise(result.score.value, resources[r], time_like)
+        node, socket, core, core_ghz = (None if is_latency(result) else
+                                        _normalise(result.score.value, resources[r], time_like)
                                         for r in ("node", "socket", "core", "core-GHz"))
         clock = system.clock()
         rows.append([result.benchmark, config_text(result.config), system.label,
-                     str(result.score.runs) + ("" if result.score.valid else "*"),
+                     str(result.score.runs) + ("" if result.score.valid else "*"), result.metric,
                      _fmt(result.score.value), _fmt(node), _fmt(socket), _fmt(core),
-                     str(clock) if clock else UNKNOWN, _fmt(core_ghz, missing=UNKNOWN),
+                     str(clock) if clock else UNKNOWN, _fmt(core_ghz, missing="-" if is_latency(result) else UNKNOWN),
                      *(str(s) if s else "-" for s in (row.speedup, row.per_core, row.per_core_ghz)),
                      "base" if system is base else row.comparable_text])
     return headers, rows
@@ -538,13 +544,15 @@ def write_plots(comparison: Comparison, directory: Path) -> list[Path]:
     series_specs = ((vocabulary.EPOCH_TIME, "ranks", "training throughput against ranks", "scaling"),
                     (vocabulary.INFERENCE, "streams", "inference throughput against streams", "streams"))
     for mode, x_name, title, stem in series_specs:
-        benchmarks = sorted({s.benchmark for sys_ in systems for s in sys_.scored if s.mode == mode})
+        benchmarks = sorted({s.benchmark for sys_ in systems for s in sys_.scored
+                             if s.mode == mode and not is_latency(s)})
         for benchmark in benchmarks:
             figure, axis = plt.subplots(figsize=(6.4, 4.2))
             for system in systems:
                 lines: dict[str, list[tuple[float, float, float, float]]] = {}
                 for scored in system.scored:
-                    if scored.mode != mode or scored.benchmark != benchmark or not scored.score.values:
+                    if (scored.mode != mode or scored.benchmark != benchmark or not scored.score.values
+                            or is_latency(scored)):
                         continue
                     config = dict(scored.config)
                     if mode == vocabulary.EPOCH_TIME:

@@ -38,6 +38,10 @@ METRICS = {vocabulary.TTA: ("time_to_accuracy_minutes", "lower"),
            vocabulary.THROUGHPUT: ("time_to_train_all_minutes", "lower"),
            vocabulary.EPOCH_TIME: ("samples_per_second", "higher"),
            vocabulary.INFERENCE: ("samples_per_second", "higher")}
+# A latency-bound inference scenario (SingleStream, MultiStream) is scored by its latency, as
+# MLPerf Inference scores it: LoadGen's early-stopping estimate of the scenario's percentile.
+LATENCY_METRICS = {vocabulary.SINGLE_STREAM: ("p90_latency_ms", "lower"),
+                   vocabulary.MULTI_STREAM: ("p99_latency_ms", "lower")}
 # How far a summary may differ from its log: the log's clock has millisecond resolution and a
 # log line is written just after the trainer reads its own clock.
 TIMING_TOLERANCE_S = 0.25
@@ -197,7 +201,16 @@ def _measure_inference(result: results.ResultFile) -> Measurement:
         return Measurement(problem=f"summary samples_per_second {claimed!r} but {SUMMARY_LOG} gives "
                                    f"{logged.samples_per_second:.6g}")
     good = logged.valid and summary.get("status", "success") == "success"
-    return Measurement(value=logged.samples_per_second if good else None)
+    latency_ns = logged.scenario_latency_ns()
+    value = logged.samples_per_second if latency_ns is None else latency_ns / 1e6
+    return Measurement(value=value if good else None)
+
+
+def metric_of(mode: str, config: dict) -> tuple[str, str]:
+    """The metric a result is scored in and whether lower or higher is better."""
+    if mode == vocabulary.INFERENCE and config.get("scenario") in LATENCY_METRICS:
+        return LATENCY_METRICS[config["scenario"]]
+    return METRICS[mode]
 
 
 def score_instances(timings: Sequence[Optional[LogTiming]], required: int = REQUIRED_RUNS[vocabulary.THROUGHPUT]) -> Score:
@@ -221,10 +234,16 @@ INFERENCE_CONFIG = ("scenario", "precision", "batch_size", "streams", "intra_op_
 
 
 def configuration(result: results.ResultFile) -> dict:
-    """What makes runs comparable: runs are scored together only when this is equal."""
+    """What makes runs comparable: runs are scored together only when this is equal. A
+    latency-bound scenario's batch is its samples per query (the SUT's maximum never matters)."""
     summary = result.summary
     if result.mode == vocabulary.INFERENCE:
-        settings = {**summary.get("settings", {}), "scenario": summary.get("scenario")}
+        from benchmark.loadgen_runner import SAMPLES_PER_QUERY
+
+        scenario = summary.get("scenario")
+        settings = {**summary.get("settings", {}), "scenario": scenario}
+        if scenario in SAMPLES_PER_QUERY:
+            settings["batch_size"] = SAMPLES_PER_QUERY[scenario]
         return {k: settings.get(k) for k in INFERENCE_CONFIG}
     config = {k: summary.get(k) for k in TRAINING_CONFIG}
     if result.mode == vocabulary.THROUGHPUT:
@@ -291,7 +310,7 @@ def score_results(found: Sequence[results.ResultFile]) -> list[ScoredResult]:
         if problems:
             score.valid = False
             score.reason = "; ".join([*problems, *([score.reason] if score.reason else [])])
-        metric, better = METRICS[mode]
+        metric, better = metric_of(mode, configuration(runs[0]))
         reasons = [reason for r in runs if (reason := not_submittable_reason(r.summary))]
         scored.append(ScoredResult(system, benchmark, mode, configuration(runs[0]), metric, better, score,
                                    not reasons, [str(r.summary_path) for r in runs],

@@ -139,17 +139,47 @@ Result is : {verdict}
   Min duration satisfied : Yes
   Min queries satisfied : Yes
 """
+# A latency-bound scenario's summary (SingleStream): its metric line is a percentile latency, and
+# its rate comes from the mean latency, as LoadGen 5 writes it.
+LOADGEN_LATENCY_SUMMARY = """================================================
+MLPerf Results Summary
+================================================
+SUT name : 3dgan-generator
+Scenario : {scenario}
+Mode     : PerformanceOnly
+90.0th percentile latency (ns) : {p90_ns}
+Result is : {verdict}
+  Min duration satisfied : Yes
+  Min queries satisfied : Yes
+  Early stopping satisfied: Yes
+Early Stopping Result:
+ * Processed at least 64 queries (88054).
+ * Would discard 8597 highest latency queries.
+ * Early stopping 90.0th percentile estimate: {estimate_ns}
+ * Early stopping 99.0th percentile estimate: {estimate_ns}
+
+================================================
+Additional Stats
+================================================
+Mean latency (ns)               : {mean_ns}
+90.00 percentile latency (ns)   : {p90_ns}
+"""
 
 
 def make_inference_result(root: Path, benchmark: str = "3dgan", scenario: str = "Offline", *,
                           samples_per_second: float = 100.0, streams: int = 1, precision: str = "float32",
                           valid: bool = True, official_minimum: bool = True, smoke: bool = False,
-                          system: str = SYSTEM) -> Path:
-    """One finished LoadGen run with a LoadGen summary log that agrees with its result.json."""
+                          system: str = SYSTEM, p90_ms: float = 1.0) -> Path:
+    """One finished LoadGen run with a LoadGen summary log that agrees with its result.json (a
+    SingleStream one with `p90_ms` as its early-stopping 90th-percentile estimate)."""
     run = results.allocate_inference_run(root, system, benchmark, scenario)
     verdict = "VALID" if valid else "INVALID"
-    (run.directory / "mlperf_log_summary.txt").write_text(
-        LOADGEN_SUMMARY.format(scenario=scenario, rate=samples_per_second, verdict=verdict))
+    if scenario == vocabulary.SINGLE_STREAM:
+        summary = LOADGEN_LATENCY_SUMMARY.format(scenario=scenario, verdict=verdict, p90_ns=int(p90_ms * 0.99e6),
+                                                 estimate_ns=int(p90_ms * 1e6), mean_ns=1e9 / samples_per_second)
+    else:
+        summary = LOADGEN_SUMMARY.format(scenario=scenario, rate=samples_per_second, verdict=verdict)
+    (run.directory / "mlperf_log_summary.txt").write_text(summary)
     (run.directory / "mlperf_log_detail.txt").write_text("")
     return results.finish_inference_run(run, {
         "status": "success", "submittable": not smoke, "command": "harness run --mode inference (test)",

@@ -9,7 +9,7 @@ import pytest
 from benchmark import vocabulary
 from harness import cli
 from harness.comparison import (Comparison, comparability_lines, comparison_table, epoch_time_table, load_systems,
-                                with_base)
+                                with_base, write_plots)
 from reference_model.errors import InputError
 from tests.harness.fake_runs import make_inference_result, make_training_result, thresholds_version, write_system
 
@@ -40,7 +40,8 @@ def test_speedups_raw_and_per_core(generations):
     comparison = Comparison.of(load_systems(list(generations)))
     headers, rows = comparison_table(comparison, vocabulary.TTA)
     new = dict(zip(headers, _row(rows, "new_cpu")))
-    assert new["score (min)"] == "5" and new["core-min"] == "80"  # 5 min x 16 cores
+    assert new["metric"] == "time_to_accuracy_minutes"
+    assert new["score"] == "5" and new["core-min"] == "80"  # 5 min x 16 cores
     speedup, interval = new["speed-up vs old_cpu [95% CI]"].split("x ")
     assert float(speedup) == pytest.approx(2.0)
     low, high = (float(v) for v in interval.strip("[]").split(","))
@@ -55,6 +56,29 @@ def test_speedups_raw_and_per_core(generations):
     speedup = headers.index("speed-up vs old_cpu [95% CI]")
     # inference matches on scenario and precision: each system's best setting, one row each
     assert len(rows) == 2 and all(r[speedup] == "2x [n/a: <2 runs]" for r in rows if r[2] == "new_cpu")
+
+
+def test_single_stream_is_scored_by_its_latency(tmp_path):
+    """MLPerf's SingleStream metric is the early-stopping 90th-percentile latency: lower is better,
+    there is no per-core figure of a latency, the batch is one sample per query (not the SUT's
+    maximum), and it is not drawn as a throughput against streams."""
+    root = tmp_path / "results"
+    write_system(root, "old_cpu", cores=4)
+    write_system(root, "new_cpu", cores=8)
+    make_inference_result(root, scenario="SingleStream", samples_per_second=100.0, p90_ms=8.0, system="old_cpu")
+    make_inference_result(root, scenario="SingleStream", samples_per_second=150.0, p90_ms=5.0, system="new_cpu",
+                          streams=2)
+    make_inference_result(root, scenario="SingleStream", samples_per_second=180.0, p90_ms=4.0, system="new_cpu")
+    comparison = _against_old_cpu(root)
+    headers, rows = comparison_table(comparison, vocabulary.INFERENCE)
+    assert len(rows) == 2, "each system's best (lowest-latency) setting"
+    new, old = (dict(zip(headers, _row(rows, name))) for name in ("new_cpu", "old_cpu"))
+    assert new["metric"] == "p90_latency_ms" and new["score"] == "4" and old["score"] == "8"
+    assert "batch=1 " in new["configuration"] and "streams=1" in new["configuration"]
+    assert new["speed-up vs old_cpu [95% CI]"] == "2x [n/a: <2 runs]"  # 8 ms / 4 ms
+    assert new["/core"] == new["/core-GHz"] == new["per-core speed-up"] == new["per-core-GHz speed-up"] == "-"
+    plots = [path.name for path in write_plots(comparison, tmp_path / "plots")]
+    assert plots == ["speedups_3dgan.png"], "a latency is no throughput against streams"
 
 
 def test_epoch_time_table(generations):
