@@ -8,6 +8,7 @@
 #   server     LoadGen Server: a 4-step QPS search of 60 s runs, then the official run, float32/bf16/int8
 #   score      the HEP-convention score report (harness score) into results/score/
 # Usage: scripts/measure-results-set.sh PART [CAMPAIGN_PID]
+#   PRECISIONS=int8 scripts/measure-results-set.sh server   re-measures one precision only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 part=${1:?usage: scripts/measure-results-set.sh training|offline|stream|server|score [CAMPAIGN_PID]}
@@ -24,7 +25,7 @@ sleep 5
 echo "[results-set] $part on $system; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 inference() {  # the shipped reference, every precision gated against float32
-  $harness run --mode inference --official --precision float32,bfloat16,int8 --streams 1,2 \
+  $harness run --mode inference --official --precision "${PRECISIONS:-float32,bfloat16,int8}" --streams 1,2 \
     --batch 128,256 --duration 10 --results "$scratch" "$@"
 }
 
