@@ -27,7 +27,7 @@ from benchmark import vocabulary
 from benchmark import log_keys as keys
 from benchmark.rcp import UNJUDGED
 from harness import results
-from harness.scoring import REQUIRED_RUNS, ScoredResult, instance_set, measure, score_results
+from harness.scoring import REQUIRED_RUNS, ScoredResult, instance_set, loadgen_attempt, measure, score_results
 from harness.sysinfo import MLPERF_SYSTEM_FIELDS, STATUSES
 from harness.thresholds_registry import judge
 from reference_model.errors import InputError
@@ -211,7 +211,7 @@ def _check_inference(result: results.ResultFile) -> list[str]:
     measured = measure(result)
     if measured.problem:
         problems.append(measured.problem)
-    elif summary.get("valid") is not True:
+    elif summary.get("valid") is not True and not loadgen_attempt(result):
         problems.append("LoadGen did not report 'Result is : VALID'")
     quality = summary.get("quality")
     precision = summary.get("settings", {}).get("precision")
@@ -275,6 +275,15 @@ def rcp_verdicts(root: Path) -> list[Problem]:
     """The RCP verdict of every time-to-accuracy result under `root`, as (where, what) lines:
     what `harness check` reports beside its problems."""
     return [_about(s, s.rcp["message"]) for s in score_results(results.iter_results(root)) if s.rcp is not None]
+
+
+def loadgen_attempts(root: Path) -> list[Problem]:
+    """Every inference run LoadGen found INVALID under `root`, as (where, what) lines: kept in the
+    root (no run is removed), never scored (rules.md section 9); `harness check` lists them."""
+    return [Problem(r.summary_path.parent, f"not counted: LoadGen {r.summary.get('scenario')} "
+                                           f"{(r.summary.get('settings') or {}).get('precision')} said INVALID "
+                                           "(an attempt, not a result; rules.md section 9)")
+            for r in results.iter_results(root) if loadgen_attempt(r)]
 
 
 def _check_throughput_sets(found: list[results.ResultFile]) -> list[Problem]:

@@ -284,12 +284,20 @@ class ScoredResult:
         return cls(**{**data, "score": Score(**data["score"])})
 
 
+def loadgen_attempt(result: results.ResultFile) -> bool:
+    """An inference run LoadGen found INVALID (a Server rate whose queue grew, an Offline query
+    that ended early): an attempt, kept in its root and listed by `harness check`, never a result
+    (rules.md section 9). Whether its summary agrees with LoadGen's log is checked per run."""
+    return (result.mode == vocabulary.INFERENCE and result.summary.get("valid") is False
+            and result.summary.get("status", "success") == "success")
+
+
 def score_results(found: Sequence[results.ResultFile]) -> list[ScoredResult]:
     """Group runs into results and score each from their logs (scaling series are tables, not
-    scored; each throughput set is its own result)."""
+    scored; each throughput set is its own result; a LoadGen attempt is no run of a result)."""
     groups: dict[tuple, list[results.ResultFile]] = {}
     for result in found:
-        if result.mode in METRICS:
+        if result.mode in METRICS and not loadgen_attempt(result):
             config = configuration(result)
             groups.setdefault((result.system, result.benchmark, result.mode,
                                json.dumps(config, sort_keys=True), instance_set(result) or 0), []).append(result)

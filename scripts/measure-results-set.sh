@@ -17,6 +17,8 @@ harness=.venv/bin/harness
 system=$($harness sysinfo --json 2>/dev/null | .venv/bin/python -c "import json, sys; print(json.load(sys.stdin)['system_name'])")
 scratch=runs/results-set/$system  # one root for every part, so run and sweep numbers continue
 mkdir -p "$scratch"
+marker=$PWD/$scratch/.part-started  # what this PART writes is newer: only that is copied (a run moved out stays out)
+touch "$marker"
 if [ -n "$pid" ]; then
   kill -STOP "$pid"
   trap 'kill -CONT "$pid"' EXIT
@@ -43,8 +45,9 @@ case $part in
   *) echo "unknown part $part" >&2; exit 2 ;;
 esac
 if [ -d "$scratch/results/$system/3dgan" ]; then  # inference: results only, not data or converted models
-  mkdir -p "results/results/$system/3dgan" "results/systems"
-  cp -r "$scratch/results/$system/3dgan/." "results/results/$system/3dgan/"
+  dest=$PWD/results/results
+  (cd "$scratch/results" && find "$system/3dgan" -type f -newer "$marker" -exec cp --parents {} "$dest/" \;)
+  mkdir -p results/systems
   cp "$scratch/systems/$system.json" "results/systems/$system.json"
 fi
 echo "[results-set] $part done; load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -12,7 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(benchmark/compliance/), the system descriptions, every summary against its log "
                     "(scores are taken from the logs), the quality thresholds against "
                     "benchmark/thresholds/registry.json, LoadGen validity and the quality record of "
-                    "inference results, the number of runs per result, throughput sets, interrupted "
+                    "inference results (a run LoadGen found INVALID is listed as an attempt, never scored), the number of runs per result, throughput sets, interrupted "
                     "finishes, that no smoke or unfinished result is in it, and each closed "
                     "time-to-accuracy result against the reference convergence points (benchmark/rcp/), "
                     "whose verdicts it prints. Exits 1 and lists every problem.")
@@ -24,11 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.checks import check_tree, rcp_verdicts
+    from harness.checks import check_tree, loadgen_attempts, rcp_verdicts
 
     problems, checked = check_tree(args.root, per_run=args.per_run)
     for problem in problems:
         print(problem)
+    for attempt in loadgen_attempts(args.root):
+        print(attempt)
     if not args.per_run:  # each verdict once: a failing one is among the problems
         for verdict in (v for v in rcp_verdicts(args.root) if v not in problems):
             print(f"RCP verdict: {verdict}")

@@ -169,9 +169,11 @@ Mean latency (ns)               : {mean_ns}
 def make_inference_result(root: Path, benchmark: str = "3dgan", scenario: str = "Offline", *,
                           samples_per_second: float = 100.0, streams: int = 1, precision: str = "float32",
                           valid: bool = True, official_minimum: bool = True, smoke: bool = False,
-                          system: str = SYSTEM, p90_ms: float = 1.0) -> Path:
+                          system: str = SYSTEM, p90_ms: float = 1.0,
+                          server_latency_ms: Optional[float] = None) -> Path:
     """One finished LoadGen run with a LoadGen summary log that agrees with its result.json (a
-    SingleStream one with `p90_ms` as its early-stopping 90th-percentile estimate)."""
+    SingleStream one with `p90_ms` as its early-stopping 90th-percentile estimate; a Server one
+    held to `server_latency_ms`)."""
     run = results.allocate_inference_run(root, system, benchmark, scenario)
     verdict = "VALID" if valid else "INVALID"
     if scenario == vocabulary.SINGLE_STREAM:
@@ -187,6 +189,7 @@ def make_inference_result(root: Path, benchmark: str = "3dgan", scenario: str = 
         "settings": {"intra_op_threads": 1, "inter_op_threads": 1, "streams": streams, "batch_size": 8,
                      "precision": precision},
         "min_duration_ms": 600000 if official_minimum else 1000, "official_minimum": official_minimum,
+        **({"loadgen": {"settings": {"server_target_latency_ms": server_latency_ms}}} if server_latency_ms else {}),
         "quality": {"passed": True, "checkpoint_target": {"passed": True},
                     "precision_gate": {"passed": True}}})
 

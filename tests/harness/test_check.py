@@ -1,4 +1,6 @@
 """`harness check`: a complete tree passes; each broken rule is reported precisely."""
+import contextlib
+import io
 import json
 import shutil
 import subprocess
@@ -9,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from benchmark import vocabulary
-from harness import checks, results
+from harness import checks, cli, results
+from harness.scoring import score_results
 from tests.harness.fake_runs import (SYSTEM, make_inference_result, make_training_result, thresholds_version,
                                      write_rcps, write_system, write_training_log)
 
@@ -146,8 +149,25 @@ def test_unfinished_runs_and_bad_inference(tree):
     make_inference_result(tree, streams=2, official_minimum=False)
     found = messages(tree)
     assert any("result_6.txt.partial: unfinished run" in m for m in found)
-    assert any("run_2/result.json: LoadGen did not report" in m for m in found)
+    assert not any("run_2" in m for m in found), "an INVALID LoadGen run is an attempt, not a failed result"
     assert any("run_3/result.json: shorter than MLPerf's official minimum" in m for m in found)
+
+
+def test_an_invalid_loadgen_run_is_listed_never_scored_and_never_removed(tree):
+    """rules.md section 9: a run LoadGen found INVALID stays in the root as an attempt; `harness
+    check` lists it, scoring ignores it, and removing it is still a missing run."""
+    attempt = make_inference_result(tree, valid=False, samples_per_second=999.0).parent
+    make_inference_result(tree, samples_per_second=100.0)
+    assert messages(tree) == []
+    assert [p.path for p in checks.loadgen_attempts(tree)] == [attempt]
+    scored = [s for s in score_results(results.iter_results(tree)) if s.mode == "inference"]
+    assert [s.score.values for s in scored] == [[100.0, 100.0]], "runs 1 and 3, never the attempt's 999"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["check", str(tree)]) == 0
+    assert "not counted: LoadGen Offline float32 said INVALID" in out.getvalue()
+    shutil.rmtree(attempt)
+    assert any("run(s) 2 missing" in m for m in messages(tree))
 
 
 def test_division_in_log_must_match_the_system(tmp_path):

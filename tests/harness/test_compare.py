@@ -81,6 +81,18 @@ def test_single_stream_is_scored_by_its_latency(tmp_path):
     assert plots == ["speedups_3dgan.png"], "a latency is no throughput against streams"
 
 
+def test_server_rates_under_different_latency_bounds_are_not_comparable(tmp_path):
+    root = tmp_path / "results"
+    for system, bound in (("old_cpu", 600.0), ("new_cpu", 1200.0), ("same_cpu", 600.0)):
+        write_system(root, system, cores=4)
+        make_inference_result(root, scenario="Server", samples_per_second=100.0, system=system,
+                              server_latency_ms=bound)
+    comparison = _against_old_cpu(root)
+    assert _table(comparison, vocabulary.INFERENCE, "new_cpu")["comparable"] == "no: Server latency bound"
+    assert _table(comparison, vocabulary.INFERENCE, "same_cpu")["comparable"] == "yes"
+    assert any("Server latency bound 600 ms vs 1,200 ms" in line for line in comparability_lines(comparison))
+
+
 def test_epoch_time_table(generations):
     headers, rows = epoch_time_table(load_systems(list(generations)))
     assert {r[2] for r in rows} == {"old_cpu", "new_cpu"} and all(r[3] == "3" for r in rows)
