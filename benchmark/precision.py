@@ -128,7 +128,6 @@ class TensorFlowRunner:
     def __init__(self, checkpoint: Path, precision: str, rewrite: bool = True,
                  check_kernels: bool = True) -> None:
         import keras
-        import tensorflow as tf
 
         policy = MIXED_BFLOAT16 if precision == BFLOAT16 else FLOAT32
         previous = keras.mixed_precision.global_policy()

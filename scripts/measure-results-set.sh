@@ -17,7 +17,7 @@ harness=.venv/bin/harness
 system=$($harness sysinfo --json 2>/dev/null | .venv/bin/python -c "import json, sys; print(json.load(sys.stdin)['system_name'])")
 scratch=runs/results-set/$system  # one root for every part, so run and sweep numbers continue
 mkdir -p "$scratch"
-marker=$PWD/$scratch/.part-started  # what this PART writes is newer: only that is copied (a run moved out stays out)
+marker=$PWD/$scratch/.part-started  # only what this PART writes (newer) is copied into results/
 touch "$marker"
 if [ -n "$pid" ]; then
   kill -STOP "$pid"

@@ -12,10 +12,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(benchmark/compliance/), the system descriptions, every summary against its log "
                     "(scores are taken from the logs), the quality thresholds against "
                     "benchmark/thresholds/registry.json, LoadGen validity and the quality record of "
-                    "inference results (a run LoadGen found INVALID is listed as an attempt, never scored), the number of runs per result, throughput sets, interrupted "
-                    "finishes, that no smoke or unfinished result is in it, and each closed "
-                    "time-to-accuracy result against the reference convergence points (benchmark/rcp/), "
-                    "whose verdicts it prints. Exits 1 and lists every problem.")
+                    "inference results (a run LoadGen found INVALID is listed as an attempt, never "
+                    "scored), the number of runs per result, throughput sets, interrupted finishes, "
+                    "that no smoke or unfinished result is in it, and each closed time-to-accuracy "
+                    "result against the reference convergence points (benchmark/rcp/), whose verdicts "
+                    "it prints. Exits 1 and lists every problem.")
     parser.add_argument("root", help="results root (holds systems/ and results/)")
     parser.add_argument("--per-run", action="store_true",
                         help="check each run on its own (logs, summaries, compliance) but not what a "

@@ -321,7 +321,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
             raise InputError(f"--candidate {args.candidate}: no such file")
         candidate = quality.load_thresholds(args.benchmark, path=Path(args.candidate))
     elif (candidate := reproduction_target(args.benchmark, curve["recipe"])) is None:
-        raise InputError(f"no release candidate set by this campaign's recipe; write it at the reference's "
+        raise InputError("no release candidate set by this campaign's recipe; write it at the reference's "
                          "budget (`harness reference target --write`, or `target-v3` for the recipe study)")
     verdict = judge_reproduction(candidate, curve)
     print(f"{args.benchmark} seed {args.seed} against {candidate.version}: trained {verdict.trained:,} of "
