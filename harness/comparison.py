@@ -395,14 +395,14 @@ def comparison_table(comparison: Comparison, mode: str) -> tuple[list[str], list
     for row in comparison.results[mode]:
         result, system = row.result, row.system
         resources = system.resources(result.config.get("nodes") or 1)
-        node, socket, core, core_ghz = (None if is_latency(result) else
-                                        _normalise(result.score.value, resources[r], time_like)
+        latency = is_latency(result)
+        node, socket, core, core_ghz = (None if latency else _normalise(result.score.value, resources[r], time_like)
                                         for r in ("node", "socket", "core", "core-GHz"))
         clock = system.clock()
         rows.append([result.benchmark, config_text(result.config), system.label,
                      str(result.score.runs) + ("" if result.score.valid else "*"), result.metric,
                      _fmt(result.score.value), _fmt(node), _fmt(socket), _fmt(core),
-                     str(clock) if clock else UNKNOWN, _fmt(core_ghz, missing="-" if is_latency(result) else UNKNOWN),
+                     str(clock) if clock else UNKNOWN, _fmt(core_ghz, missing="-" if latency else UNKNOWN),
                      *(str(s) if s else "-" for s in (row.speedup, row.per_core, row.per_core_ghz)),
                      "base" if system is base else row.comparable_text])
     return headers, rows

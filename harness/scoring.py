@@ -318,9 +318,10 @@ def score_results(found: Sequence[results.ResultFile]) -> list[ScoredResult]:
         if problems:
             score.valid = False
             score.reason = "; ".join([*problems, *([score.reason] if score.reason else [])])
-        metric, better = metric_of(mode, configuration(runs[0]))
+        config = configuration(runs[0])
+        metric, better = metric_of(mode, config)
         reasons = [reason for r in runs if (reason := not_submittable_reason(r.summary))]
-        scored.append(ScoredResult(system, benchmark, mode, configuration(runs[0]), metric, better, score,
+        scored.append(ScoredResult(system, benchmark, mode, config, metric, better, score,
                                    not reasons, [str(r.summary_path) for r in runs],
                                    "; ".join(dict.fromkeys(reasons)), rcp and rcp.to_dict()))
     return scored
