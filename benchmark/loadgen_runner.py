@@ -64,7 +64,12 @@ DEFAULT_MIN_QUERIES = {SINGLE_STREAM: 256, MULTI_STREAM: 662, SERVER: 662, OFFLI
 # much more than the calibration keeps the query at least min_duration long up to 1.375x it.
 OFFLINE_QPS_HEADROOM = 1.25
 SERVER_LOAD_FRACTION = 0.5  # default Server arrival rate: half the calibrated batch throughput
-SERVER_LATENCY_BATCHES = 3.0  # default Server latency bound: 3 full-batch latencies
+# Each benchmark's Server bound on the 99th-percentile query latency, fixed as MLPerf Inference
+# fixes one per model, so that Server rates compare across systems (rules.md section 9).
+SERVER_LATENCY_BOUND_MS = {"3dgan": 250.0, "3dgan-angle": 2_500.0}
+# A Server query waits for the batch before it, then runs in its own: a setting whose batch
+# latency is at most this share of the bound can meet it under load.
+SERVER_BATCH_SHARE_OF_BOUND = 1 / 3
 STREAM_STOP_S = 10.0  # a stream process told to stop is killed when still there after this long
 SUMMARY_LOG, DETAIL_LOG = "mlperf_log_summary.txt", "mlperf_log_detail.txt"
 _SUMMARY_LINE = re.compile(r"^\s*([^:=]+?)\s*:\s*(\S.*?)\s*$")
@@ -92,7 +97,7 @@ class LoadGenConfig:
     max_batch: int = 128
     sample_pool: int = 1024  # QSL size: distinct conditioned inputs
     server_target_qps: Optional[float] = None  # None: SERVER_LOAD_FRACTION of the calibrated rate
-    server_latency_ms: Optional[float] = None  # None: SERVER_LATENCY_BATCHES full-batch latencies
+    server_latency_ms: Optional[float] = None  # None: the benchmark's SERVER_LATENCY_BOUND_MS
     seed: int = 0
     streams: int = 1  # 1: the runner in this process; more: one pinned process per stream
     intra_op: int = 0  # threads per stream process; 0: the cores each stream owns
@@ -398,7 +403,16 @@ def official_minimum(scenario: str, min_duration_ms: int, min_query_count: int,
     return min_query_count >= OFFICIAL_MIN_QUERIES.get(scenario, 0)
 
 
-def loadgen_settings(config: LoadGenConfig, calibration: dict):
+def server_latency_bound_ms(benchmark: str) -> float:
+    """The benchmark's fixed Server latency bound (rules.md section 9)."""
+    try:
+        return SERVER_LATENCY_BOUND_MS[benchmark]
+    except KeyError:
+        raise InputError(f"no Server latency bound is fixed for benchmark {benchmark!r}; "
+                         f"known: {', '.join(SERVER_LATENCY_BOUND_MS)}") from None
+
+
+def loadgen_settings(config: LoadGenConfig, calibration: dict, benchmark: str):
     import mlperf_loadgen as lg
 
     settings = lg.TestSettings()
@@ -421,7 +435,7 @@ def loadgen_settings(config: LoadGenConfig, calibration: dict):
         record["offline_expected_qps"] = settings.offline_expected_qps
     elif config.scenario == SERVER:
         qps = config.server_target_qps or SERVER_LOAD_FRACTION * calibration["batch_throughput"]
-        latency_ms = config.server_latency_ms or SERVER_LATENCY_BATCHES * calibration["full_batch_s"] * 1e3
+        latency_ms = config.server_latency_ms or server_latency_bound_ms(benchmark)
         settings.server_target_qps = qps
         settings.server_target_latency_ns = int(latency_ms * 1e6)
         record.update(server_target_qps=qps, server_target_latency_ms=latency_ms)
@@ -491,7 +505,7 @@ def run_scenario(runner, config: LoadGenConfig, log_dir: Path,
 
     with sut_streams(runner, config, artifact) as (streams, setting):
         calibration = calibrate(streams, config.max_batch, config.sample_pool)
-        settings, record = loadgen_settings(config, calibration)
+        settings, record = loadgen_settings(config, calibration, runner.spec.benchmark)
         record.update(setting)
         sut = GeneratorSUT(streams, config.max_batch)
         qsl = lg.ConstructQSL(config.sample_pool, config.sample_pool, lambda _: None, lambda _: None)

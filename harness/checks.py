@@ -27,7 +27,8 @@ from benchmark import vocabulary
 from benchmark import log_keys as keys
 from benchmark.rcp import UNJUDGED
 from harness import results
-from harness.scoring import REQUIRED_RUNS, ScoredResult, instance_set, loadgen_attempt, measure, score_results
+from harness.scoring import (REQUIRED_RUNS, ScoredResult, instance_set, loadgen_not_counted, measure,
+                             score_results)
 from harness.sysinfo import MLPERF_SYSTEM_FIELDS, STATUSES
 from harness.thresholds_registry import judge
 from reference_model.errors import InputError
@@ -211,7 +212,7 @@ def _check_inference(result: results.ResultFile) -> list[str]:
     measured = measure(result)
     if measured.problem:
         problems.append(measured.problem)
-    elif summary.get("valid") is not True and not loadgen_attempt(result):
+    elif summary.get("valid") is not True and not loadgen_not_counted(result):
         problems.append("LoadGen did not report 'Result is : VALID'")
     quality = summary.get("quality")
     precision = summary.get("settings", {}).get("precision")
@@ -277,13 +278,14 @@ def rcp_verdicts(root: Path) -> list[Problem]:
     return [_about(s, s.rcp["message"]) for s in score_results(results.iter_results(root)) if s.rcp is not None]
 
 
-def loadgen_attempts(root: Path) -> list[Problem]:
-    """Every inference run LoadGen found INVALID under `root`, as (where, what) lines: kept in the
-    root (no run is removed), never scored (rules.md section 9); `harness check` lists them."""
+def loadgen_not_counted_runs(root: Path) -> list[Problem]:
+    """Every inference run under `root` that is not counted (LoadGen found it INVALID, or a Server
+    run held to another bound than its benchmark's), as (where, what) lines: kept in the root (no
+    run is removed), never scored (rules.md section 9); `harness check` lists them."""
     return [Problem(r.summary_path.parent, f"not counted: LoadGen {r.summary.get('scenario')} "
-                                           f"{(r.summary.get('settings') or {}).get('precision')} said INVALID "
-                                           "(an attempt, not a result; rules.md section 9)")
-            for r in results.iter_results(root) if loadgen_attempt(r)]
+                                           f"{(r.summary.get('settings') or {}).get('precision')} {why} "
+                                           "(rules.md section 9)")
+            for r in results.iter_results(root) if (why := loadgen_not_counted(r))]
 
 
 def _check_throughput_sets(found: list[results.ResultFile]) -> list[Problem]:

@@ -177,9 +177,8 @@ def _training_facts(summary: dict, log: Path, judged: bool) -> dict[str, str]:
 
 def _inference_facts(summary: dict) -> dict[str, str]:
     """From the run's summary: the versions its quality checks used, the checkpoint's SHA-256,
-    the runtime that ran it, the --data the checkpoint was checked on, and for Server the latency
-    bound its rate was held to (by default derived from the run's own full-batch latency, so it
-    differs between systems: two Server rates are comparable only under one bound)."""
+    the runtime that ran it and the --data the checkpoint was checked on. (A Server rate needs no
+    fact of its own: every scored one held its benchmark's fixed latency bound.)"""
     quality = summary.get("quality") or {}
     thresholds = sorted({check["thresholds"] for check in quality.values()
                          if isinstance(check, dict) and check.get("thresholds")})
@@ -187,9 +186,6 @@ def _inference_facts(summary: dict) -> dict[str, str]:
              "model": _short((summary.get("checkpoint") or {}).get("sha256")),
              "quality thresholds": ", ".join(thresholds) or UNKNOWN,
              "inference runtime": _text((summary.get("settings") or {}).get("runtime", UNKNOWN))}
-    if summary.get("scenario") == vocabulary.SERVER:
-        bound = ((summary.get("loadgen") or {}).get("settings") or {}).get("server_target_latency_ms")
-        facts["Server latency bound"] = f"{bound:,.0f} ms" if isinstance(bound, (int, float)) else UNKNOWN
     return facts
 
 

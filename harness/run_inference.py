@@ -7,8 +7,9 @@ Order of work, and why:
    timed, so a fast model with wrong physics can never appear as fast;
 3. sweep threads x streams x batch over the precisions that passed (pinned stream processes);
 4. run LoadGen's scenarios for each passing precision at its fastest sweep point (streams, batch,
-   threads per stream; several streams run as pinned processes behind one SUT), logs and
-   `result.json`, which records that point, into the results tree (`harness.results`).
+   threads per stream; several streams run as pinned processes behind one SUT; Server at the
+   fastest point whose batch latency fits its fixed latency bound), logs and `result.json`,
+   which records that point, into the results tree (`harness.results`).
 `--no-quality-gate` skips step 2 for tuning the software path only: every number is labelled
 "ungated" and nothing it writes is submittable.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -61,8 +63,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--server-qps", type=positive_float, default=None, metavar="QPS",
                         help="Server scenario arrival rate; unset: half the calibrated batch throughput")
     parser.add_argument("--server-latency-ms", type=positive_float, default=None, metavar="MS",
-                        help="Server scenario 99th-percentile latency bound; unset: 3 full-batch "
-                             "latencies")
+                        help="Server scenario 99th-percentile latency bound, for exploration: a run "
+                             "under any bound but the benchmark's fixed one (3dgan 250 ms, 3dgan-angle "
+                             "2,500 ms; rules.md section 9) is not submittable; unset: the fixed one")
     parser.add_argument("--official", action="store_true",
                         help="LoadGen at MLPerf Inference's official minimums: 600 s per scenario and "
                              "the official query counts (overrides --loadgen-duration/--loadgen-queries)")
@@ -362,11 +365,29 @@ def _print_headline(sweep, rooflines, geant4_source: str, slides: str, provenanc
                   f"(model FLOPs; the FLOPs the graph executes: {result.executed_utilisation:.1%})")
 
 
-def _best_point(sweep, precision: str):
-    """The precision's fastest timed sweep point (streams, batch, threads): what its LoadGen runs
-    use (issue 24: the sweep's best setting, not always one stream); None without one."""
-    timed = [r for r in sweep if r.point.precision == precision and r.showers_per_second]
+def _best_point(sweep, precision: str, max_batch_latency_ms: float = math.inf):
+    """The precision's fastest timed sweep point (streams, batch, threads) whose 99th-percentile
+    batch latency is at most `max_batch_latency_ms`: what its LoadGen runs use (issue 24: the
+    sweep's best setting, not always one stream); None without one."""
+    timed = [r for r in sweep if r.point.precision == precision and r.showers_per_second
+             and (r.batch_latency_ms.get("p99") or math.inf) <= max_batch_latency_ms]
     return max(timed, key=lambda r: r.showers_per_second) if timed else None
+
+
+def _setting(best, request) -> dict:
+    """A sweep point as LoadGen's SUT setting (the first --batch without a timed point)."""
+    if best is None:
+        return {"max_batch": request.batch[0]}
+    return {"max_batch": best.point.batch, "streams": best.point.streams, "intra_op": best.point.intra_op,
+            "inter_op": best.point.inter_op}
+
+
+def server_batch_limit_ms(benchmark: str, server_latency_ms) -> float:
+    """The longest batch a Server setting may take: a share of the latency bound it is held to
+    (the benchmark's fixed one unless --server-latency-ms explores another)."""
+    from benchmark.loadgen_runner import SERVER_BATCH_SHARE_OF_BOUND, server_latency_bound_ms
+
+    return SERVER_BATCH_SHARE_OF_BOUND * (server_latency_ms or server_latency_bound_ms(benchmark))
 
 
 def scenario_point(point: dict, scenario: str) -> dict:
@@ -424,15 +445,21 @@ def _run_loadgen(request, recorder, precision: str, runner, artifact: Path, swee
                  quality: dict, provenance: dict, threads: dict, submittable: bool) -> int:
     """LoadGen's scenarios for one precision at its best sweep point; returns how many could not
     be run."""
-    from benchmark.loadgen_runner import LoadGenConfig, run_scenario
+    from benchmark.loadgen_runner import LoadGenConfig, run_scenario, server_latency_bound_ms
     from harness import results
 
-    best = _best_point(sweep, precision)
-    best_point = {"max_batch": best.point.batch, "streams": best.point.streams, "intra_op": best.point.intra_op,
-                  "inter_op": best.point.inter_op} if best else {"max_batch": request.batch[0]}
     failures = 0
     for scenario in scenarios:
-        point = scenario_point(best_point, scenario)
+        limit_ms = (server_batch_limit_ms(request.benchmark, request.server_latency_ms)
+                    if scenario == vocabulary.SERVER else math.inf)
+        best = _best_point(sweep, precision, limit_ms)
+        if best is None and _best_point(sweep, precision) is not None:
+            print(f"[inference] LoadGen Server {precision} not run: no swept setting's 99th-percentile batch "
+                  f"latency is within {limit_ms:,.0f} ms, a third of the Server latency bound; sweep smaller "
+                  "batches (e.g. --batch 16,32,64)", flush=True)
+            failures += 1
+            continue
+        point = scenario_point(_setting(best, request), scenario)
         batch, streams = point["max_batch"], point.get("streams", 1)
         run = recorder.reserve_inference(request.benchmark, scenario)
         shared = {**point, "server_target_qps": request.server_qps,
@@ -461,7 +488,9 @@ def _run_loadgen(request, recorder, precision: str, runner, artifact: Path, swee
             print(f"[inference] LoadGen {scenario} failed: {err}", flush=True)
             failures += 1
             continue
-        summary = {"status": "success", "submittable": submittable and outcome.official_minimum,
+        fixed_bound = (scenario != vocabulary.SERVER or outcome.settings.get("server_target_latency_ms")
+                       == server_latency_bound_ms(request.benchmark))
+        summary = {"status": "success", "submittable": submittable and outcome.official_minimum and fixed_bound,
                    "command": results.harness_command(),
                    "samples_per_second": outcome.samples_per_second, "valid": outcome.valid,
                    "verdict": outcome.verdict, "latency_ns": outcome.latency_ns,

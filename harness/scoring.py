@@ -284,20 +284,35 @@ class ScoredResult:
         return cls(**{**data, "score": Score(**data["score"])})
 
 
-def loadgen_attempt(result: results.ResultFile) -> bool:
-    """An inference run LoadGen found INVALID (a Server rate whose queue grew, an Offline query
-    that ended early): an attempt, kept in its root and listed by `harness check`, never a result
-    (rules.md section 9). Whether its summary agrees with LoadGen's log is checked per run."""
-    return (result.mode == vocabulary.INFERENCE and result.summary.get("valid") is False
-            and result.summary.get("status", "success") == "success")
+def loadgen_not_counted(result: results.ResultFile) -> str:
+    """Why a finished inference run is no run of a result, though it stays in its root and
+    `harness check` lists it (rules.md section 9), in a few words; '' when it counts. LoadGen found
+    it INVALID (an attempt: a Server rate whose queue grew, an Offline query that ended early), or
+    a Server run was held to a latency bound other than its benchmark's fixed one. Whether its
+    summary agrees with LoadGen's log is checked per run."""
+    from benchmark.loadgen_runner import SERVER_LATENCY_BOUND_MS
+
+    summary = result.summary
+    if result.mode != vocabulary.INFERENCE or summary.get("status", "success") != "success":
+        return ""
+    if summary.get("valid") is False:
+        return "said INVALID (an attempt, not a result)"
+    if summary.get("scenario") == vocabulary.SERVER:
+        bound = ((summary.get("loadgen") or {}).get("settings") or {}).get("server_target_latency_ms")
+        fixed = SERVER_LATENCY_BOUND_MS.get(result.benchmark)
+        if bound != fixed:
+            held = f"{bound:,.0f} ms" if isinstance(bound, (int, float)) else "an unrecorded"
+            return f"held to {held} latency bound, not {result.benchmark}'s fixed {fixed or 0:,.0f} ms"
+    return ""
 
 
 def score_results(found: Sequence[results.ResultFile]) -> list[ScoredResult]:
     """Group runs into results and score each from their logs (scaling series are tables, not
-    scored; each throughput set is its own result; a LoadGen attempt is no run of a result)."""
+    scored; each throughput set is its own result; a LoadGen run that is not counted is no run of a
+    result)."""
     groups: dict[tuple, list[results.ResultFile]] = {}
     for result in found:
-        if result.mode in METRICS and not loadgen_attempt(result):
+        if result.mode in METRICS and not loadgen_not_counted(result):
             config = configuration(result)
             groups.setdefault((result.system, result.benchmark, result.mode,
                                json.dumps(config, sort_keys=True), instance_set(result) or 0), []).append(result)

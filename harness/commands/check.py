@@ -25,13 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.checks import check_tree, loadgen_attempts, rcp_verdicts
+    from harness.checks import check_tree, loadgen_not_counted_runs, rcp_verdicts
 
     problems, checked = check_tree(args.root, per_run=args.per_run)
     for problem in problems:
         print(problem)
-    for attempt in loadgen_attempts(args.root):
-        print(attempt)
+    for not_counted in loadgen_not_counted_runs(args.root):
+        print(not_counted)
     if not args.per_run:  # each verdict once: a failing one is among the problems
         for verdict in (v for v in rcp_verdicts(args.root) if v not in problems):
             print(f"RCP verdict: {verdict}")

@@ -5,6 +5,7 @@ import signal
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -110,18 +111,26 @@ def test_scenarios_parse_case_insensitively_and_refuse_unknown_ones():
         lgr.parse_scenarios("Offline,Batch")
 
 
-def test_server_defaults_come_from_the_calibration():
+def test_server_rate_comes_from_the_calibration_and_its_bound_is_the_benchmarks():
+    """rules.md section 9: the bound is fixed per benchmark, whatever the system's own speed."""
     calibration = {"latency_s": {"1": 0.01, "8": 0.05}, "full_batch_s": 0.5, "batch_throughput": 256.0}
-    settings, record = lgr.loadgen_settings(lgr.LoadGenConfig("Server", max_batch=128), calibration)
-    assert record["server_target_qps"] == pytest.approx(128.0)  # half the batch throughput
-    assert record["server_target_latency_ms"] == pytest.approx(1500.0)  # 3 full batches
-    assert settings.server_target_latency_ns == 1_500_000_000
-    assert record["min_query_count"] == lgr.DEFAULT_MIN_QUERIES["Server"]
+    for benchmark, bound_ms in (("3dgan", 250.0), ("3dgan-angle", 2500.0)):
+        settings, record = lgr.loadgen_settings(lgr.LoadGenConfig("Server", max_batch=128), calibration, benchmark)
+        assert record["server_target_qps"] == pytest.approx(128.0)  # half the batch throughput
+        assert record["server_target_latency_ms"] == bound_ms
+        assert settings.server_target_latency_ns == int(bound_ms * 1e6)
+        assert record["min_query_count"] == lgr.DEFAULT_MIN_QUERIES["Server"]
+    slower = {**calibration, "full_batch_s": 5.0}
+    assert lgr.loadgen_settings(lgr.LoadGenConfig("Server"), slower, "3dgan")[1]["server_target_latency_ms"] == 250.0
+    explored = lgr.LoadGenConfig("Server", server_latency_ms=40.0)
+    assert lgr.loadgen_settings(explored, calibration, "3dgan")[1]["server_target_latency_ms"] == 40.0
+    with pytest.raises(InputError, match="no Server latency bound is fixed for benchmark 'other'"):
+        lgr.loadgen_settings(lgr.LoadGenConfig("Server"), calibration, "other")
 
 
 def test_offline_expects_more_than_the_calibration_so_a_faster_run_still_lasts_min_duration():
     calibration = {"latency_s": {"1": 0.01, "8": 0.05}, "full_batch_s": 0.5, "batch_throughput": 1720.0}
-    settings, record = lgr.loadgen_settings(lgr.LoadGenConfig("Offline", min_duration_ms=600_000), calibration)
+    settings, record = lgr.loadgen_settings(lgr.LoadGenConfig("Offline", min_duration_ms=600_000), calibration, "3dgan")
     assert settings.offline_expected_qps == record["offline_expected_qps"] == pytest.approx(2150.0)
     sustained = 1906.0  # measured after a 1,720 samples/s calibration
     assert 1.1 * settings.offline_expected_qps * 600 / sustained >= 600, "the query outlasts min_duration"
@@ -190,6 +199,9 @@ def _fake_streams(runs: list):
     return streams
 
 
+FIXED_RUNNER = SimpleNamespace(spec=SimpleNamespace(benchmark="3dgan"))  # what run_scenario asks a runner
+
+
 def test_calibration_spreads_a_query_over_the_streams_and_loads_them_all():
     first, second = [], []
     calibration = lgr.calibrate([_recording_stream(first), _recording_stream(second)], max_batch=16,
@@ -205,7 +217,7 @@ def test_a_multistream_query_is_split_over_the_free_streams(monkeypatch, tmp_pat
     monkeypatch.setattr(lgr, "calibrate", lambda *args: FAKE_CALIBRATION)
     config = lgr.LoadGenConfig("MultiStream", min_duration_ms=200, min_query_count=16, max_batch=8,
                                sample_pool=64, streams=2)
-    result = lgr.run_scenario(None, config, tmp_path)
+    result = lgr.run_scenario(FIXED_RUNNER, config, tmp_path)
     assert max(sizes[0] + sizes[1]) == 4, "no stream took a whole query of 8 while the other was free"
     assert len(sizes[0]) >= 16 and len(sizes[1]) >= 16
     assert sum(sizes[0] + sizes[1]) % lgr.MULTISTREAM_SAMPLES_PER_QUERY == 0
@@ -220,7 +232,7 @@ def test_a_failing_stream_ends_the_test_with_an_error_naming_it(monkeypatch, tmp
     config = lgr.LoadGenConfig("Offline", min_duration_ms=300, max_batch=8, sample_pool=64, streams=2)
     with pytest.raises(RuntimeError, match=r"^LoadGen Offline: stream 1 gone \(the samples left were "
                                            r"completed unserved"):
-        lgr.run_scenario(None, config, tmp_path)
+        lgr.run_scenario(FIXED_RUNNER, config, tmp_path)
 
 
 def test_a_stream_process_that_cannot_start_is_one_clear_error():

@@ -173,7 +173,9 @@ def make_inference_result(root: Path, benchmark: str = "3dgan", scenario: str = 
                           server_latency_ms: Optional[float] = None) -> Path:
     """One finished LoadGen run with a LoadGen summary log that agrees with its result.json (a
     SingleStream one with `p90_ms` as its early-stopping 90th-percentile estimate; a Server one
-    held to `server_latency_ms`)."""
+    held to `server_latency_ms`, by default the benchmark's fixed bound)."""
+    from benchmark.loadgen_runner import SERVER_LATENCY_BOUND_MS
+
     run = results.allocate_inference_run(root, system, benchmark, scenario)
     verdict = "VALID" if valid else "INVALID"
     if scenario == vocabulary.SINGLE_STREAM:
@@ -189,7 +191,8 @@ def make_inference_result(root: Path, benchmark: str = "3dgan", scenario: str = 
         "settings": {"intra_op_threads": 1, "inter_op_threads": 1, "streams": streams, "batch_size": 8,
                      "precision": precision},
         "min_duration_ms": 600000 if official_minimum else 1000, "official_minimum": official_minimum,
-        **({"loadgen": {"settings": {"server_target_latency_ms": server_latency_ms}}} if server_latency_ms else {}),
+        **({"loadgen": {"settings": {"server_target_latency_ms": server_latency_ms or SERVER_LATENCY_BOUND_MS[benchmark]}}}
+           if scenario == vocabulary.SERVER else {}),
         "quality": {"passed": True, "checkpoint_target": {"passed": True},
                     "precision_gate": {"passed": True}}})
 

@@ -159,7 +159,7 @@ def test_an_invalid_loadgen_run_is_listed_never_scored_and_never_removed(tree):
     attempt = make_inference_result(tree, valid=False, samples_per_second=999.0).parent
     make_inference_result(tree, samples_per_second=100.0)
     assert messages(tree) == []
-    assert [p.path for p in checks.loadgen_attempts(tree)] == [attempt]
+    assert [p.path for p in checks.loadgen_not_counted_runs(tree)] == [attempt]
     scored = [s for s in score_results(results.iter_results(tree)) if s.mode == "inference"]
     assert [s.score.values for s in scored] == [[100.0, 100.0]], "runs 1 and 3, never the attempt's 999"
     out = io.StringIO()
@@ -168,6 +168,20 @@ def test_an_invalid_loadgen_run_is_listed_never_scored_and_never_removed(tree):
     assert "not counted: LoadGen Offline float32 said INVALID" in out.getvalue()
     shutil.rmtree(attempt)
     assert any("run(s) 2 missing" in m for m in messages(tree))
+
+
+def test_a_server_run_under_another_latency_bound_is_listed_never_scored(tree):
+    """rules.md section 9: Server is held to its benchmark's fixed bound (3dgan 250 ms); a run held
+    to another (an exploration, or a run from before the bound was fixed) stays, listed, unscored."""
+    other = make_inference_result(tree, scenario="Server", samples_per_second=999.0, server_latency_ms=1100.0).parent
+    make_inference_result(tree, scenario="Server", samples_per_second=100.0)
+    assert [p.path for p in checks.loadgen_not_counted_runs(tree)] == [other]
+    scored = [s for s in score_results(results.iter_results(tree)) if s.config.get("scenario") == "Server"]
+    assert [s.score.values for s in scored] == [[100.0]]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cli.main(["check", str(tree)])
+    assert "not counted: LoadGen Server float32 held to 1,100 ms latency bound, not 3dgan's fixed 250 ms" in out.getvalue()
 
 
 def test_division_in_log_must_match_the_system(tmp_path):

@@ -67,3 +67,37 @@ def test_an_official_server_run_that_misses_the_bound_falls_back_to_a_lower_pass
     assert ran == [955.2, 826.4] and outcome.valid
     assert [(a["target_qps"], a["verdict"], a["official"]) for a in attempts] == [(955.2, "INVALID", True),
                                                                                    (826.4, "VALID", True)]
+
+
+def _swept(precision: str, batch: int, rate: float, p99_ms: float):
+    from benchmark.inference import PointResult, SweepPoint
+
+    return PointResult(SweepPoint(precision, batch, 2, 1, 1), "measured", showers_per_second=rate,
+                       batch_latency_ms={"p99": p99_ms})
+
+
+SWEEP = [_swept("float32", 256, 1400.0, 370.0), _swept("float32", 64, 1300.0, 95.0),
+         _swept("float32", 32, 1200.0, 48.0), _swept("bfloat16", 256, 2400.0, 210.0)]
+
+
+def test_server_runs_the_fastest_setting_whose_batch_fits_a_third_of_the_fixed_bound():
+    """rules.md section 9: 3dgan's Server bound is 250 ms, so its batches may take 83 ms."""
+    from harness.run_inference import _best_point, server_batch_limit_ms
+
+    assert server_batch_limit_ms("3dgan", None) == pytest.approx(250 / 3)
+    assert server_batch_limit_ms("3dgan-angle", None) == pytest.approx(2500 / 3)
+    assert _best_point(SWEEP, "float32").point.batch == 256, "Offline takes the fastest point"
+    assert _best_point(SWEEP, "float32", server_batch_limit_ms("3dgan", None)).point.batch == 32
+    assert _best_point(SWEEP, "float32", server_batch_limit_ms("3dgan", 300.0)).point.batch == 64
+
+
+def test_server_is_not_run_when_no_swept_setting_fits_its_bound(capsys):
+    from types import SimpleNamespace
+
+    from harness.run_inference import _run_loadgen
+
+    request = SimpleNamespace(benchmark="3dgan", server_latency_ms=None, batch=[256])
+    recorder = SimpleNamespace(reserve_inference=lambda *args: pytest.fail("no run is reserved"))
+    assert _run_loadgen(request, recorder, "bfloat16", None, None, SWEEP, ["Server"], {}, {}, {}, True) == 1
+    assert ("LoadGen Server bfloat16 not run: no swept setting's 99th-percentile batch latency is within 83 ms, "
+            "a third of the Server latency bound; sweep smaller batches") in capsys.readouterr().out
