@@ -300,9 +300,11 @@ def loadgen_not_counted(result: results.ResultFile) -> str:
     if summary.get("scenario") == vocabulary.SERVER:
         bound = ((summary.get("loadgen") or {}).get("settings") or {}).get("server_target_latency_ms")
         fixed = SERVER_LATENCY_BOUND_MS.get(result.benchmark)
+        if fixed is None:
+            return f"has no fixed latency bound for {result.benchmark} to be held to"
         if bound != fixed:
-            held = f"{bound:,.0f} ms" if isinstance(bound, (int, float)) else "an unrecorded"
-            return f"held to {held} latency bound, not {result.benchmark}'s fixed {fixed or 0:,.0f} ms"
+            held = f"a {bound:,.0f} ms" if isinstance(bound, (int, float)) else "an unrecorded"
+            return f"held to {held} latency bound, not {result.benchmark}'s fixed {fixed:,.0f} ms"
     return ""
 
 

@@ -181,7 +181,7 @@ def test_a_server_run_under_another_latency_bound_is_listed_never_scored(tree):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         cli.main(["check", str(tree)])
-    assert "not counted: LoadGen Server float32 held to 1,100 ms latency bound, not 3dgan's fixed 250 ms" in out.getvalue()
+    assert "not counted: LoadGen Server float32 held to a 1,100 ms latency bound, not 3dgan's fixed 250 ms" in out.getvalue()
 
 
 def test_division_in_log_must_match_the_system(tmp_path):
