@@ -412,6 +412,18 @@ def server_latency_bound_ms(benchmark: str) -> float:
                          f"known: {', '.join(SERVER_LATENCY_BOUND_MS)}") from None
 
 
+def server_bound_mismatch(benchmark: str, bound_ms) -> str:
+    """Why a Server run held to `bound_ms` does not hold its benchmark's fixed bound, in a few
+    words; '' when it does (rules.md section 9: only such a run counts or is submittable)."""
+    fixed = SERVER_LATENCY_BOUND_MS.get(benchmark)
+    if fixed is None:
+        return f"has no fixed latency bound for {benchmark} to be held to"
+    if bound_ms == fixed:
+        return ""
+    held = f"a {bound_ms:,.0f} ms" if isinstance(bound_ms, (int, float)) else "an unrecorded"
+    return f"held to {held} latency bound, not {benchmark}'s fixed {fixed:,.0f} ms"
+
+
 def loadgen_settings(config: LoadGenConfig, calibration: dict, benchmark: str):
     import mlperf_loadgen as lg
 

@@ -445,7 +445,7 @@ def _run_loadgen(request, recorder, precision: str, runner, artifact: Path, swee
                  quality: dict, provenance: dict, threads: dict, submittable: bool) -> int:
     """LoadGen's scenarios for one precision at its best sweep point; returns how many could not
     be run."""
-    from benchmark.loadgen_runner import LoadGenConfig, run_scenario, server_latency_bound_ms
+    from benchmark.loadgen_runner import LoadGenConfig, run_scenario, server_bound_mismatch
     from harness import results
 
     failures = 0
@@ -488,8 +488,8 @@ def _run_loadgen(request, recorder, precision: str, runner, artifact: Path, swee
             print(f"[inference] LoadGen {scenario} failed: {err}", flush=True)
             failures += 1
             continue
-        fixed_bound = (scenario != vocabulary.SERVER or outcome.settings.get("server_target_latency_ms")
-                       == server_latency_bound_ms(request.benchmark))
+        fixed_bound = (scenario != vocabulary.SERVER or not server_bound_mismatch(
+            request.benchmark, outcome.settings.get("server_target_latency_ms")))
         summary = {"status": "success", "submittable": submittable and outcome.official_minimum and fixed_bound,
                    "command": results.harness_command(),
                    "samples_per_second": outcome.samples_per_second, "valid": outcome.valid,

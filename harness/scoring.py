@@ -290,7 +290,7 @@ def loadgen_not_counted(result: results.ResultFile) -> str:
     it INVALID (an attempt: a Server rate whose queue grew, an Offline query that ended early), or
     a Server run was held to a latency bound other than its benchmark's fixed one. Whether its
     summary agrees with LoadGen's log is checked per run."""
-    from benchmark.loadgen_runner import SERVER_LATENCY_BOUND_MS
+    from benchmark.loadgen_runner import server_bound_mismatch
 
     summary = result.summary
     if result.mode != vocabulary.INFERENCE or summary.get("status", "success") != "success":
@@ -299,12 +299,7 @@ def loadgen_not_counted(result: results.ResultFile) -> str:
         return "said INVALID (an attempt, not a result)"
     if summary.get("scenario") == vocabulary.SERVER:
         bound = ((summary.get("loadgen") or {}).get("settings") or {}).get("server_target_latency_ms")
-        fixed = SERVER_LATENCY_BOUND_MS.get(result.benchmark)
-        if fixed is None:
-            return f"has no fixed latency bound for {result.benchmark} to be held to"
-        if bound != fixed:
-            held = f"a {bound:,.0f} ms" if isinstance(bound, (int, float)) else "an unrecorded"
-            return f"held to {held} latency bound, not {result.benchmark}'s fixed {fixed:,.0f} ms"
+        return server_bound_mismatch(result.benchmark, bound)
     return ""
 
 
