@@ -70,6 +70,11 @@ SERVER_LATENCY_BOUND_MS = {"3dgan": 250.0, "3dgan-angle": 2_500.0}
 # A Server query waits for the batch before it, then runs in its own: a setting whose batch
 # latency is at most this share of the bound can meet it under load.
 SERVER_BATCH_SHARE_OF_BOUND = 1 / 3
+# Official-length Server runs bisect between the highest rate that passed and the lowest that
+# failed until the two are within this fraction of each other, or this many official runs were
+# made in all (rules.md section 9: a minute can pass a rate whose bursts fail ten minutes).
+SERVER_OFFICIAL_TOLERANCE = 0.05
+SERVER_OFFICIAL_MAX_RUNS = 6
 STREAM_STOP_S = 10.0  # a stream process told to stop is killed when still there after this long
 SUMMARY_LOG, DETAIL_LOG = "mlperf_log_summary.txt", "mlperf_log_detail.txt"
 _SUMMARY_LINE = re.compile(r"^\s*([^:=]+?)\s*:\s*(\S.*?)\s*$")
@@ -551,15 +556,93 @@ def _offline_sample_count(detail: Path) -> Optional[int]:
 
 @dataclass
 class ServerSearch:
-    """The highest Server arrival rate LoadGen judged VALID (latency bound met), and every trial."""
+    """The highest Server arrival rate LoadGen judged VALID (latency bound met) in the trials, and
+    every trial and official-length run (`"official": True`), with the official search's rule."""
 
     best_qps: Optional[float]
     best: Optional[LoadGenResult]
-    trials: list = field(default_factory=list)  # [{"target_qps", "valid", "verdict", "log_dir"}]
+    trials: list = field(default_factory=list)  # [{"target_qps", "valid", "verdict", "log_dir"[, "official"]}]
+    official_search: Optional[dict] = None  # {"tolerance", "max_runs"} once official runs were made
 
     def to_dict(self) -> dict:
         return {"best_qps": self.best_qps, "trials": self.trials,
-                "best": self.best.to_dict() if self.best else None}
+                "best": self.best.to_dict() if self.best else None, "official_search": self.official_search}
+
+
+def next_official_rate(trial_rates_passed: Sequence[float], officials: Sequence[tuple[float, bool]],
+                       tolerance: float = SERVER_OFFICIAL_TOLERANCE,
+                       max_runs: int = SERVER_OFFICIAL_MAX_RUNS) -> Optional[float]:
+    """The target QPS of the next official-length Server run, or None when the search is done
+    (rules.md section 9). `officials` are the (rate, valid) of those made so far: the first runs
+    at the highest rate a trial passed; while none passed, the next at the next lower such rate;
+    then they bisect between the highest rate that passed and the lowest that failed above it."""
+    if len(officials) >= max_runs:
+        return None
+    passed = [rate for rate, valid in officials if valid]
+    failed = [rate for rate, valid in officials if not valid]
+    if not passed:
+        below = [rate for rate in trial_rates_passed if not failed or rate < min(failed)]
+        return max(below, default=None)
+    low = max(passed)
+    above = [rate for rate in failed if rate > low]
+    if not above or min(above) <= low * (1 + tolerance):
+        return None
+    return (low + min(above)) / 2
+
+
+def official_server_runs(runner, config: LoadGenConfig, search: ServerSearch, log_dir: Path,
+                         artifact: Optional[Path] = None) -> LoadGenResult:
+    """The official-length Server runs of rules.md section 9's search after `search`'s trials,
+    each recorded in `search` beside them. Returns the highest-rate VALID one (the result), else
+    the last."""
+    from dataclasses import replace
+
+    passed_trials = [t["target_qps"] for t in search.trials if t["valid"] and not t.get("official")]
+    if not passed_trials:
+        raise RuntimeError(f"no target QPS met the latency bound in {len(search.trials)} trials")
+    search.official_search = {"tolerance": SERVER_OFFICIAL_TOLERANCE, "max_runs": SERVER_OFFICIAL_MAX_RUNS}
+    officials, outcomes = [], {}
+    while (rate := next_official_rate(passed_trials, officials)) is not None:
+        print(f"[inference] LoadGen Server at {rate:,.1f} QPS, official run {len(officials) + 1} "
+              f"(at most {SERVER_OFFICIAL_MAX_RUNS})", flush=True)
+        outcome = run_scenario(runner, replace(config, scenario=SERVER, server_target_qps=rate),
+                               Path(log_dir) / f"official-{rate:.1f}", artifact)
+        officials.append((rate, outcome.valid))
+        outcomes[rate] = outcome
+        search.trials.append({"target_qps": rate, "valid": outcome.valid, "verdict": outcome.verdict,
+                              "log_dir": outcome.log_dir, "official": True})
+        if not outcome.valid:
+            print(f"[inference] the official run at {rate:,.1f} QPS missed the latency bound", flush=True)
+    passed = [rate for rate, valid in officials if valid]
+    return outcomes[max(passed)] if passed else outcome
+
+
+def server_search_problem(search: dict, result_qps) -> str:
+    """What breaks rules.md section 9's Server search in a run's record, in a few words; '' when
+    nothing: its result must be its highest-rate VALID official run (its highest VALID trial when
+    it made none), and a run that records the official search must have followed the rule's."""
+    trials = search.get("trials") or []
+    officials = [(t["target_qps"], bool(t["valid"])) for t in trials if t.get("official")]
+    runs = officials or [(t["target_qps"], bool(t["valid"])) for t in trials]
+    passed = [rate for rate, valid in runs if valid]
+    kind = "official run" if officials else "trial"
+    if passed and not (isinstance(result_qps, (int, float)) and abs(result_qps - max(passed)) <= 1e-6 * max(passed)):
+        return f"its result ran at {result_qps} QPS, not at its highest VALID {kind}'s {max(passed):,.1f}"
+    recorded = search.get("official_search")
+    if recorded is None:
+        return ""  # made before the rule (rules.md section 9)
+    rule = {"tolerance": SERVER_OFFICIAL_TOLERANCE, "max_runs": SERVER_OFFICIAL_MAX_RUNS}
+    if recorded != rule:
+        return f"its official search followed {recorded}, not the rule's {rule}"
+    trial_rates = [t["target_qps"] for t in trials if t["valid"] and not t.get("official")]
+    for made, (rate, _) in enumerate(officials):
+        due = next_official_rate(trial_rates, officials[:made])
+        if due is None or abs(rate - due) > 1e-6 * due:
+            rule_says = "none" if due is None else f"{due:,.1f} QPS"
+            return f"its official run {made + 1} ran at {rate:,.1f} QPS, where the rule's was {rule_says}"
+    due = next_official_rate(trial_rates, officials)
+    return "" if due is None else (f"its official search stopped after {len(officials)} run(s) where the rule "
+                                   f"makes another at {due:,.1f} QPS")
 
 
 def search_server_qps(runner, config: LoadGenConfig, log_dir: Path, trials: int,

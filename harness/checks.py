@@ -214,6 +214,12 @@ def _check_inference(result: results.ResultFile) -> list[str]:
         problems.append(measured.problem)
     elif summary.get("valid") is not True and not loadgen_not_counted(result):
         problems.append("LoadGen did not report 'Result is : VALID'")
+    if isinstance(summary.get("server_search"), dict):
+        from benchmark.loadgen_runner import server_search_problem
+
+        ran_at = ((summary.get("loadgen") or {}).get("settings") or {}).get("server_target_qps")
+        if searched := server_search_problem(summary["server_search"], ran_at):
+            problems.append(f"Server search: {searched} (rules.md section 9)")
     quality = summary.get("quality")
     precision = summary.get("settings", {}).get("precision")
     if not isinstance(quality, dict):

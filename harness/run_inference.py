@@ -72,8 +72,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--server-search", type=int, default=0, metavar="N",
                         help="Server scenario: bisect the target QPS over N LoadGen runs for the highest "
                              "rate whose latency bound holds (0: one run at --server-qps); with --official "
-                             "the N runs last --loadgen-duration and the chosen rate then runs once at "
-                             "the official minimum, which is the result")
+                             "the N trials last --loadgen-duration, then official-length runs start at "
+                             "the highest rate a trial passed and bisect to 5%% (at most 6, rules.md "
+                             "section 9); the highest VALID one is the result")
     parser.add_argument("--roofline-size", type=int, default=4096, metavar="N",
                         help="matrix size of the matmul roofline measurement")
     parser.add_argument("--target", metavar="VERSION", default=None,
@@ -410,27 +411,6 @@ def _server_search(request, runner, config, log_dir: Path, best, artifact: Path)
                              artifact=artifact)
 
 
-def official_server_run(runner, config, search, directory: Path, artifact: Path):
-    """The official Server run at the search's best rate, and, if the long run misses the latency
-    bound there (a short trial can pass a rate whose queue grows over ten minutes), at each lower
-    rate a trial passed, in turn. Returns the last outcome (VALID, or the lowest rate's INVALID)
-    and every attempt, recorded beside the trials."""
-    from benchmark.loadgen_runner import run_scenario
-
-    rates = sorted({t["target_qps"] for t in search.trials if t["valid"]}, reverse=True)
-    attempts = []
-    for rate in rates:
-        print(f"[inference] LoadGen Server at {rate:,.1f} QPS, the official run", flush=True)
-        outcome = run_scenario(runner, replace(config, server_target_qps=rate), directory / f"official-{rate:.1f}",
-                               artifact=artifact)
-        attempts.append({"target_qps": rate, "valid": outcome.valid, "verdict": outcome.verdict,
-                         "log_dir": outcome.log_dir, "official": True})
-        if outcome.valid:
-            break
-        print(f"[inference] the official run at {rate:,.1f} QPS missed the latency bound", flush=True)
-    return outcome, attempts
-
-
 def _trial_config(config, request):
     """A Server search's trials: with --official they run at --loadgen-duration/--loadgen-queries
     (the search only brackets the rate; the chosen rate then runs once at the official minimum),
@@ -445,7 +425,7 @@ def _run_loadgen(request, recorder, precision: str, runner, artifact: Path, swee
                  quality: dict, provenance: dict, threads: dict, submittable: bool) -> int:
     """LoadGen's scenarios for one precision at its best sweep point; returns how many could not
     be run."""
-    from benchmark.loadgen_runner import LoadGenConfig, run_scenario, server_bound_mismatch
+    from benchmark.loadgen_runner import LoadGenConfig, official_server_runs, run_scenario, server_bound_mismatch
     from harness import results
 
     failures = 0
@@ -477,9 +457,8 @@ def _run_loadgen(request, recorder, precision: str, runner, artifact: Path, swee
                 if search.best is None:
                     raise RuntimeError(f"no target QPS met the latency bound in {len(search.trials)} runs")
                 outcome = search.best
-                if request.official:  # the chosen rate at the official minimum
-                    outcome, attempts = official_server_run(runner, config, search, run.directory, artifact)
-                    search.trials.extend(attempts)
+                if request.official:  # rules.md section 9's official-length search from the trials' rates
+                    outcome = official_server_runs(runner, config, search, run.directory, artifact)
                 for name in results.LOADGEN_LOGS:  # the result's logs are the chosen run's
                     shutil.copy2(Path(outcome.log_dir) / name, run.directory / name)
             else:

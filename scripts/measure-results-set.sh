@@ -6,7 +6,8 @@
 #   offline    the inference sweep, then LoadGen Offline at the official minimum, float32/bf16/int8
 #   stream     LoadGen SingleStream at the official minimum, float32/bf16/int8
 #   server     LoadGen Server: a sweep of batches that can fit 3dgan's fixed 250 ms latency bound, a
-#              4-step QPS search of 60 s runs, then the official run, float32/bf16/int8
+#              4-step QPS search of 60 s runs, then official runs (rules.md section 9's search:
+#              up to 6 of 600 s each), float32/bf16/int8
 #   score      the HEP-convention score report (harness score) into results/score/
 # Usage: scripts/measure-results-set.sh PART [CAMPAIGN_PID]
 #   PRECISIONS=int8 scripts/measure-results-set.sh server   re-measures one precision only

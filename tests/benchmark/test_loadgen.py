@@ -177,6 +177,60 @@ def test_server_search_refuses_an_empty_range(tmp_path):
         lgr.search_server_qps(None, lgr.LoadGenConfig("Server"), tmp_path, 3, 10.0, 10.0)
 
 
+def test_official_server_runs_start_at_the_best_trial_and_fall_back_until_one_passes():
+    """rules.md section 9: the first official run is at the highest rate a trial passed; while none
+    passed, the next is at the next lower such rate."""
+    assert lgr.next_official_rate([569.0, 826.4, 955.2], []) == 955.2
+    assert lgr.next_official_rate([569.0, 826.4, 955.2], [(955.2, False)]) == 826.4
+    assert lgr.next_official_rate([569.0, 826.4, 955.2], [(955.2, False), (826.4, False), (569.0, False)]) is None
+    assert lgr.next_official_rate([955.2], [(955.2, True)]) is None, "nothing failed above it"
+
+
+def test_official_server_runs_bisect_to_the_tolerance_or_the_run_limit():
+    bracket = [(1206.5, False), (1043.9, False), (718.7, True)]
+    assert lgr.next_official_rate([718.7, 1043.9, 1206.5], bracket) == pytest.approx((718.7 + 1043.9) / 2)
+    close = [(1000.0, False), (960.0, True)]  # 4.2% apart: within 5%
+    assert lgr.next_official_rate([960.0, 1000.0], close) is None
+    assert lgr.next_official_rate([960.0, 1000.0], close, tolerance=0.01) == pytest.approx(980.0)
+    assert lgr.next_official_rate([2000.0], [(2000.0, False)] + [(100.0 * k, True) for k in range(1, 6)]) is None, \
+        "6 official runs at most"
+
+
+def test_official_server_runs_are_recorded_and_the_highest_valid_is_the_result(monkeypatch, tmp_path, capsys):
+    """Zen 4 int8's trials passed 955.2 QPS but ten minutes held only below ~900: the official runs
+    fall back to 826.4, then bisect; the result is the highest rate that passed."""
+    calls = []
+    monkeypatch.setattr(lgr, "run_scenario", _fake_server(900.0, calls))
+    trials = [{"target_qps": q, "valid": v} for q, v in ((1083.9, False), (569.0, True), (826.4, True), (955.2, True))]
+    search = lgr.ServerSearch(best_qps=955.2, best=None, trials=list(trials))
+    outcome = lgr.official_server_runs(None, lgr.LoadGenConfig.official("Server", max_batch=32), search, tmp_path)
+    assert calls == pytest.approx([955.2, 826.4, 890.8, 923.0])
+    assert outcome.valid and outcome.settings["server_target_qps"] == pytest.approx(890.8)
+    official = [t for t in search.trials if t.get("official")]
+    assert [t["verdict"] for t in official] == ["INVALID", "VALID", "VALID", "INVALID"]
+    assert search.to_dict()["official_search"] == {"tolerance": 0.05, "max_runs": 6}
+    assert lgr.server_search_problem(search.to_dict(), outcome.settings["server_target_qps"]) == ""
+    assert "official run 4 (at most 6)" in capsys.readouterr().out
+
+
+def test_an_official_search_without_a_passing_trial_is_refused(tmp_path):
+    search = lgr.ServerSearch(best_qps=None, best=None, trials=[{"target_qps": 10.0, "valid": False}])
+    with pytest.raises(RuntimeError, match="no target QPS met the latency bound in 1 trials"):
+        lgr.official_server_runs(None, lgr.LoadGenConfig.official("Server"), search, tmp_path)
+
+
+def test_a_recorded_server_search_is_checked_against_the_rule():
+    trials = [{"target_qps": q, "valid": v} for q, v in ((1000.0, False), (500.0, True), (750.0, True))]
+    rule = {"tolerance": 0.05, "max_runs": 6}
+    wrong_first = {"trials": trials + [{"target_qps": 500.0, "valid": True, "official": True}], "official_search": rule}
+    assert "official run 1 ran at 500.0 QPS, where the rule's was 750.0 QPS" in lgr.server_search_problem(wrong_first, 500.0)
+    looser = {"trials": trials + [{"target_qps": 750.0, "valid": True, "official": True}],
+              "official_search": {"tolerance": 0.5, "max_runs": 6}}
+    assert "not the rule's" in lgr.server_search_problem(looser, 750.0)
+    assert lgr.server_search_problem({**looser, "official_search": rule}, 750.0) == ""
+    assert "not at its highest VALID trial's 750.0" in lgr.server_search_problem({"trials": trials}, 500.0)
+
+
 # -- several streams -------------------------------------------------------------------------
 FAKE_CALIBRATION = {"latency_s": {"1": 0.002, "8": 0.004}, "full_batch_s": 0.004, "batch_throughput": 4000.0}
 

@@ -170,10 +170,12 @@ def make_inference_result(root: Path, benchmark: str = "3dgan", scenario: str = 
                           samples_per_second: float = 100.0, streams: int = 1, precision: str = "float32",
                           valid: bool = True, official_minimum: bool = True, smoke: bool = False,
                           system: str = SYSTEM, p90_ms: float = 1.0,
-                          server_latency_ms: Optional[float] = None) -> Path:
+                          server_latency_ms: Optional[float] = None, server_qps: Optional[float] = None,
+                          server_search: Optional[dict] = None) -> Path:
     """One finished LoadGen run with a LoadGen summary log that agrees with its result.json (a
     SingleStream one with `p90_ms` as its early-stopping 90th-percentile estimate; a Server one
-    held to `server_latency_ms`, by default the benchmark's fixed bound)."""
+    held to `server_latency_ms`, by default the benchmark's fixed bound, run at `server_qps` and
+    found by `server_search` when given)."""
     from benchmark.loadgen_runner import SERVER_LATENCY_BOUND_MS
 
     run = results.allocate_inference_run(root, system, benchmark, scenario)
@@ -191,8 +193,9 @@ def make_inference_result(root: Path, benchmark: str = "3dgan", scenario: str = 
         "settings": {"intra_op_threads": 1, "inter_op_threads": 1, "streams": streams, "batch_size": 8,
                      "precision": precision},
         "min_duration_ms": 600000 if official_minimum else 1000, "official_minimum": official_minimum,
-        **({"loadgen": {"settings": {"server_target_latency_ms": server_latency_ms or SERVER_LATENCY_BOUND_MS[benchmark]}}}
-           if scenario == vocabulary.SERVER else {}),
+        **({"loadgen": {"settings": {"server_target_latency_ms": server_latency_ms or SERVER_LATENCY_BOUND_MS[benchmark],
+                                     "server_target_qps": server_qps}},
+            "server_search": server_search} if scenario == vocabulary.SERVER else {}),
         "quality": {"passed": True, "checkpoint_target": {"passed": True},
                     "precision_gate": {"passed": True}}})
 

@@ -184,6 +184,32 @@ def test_a_server_run_under_another_latency_bound_is_listed_never_scored(tree):
     assert "not counted: LoadGen Server float32 held to a 1,100 ms latency bound, not 3dgan's fixed 250 ms" in out.getvalue()
 
 
+def test_a_server_runs_search_is_held_to_the_rule(tree):
+    """rules.md section 9: a Server result is its highest-rate VALID official run, and a run that
+    records the official search followed it to its stopping rule; a run from before the rule
+    (no record) counts as made."""
+    from benchmark.loadgen_runner import SERVER_OFFICIAL_MAX_RUNS, SERVER_OFFICIAL_TOLERANCE
+
+    rule = {"tolerance": SERVER_OFFICIAL_TOLERANCE, "max_runs": SERVER_OFFICIAL_MAX_RUNS}
+    trials = [{"target_qps": q, "valid": v} for q, v in ((1369.0, False), (718.7, True), (1043.9, True), (1206.5, True))]
+
+    def officials(*runs):
+        return [{"target_qps": q, "valid": v, "official": True} for q, v in runs]
+
+    before_rule = {"trials": trials + officials((1206.5, False), (1043.9, False), (718.7, True))}
+    followed = {"trials": trials + officials((1206.5, False), (1043.9, False), (718.7, True), (881.3, True),
+                                             (962.6, False), (921.95, True)), "official_search": rule}
+    make_inference_result(tree, scenario="Server", server_qps=718.7, server_search=before_rule)
+    make_inference_result(tree, scenario="Server", server_qps=921.95, server_search=followed)
+    assert messages(tree) == []
+    stopped = {**followed, "trials": followed["trials"][:-1]}
+    make_inference_result(tree, scenario="Server", server_qps=881.3, server_search=stopped)
+    make_inference_result(tree, scenario="Server", server_qps=718.7, server_search=followed)
+    found = messages(tree, per_run=True)
+    assert any("run_3" in m and "stopped after 5 run(s) where the rule makes another at 922.0 QPS" in m for m in found)
+    assert any("run_4" in m and "ran at 718.7 QPS, not at its highest VALID official run's 922.0" in m for m in found)
+
+
 def test_division_in_log_must_match_the_system(tmp_path):
     write_system(tmp_path, division="open")
     make_training_result(tmp_path, "3dgan", "epoch-time")

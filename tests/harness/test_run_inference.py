@@ -43,32 +43,6 @@ def test_single_stream_runs_one_stream_with_every_thread_of_the_best_point():
     assert scenario_point(one, "SingleStream") == one
 
 
-def test_an_official_server_run_that_misses_the_bound_falls_back_to_a_lower_passing_rate(monkeypatch, tmp_path):
-    """A 60 s trial passed 955 QPS for int8 on Zen 4 but the 600 s run did not: the official run then
-    tries the next lower rate a trial passed, and records both attempts."""
-    from types import SimpleNamespace
-
-    import benchmark.loadgen_runner as loadgen_runner
-    from benchmark.loadgen_runner import LoadGenConfig, ServerSearch
-    from harness.run_inference import official_server_run
-
-    ran = []
-
-    def fake_run(runner, config, directory, artifact=None):
-        ran.append(config.server_target_qps)
-        valid = config.server_target_qps < 900
-        return SimpleNamespace(valid=valid, verdict="VALID" if valid else "INVALID", log_dir=str(directory))
-
-    monkeypatch.setattr(loadgen_runner, "run_scenario", fake_run)
-    trials = [{"target_qps": q, "valid": v} for q, v in ((1083.9, False), (569.0, True), (826.4, True), (955.2, True))]
-    search = ServerSearch(best_qps=955.2, best=None, trials=trials)
-    outcome, attempts = official_server_run(None, LoadGenConfig.official("Server", max_batch=128), search,
-                                            tmp_path, None)
-    assert ran == [955.2, 826.4] and outcome.valid
-    assert [(a["target_qps"], a["verdict"], a["official"]) for a in attempts] == [(955.2, "INVALID", True),
-                                                                                   (826.4, "VALID", True)]
-
-
 def _swept(precision: str, batch: int, rate: float, p99_ms: float):
     from benchmark.inference import PointResult, SweepPoint
 
