@@ -133,7 +133,23 @@ CAMPAIGNS: dict[str, CampaignRecipe] = {
 
 
 @dataclass(frozen=True)
-class StudyRecipe(CampaignRecipe):
+class ScheduledRecipe(CampaignRecipe):
+    """A campaign recipe that may decay its rate (`lr_decay`) and keep a moving average of the
+    generator over `ema_horizon_samples` (None: none), judged beside the generator itself."""
+
+    lr_decay: Optional[LearningRateDecay] = None
+    ema_horizon_samples: Optional[int] = None
+
+    @property
+    def ema_decay(self) -> Optional[float]:
+        """Per-step decay whose horizon is `ema_horizon_samples` whatever the batch; None without one."""
+        if self.ema_horizon_samples is None:
+            return None
+        return 1.0 - self.per_rank_batch / self.ema_horizon_samples
+
+
+@dataclass(frozen=True)
+class StudyRecipe(ScheduledRecipe):
     """One arm of the reference-recipe study (issue 22; the candidates and the rule that picks one
     are in benchmark/thresholds/CALIBRATION.md, "v3 recipe study", fixed before any arm trained).
 
@@ -143,18 +159,12 @@ class StudyRecipe(CampaignRecipe):
     """
 
     arm: str = ""
-    lr_decay: Optional[LearningRateDecay] = None
-    ema_horizon_samples: int = 20_000
+    ema_horizon_samples: Optional[int] = 20_000
     branch_from: Optional[str] = None
 
     @property
     def campaign_name(self) -> str:
         return f"{self.benchmark}-study-{self.arm}"
-
-    @property
-    def ema_decay(self) -> float:
-        """Per-step decay whose horizon is `ema_horizon_samples` whatever the batch."""
-        return 1.0 - self.per_rank_batch / self.ema_horizon_samples
 
     @property
     def branch_samples(self) -> int:
@@ -172,3 +182,32 @@ STUDY: dict[str, StudyRecipe] = {
     "batch128": StudyRecipe(**{**asdict(_STUDY_BASE), "per_rank_batch": 128, "eval_every_samples": 5_120},
                             arm="batch128"),
 }
+
+
+# The variable-angle reference campaign (benchmark/thresholds/CALIBRATION.md, "3dgan-angle: the
+# campaign's recipe, budget and target rule", fixed 2026-12-04 before any angle curve): the arm
+# and generator the fixed study picks, its schedules scaled to this budget, on the angle model's
+# own rate and the stand-in angle data of these sizes and seeds.
+ANGLE_BENCHMARK = "3dgan-angle"
+ANGLE_BUDGET_SAMPLES = 100_000
+ANGLE_DATA = {"train_events": 100_000, "train_data_seed": 1101, "heldout_events": 7_000, "heldout_data_seed": 2101}
+
+
+def angle_campaign(arm: str, generator: str) -> ScheduledRecipe:
+    """The angle campaign's recipe once the fixed study has picked (`arm`, "raw" | "ema"): the
+    arm's batch, precision, warm-up and evaluation interval; its rate decay scaled from the study's
+    budget to the angle one (a decay from 100,000 to 200,000 runs from 50,000 to 100,000); a
+    moving average over the same horizon in samples only if the pick is the moving average."""
+    if generator not in ("raw", "ema"):
+        raise ValueError(f"generator {generator!r}: 'raw' or 'ema'")
+    picked = STUDY[arm]
+    scale = ANGLE_BUDGET_SAMPLES / picked.budget_samples
+    decay = None if picked.lr_decay is None else replace(
+        picked.lr_decay, start_samples=round(picked.lr_decay.start_samples * scale),
+        end_samples=round(picked.lr_decay.end_samples * scale))
+    return ScheduledRecipe(benchmark=ANGLE_BENCHMARK, precision=picked.precision,
+                           per_rank_batch=picked.per_rank_batch,
+                           learning_rate=RECIPES[ANGLE_BENCHMARK].base_learning_rate,
+                           warmup_epochs=picked.warmup_epochs, eval_every_samples=picked.eval_every_samples,
+                           budget_samples=ANGLE_BUDGET_SAMPLES, **ANGLE_DATA, lr_decay=decay,
+                           ema_horizon_samples=picked.ema_horizon_samples if generator == "ema" else None)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from benchmark import campaign
-from benchmark.recipe import STUDY, StudyRecipe
+from benchmark.recipe import STUDY, ScheduledRecipe, StudyRecipe, angle_campaign
 
 SEED = 1
 # (arm, samples): each segment trains its arm up to that many samples, in this order. The
@@ -135,6 +135,18 @@ def final_verdict(limits: dict[str, float]) -> Verdict:
     lowest = min(scores.values())
     tied = [pair for pair in SIMPLICITY if pair in scores and scores[pair] <= TIE_FACTOR * lowest]
     return Verdict(scores, tied[0])
+
+
+def angle_recipe(limits: dict[str, float]) -> ScheduledRecipe:
+    """The variable-angle campaign's recipe: the study's pick, adapted by the rule fixed in
+    CALIBRATION.md (`recipe.angle_campaign`); a one-line error until the study has picked."""
+    from reference_model.errors import InputError
+
+    winner = final_verdict(limits).winner
+    if winner is None:
+        raise InputError("the 3dgan-angle campaign trains the fixed recipe study's pick (CALIBRATION.md), "
+                         "and the study has not picked yet; see harness reference study --status")
+    return angle_campaign(*winner)
 
 
 def next_segment(limits: dict[str, float]) -> Optional[tuple[str, int]]:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmark.campaign import REFERENCE_SEED
-from benchmark.recipe import CAMPAIGNS, STUDY
+from benchmark.recipe import ANGLE_BENCHMARK, CAMPAIGNS, STUDY
 from benchmark.ship import GENERATORS, VALIDATION_DATA_SEED
 from harness.arguments import positive_float
 from harness.commands import distortions, holdtest, study, target_v3
@@ -121,7 +121,8 @@ def _campaign_command(sub, name: str, help: str, description: str | None = None,
     """A subcommand about one campaign: --benchmark and --seed name it."""
     parser = sub.add_parser(name, help=help, description=description or help,
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--benchmark", choices=tuple(CAMPAIGNS), default="3dgan")
+    parser.add_argument("--benchmark", choices=(*CAMPAIGNS, ANGLE_BENCHMARK), default="3dgan",
+                        help=f"{ANGLE_BENCHMARK}'s campaign trains the recipe study's pick, once it has one")
     parser.add_argument("--seed", type=int, default=REFERENCE_SEED, help=seed_help)
     return parser
 
@@ -133,8 +134,12 @@ def _arm_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _recipe(args: argparse.Namespace):
-    """The campaign's recipe: the benchmark's, or the recipe-study arm's named by --arm."""
+    """The campaign's recipe: the benchmark's (the angle one's from the recipe study's pick), or the
+    recipe-study arm's named by --arm."""
     if getattr(args, "arm", None) is None:
+        if args.benchmark == ANGLE_BENCHMARK:
+            from benchmark.recipe_study import angle_recipe, gating_limits
+            return angle_recipe(gating_limits())
         return CAMPAIGNS[args.benchmark]
     if args.benchmark != STUDY[args.arm].benchmark:
         from reference_model.errors import InputError

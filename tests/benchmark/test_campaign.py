@@ -55,6 +55,25 @@ def test_campaign_records_every_evaluation_and_keeps_the_best_generator(fixed_da
     assert len(list(campaign.state_dir("3dgan", campaign.REFERENCE_SEED).glob("*.index"))) == 1  # one copy of the state
 
 
+def test_the_angle_campaign_trains_with_its_decay_and_moving_average(angle_data_dir, convergence_dir):
+    """The recipe the angle campaign takes from a study picking the cosine arm's moving average,
+    shrunk: the angle model trains in mixed bfloat16, its rate decays, and every evaluation judges
+    the generator and its moving average."""
+    from benchmark.recipe import LearningRateDecay, angle_campaign
+
+    tiny = replace(angle_campaign("cosine", "ema"), eval_every_samples=16, budget_samples=32, smoke=True,
+                   lr_decay=LearningRateDecay(16, 32, 0.1), ema_horizon_samples=160)
+    session = campaign.run_campaign(tiny, seed=campaign.REFERENCE_SEED, hours=1.0, train_data=angle_data_dir,
+                                    heldout_data=angle_data_dir, logger=NullLogger(), command="test")
+    curve = json.loads(campaign.curve_path("3dgan-angle", campaign.REFERENCE_SEED).read_text())
+    assert [p["samples"] for p in curve["points"]] == [16, 32] and session["samples_at_stop"] == 32
+    assert all("objective.angle" in p["metrics"] and "objective.angle" in p["ema"]["metrics"]
+               for p in curve["points"])
+    assert curve["recipe"]["lr_decay"] == {"start_samples": 16, "end_samples": 32, "final_factor": 0.1}
+    spec, _ = load_generator(campaign.best_generator_path("3dgan-angle", campaign.REFERENCE_SEED))
+    assert spec.benchmark == "3dgan-angle"
+
+
 @pytest.fixture
 def release_candidate(tmp_path, monkeypatch):
     """Writes a release candidate set by a TINY reference campaign, gating one separation power

@@ -92,6 +92,36 @@ def test_pick_is_the_lowest_window_and_ties_go_to_the_simplest(curves):
     assert recipe_study.final_verdict(limits).winner == ("constant", "raw")  # 0.50 <= 1.05 x 0.48
 
 
+def test_the_angle_campaign_trains_the_studys_pick_once_there_is_one(curves):
+    """CALIBRATION.md (3dgan-angle, fixed 2026-12-04): the angle campaign's recipe is the fixed
+    study's pick, its schedules scaled from 200,000 samples to 100,000, a moving average only if
+    the pick is one; until the study picks, asking for it is a one-line error."""
+    from benchmark.recipe import angle_campaign
+    from reference_model.errors import InputError
+    from reference_model.specs import get_spec
+
+    limits = {"a": 1.0}
+    _arm(curves, "constant", 200_000, raw=0.50, ema=0.49)
+    _arm(curves, "batch128", 100_000, raw=0.9, ema=0.9, step=5_120)  # dropped at the gate
+    with pytest.raises(InputError, match="the study has not picked yet"):
+        recipe_study.angle_recipe(limits)
+    _arm(curves, "cosine", 200_000, raw=0.45, ema=0.40)
+    angle = recipe_study.angle_recipe(limits)
+    assert angle == angle_campaign("cosine", "ema") and angle.campaign_name == "3dgan-angle"
+    assert angle.lr_decay == LearningRateDecay(50_000, 100_000, 0.1)
+    assert angle.ema_horizon_samples == 20_000 and angle.ema_decay == pytest.approx(1 - 8 / 20_000)
+    assert (angle.budget_samples, angle.train_events, angle.train_data_seed, angle.heldout_events,
+            angle.heldout_data_seed) == (100_000, 100_000, 1101, 7_000, 2101)
+    assert angle.learning_rate == get_spec("3dgan-angle").learning_rate and angle.precision == "mixed_bfloat16"
+    raw = angle_campaign("constant", "raw")
+    assert raw.lr_decay is None and raw.ema_decay is None and raw.eval_every_samples == 5_000
+    large = angle_campaign("batch128", "ema")
+    assert (large.per_rank_batch, large.eval_every_samples) == (128, 5_120)
+    assert large.ema_decay == pytest.approx(1 - 128 / 20_000)
+    with pytest.raises(ValueError, match="'raw' or 'ema'"):
+        angle_campaign("constant", "best")
+
+
 @pytest.mark.slow
 def test_the_study_queue_on_tiny_arms(tmp_path, monkeypatch):
     """Constant to 32, batch-16 arm to 32, the gate, then constant to 48 (cosine branched at 32
