@@ -9,11 +9,12 @@
 #              4-step QPS search of 60 s runs, then official runs (rules.md section 9's search:
 #              up to 6 of 600 s each), float32/bf16/int8
 #   score      the HEP-convention score report (harness score) into results/score/
+#   missing    every part this system's results set lacks (`harness check results --lacking SYSTEM`)
 # Usage: scripts/measure-results-set.sh PART [CAMPAIGN_PID]
 #   PRECISIONS=int8 scripts/measure-results-set.sh server   re-measures one precision only
 set -euo pipefail
 cd "$(dirname "$0")/.."
-part=${1:?usage: scripts/measure-results-set.sh training|offline|stream|server|score [CAMPAIGN_PID]}
+part=${1:?usage: scripts/measure-results-set.sh training|offline|stream|server|score|missing [CAMPAIGN_PID]}
 pid=${2:-}
 harness=.venv/bin/harness
 system=$($harness sysinfo --json 2>/dev/null | .venv/bin/python -c "import json, sys; print(json.load(sys.stdin)['system_name'])")
@@ -33,19 +34,24 @@ inference() {  # the shipped reference, every precision gated against float32; B
     --batch "${BATCHES:-128,256}" --duration 10 --results "$scratch" "$@"
 }
 
-case $part in
-  training)
-    $harness data synth --out work-data/standin-fixed-seed0 --events 2000 --seed 0 --quiet
-    for i in 1 2 3; do
-      $harness run --mode scaling --scaling-type weak --ranks-list 1,2 --cores-per-rank 1 --epochs 3 \
-        --max-steps-per-epoch 20 --warmup-epochs 0 --data work-data/standin-fixed-seed0 --results results
-    done ;;
-  offline) inference --scenarios Offline ;;
-  stream) inference --scenarios SingleStream ;;
-  server) BATCHES=16,32,64 inference --scenarios Server --server-search 4 --loadgen-duration 60 ;;
-  score) $harness score --out "results/score/$system.json" ;;
-  *) echo "unknown part $part" >&2; exit 2 ;;
-esac
+measure() {
+  case $1 in
+    training)
+      $harness data synth --out work-data/standin-fixed-seed0 --events 2000 --seed 0 --quiet
+      for i in 1 2 3; do
+        $harness run --mode scaling --scaling-type weak --ranks-list 1,2 --cores-per-rank 1 --epochs 3 \
+          --max-steps-per-epoch 20 --warmup-epochs 0 --data work-data/standin-fixed-seed0 --results results
+      done ;;
+    offline) inference --scenarios Offline ;;
+    stream) inference --scenarios SingleStream ;;
+    server) BATCHES=16,32,64 inference --scenarios Server --server-search 4 --loadgen-duration 60 ;;
+    score) $harness score --out "results/score/$system.json" ;;
+    missing)  # every part this system's set lacks (harness check results --lacking)
+      for p in $($harness check results --lacking "$system"); do echo "[results-set] part $p"; measure "$p"; done ;;
+    *) echo "unknown part $1" >&2; exit 2 ;;
+  esac
+}
+measure "$part"
 if [ -d "$scratch/results/$system/3dgan" ]; then  # inference: results only, not data or converted models
   dest=$PWD/results/results
   (cd "$scratch/results" && find "$system/3dgan" -type f -newer "$marker" -exec cp --parents {} "$dest/" \;)

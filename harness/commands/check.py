@@ -21,12 +21,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--per-run", action="store_true",
                         help="check each run on its own (logs, summaries, compliance) but not what a "
                              "submission needs (run counts, no smoke or unfinished runs): for work trees")
+    parser.add_argument("--lacking", metavar="SYSTEM", default=None,
+                        help="print only the parts of SYSTEM's results set (issue 24 §1) that the tree "
+                             "lacks, one scripts/measure-results-set.sh PART per line, and exit 0")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness import results_set
     from harness.checks import check_tree, loadgen_not_counted_runs, rcp_verdicts
 
+    if args.lacking:
+        for part in dict.fromkeys(gap.part for gap in results_set.gaps(args.root, args.lacking)):
+            print(part)
+        return 0
     problems, checked = check_tree(args.root, per_run=args.per_run)
     for problem in problems:
         print(problem)
@@ -35,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.per_run:  # each verdict once: a failing one is among the problems
         for verdict in (v for v in rcp_verdicts(args.root) if v not in problems):
             print(f"RCP verdict: {verdict}")
+        for line in results_set.report(args.root):
+            print(line)
     scope = "per run" if args.per_run else "as a submission"
     if problems:
         print(f"harness check: {len(problems)} problem(s) in {checked} result(s) under {args.root} ({scope})")

@@ -1,0 +1,77 @@
+"""What a CPU's results set holds (issue 24 §1), and what a system in a results tree still lacks.
+
+Every CPU the suite meets gets the same set, so that `harness compare` can put any two side by
+side: epoch time at 1 and 2 ranks (3 runs each), a weak-scaling series, the inference sweep, and
+LoadGen Offline, SingleStream and Server at the official minimum for every inference precision,
+each a counted, submittable run. `scripts/measure-results-set.sh PART` measures one part; a
+system's gaps name the parts that would fill them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark import vocabulary
+from benchmark.vocabulary import INFERENCE_PRECISIONS
+from harness import results
+
+BENCHMARK = "3dgan"  # the benchmark a CPU's set is measured on (scripts/measure-results-set.sh)
+EPOCH_TIME_RANKS = (1, 2)
+EPOCH_TIME_RUNS = 3
+# scripts/measure-results-set.sh's part for each piece of the set
+LOADGEN_PARTS = {vocabulary.OFFLINE: "offline", vocabulary.SINGLE_STREAM: "stream", vocabulary.SERVER: "server"}
+TRAINING_PART, SWEEP_PART = "training", "offline"
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One piece of a system's results set that is missing, and the script part that measures it."""
+
+    part: str
+    what: str
+
+
+def gaps(root: Path, system: str) -> list[Gap]:
+    """What `system`'s results set under `root` lacks, in the order the script's parts run."""
+    from harness.scoring import loadgen_not_counted
+
+    found = [r for r in results.iter_results(root) if r.system == system and r.benchmark == BENCHMARK
+             and r.summary.get("status", "success") == "success" and r.summary.get("submittable") is True]
+    missing = []
+    for ranks in EPOCH_TIME_RANKS:
+        runs = sum(1 for r in found if r.mode == vocabulary.EPOCH_TIME and r.summary.get("nodes") == 1
+                   and r.summary.get("ranks_per_node") == ranks)
+        if runs < EPOCH_TIME_RUNS:
+            missing.append(Gap(TRAINING_PART, f"epoch time at {ranks} rank(s): {runs} of {EPOCH_TIME_RUNS} runs"))
+    if not any(r.mode == vocabulary.SCALING and (r.summary.get("arguments") or {}).get("scaling_type") == "weak"
+               for r in found):
+        missing.append(Gap(TRAINING_PART, "a weak-scaling series"))
+    if not any((Path(root) / "results" / system / BENCHMARK / results.SWEEP_FOLDER).glob("sweep_*.json")):
+        missing.append(Gap(SWEEP_PART, "the inference sweep"))
+    counted = {(r.summary.get("scenario"), (r.summary.get("settings") or {}).get("precision")) for r in found
+               if r.mode == vocabulary.INFERENCE and r.summary.get("valid") is True
+               and r.summary.get("official_minimum") is True and not loadgen_not_counted(r)}
+    for scenario, part in LOADGEN_PARTS.items():
+        lacking = [p for p in INFERENCE_PRECISIONS if (scenario, p) not in counted]
+        if lacking:
+            missing.append(Gap(part, f"LoadGen {scenario} at the official minimum: {', '.join(lacking)}"))
+    return missing
+
+
+def systems(root: Path) -> list[str]:
+    """The systems a results tree describes (systems/<name>.json)."""
+    return sorted(p.stem for p in (Path(root) / "systems").glob("*.json"))
+
+
+def report(root: Path) -> list[str]:
+    """One line per system: its set is complete, or what it lacks and the script parts to run."""
+    lines = []
+    for system in systems(root):
+        missing = gaps(root, system)
+        if not missing:
+            lines.append(f"results set of {system}: complete (issue 24 §1)")
+            continue
+        parts = ", ".join(dict.fromkeys(g.part for g in missing))
+        lines.append(f"results set of {system} lacks {'; '.join(g.what for g in missing)}; measure them on "
+                     f"that CPU: scripts/measure-results-set.sh missing (parts {parts})")
+    return lines
