@@ -26,6 +26,7 @@ def test_campaign_seeds_are_not_fresh(untrained_checkpoint, tmp_path):
     with pytest.raises(InputError, match="1001 is the 3dgan campaign's training set"):
         hold_test.run_hold_test(untrained_checkpoint, thresholds, (4001, 1001), tmp_path, tmp_path / "r.json")
     assert not (tmp_path / "r.json").exists()
+    assert hold_test.used_seeds()[2101] == "the 3dgan-angle campaign's held-out set"
 
 
 def judge(checkpoint, tmp_path, monkeypatch, limit: float, seeds=(4001, 4002), **kwargs):
