@@ -486,6 +486,20 @@ def epoch_time_table(systems: list[SystemResults]) -> tuple[list[str], list[list
     return headers, sorted(rows)
 
 
+def repeated_runs_table(systems: list[SystemResults]) -> tuple[list[str], list[list[str]]]:
+    """Each inference result of more than one run, with its runs' range: a score that averages
+    runs far apart (a Server rate on a shared VM) says so here."""
+    headers = ["benchmark", "configuration", "system", "runs", "metric", "score", "min", "max"]
+    rows = []
+    for system in systems:
+        for scored in system.scored:
+            values = scored.score.values or []
+            if scored.mode == vocabulary.INFERENCE and len(values) > 1:
+                rows.append([scored.benchmark, config_text(scored.config), system.label, str(len(values)),
+                             scored.metric, _fmt(scored.score.value), _fmt(min(values)), _fmt(max(values))])
+    return headers, sorted(rows)
+
+
 def render(comparison: Comparison, markdown: bool, plots: Sequence[Path] = (),
            links_from: Path = Path(".")) -> str:
     """The whole comparison as text or markdown: the systems, what makes them not comparable,
@@ -513,6 +527,8 @@ def render(comparison: Comparison, markdown: bool, plots: Sequence[Path] = (),
         parts.append(section(title, table(comparison_table(comparison, mode))))
         if mode == vocabulary.EPOCH_TIME:
             parts.append(section("Epoch time", table(epoch_time_table(comparison.systems))))
+        if mode == vocabulary.INFERENCE and (repeated := repeated_runs_table(comparison.systems))[1]:
+            parts.append(section("Inference results of several runs", table(repeated)))
     if plots:
         links = [os.path.relpath(path, links_from) for path in plots]
         parts.append(section("Plots", "\n\n".join(f"![{Path(link).stem}]({link})" for link in links)

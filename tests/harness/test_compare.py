@@ -9,7 +9,7 @@ import pytest
 from benchmark import vocabulary
 from harness import cli
 from harness.comparison import (Comparison, comparability_lines, comparison_table, epoch_time_table, load_systems,
-                                with_base, write_plots)
+                                repeated_runs_table, with_base, write_plots)
 from reference_model.errors import InputError
 from tests.harness.fake_runs import make_inference_result, make_training_result, thresholds_version, write_system
 
@@ -97,6 +97,21 @@ def test_server_rates_compare_only_under_the_benchmarks_fixed_bound(tmp_path):
 def test_epoch_time_table(generations):
     headers, rows = epoch_time_table(load_systems(list(generations)))
     assert {r[2] for r in rows} == {"old_cpu", "new_cpu"} and all(r[3] == "3" for r in rows)
+
+
+def test_an_inference_result_of_several_runs_shows_their_range(generations):
+    """Two Server runs of one setting, far apart (Zen 4 float32: 718.0 and 1,197.8), are scored
+    together; the range beside the score says how far apart."""
+    old, _ = generations
+    assert repeated_runs_table(load_systems([old]))[1] == []
+    for rate in (718.0, 1197.8):
+        make_inference_result(old, scenario="Server", samples_per_second=rate, system="old_cpu")
+    _, rows = repeated_runs_table(load_systems([old]))
+    assert [r[2:] for r in rows] == [["old_cpu", "2", "samples_per_second", "957.9", "718", "1198"]]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cli.main(["compare", str(old), "--markdown"])
+    assert "## Inference results of several runs" in out.getvalue()
 
 
 def test_cli_markdown_and_plots(generations, tmp_path):
