@@ -47,9 +47,9 @@ def used_seeds() -> dict[int, str]:
     """Data seeds some campaign or the shipping check already uses: never fresh (the angle
     campaign's too, whose recipe waits for the recipe study but whose data seeds are fixed)."""
     from benchmark.recipe import ANGLE_BENCHMARK, ANGLE_DATA, CAMPAIGNS
-    from benchmark.ship import VALIDATION_DATA_SEED
+    from benchmark.ship import VALIDATION_DATA_SEEDS
 
-    used = {VALIDATION_DATA_SEED: "the shipping validation set"}
+    used = {seed: f"the {benchmark} shipping validation set" for benchmark, seed in VALIDATION_DATA_SEEDS.items()}
     campaigns = {name: (recipe.train_data_seed, recipe.heldout_data_seed) for name, recipe in CAMPAIGNS.items()}
     campaigns[ANGLE_BENCHMARK] = (ANGLE_DATA["train_data_seed"], ANGLE_DATA["heldout_data_seed"])
     for name, (train, heldout) in campaigns.items():

@@ -195,9 +195,11 @@ ANGLE_DATA = {"train_events": 100_000, "train_data_seed": 1101, "heldout_events"
 
 def angle_campaign(arm: str, generator: str) -> ScheduledRecipe:
     """The angle campaign's recipe once the fixed study has picked (`arm`, "raw" | "ema"): the
-    arm's batch, precision, warm-up and evaluation interval; its rate decay scaled from the study's
-    budget to the angle one (a decay from 100,000 to 200,000 runs from 50,000 to 100,000); a
-    moving average over the same horizon in samples only if the pick is the moving average."""
+    arm's batch, precision, warm-up and evaluation interval (the budget is the last evaluation
+    within ANGLE_BUDGET_SAMPLES: 97,280 at the batch-128 arm's 5,120); its rate decay scaled from
+    the study's budget to the angle one (a decay from 100,000 to 200,000 runs from 50,000 to
+    100,000); a moving average over the same horizon in samples only if the pick is the moving
+    average."""
     if generator not in ("raw", "ema"):
         raise ValueError(f"generator {generator!r}: 'raw' or 'ema'")
     picked = STUDY[arm]
@@ -209,5 +211,6 @@ def angle_campaign(arm: str, generator: str) -> ScheduledRecipe:
                            per_rank_batch=picked.per_rank_batch,
                            learning_rate=RECIPES[ANGLE_BENCHMARK].base_learning_rate,
                            warmup_epochs=picked.warmup_epochs, eval_every_samples=picked.eval_every_samples,
-                           budget_samples=ANGLE_BUDGET_SAMPLES, **ANGLE_DATA, lr_decay=decay,
+                           budget_samples=ANGLE_BUDGET_SAMPLES // picked.eval_every_samples * picked.eval_every_samples,
+                           **ANGLE_DATA, lr_decay=decay,
                            ema_horizon_samples=picked.ema_horizon_samples if generator == "ema" else None)

@@ -23,7 +23,8 @@ from typing import Any, Optional
 
 from reference_model.errors import InputError
 
-VALIDATION_DATA_SEED = 3001  # the shipping validation set: neither campaign set's seed
+# the shipping validation set of each benchmark: no campaign set's seed (CALIBRATION.md)
+VALIDATION_DATA_SEEDS = {"3dgan": 3001, "3dgan-angle": 3101}
 GENERATORS = ("best", "final", "v3")
 
 
@@ -39,12 +40,15 @@ class ShipOutcome:
 
 
 def ship_reference(benchmark: str, seed: int, thresholds, data_dir: Path,
-                   validation_seed: int = VALIDATION_DATA_SEED, dest: Optional[Path] = None,
+                   validation_seed: Optional[int] = None, dest: Optional[Path] = None,
                    command: str = "", generator: str = "best") -> ShipOutcome:
-    """Validate a campaign generator (`best`, `final`, or `v3`: the recipe study's exported v3
-    reference, `benchmark.v3_candidate`) on a fresh stand-in set; ship it if it passes."""
+    """Validate a campaign generator (`best`, `final`, or `v3`: the hold-tested reference the v3
+    rule exported, `benchmark.v3_candidate`) on a fresh stand-in set (by default the benchmark's
+    shipping validation seed); ship it if it passes."""
     from benchmark import campaign
 
+    if validation_seed is None:
+        validation_seed = VALIDATION_DATA_SEEDS[benchmark]
     if generator == "v3":
         return _ship_v3_reference(benchmark, thresholds, data_dir, validation_seed, dest, command)
     document = campaign.read_curve(benchmark, seed)
@@ -118,15 +122,15 @@ def _refuse_seen_seed(document: dict, validation_seed: int) -> None:
 
 def _ship_v3_reference(benchmark: str, thresholds, data_dir: Path, validation_seed: int,
                        dest: Optional[Path], command: str) -> ShipOutcome:
-    from benchmark import recipe_study, v3_candidate
+    from benchmark import campaign, recipe_study, v3_candidate
     from reference_model.checkpoint import read_card
 
     source = v3_candidate.reference_path(benchmark)
     if not source.is_file():
-        raise InputError(f"{source}: no v3 reference exported yet; `harness reference target-v3` exports it "
-                         "once the recipe study has a winner")
+        raise InputError(f"{source}: no hold-tested reference exported yet; `harness reference target-v3 "
+                         f"--benchmark {benchmark}` exports it once its campaign has trained its window")
     card = read_card(source)
-    document = recipe_study.read_arm(card["arm"])
+    document = campaign.read_curve(card["campaign"], recipe_study.SEED)
     _refuse_seen_seed(document, validation_seed)
     return _validate_and_ship(source, f"v3 {card['generator']}", document, thresholds, data_dir,
                               validation_seed, dest, command)
@@ -261,8 +265,10 @@ def _chosen_text(campaign: dict) -> str:
     chosen = campaign.get("chosen", "best")
     if chosen.startswith("v3"):
         averaged = "the moving average of its weights" if chosen.endswith("ema") else "its trained weights"
-        return (f"the recipe study's winning arm `{campaign['recipe'].get('arm')}` at the end of its window, "
-                f"{averaged} (the v3 reference)")
+        arm = campaign["recipe"].get("arm")
+        whose = (f"the recipe study's winning arm `{arm}`" if arm else
+                 "the campaign of the recipe study's pick")
+        return f"{whose} at the end of its window, {averaged} (the {'v3' if arm else 'hold-tested'} reference)"
     return "its generator at its latest evaluation" if chosen == "final" else "the best of its evaluations"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmark.campaign import REFERENCE_SEED
 from benchmark.recipe import ANGLE_BENCHMARK, CAMPAIGNS, STUDY
-from benchmark.ship import GENERATORS, VALIDATION_DATA_SEED
+from benchmark.ship import GENERATORS, VALIDATION_DATA_SEEDS
 from harness.arguments import positive_float
 from harness.commands import distortions, holdtest, study, target_v3
 
@@ -100,8 +100,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         seed_help="the campaign whose generator ships")
     ship.add_argument("--generator", choices=GENERATORS, default="best",
                       help="which of the campaign's generators")
-    ship.add_argument("--validation-seed", type=int, default=VALIDATION_DATA_SEED,
-                      help="seed of the fresh validation set (not a campaign set's)")
+    ship.add_argument("--validation-seed", type=int, default=None,
+                      help="seed of the fresh validation set (not a campaign set's); default: the "
+                           f"benchmark's shipping seed ({', '.join(f'{b} {s}' for b, s in VALIDATION_DATA_SEEDS.items())})")
     ship.add_argument("--data-dir", default="runs/campaign-data", help="where the validation set is made")
     ship.add_argument("--target", metavar="VERSION", default=None,
                       help="a registered thresholds version to validate against, e.g. the release "
@@ -376,10 +377,11 @@ def run_ship(args: argparse.Namespace) -> int:
     from harness.commands.validate import format_table
 
     thresholds = quality.load_thresholds(args.benchmark, version=args.target)
+    validation_seed = (args.validation_seed if args.validation_seed is not None
+                       else VALIDATION_DATA_SEEDS[args.benchmark])
     print(f"[ship] validating the {args.benchmark} seed {args.seed} campaign's {args.generator} generator "
-          f"on a fresh stand-in set (seed {args.validation_seed}) against {thresholds.version}", flush=True)
-    outcome = ship_reference(args.benchmark, args.seed, thresholds, Path(args.data_dir),
-                             args.validation_seed, args.dest,
+          f"on a fresh stand-in set (seed {validation_seed}) against {thresholds.version}", flush=True)
+    outcome = ship_reference(args.benchmark, args.seed, thresholds, Path(args.data_dir), validation_seed, args.dest,
                              command=shlex.join(["harness", *sys.argv[1:]]), generator=args.generator)
     print(format_table(outcome.report))
     campaign = outcome.card["campaign"]

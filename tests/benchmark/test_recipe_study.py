@@ -116,7 +116,8 @@ def test_the_angle_campaign_trains_the_studys_pick_once_there_is_one(curves):
     raw = angle_campaign("constant", "raw")
     assert raw.lr_decay is None and raw.ema_decay is None and raw.eval_every_samples == 5_000
     large = angle_campaign("batch128", "ema")
-    assert (large.per_rank_batch, large.eval_every_samples) == (128, 5_120)
+    assert (large.per_rank_batch, large.eval_every_samples, large.budget_samples) == (128, 5_120, 97_280)
+    assert large.epochs == 19, "its last evaluation is within the 100,000 budget"
     assert large.ema_decay == pytest.approx(1 - 128 / 20_000)
     with pytest.raises(ValueError, match="'raw' or 'ema'"):
         angle_campaign("constant", "best")

@@ -189,3 +189,20 @@ def test_a_complete_hold_test_goes_on_the_card_and_the_model_card(campaign_with_
     outcome.document["planned_seeds"].append(5003)
     with pytest.raises(InputError, match="not complete"):
         record_hold_test(weights, outcome, thresholds, record)
+
+
+def test_the_model_card_names_where_a_hold_tested_reference_came_from():
+    from benchmark.ship import _chosen_text
+
+    study = {"chosen": "v3 ema", "recipe": {"arm": "cosine"}}
+    assert _chosen_text(study) == ("the recipe study's winning arm `cosine` at the end of its window, the moving "
+                                   "average of its weights (the v3 reference)")
+    angle = {"chosen": "v3 raw", "recipe": {"benchmark": "3dgan-angle"}}
+    assert _chosen_text(angle) == ("the campaign of the recipe study's pick at the end of its window, its trained "
+                                   "weights (the hold-tested reference)")
+
+
+def test_each_benchmark_validates_its_shipping_on_its_own_fresh_seed():
+    from benchmark.ship import VALIDATION_DATA_SEEDS
+
+    assert VALIDATION_DATA_SEEDS == {"3dgan": 3001, "3dgan-angle": 3101}  # CALIBRATION.md

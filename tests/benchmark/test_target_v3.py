@@ -12,7 +12,7 @@ def test_each_limit_names_what_set_it_and_v2_caps_it():
     window = {"a": [0.10, 0.12], "b": [0.010, 0.011], "c": [0.02, 0.03], "d": [0.5, 0.4]}
     calibration = {"a": [0.05, 0.08], "b": [0.02, 0.015], "c": [0.01, 0.01], "d": [0.45, 0.5]}
     floors = {"a": 0.01, "b": 0.01, "c": 0.05, "d": 0.1}
-    gated, dropped = target_v3.v3_limits(window, calibration, floors, v2_limits={"d": 0.5})
+    gated, dropped = target_v3.v3_limits(window, calibration, floors, cap_limits={"d": 0.5})
     assert gated["a"]["threshold"] == 0.132 and gated["a"]["set_by"] == "window"
     assert gated["b"]["threshold"] == 0.022 and gated["b"]["set_by"] == "calibration seeds"
     assert gated["c"]["threshold"] == 0.05 and gated["c"]["set_by"] == "noise floor"
@@ -27,10 +27,11 @@ def test_unsteady_metrics_are_reported_not_gated():
     assert target_v3.too_spread([0.0, 0.1]) and not target_v3.too_spread([0.1, 0.3])
 
 
-def curve(samples: list[int], value: float = 0.1, ema: bool = True) -> dict:
-    names = target_v3.proposed_metrics(quality.load_thresholds("3dgan", version="3dgan-quality-v2"))
+def curve(samples: list[int], value: float = 0.1, ema: bool = True, benchmark: str = "3dgan") -> dict:
+    names = target_v3.proposed_metrics(quality.load_thresholds(benchmark, version=target_v3.RULES[benchmark].judged_against))
     metrics = {name: value for name in names}
-    return {"benchmark": "3dgan", "seed": 1, "recipe": {"arm": "constant", "budget_samples": 200_000},
+    budget = 200_000 if benchmark == "3dgan" else 100_000
+    return {"benchmark": benchmark, "seed": 1, "recipe": {"arm": "constant", "budget_samples": budget},
             "points": [{"samples": s, "metrics": metrics, **({"ema": {"metrics": metrics}} if ema else {})}
                        for s in samples]}
 
@@ -47,8 +48,8 @@ def test_the_window_is_the_rules_and_complete():
         target_v3.window_values(curve(list(range(5_000, 200_001, 5_000)), ema=False), "ema", names)
 
 
-def record(seeds, value: float = 0.1) -> HoldTest:
-    names = target_v3.proposed_metrics(quality.load_thresholds("3dgan", version="3dgan-quality-v2"))
+def record(seeds, value: float = 0.1, benchmark: str = "3dgan") -> HoldTest:
+    names = target_v3.proposed_metrics(quality.load_thresholds(benchmark, version=target_v3.RULES[benchmark].judged_against))
     return HoldTest({"candidate_sha256": "abc", "planned_seeds": list(seeds),
                      "seeds": {str(s): {"passed": True, "failed": [], "metrics": {n: value for n in names}}
                                for s in seeds}})
@@ -72,3 +73,27 @@ def test_release_candidate_from_window_calibration_and_floors():
     with pytest.raises(InputError, match="no noise-floor limit"):
         target_v3.release_candidate(v2, {}, curve(list(range(5_000, 200_001, 5_000))), "f" * 64, "raw",
                                     record(CALIBRATION_SEEDS))
+
+
+def test_the_angle_target_is_the_v3_rule_on_the_angle_curve():
+    """CALIBRATION.md (3dgan-angle, fixed before any angle curve): the angle noise floor's sampling
+    fraction, profiles, moments and angle terms and its per-bin separations of sampling fraction,
+    hits and first and second moments; the last quarter of the 100,000 budget (6 evaluations);
+    calibration seeds 4101-4120; no v2 to cap it; written as 3dgan-angle-quality-v2-rc."""
+    v1 = quality.load_thresholds("3dgan-angle", version="3dgan-angle-quality-v1")
+    names = target_v3.proposed_metrics(v1)
+    assert len(names) == 4 + 4 * 8 and set(names) <= set(v1.limits) and "objective.angle" in names
+    assert not any(".moment_x3." in name or name == "objective.total" for name in names)
+    angle = curve(list(range(5_000, 100_001, 5_000)), 0.5, benchmark="3dgan-angle")
+    assert len(target_v3.window_values(angle, "raw", names)["objective.angle"]) == 6
+    rule = target_v3.RULES["3dgan-angle"]
+    floors = {name: 0.001 for name in names}
+    document = target_v3.release_candidate(v1, floors, angle, "f" * 64, "raw", record(rule.calibration_seeds, 0.02,
+                                                                                      benchmark="3dgan-angle"))
+    assert document["version"] == "3dgan-angle-quality-v2-rc" and document["benchmark"] == "3dgan-angle"
+    assert {entry["set_by"] for entry in document["metrics"].values()} == {"window"}, "no cap: 1.1 x 0.5 stands"
+    assert document["metrics"]["objective.angle"]["threshold"] == 0.55
+    assert document["calibration"]["campaign"]["window"] == [70_000, 100_000]
+    assert document["reproduction"]["within_samples"] == 150_000
+    with pytest.raises(InputError, match="exactly 4101-4120"):
+        target_v3.release_candidate(v1, floors, angle, "f" * 64, "raw", record(CALIBRATION_SEEDS, benchmark="3dgan-angle"))

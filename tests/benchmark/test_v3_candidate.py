@@ -15,31 +15,37 @@ from reference_model.errors import InputError
 
 
 def _write_arm(arm: str, samples: int, with_checkpoint: bool = True, offset: float = 1.0,
-               metrics: dict | None = None) -> list:
+               metrics: dict | None = None) -> tuple:
     """A curve of `arm` standing at `samples`, and a checkpoint there whose moving average differs
     from the trained weights by `offset` everywhere; returns (trained, averaged) weights."""
+    return _write_campaign(STUDY[arm], samples, with_checkpoint, offset, metrics)
+
+
+def _write_campaign(recipe, samples: int, with_checkpoint: bool = True, offset: float = 1.0,
+                    metrics: dict | None = None) -> tuple:
+    """`_write_arm` for any campaign recipe; (trained, None) where the recipe keeps no average."""
     import tensorflow as tf
 
     from reference_model.specs import get_spec
     from reference_model.training import ReferenceGAN
 
-    recipe = STUDY[arm]
     points = [{"samples": s, "seconds": s / 7.0, "metrics": {**(metrics or {}), campaign.SELECTION_METRIC: 2.0},
                "ema": {"metrics": {**(metrics or {}), campaign.SELECTION_METRIC: 1.5}}}
               for s in range(recipe.eval_every_samples, samples + 1, recipe.eval_every_samples)]
-    document = {"benchmark": "3dgan", "seed": 1, "recipe": asdict(recipe), "points": points,
+    document = {"benchmark": recipe.benchmark, "seed": 1, "recipe": asdict(recipe), "points": points,
                 "sessions": [{"samples_at_stop": samples}], "best": None}
     path = campaign.curve_path(recipe.campaign_name, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document))
-    gan = ReferenceGAN(get_spec("3dgan"), seed=1, ema_decay=recipe.ema_decay)
-    for average, weight in zip(gan.ema_weights, gan.generator.trainable_variables):
+    gan = ReferenceGAN(get_spec(recipe.benchmark), seed=1, ema_decay=recipe.ema_decay)
+    averages = gan.ema_weights if recipe.ema_decay is not None else []
+    for average, weight in zip(averages, gan.generator.trainable_variables):
         average.assign(weight + offset)
     if with_checkpoint:
         state = gan.checkpoint(samples=tf.Variable(samples, dtype=tf.int64),
                                elapsed=tf.Variable(1.0, dtype=tf.float64))
         tf.train.CheckpointManager(state, str(campaign.state_dir(recipe.campaign_name, 1)), 1).save()
-    return [w.numpy() for w in gan.generator.trainable_variables], [a.numpy() for a in gan.ema_weights]
+    return [w.numpy() for w in gan.generator.trainable_variables], [a.numpy() for a in averages] or None
 
 
 @pytest.fixture
@@ -133,3 +139,44 @@ def test_the_candidate_document_is_the_rules_from_window_calibration_seeds_and_f
     record.document["planned_seeds"].append(4021)
     with pytest.raises(InputError, match="not complete"):
         v3_candidate.candidate_document(reference, record, lambda path: "f" * 64)
+
+
+def test_the_angle_reference_is_its_campaigns_generator_and_its_candidate_the_angle_rule(convergence):
+    """3dgan-angle: once the study picked (here the constant arm's trained weights, a tie going to
+    the simplest), the angle campaign trains that recipe; its generator at 100,000 is exported
+    with its card, and the candidate is 3dgan-angle-quality-v2-rc from seeds 4101-4120, floored
+    by the angle noise floor's own limits (nothing measured) and never capped."""
+    from benchmark.hold_test import HoldTest
+    from benchmark.recipe import angle_campaign
+
+    gating = {name: 0.5 for name in recipe_study.gating_limits()}
+    for arm in ("constant", "cosine"):
+        _write_arm(arm, 200_000, with_checkpoint=False, metrics=gating)
+    with pytest.raises(InputError, match="the angle campaign stands at 0 samples.*end of the window, 100,000"):
+        v3_candidate.export_angle_reference(recipe_study.gating_limits())
+    v1 = quality.load_thresholds("3dgan-angle", version="3dgan-angle-quality-v1")
+    names = target_v3.proposed_metrics(v1)
+    trained, averaged = _write_campaign(angle_campaign("constant", "raw"), 100_000, metrics={n: 0.01 for n in names})
+    assert averaged is None
+    reference = v3_candidate.export_angle_reference(recipe_study.gating_limits())
+    assert reference == v3_candidate.reference_path("3dgan-angle") and reference.name.startswith("3dgan-angle-v2-")
+    _, model = load_generator(reference)
+    np.testing.assert_array_equal(model.trainable_variables[0].numpy(), trained[0])
+    card = read_card(reference)
+    assert (card["campaign"], card["generator"], card["samples"]) == ("3dgan-angle", "raw", 100_000)
+    seeds = target_v3.RULES["3dgan-angle"].calibration_seeds
+    record = HoldTest({"candidate_sha256": card["sha256"], "planned_seeds": list(seeds),
+                       "seeds": {str(s): {"passed": True, "failed": [], "metrics": {n: 0.02 for n in names}}
+                                 for s in seeds}})
+
+    def measure(v1, missing):
+        raise AssertionError(f"the angle noise floor gates every metric; nothing to measure: {missing}")
+
+    document = v3_candidate.candidate_document(reference, record, lambda path: "f" * 64, measure=measure,
+                                               benchmark="3dgan-angle")
+    assert document["version"] == "3dgan-angle-quality-v2-rc" and document["benchmark"] == "3dgan-angle"
+    assert document["metrics"]["objective.angle"]["floor_limit"] == v1.limits["objective.angle"]
+    assert document["calibration"]["reference"]["campaign"] == "3dgan-angle"
+    assert v3_candidate.candidate_path("3dgan-angle").name == "3dgan-angle-v2-rc.json"
+    assert v3_candidate.calibration_record(reference, "3dgan-angle").name.endswith(
+        ".holdtest-3dgan-angle-quality-v1.json")
