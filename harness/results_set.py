@@ -69,7 +69,7 @@ def report(root: Path) -> list[str]:
     for system in systems(root):
         missing = gaps(root, system)
         if not missing:
-            lines.append(f"results set of {system}: complete (issue 24 §1)")
+            lines.append(f"results set of {system}: complete")
             continue
         parts = ", ".join(dict.fromkeys(g.part for g in missing))
         lines.append(f"results set of {system} lacks {'; '.join(g.what for g in missing)}; measure them on "

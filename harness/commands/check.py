@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "scored), the number of runs per result, throughput sets, interrupted finishes, "
                     "that no smoke or unfinished result is in it, and each closed time-to-accuracy "
                     "result against the reference convergence points (benchmark/rcp/), whose verdicts "
-                    "it prints, and each system's results set (issue 24: what it lacks, not a problem). "
+                    "it prints, and what each system's results set still lacks (reported, not a problem). "
                     "Exits 1 and lists every problem.")
     parser.add_argument("root", help="results root (holds systems/ and results/)")
     parser.add_argument("--per-run", action="store_true",
