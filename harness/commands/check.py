@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="check each run on its own (logs, summaries, compliance) but not what a "
                              "submission needs (run counts, no smoke or unfinished runs): for work trees")
     parser.add_argument("--lacking", metavar="SYSTEM", default=None,
-                        help="print only the parts of SYSTEM's results set (issue 24 §1) that the tree "
+                        help="print only the parts of SYSTEM's results set (what every CPU measures) that the tree "
                              "lacks, one scripts/measure-results-set.sh PART per line, and exit 0")
     parser.set_defaults(func=run)
 
