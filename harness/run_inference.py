@@ -413,8 +413,8 @@ def _server_search(request, runner, config, log_dir: Path, best, artifact: Path)
 
 def _trial_config(config, request):
     """A Server search's trials: with --official they run at --loadgen-duration/--loadgen-queries
-    (the search only brackets the rate; the chosen rate then runs once at the official minimum),
-    else as every other run."""
+    (they only bracket the rate; official-length runs then search from the rates they passed,
+    rules.md section 9), else as every other run."""
     if not request.official:
         return config
     return replace(config, min_duration_ms=int(request.loadgen_duration * 1000),
