@@ -40,8 +40,8 @@ GENERATORS = ("raw", "ema")
 class Rule:
     """What the v3 rule takes from one benchmark: the target it writes, the target the calibration
     seeds are judged against, where the noise floors come from, the window, the fresh seeds, the
-    gated metrics (whole-sample names, then per-energy-bin separation features) and the target a
-    limit may never be looser than (None: none)."""
+    gated metrics (whole-sample names, then groups of per-energy-bin separation features, each
+    group listed bin by bin) and the target a limit may never be looser than (None: none)."""
 
     benchmark: str
     release: str
@@ -52,17 +52,27 @@ class Rule:
     calibration_seeds: tuple[int, ...]
     validation_seeds: tuple[int, ...]
     gated_whole: tuple[str, ...]
-    gated_per_bin: tuple[str, ...]
+    gated_per_bin: tuple[tuple[str, ...], ...]
     never_looser_than: Optional[str]
 
     @property
     def rc_version(self) -> str:
         return f"{self.release}-rc"
 
+    @property
+    def short(self) -> str:
+        """The released target's short name ("v3", "v2"), as files and messages use it."""
+        return short_version(self.release)
+
+
+def short_version(version: str) -> str:
+    """'3dgan-quality-v3' -> 'v3'."""
+    return version.rpartition("-quality-")[2]
+
 
 RULES = {
     "3dgan": Rule("3dgan", "3dgan-quality-v3", GATING_VERSION, "3dgan-quality-v1", FINAL_WINDOW, 10,
-                  CALIBRATION_SEEDS, VALIDATION_SEEDS, V2_GATED, (*V2_GATED_PER_BIN, *ADDED_PER_BIN),
+                  CALIBRATION_SEEDS, VALIDATION_SEEDS, V2_GATED, (V2_GATED_PER_BIN, ADDED_PER_BIN),
                   never_looser_than=GATING_VERSION),
     # the last quarter of the angle budget: evaluations at 75,000 (one interval of 5,000 past
     # 70,000) to 100,000, six of them; the angle noise-floor target (v1) is both the target its
@@ -72,8 +82,8 @@ RULES = {
                           tuple(range(4101, 4121)), tuple(range(5101, 5121)),
                           ("objective.sampling_fraction", "objective.profiles", "objective.moments",
                            "objective.angle"),
-                          ("sampling_fraction", "hits", "moment_x1", "moment_y1", "moment_z1",
-                           "moment_x2", "moment_y2", "moment_z2"),
+                          (("sampling_fraction", "hits", "moment_x1", "moment_y1", "moment_z1",
+                            "moment_x2", "moment_y2", "moment_z2"),),
                           never_looser_than=None),
 }
 
@@ -94,16 +104,8 @@ def proposed_metrics(thresholds: quality.Thresholds) -> list[str]:
     second-moment separations)."""
     rule = rule_for(thresholds.benchmark)
     per_bin = [f"{SEPARATION_PREFIX}{feature}.{quality.bin_label(low, high)}"
-               for feature_group in _per_bin_groups(rule) for low, high in thresholds.energy_bins_gev
-               for feature in feature_group]
+               for group in rule.gated_per_bin for low, high in thresholds.energy_bins_gev for feature in group]
     return [*rule.gated_whole, *per_bin]
-
-
-def _per_bin_groups(rule: Rule) -> tuple[tuple[str, ...], ...]:
-    """3dgan lists v2's per-bin metrics bin by bin, then the added ones bin by bin (v2's order)."""
-    if rule.benchmark == "3dgan":
-        return V2_GATED_PER_BIN, ADDED_PER_BIN
-    return (rule.gated_per_bin,)
 
 
 def window_values(curve: dict, generator: str, names: list[str]) -> dict[str, list[float]]:
@@ -175,7 +177,7 @@ def release_candidate(judged_against: quality.Thresholds, floors: dict[str, floa
     cap, cap_name, never = {}, "", ""
     if rule.never_looser_than:
         cap = quality.load_thresholds(rule.benchmark, version=rule.never_looser_than).limits
-        cap_name = rule.never_looser_than.rpartition("-quality-")[2]
+        cap_name = short_version(rule.never_looser_than)
         never = f"; never looser than {cap_name}"
     gated, dropped = v3_limits(window_values(curve, generator, names), calibration_values(calibration, names, rule),
                                floors, cap, cap_name)

@@ -31,20 +31,16 @@ from reference_model.errors import InputError
 BENCHMARK = "3dgan"  # the study trains the fixed-angle benchmark's recipes
 
 
-def _version(benchmark: str) -> str:
-    """The short name of the target the rule writes for `benchmark` ("v3", "v2")."""
-    return target_v3.rule_for(benchmark).release.rpartition("-quality-")[2]
-
-
 def reference_path(benchmark: str = BENCHMARK) -> Path:
     """Where the reference generator is exported (committed with the campaign state)."""
     from reference_model.checkpoint import WEIGHTS_SUFFIX
 
-    return campaign.CONVERGENCE_DIR / "state" / f"{benchmark}-{_version(benchmark)}-reference{WEIGHTS_SUFFIX}"
+    short = target_v3.rule_for(benchmark).short
+    return campaign.CONVERGENCE_DIR / "state" / f"{benchmark}-{short}-reference{WEIGHTS_SUFFIX}"
 
 
 def candidate_path(benchmark: str = BENCHMARK) -> Path:
-    return quality.THRESHOLDS_DIR / f"{benchmark}-{_version(benchmark)}-rc.json"
+    return quality.THRESHOLDS_DIR / f"{benchmark}-{target_v3.rule_for(benchmark).short}-rc.json"
 
 
 def calibration_record(reference: Path, benchmark: str = BENCHMARK) -> Path:
