@@ -141,11 +141,70 @@ def reproduction_target(benchmark: str, recipe: dict):
     return None
 
 
+def _stop_target(recipe: CampaignRecipe, seed: int):
+    """The thresholds (a `quality.Thresholds`) whose first pass ends this seed's campaign, and the
+    generator they judge ("raw" or "ema"); (None, "raw") for a campaign that trains its budget.
+    A second seed stops at the release candidate its recipe set (`reproduction_target`); a
+    closed-rule study run (not `recipe.reproduces`) at the target in force it records."""
+    if not recipe.reproduces:
+        from benchmark import quality
+        from reference_model.errors import InputError
+
+        target = quality.load_thresholds(recipe.benchmark, smoke=recipe.smoke)
+        if target.version != recipe.target:
+            raise InputError(f"{recipe.campaign_name} seed {seed} is judged against {recipe.target}, but the "
+                             f"target in force is {target.version}; runs against a replaced target are re-run "
+                             "(docs/closed-rule-study.md)")
+        return target, recipe.judged_generator
+    if seed == REFERENCE_SEED:
+        return None, "raw"
+    from benchmark.reference_target import judged_generator
+
+    target = reproduction_target(recipe.benchmark, asdict(recipe))
+    return target, "raw" if target is None else judged_generator(target)
+
+
+def _refuse_finished(recipe: CampaignRecipe, seed: int, curve: Curve, target) -> None:
+    """A one-line error for a campaign with nothing left to train: a second seed that reproduced
+    its target, or a closed-rule study run that converged or diverged (never resumed)."""
+    from reference_model.errors import InputError
+
+    if recipe.reproduces:
+        if target is None:
+            return
+        from benchmark.reference_target import judge_reproduction
+
+        verdict = judge_reproduction(target, curve.document)
+        if verdict.reproduced:
+            raise InputError(f"{recipe.benchmark} seed {seed} already reproduced {target.name} at "
+                             f"{verdict.first_pass:,} samples; nothing left to train (promote it: "
+                             "harness reference reproduce --promote)")
+        return
+    passed = first_pass(curve.document, target.limits, recipe.judged_generator)
+    ending = f"converged at {passed:,} samples" if passed is not None else divergence(curve.document)
+    if ending is not None:
+        raise InputError(f"{recipe.campaign_name} seed {seed} has ended ({ending}); nothing left to train")
+
+
+def first_pass(curve: dict, limits: dict[str, float], generator: str) -> Optional[int]:
+    """Samples of the curve's first evaluation whose `generator` ("raw" or "ema") passes every
+    limit; None if none has."""
+    from benchmark.reference_target import failing_limits
+
+    return next((samples for samples, failing in failing_limits(curve["points"], limits, generator)
+                 if not failing), None)
+
+
+def divergence(curve: dict) -> Optional[str]:
+    """Why the campaign diverged, as its session recorded it; None if it has not."""
+    return next((s["reason"] for s in curve["sessions"] if (s.get("reason") or "").startswith("diverged")), None)
+
+
 def _epochs(recipe: CampaignRecipe, seed: int, until_samples: Optional[int]) -> int:
     """Evaluation intervals to train to: the budget (the reference seed's, or the larger one a
     second seed has to reproduce in), or fewer when the session stops at `until_samples`: then at
     the last evaluation within it, so the checkpoint a segment leaves is an evaluated generator."""
-    epochs = recipe.epochs if seed == REFERENCE_SEED else recipe.reproduction_epochs
+    epochs = recipe.epochs if seed == REFERENCE_SEED or not recipe.reproduces else recipe.reproduction_epochs
     if until_samples is not None:
         epochs = min(epochs, until_samples // recipe.eval_every_samples)
     return epochs
@@ -154,7 +213,7 @@ def _epochs(recipe: CampaignRecipe, seed: int, until_samples: Optional[int]) -> 
 def _moving_average_evaluator(recipe: CampaignRecipe, heldout_data: Path, seed: int):
     """For a study arm, a function of the trained GAN that judges its generator's moving average
     on the same held-out showers and latents as the generator itself; None for other campaigns."""
-    if getattr(recipe, "ema_decay", None) is None:
+    if recipe.train_options().get("ema_decay") is None:
         return None
     from functools import partial
 
@@ -186,10 +245,11 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
     the REPRODUCTION_FACTOR x larger one it has to reach the reference's target in), then
     checkpoint and stop. A second seed stops at its first evaluation that passes every limit of
     the release candidate (`reproduction_target`): the reproduction is then done, and a seed that
-    has done it is not trained further.
+    has done it is not trained further. A closed-rule study run (`recipe.ScaleRecipe`) stops the
+    same way at the target in force, and once it has converged or diverged it is not trained again.
 
-    SIGTERM, or the end of `hours` (counted from here, data loading included), stops it at the next step with a checkpoint; nothing
-    trained is lost. `logger` is the MLPerf logger of this session (benchmark.trainer.RunLogger).
+    SIGTERM, or the end of `hours` (counted from here, data loading included), stops it at the
+    next step with a checkpoint; nothing trained is lost. `logger` is the MLPerf logger of this session (benchmark.trainer.RunLogger).
     `until_samples` stops it earlier, at its last evaluation within that many samples (a segment
     of a recipe study). A study arm (`recipe.StudyRecipe`) also evaluates its generator's moving
     average at every evaluation, recorded as the point's "ema". Returns the session's entry of
@@ -210,16 +270,9 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
         from reference_model.errors import InputError
         raise InputError(f"{curve.path} records evaluations but {state} holds no checkpoint; restore "
                          "the state from git (git checkout -- benchmark/convergence/state)")
-    target = reproduction_target(recipe.benchmark, asdict(recipe)) if seed != REFERENCE_SEED else None
-    if target is not None and curve.points:
-        from benchmark.reference_target import judge_reproduction
-        from reference_model.errors import InputError
-
-        verdict = judge_reproduction(target, curve.document)
-        if verdict.reproduced:
-            raise InputError(f"{recipe.benchmark} seed {seed} already reproduced {target.name} at "
-                             f"{verdict.first_pass:,} samples; nothing left to train (promote it: "
-                             "harness reference reproduce --promote)")
+    target, judged = _stop_target(recipe, seed)
+    if curve.points:
+        _refuse_finished(recipe, seed, curve, target)
     config = TrainConfig(
         benchmark=recipe.benchmark, mode=TTA, data=train_data, eval_data=heldout_data,
         checkpoint_dir=state, epochs=_epochs(recipe, seed, until_samples),
@@ -229,7 +282,7 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
         resume=resume, stop_at_target=False, keep_checkpoints=1, smoke=recipe.smoke,
         stop_after_s=hours * 3600.0, count_suspended_time=False,
         intra_op_threads=threads, inter_op_threads=1 if threads else 0,
-        lr_decay=getattr(recipe, "lr_decay", None), ema_decay=getattr(recipe, "ema_decay", None))
+        **recipe.train_options())
     evaluate_average = _moving_average_evaluator(recipe, heldout_data, seed)
     sessions = curve.document["sessions"]
     samples_at_start = sessions[-1]["samples_at_stop"] if sessions else 0
@@ -255,19 +308,21 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
         gated = sum(entry["threshold"] is not None for entry in summary["metrics"].values())
         against_target, stop_reason = "", None
         if target is not None:
-            from benchmark.reference_target import failing_limits, judged_generator
+            from benchmark.reference_target import failing_limits
 
-            [(_, failing)] = failing_limits([point], target.limits, judged_generator(target))
+            [(_, failing)] = failing_limits([point], target.limits, judged)
             against_target = f", {len(failing)} of {len(target.limits)} {target.name} limits failing"
             if not failing:
-                stop_reason = f"seed {seed} reproduced {target.name} at {samples:,} samples"
+                stop_reason = f"seed {seed} {'reproduced' if recipe.reproduces else 'reached'} {target.name} " \
+                              f"at {samples:,} samples"
         print(f"[campaign] {samples:,} samples ({seconds / 3600:.2f} h of training): objective "
               f"{value:.4g}, profile L1 {point['metrics'].get('profile_l1', float('nan')):.4f}, "
               f"{point['failed']} of {gated} {version_name(report.thresholds_version)} limits failing"
               f"{against_target}; best {curve.best_value:.4g}", flush=True)
         if stop_reason:
-            print(f"[campaign] {stop_reason}: the reproduction is done, stopping; promote it with "
-                  "`harness reference reproduce --promote`", flush=True)
+            print(f"[campaign] {stop_reason}: " + ("the reproduction is done, stopping; promote it with "
+                                                   "`harness reference reproduce --promote`" if recipe.reproduces
+                                                   else "converged, stopping"), flush=True)
         return stop_reason
 
     result = train(config, Communicator(), logger, on_evaluation=on_evaluation)

@@ -13,6 +13,8 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from benchmark.recipe import LINEAR, peak_learning_rate
+
 # Set for each rank by mpirun or srun (SLURM_STEP_NUM_TASKS only inside an srun step, unlike
 # SLURM_NTASKS, which the batch script that launches the ranks also sees).
 MPI_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS")
@@ -81,9 +83,11 @@ def init_communicator() -> Communicator:
     return HorovodCommunicator() if launched_ranks() > 1 else Communicator()
 
 
-def warmup_learning_rate(base_lr: float, num_ranks: int, warmup_steps: int) -> Callable[[int], float]:
-    """Goyal et al.: scale the learning rate with the ranks, ramping linearly from `base_lr`."""
-    target = base_lr * num_ranks
+def warmup_learning_rate(base_lr: float, num_ranks: int, warmup_steps: int,
+                         scaling: str = LINEAR) -> Callable[[int], float]:
+    """The rate at each step: `scaling`'s peak for the ranks (`recipe.peak_learning_rate`; the
+    closed division's is linear, Goyal et al.), reached by a linear ramp from `base_lr`."""
+    target = peak_learning_rate(base_lr, num_ranks, scaling)
 
     def schedule(step: int) -> float:
         if warmup_steps <= 0 or step >= warmup_steps:

@@ -15,6 +15,8 @@ NUMBER_OF_RANKS = "number_of_ranks"
 PRECISION = "precision"
 RESUMED = "resumed"
 EMULATED_RANKS = "emulated_ranks"  # ranks emulated in one process: convergence evidence, not a timing
+LR_SCALING = "opt_learning_rate_scaling"  # a candidate rule of the closed-rule study, when not linear
 
 __all__ = ["mlperf", "BENCHMARK_MODE", "SUBMITTABLE", "MODEL_FINGERPRINT", "QUALITY_THRESHOLDS",
-           "LOCAL_BATCH_SIZE", "NUMBER_OF_RANKS", "PRECISION", "RESUMED", "EMULATED_RANKS"]
+           "LOCAL_BATCH_SIZE", "NUMBER_OF_RANKS", "PRECISION", "RESUMED", "EMULATED_RANKS",
+           "LR_SCALING"]

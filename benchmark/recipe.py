@@ -15,12 +15,32 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Optional
+from typing import ClassVar, Optional
 
 from benchmark.vocabulary import FLOAT32, MIXED_BFLOAT16, TRAINING_PRECISIONS
 from reference_model.specs import BENCHMARKS, get_spec
 
 MIN_PER_RANK_BATCH = 8  # the source slides' per-worker batch
+
+
+# How the peak rate grows with the ranks (docs/closed-rule-study.md): the closed division's is
+# linear; the square-root rule and the unscaled rate are the candidates its study compares.
+LINEAR, SQRT, UNSCALED = "linear", "sqrt", "unscaled"
+LR_SCALINGS = (LINEAR, SQRT, UNSCALED)
+
+
+def lr_scale_factor(ranks: int, scaling: str = LINEAR) -> float:
+    """The peak rate of `ranks` ranks over the base rate under `scaling`: ranks, sqrt(ranks) or 1
+    (MLPerf's opt_learning_rate_warmup_factor)."""
+    factors = {LINEAR: ranks, SQRT: math.sqrt(ranks), UNSCALED: 1}
+    if scaling not in factors:
+        raise ValueError(f"learning-rate scaling {scaling!r}: one of {', '.join(LR_SCALINGS)}")
+    return factors[scaling]
+
+
+def peak_learning_rate(base_lr: float, ranks: int, scaling: str = LINEAR) -> float:
+    """The peak rate of `ranks` ranks under `scaling`."""
+    return base_lr * lr_scale_factor(ranks, scaling)
 
 
 @dataclass(frozen=True)
@@ -93,11 +113,22 @@ class CampaignRecipe:
     heldout_data_seed: int
     events_per_file: int = 10_000
     smoke: bool = False  # tests only: the smoke target instead of the benchmark's
+    # A seed other than the reference's reproduces the reference's target in a larger budget.
+    reproduces: ClassVar[bool] = True
 
     @property
     def campaign_name(self) -> str:
         """What names the campaign's curve and state files (with the seed)."""
         return self.benchmark
+
+    @property
+    def global_batch(self) -> int:
+        """Samples per optimiser update."""
+        return self.per_rank_batch
+
+    def train_options(self) -> dict:
+        """The trainer's settings (`benchmark.trainer.TrainConfig`) beyond those every campaign sets."""
+        return {}
 
     @property
     def epochs(self) -> int:
@@ -114,7 +145,7 @@ class CampaignRecipe:
 
     @property
     def steps_per_interval(self) -> int:
-        return self.eval_every_samples // self.per_rank_batch
+        return self.eval_every_samples // self.global_batch
 
 
 def reproduction_samples(budget_samples: int) -> int:
@@ -145,7 +176,10 @@ class ScheduledRecipe(CampaignRecipe):
         """Per-step decay whose horizon is `ema_horizon_samples` whatever the batch; None without one."""
         if self.ema_horizon_samples is None:
             return None
-        return 1.0 - self.per_rank_batch / self.ema_horizon_samples
+        return 1.0 - self.global_batch / self.ema_horizon_samples
+
+    def train_options(self) -> dict:
+        return {"lr_decay": self.lr_decay, "ema_decay": self.ema_decay}
 
 
 @dataclass(frozen=True)
@@ -214,3 +248,36 @@ def angle_campaign(arm: str, generator: str) -> ScheduledRecipe:
                            budget_samples=ANGLE_BUDGET_SAMPLES // picked.eval_every_samples * picked.eval_every_samples,
                            **ANGLE_DATA, lr_decay=decay,
                            ema_horizon_samples=picked.ema_horizon_samples if generator == "ema" else None)
+
+
+@dataclass(frozen=True)
+class ScaleRecipe(ScheduledRecipe):
+    """One run of the closed-rule study (issue 23; docs/closed-rule-study.md, fixed before any
+    run): the recipe that set the target in force, trained as `emulated_ranks` ranks of the same
+    per-rank batch under the candidate rule `candidate` (how the peak rate grows with the ranks,
+    and the warm-up in samples), judged against that target (`target`) until it passes, diverges
+    or spends its budget. Every seed has the same budget: none of them reproduces another."""
+
+    emulated_ranks: int = 1
+    lr_scaling: str = LINEAR
+    warmup_samples: int = 0
+    candidate: str = ""
+    target: str = ""
+    reproduces: ClassVar[bool] = False
+
+    @property
+    def campaign_name(self) -> str:
+        return f"{self.benchmark}-scale-b{self.global_batch}-{self.candidate}"
+
+    @property
+    def global_batch(self) -> int:
+        return self.per_rank_batch * self.emulated_ranks
+
+    @property
+    def judged_generator(self) -> str:
+        """"ema" when the recipe judges its generator's moving average, else "raw"."""
+        return "raw" if self.ema_horizon_samples is None else "ema"
+
+    def train_options(self) -> dict:
+        return {**super().train_options(), "emulated_ranks": self.emulated_ranks,
+                "lr_scaling": self.lr_scaling, "warmup_samples": self.warmup_samples}

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, Sequence, TypeVar
 
 from benchmark import log_keys as keys
-from benchmark.recipe import DEFAULTS, LearningRateDecay
+from benchmark.recipe import DEFAULTS, LINEAR, LearningRateDecay, lr_scale_factor
 from benchmark.vocabulary import EPOCH_TIME, MIXED_BFLOAT16, TTA
 
 SUSPENSION_GAP_S = 10.0  # a watchdog wake-up this late means the process was stopped
@@ -65,6 +65,15 @@ class TrainConfig:
     lr_decay: Optional[LearningRateDecay] = None  # None: the peak rate after warm-up to the end
     ema_decay: Optional[float] = None  # keep a moving average of the generator (recipe studies)
     emulated_ranks: int = 1  # > 1: the arithmetic of that many ranks in this one process (no timing)
+    lr_scaling: str = LINEAR  # how the peak rate grows with the ranks (the closed division's: linear)
+    warmup_samples: Optional[int] = None  # the warm-up in samples; None: `warmup_epochs` epochs
+
+    def warmup_steps(self, global_batch: int, steps_per_epoch: int) -> int:
+        """Steps of the linear warm-up: `warmup_samples` (rounded up to whole steps) if set, else
+        `warmup_epochs` epochs."""
+        if self.warmup_samples is not None:
+            return -(-self.warmup_samples // global_batch)
+        return self.warmup_epochs * steps_per_epoch
 
 
 @dataclass
@@ -291,7 +300,7 @@ def train(config: TrainConfig, comm, logger: RunLogger,
         raise InputError(f"{config.data}: too few training events for {ranks} ranks x batch "
                          f"{config.per_rank_batch}; make more data (harness data synth) or lower --batch")
     schedule = warmup_learning_rate(config.base_learning_rate, ranks,
-                                    config.warmup_epochs * steps_per_epoch)
+                                    config.warmup_steps(global_batch, steps_per_epoch), config.lr_scaling)
 
     _log_hyperparameters(logger, config, spec, ranks, global_batch, steps_per_epoch, thresholds,
                          architecture_fingerprint(gan.generator), resumed_from)
@@ -478,9 +487,16 @@ def _log_hyperparameters(logger: RunLogger, config: TrainConfig, spec, ranks: in
         logger.event(keys.EMULATED_RANKS, config.emulated_ranks,
                      metadata={"note": "all ranks in one process: convergence evidence, not a timing"})
     logger.event(keys.mlperf.OPT_NAME, "rmsprop")
-    logger.event(keys.mlperf.OPT_BASE_LR, config.base_learning_rate * ranks)
-    logger.event(keys.mlperf.OPT_LR_WARMUP_EPOCHS, config.warmup_epochs)
-    logger.event(keys.mlperf.OPT_LR_WARMUP_FACTOR, ranks)
+    factor = lr_scale_factor(ranks, config.lr_scaling)
+    logger.event(keys.mlperf.OPT_BASE_LR, config.base_learning_rate * factor)
+    warmup_steps = config.warmup_steps(global_batch, steps_per_epoch)
+    logger.event(keys.mlperf.OPT_LR_WARMUP_EPOCHS, config.warmup_epochs if config.warmup_samples is None
+                 else warmup_steps / steps_per_epoch)
+    logger.event(keys.mlperf.OPT_LR_WARMUP_STEPS, warmup_steps)
+    logger.event(keys.mlperf.OPT_LR_WARMUP_FACTOR, factor)
+    if config.lr_scaling != LINEAR:
+        logger.event(keys.LR_SCALING, config.lr_scaling, metadata={
+            "note": "a closed-rule study candidate (docs/closed-rule-study.md), not the closed rule"})
     logger.event(keys.mlperf.TRAIN_SAMPLES, steps_per_epoch * global_batch)
     logger.event(keys.MODEL_FINGERPRINT, fingerprint, metadata={"model": spec.name})
     logger.event(keys.PRECISION, config.precision)

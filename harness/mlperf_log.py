@@ -13,9 +13,11 @@ The sequence a training run emits; `benchmark/compliance/<benchmark>.yaml` check
     init_start
       seed, global_batch_size, local_batch_size (per rank), number_of_ranks,
       opt_name ("rmsprop"), opt_base_learning_rate (the peak rate after scaling by ranks),
-      opt_learning_rate_warmup_epochs, opt_learning_rate_warmup_factor, train_samples,
+      opt_learning_rate_warmup_epochs, opt_learning_rate_warmup_steps, opt_learning_rate_warmup_factor,
+      train_samples,
       eval_samples (held-out showers per evaluation; tta), model_fingerprint (metadata: model),
-      precision, quality_thresholds (version; metadata: submittable), resumed (only if resumed)
+      precision, quality_thresholds (version; metadata: submittable), resumed (only if resumed),
+      emulated_ranks and opt_learning_rate_scaling (only in closed-rule study runs)
     init_stop
     run_start
       for each epoch e = 1, 2, ...:

@@ -208,3 +208,56 @@ def test_a_wrong_bfloat16_kernel_stops_training_before_the_clock(fixed_data_dir,
     with pytest.raises(InputError, match="low-precision kernels compute generator_3dgan/dense"):
         run(fixed_data_dir, hours=1.0)
     assert json.loads(campaign.curve_path("3dgan", campaign.REFERENCE_SEED).read_text())["points"] == []
+
+
+class RecordingLogger(NullLogger):
+    def __init__(self) -> None:
+        self.events: dict = {}
+
+    def event(self, key, value=None, metadata=None):
+        self.events[key] = value
+
+
+def test_a_closed_rule_study_run_emulates_its_ranks_under_its_rule_and_ends_at_the_target(
+        fixed_data_dir, convergence_dir, monkeypatch, capsys):
+    """Two ranks emulated at the square-root rule with a warm-up in samples; its first evaluation
+    passing the target it is judged against ends it, and it is not trained again."""
+    import math
+    from dataclasses import asdict
+
+    from benchmark import quality
+    from benchmark.recipe import SQRT, ScaleRecipe
+    from reference_model.errors import InputError
+    from reference_model.training import ReferenceGAN
+
+    target = quality.load_thresholds("3dgan", smoke=True)
+    tiny = ScaleRecipe(**{**asdict(TINY), "eval_every_samples": 32, "budget_samples": 96}, emulated_ranks=2,
+                       lr_scaling=SQRT, warmup_samples=32, candidate="sqrt", target=target.version)
+    rates, set_learning_rate = [], ReferenceGAN.set_learning_rate
+
+    def record_rate(self, learning_rate):
+        rates.append(learning_rate)
+        set_learning_rate(self, learning_rate)
+
+    monkeypatch.setattr(ReferenceGAN, "set_learning_rate", record_rate)
+    logger = RecordingLogger()
+    session = campaign.run_campaign(tiny, seed=1, hours=1.0, train_data=fixed_data_dir, heldout_data=fixed_data_dir,
+                                    logger=logger, command="test")
+    base = tiny.learning_rate
+    assert rates[:3] == pytest.approx([base, base * (1 + math.sqrt(2)) / 2, base * math.sqrt(2)])  # 16 a step
+    assert (logger.events["emulated_ranks"], logger.events["global_batch_size"]) == (2, 16)
+    assert logger.events["opt_learning_rate_scaling"] == SQRT
+    assert logger.events["opt_learning_rate_warmup_factor"] == pytest.approx(math.sqrt(2))
+    assert logger.events["opt_learning_rate_warmup_steps"] == 2
+    curve = json.loads(campaign.curve_path("3dgan-scale-b16-sqrt", 1).read_text())
+    assert [p["samples"] for p in curve["points"]][:1] == [32] and curve["recipe"]["emulated_ranks"] == 2
+
+    passing = replace(target, limits={"objective.total": math.inf})  # every evaluation passes it
+    monkeypatch.setattr(campaign, "_stop_target", lambda recipe, seed: (passing, "raw"))
+    with pytest.raises(InputError, match="has ended \\(converged at 32 samples\\)"):
+        campaign.run_campaign(tiny, seed=1, hours=1.0, train_data=fixed_data_dir, heldout_data=fixed_data_dir,
+                              logger=NullLogger(), command="test")
+    session = campaign.run_campaign(tiny, seed=2, hours=1.0, train_data=fixed_data_dir,
+                                    heldout_data=fixed_data_dir, logger=NullLogger(), command="test")
+    assert session["samples_at_stop"] == 32 and session["reason"].startswith("seed 2 reached")
+    assert "converged, stopping" in capsys.readouterr().out

@@ -1,0 +1,220 @@
+"""The closed-rule study (issue 23 section 2): how the closed division's learning rate scales
+with the ranks, decided by runs of the reference at global batches 64 and 512.
+
+docs/closed-rule-study.md fixed, before any run, the candidate rules, the staged order they run
+in, how each run is made and the rule that picks one; this module is that text as code. Each run
+is a resumable campaign (`benchmark.campaign`, a `recipe.ScaleRecipe`): the recipe that set the
+target in force, its N ranks emulated in one process, evaluated every interval and ended at its
+first evaluation passing the target, at its budget or when it diverges.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Callable, Optional
+
+from benchmark.campaign import divergence, first_pass, read_curve
+from benchmark.recipe import CAMPAIGNS, LINEAR, SQRT, STUDY, UNSCALED, ScaleRecipe, ScheduledRecipe
+from benchmark.recipe_study import curve_samples
+
+BENCHMARK = "3dgan"
+EVAL_SAMPLES = 5_000  # every run evaluates at the first step past each multiple of this
+# Today's warm-up, 5 epochs, in epochs of the runs' training set (section "How each run is made", 5).
+LINEAR_WARMUP_SAMPLES = 5 * CAMPAIGNS[BENCHMARK].train_events
+SQRT_WARMUP_SAMPLES = 20_000
+WARMUP_VARIANTS = (5_000, 50_000)  # stage 3
+BUDGET_FACTORS = {LINEAR: 3, SQRT: 3, UNSCALED: 5}  # x T, the single-rank samples to target
+SINGLE_RANK_BATCH = 8
+STAGE_BATCHES = (64, 512)
+REPRODUCTION_SEED = 2  # the pick's second seed: batch 8's first RCP run, and what T is measured on
+RCP_SEEDS = {SINGLE_RANK_BATCH: (3, 4), 64: (1, 2, 3), 512: (1, 2, 3)}  # run by the study (stage 4)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A learning-rate rule: how the peak grows with the ranks, reached by a linear warm-up."""
+
+    scaling: str
+    warmup_samples: int
+
+    @property
+    def name(self) -> str:
+        default = next(c.warmup_samples for c in CANDIDATES if c.scaling == self.scaling)
+        return self.scaling if self.warmup_samples == default else f"{self.scaling}-warmup{self.warmup_samples}"
+
+
+# In the table's order, today's rule first: equal costs go to the one listed first.
+CANDIDATES = (Candidate(LINEAR, LINEAR_WARMUP_SAMPLES), Candidate(SQRT, SQRT_WARMUP_SAMPLES),
+              Candidate(UNSCALED, 0))
+
+
+@dataclass(frozen=True)
+class Run:
+    candidate: Candidate
+    global_batch: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a finished run ended: its samples to target, or for one that did not converge its
+    budget (what it cost, and what the picking rule counts)."""
+
+    samples: int
+    converged: bool
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What every run is made from: the campaign recipe that set the target in force (the recipe
+    study's pick), the generator that target judges, the target, and T."""
+
+    recipe: ScheduledRecipe
+    generator: str
+    target: object  # quality.Thresholds
+    samples_to_target: int
+
+    @property
+    def limits(self) -> dict[str, float]:
+        return self.target.limits
+
+
+def basis() -> Basis:
+    """The study's basis as it stands, or a one-line error naming what it waits for."""
+    from dataclasses import asdict
+
+    from benchmark import quality
+    from benchmark.reference_target import judged_generator
+    from reference_model.errors import InputError
+
+    target = quality.load_thresholds(BENCHMARK)
+    campaign = target.document.get("calibration", {}).get("campaign", {})
+    arm = next((arm for arm, recipe in STUDY.items() if asdict(recipe) == campaign.get("recipe")), None)
+    if arm is None:
+        raise InputError(f"the target in force, {target.name}, was not set by the recipe study's pick; the "
+                         "closed-rule study starts once v3 is promoted (docs/closed-rule-study.md, issue 22)")
+    generator, picked = judged_generator(target), STUDY[arm]
+    second = read_curve(picked.campaign_name, REPRODUCTION_SEED)
+    first = None if second is None else first_pass(second, target.limits, generator)
+    if first is None:
+        raise InputError(f"T, the single-rank samples to target, is the first evaluation of the {arm} arm's seed "
+                         f"{REPRODUCTION_SEED} that passes {target.name}, and it has none yet; train it first "
+                         f"(harness reference train --arm {arm} --seed {REPRODUCTION_SEED})")
+    return Basis(picked, generator, target, first)
+
+
+def interval_samples(global_batch: int) -> int:
+    """The evaluation interval at a global batch: the smallest multiple of it at or above EVAL_SAMPLES."""
+    return -(-EVAL_SAMPLES // global_batch) * global_batch
+
+
+def scale_recipe(basis: Basis, run: Run) -> ScaleRecipe:
+    """The recipe of one run: the pick's, at the run's emulated ranks, rule, interval and budget."""
+    picked = basis.recipe
+    ranks, remainder = divmod(run.global_batch, picked.per_rank_batch)
+    if remainder:
+        raise ValueError(f"global batch {run.global_batch} is not a whole number of per-rank batches of "
+                         f"{picked.per_rank_batch}")
+    interval = interval_samples(run.global_batch)
+    budget = math.ceil(BUDGET_FACTORS[run.candidate.scaling] * basis.samples_to_target / interval) * interval
+    shared = {f.name: getattr(picked, f.name) for f in fields(ScheduledRecipe)}
+    return ScaleRecipe(**{**shared, "warmup_epochs": 0, "eval_every_samples": interval, "budget_samples": budget,
+                          "ema_horizon_samples": picked.ema_horizon_samples if basis.generator == "ema" else None},
+                       emulated_ranks=ranks, lr_scaling=run.candidate.scaling,
+                       warmup_samples=run.candidate.warmup_samples, candidate=run.candidate.name,
+                       target=basis.target.version)
+
+
+def outcome(basis: Basis, run: Run) -> Optional[Outcome]:
+    """How `run` ended, or None while it has not (not started, or training). Batch 8's seed 2 is
+    the pick's reproduction, which T was measured on."""
+    if run.global_batch == SINGLE_RANK_BATCH and run.seed == REPRODUCTION_SEED:
+        return Outcome(basis.samples_to_target, True)
+    recipe = scale_recipe(basis, run)
+    curve = read_curve(recipe.campaign_name, run.seed)
+    if curve is None:
+        return None
+    passed = first_pass(curve, basis.limits, recipe.judged_generator)
+    if passed is not None:
+        return Outcome(passed, True)
+    if divergence(curve) is not None or curve_samples(curve) >= recipe.budget_samples:
+        return Outcome(recipe.budget_samples, False)
+    return None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where the study stands: the next run to train (None when every stage is done), the stage
+    it belongs to, and, once decided, the rule and the largest global batch it is closed for."""
+
+    next_run: Optional[Run]
+    stage: str
+    rule: Optional[Candidate] = None
+    cap: Optional[int] = None
+
+
+def plan(result: Callable[[Run], Optional[Outcome]], samples_to_target: int) -> Plan:
+    """The staged order and the picking rule of docs/closed-rule-study.md, given each run's
+    outcome so far (`result`; None: not finished). Stages 1-3 run seed 1 of each candidate."""
+    def pending(runs: list[Run], stage: str) -> Optional[Plan]:
+        waiting = [run for run in runs if result(run) is None]
+        return Plan(waiting[0], stage) if waiting else None
+
+    def cost(candidate: Candidate, batches: tuple[int, ...]) -> float:
+        return sum(result(Run(candidate, b, 1)).samples for b in batches) / samples_to_target
+
+    small, large = STAGE_BATCHES
+    if waiting := pending([Run(c, small, 1) for c in CANDIDATES], f"1: global batch {small}, seed 1"):
+        return waiting
+    at_small = [c for c in CANDIDATES if result(Run(c, small, 1)).converged]
+    if not at_small:
+        rule, cap = CANDIDATES[0], SINGLE_RANK_BATCH  # every rule is the same rule at one rank
+    else:
+        if waiting := pending([Run(c, large, 1) for c in at_small], f"2: global batch {large}, seed 1"):
+            return waiting
+        standing = [c for c in at_small if result(Run(c, large, 1)).converged]
+        if not standing:
+            rule, cap = min(at_small, key=lambda c: cost(c, (small,))), small
+        else:
+            rule, cap = min(standing, key=lambda c: cost(c, STAGE_BATCHES)), large
+            warming = [c for c in standing if c.scaling in (LINEAR, SQRT)]
+            if warming:
+                better = min(warming, key=lambda c: cost(c, STAGE_BATCHES))
+                variants = [Candidate(better.scaling, w) for w in WARMUP_VARIANTS]
+                if waiting := pending([Run(v, large, 1) for v in variants], f"3: warm-up of {better.name} at {large}"):
+                    return waiting
+                if rule == better:
+                    own = result(Run(rule, large, 1)).samples
+                    faster = [v for v in variants if (o := result(Run(v, large, 1))).converged and o.samples < own]
+                    rule = min(faster, key=lambda v: result(Run(v, large, 1)).samples, default=rule)
+    rcp_runs = [Run(rule, batch, seed) for batch, seeds in RCP_SEEDS.items() if batch <= cap for seed in seeds]
+    if waiting := pending(rcp_runs, f"4: reference convergence points of {rule.name} up to global batch {cap}"):
+        return Plan(waiting.next_run, waiting.stage, rule, cap)
+    return Plan(None, "done", rule, cap)
+
+
+def current_plan(study_basis: Basis) -> Plan:
+    return plan(lambda run: outcome(study_basis, run), study_basis.samples_to_target)
+
+
+def status_rows(study_basis: Basis) -> list[list]:
+    """One row per run the plan has reached: batch, rule, seed, budget, samples trained, state."""
+    rows, seen = [], set()
+
+    def record(run: Run) -> Optional[Outcome]:
+        found = outcome(study_basis, run)
+        if run not in seen:
+            seen.add(run)
+            recipe = scale_recipe(study_basis, run)
+            curve = read_curve(recipe.campaign_name, run.seed)
+            trained = study_basis.samples_to_target if found and run.seed == REPRODUCTION_SEED \
+                and run.global_batch == SINGLE_RANK_BATCH else curve_samples(curve)
+            state = ("not started" if curve is None and found is None else "training" if found is None
+                     else f"converged at {found.samples:,}" if found.converged
+                     else "diverged" if curve is not None and divergence(curve) else "budget spent, not converged")
+            rows.append([run.global_batch, run.candidate.name, run.seed, f"{recipe.budget_samples:,}",
+                         f"{trained:,}", state])
+        return found
+
+    plan(record, study_basis.samples_to_target)
+    return rows

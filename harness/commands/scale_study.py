@@ -1,0 +1,75 @@
+"""`harness reference scale-study`: train the closed-rule study's next runs, or show where it
+stands (`--status`). The candidates, stages and picking rule are benchmark/scale_study.py's
+(fixed in docs/closed-rule-study.md); each run is a resumable campaign under benchmark/convergence/."""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from harness.arguments import positive_float
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `scale-study` to `harness reference`'s subcommands."""
+    parser = sub.add_parser(
+        "scale-study", help="train the closed learning-rate rule study (issue 23) for --hours, or --status",
+        description="Train the closed-rule study's runs in their fixed order (docs/closed-rule-study.md): the "
+                    "recipe that set the target in force at global batch 64 under the linear, square-root "
+                    "and unscaled rules, at 512 those that converged, two warm-up lengths, then the reference "
+                    "convergence runs of the rule left standing. Each run emulates its ranks in this one "
+                    "process (convergence evidence, never a timing), evaluates every interval and ends at its "
+                    "first pass of the target, at its budget or on divergence. Starts once v3 is promoted and "
+                    "its second seed has reached it. Stops with a checkpoint when --hours are up or on "
+                    "SIGTERM; commit benchmark/convergence/ after.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--hours", type=positive_float, default=1.0, help="training time of this session")
+    parser.add_argument("--status", action="store_true",
+                        help="print every run the study has reached, its state and the next one; train nothing")
+    parser.add_argument("--data-dir", default="runs/campaign-data",
+                        help="where the stand-in training and held-out sets are made (never committed)")
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: all cores)")
+    parser.add_argument("--nice", type=int, default=10, help="scheduling niceness added to this process")
+    parser.set_defaults(func=run_scale_study)
+
+
+def run_scale_study(args: argparse.Namespace) -> int:
+    from benchmark import scale_study
+    from harness.commands.reference import train_session
+
+    study_basis = scale_study.basis()
+    if args.status:
+        _print_status(study_basis)
+        return 0
+    if args.nice:
+        os.nice(args.nice)
+    deadline = time.monotonic() + args.hours * 3600.0
+    while (run := scale_study.current_plan(study_basis).next_run) is not None:
+        left_h = (deadline - time.monotonic()) / 3600.0
+        if left_h <= 0:
+            break
+        train_session(scale_study.scale_recipe(study_basis, run), run.seed, left_h, Path(args.data_dir),
+                      args.threads)
+        if scale_study.outcome(study_basis, run) is None:  # time or SIGTERM before it ended
+            break
+    _print_status(study_basis)
+    return 0
+
+
+def _print_status(study_basis) -> None:
+    from tabulate import tabulate
+
+    from benchmark import scale_study
+
+    print(f"Judged against {study_basis.target.name} with the {study_basis.generator} generator; T (the "
+          f"single-rank samples to target, seed {scale_study.REPRODUCTION_SEED}) = "
+          f"{study_basis.samples_to_target:,}")
+    print(tabulate(scale_study.status_rows(study_basis),
+                   headers=["global batch", "rule", "seed", "budget", "samples", "state"]))
+    current = scale_study.current_plan(study_basis)
+    if current.rule is not None:
+        print(f"Rule left standing: {current.rule.name}, closed up to global batch {current.cap:,}")
+    print(f"Next: stage {current.stage}: {current.next_run.candidate.name} at global batch "
+          f"{current.next_run.global_batch}, seed {current.next_run.seed}" if current.next_run else
+          "Done: every stage has run.")

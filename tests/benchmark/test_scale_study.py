@@ -1,0 +1,221 @@
+"""The closed-rule study as docs/closed-rule-study.md fixed it: the candidate rules' rates, each
+run's recipe, how a run's curve ends, and the staged order and picking rule on made-up outcomes."""
+import json
+import math
+from dataclasses import dataclass
+
+import pytest
+
+from benchmark import campaign, scale_study
+from benchmark.distributed import warmup_learning_rate
+from benchmark.recipe import LINEAR, SQRT, STUDY, UNSCALED, lr_scale_factor, peak_learning_rate
+from benchmark.scale_study import CANDIDATES, Basis, Candidate, Outcome, Run, plan
+from benchmark.trainer import TrainConfig
+from reference_model.errors import InputError
+
+LINEAR_RULE, SQRT_RULE, UNSCALED_RULE = CANDIDATES
+T = 100_000
+
+
+def test_each_rule_scales_the_peak_rate_its_own_way():
+    assert peak_learning_rate(0.001, 64, LINEAR) == pytest.approx(0.064)
+    assert peak_learning_rate(0.001, 64, SQRT) == pytest.approx(0.008)
+    assert peak_learning_rate(0.001, 64, UNSCALED) == pytest.approx(0.001)
+    assert lr_scale_factor(8, LINEAR) == 8  # exactly the ranks: the compliance rule compares it to them
+    with pytest.raises(ValueError, match="one of linear, sqrt, unscaled"):
+        lr_scale_factor(8, "cubic")
+
+
+def test_the_warm_up_rises_from_the_base_rate_to_the_rules_peak():
+    schedule = warmup_learning_rate(0.001, 64, warmup_steps=10, scaling=SQRT)
+    assert schedule(0) == pytest.approx(0.001)
+    assert schedule(5) == pytest.approx(0.001 + 0.007 / 2)
+    assert schedule(10) == schedule(1_000) == pytest.approx(0.008)
+
+
+def test_a_warm_up_in_samples_is_whole_steps_of_the_global_batch():
+    in_samples = TrainConfig(benchmark="3dgan", mode="tta", data=".", checkpoint_dir=".", warmup_samples=5_000)
+    assert in_samples.warmup_steps(global_batch=512, steps_per_epoch=100) == 10  # 9.77 rounded up
+    in_epochs = TrainConfig(benchmark="3dgan", mode="tta", data=".", checkpoint_dir=".", warmup_epochs=5)
+    assert in_epochs.warmup_steps(global_batch=512, steps_per_epoch=100) == 500
+
+
+def test_candidates_are_the_documents_table():
+    assert [(c.name, c.warmup_samples) for c in CANDIDATES] == [
+        ("linear", 1_000_000), ("sqrt", 20_000), ("unscaled", 0)]  # linear: 5 epochs of 200,000 events
+    assert Candidate(SQRT, 5_000).name == "sqrt-warmup5000"
+
+
+@pytest.mark.parametrize("batch, interval", [(8, 5_000), (64, 5_056), (512, 5_120)])
+def test_evaluations_fall_on_the_first_step_at_or_past_5000_samples(batch, interval):
+    assert scale_study.interval_samples(batch) == interval
+
+
+@dataclass
+class FakeTarget:
+    limits: dict
+    version: str = "3dgan-quality-v3#abcdef012345"
+    name: str = "3dgan-quality-v3"
+
+
+def make_basis(generator: str = "raw") -> Basis:
+    return Basis(STUDY["cosine"], generator, FakeTarget({"separation.hits": 1.0}), T)
+
+
+def test_a_run_is_the_picks_recipe_at_its_ranks_rule_interval_and_budget():
+    recipe = scale_study.scale_recipe(make_basis(), Run(SQRT_RULE, 512, 1))
+    picked = STUDY["cosine"]
+    assert (recipe.emulated_ranks, recipe.global_batch, recipe.per_rank_batch) == (64, 512, 8)
+    assert recipe.eval_every_samples == 5_120 and recipe.steps_per_interval == 10
+    assert recipe.budget_samples == math.ceil(3 * T / 5_120) * 5_120
+    assert (recipe.lr_decay, recipe.precision, recipe.train_data_seed) == (
+        picked.lr_decay, picked.precision, picked.train_data_seed)
+    assert recipe.warmup_epochs == 0 and recipe.warmup_samples == 20_000 and recipe.lr_scaling == SQRT
+    assert recipe.ema_horizon_samples is None and recipe.judged_generator == "raw"
+    assert recipe.target == "3dgan-quality-v3#abcdef012345"
+    assert recipe.campaign_name == "3dgan-scale-b512-sqrt"
+    assert scale_study.scale_recipe(make_basis(), Run(UNSCALED_RULE, 64, 1)).budget_samples == \
+        math.ceil(5 * T / 5_056) * 5_056
+
+
+def test_a_moving_average_pick_judges_the_average_over_the_same_horizon_in_samples():
+    recipe = scale_study.scale_recipe(make_basis("ema"), Run(LINEAR_RULE, 64, 1))
+    assert recipe.judged_generator == "ema"
+    assert recipe.ema_decay == pytest.approx(1 - 64 / STUDY["cosine"].ema_horizon_samples)
+    assert recipe.train_options()["emulated_ranks"] == 8
+
+
+@pytest.fixture
+def convergence_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(campaign, "CONVERGENCE_DIR", tmp_path)
+    return tmp_path
+
+
+def write_curve(run: Run, values: list[float], reason: str = "", stop: int = 0) -> None:
+    recipe = scale_study.scale_recipe(make_basis(), run)
+    every = recipe.eval_every_samples
+    points = [{"samples": every * (i + 1), "metrics": {"separation.hits": v}} for i, v in enumerate(values)]
+    trained = stop or every * len(values)
+    document = {"points": points, "sessions": [{"samples_at_stop": trained, "reason": reason}]}
+    path = campaign.curve_path(recipe.campaign_name, run.seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document))
+
+
+def test_a_run_ends_at_its_first_pass_its_budget_or_its_divergence(convergence_dir):
+    basis = make_basis()
+    budget = scale_study.scale_recipe(basis, Run(LINEAR_RULE, 64, 1)).budget_samples
+    assert scale_study.outcome(basis, Run(LINEAR_RULE, 64, 1)) is None  # not started
+    write_curve(Run(LINEAR_RULE, 64, 1), [3.0, 2.0])
+    assert scale_study.outcome(basis, Run(LINEAR_RULE, 64, 1)) is None  # training
+    write_curve(Run(LINEAR_RULE, 64, 1), [3.0, 0.9, 2.0])
+    assert scale_study.outcome(basis, Run(LINEAR_RULE, 64, 1)) == Outcome(2 * 5_056, True)
+    write_curve(Run(SQRT_RULE, 64, 1), [3.0], reason="diverged: non-finite g_loss in epoch 2")
+    assert scale_study.outcome(basis, Run(SQRT_RULE, 64, 1)) == Outcome(budget, False)
+    write_curve(Run(UNSCALED_RULE, 64, 1), [3.0], stop=10**9)
+    assert scale_study.outcome(basis, Run(UNSCALED_RULE, 64, 1)) == Outcome(
+        scale_study.scale_recipe(basis, Run(UNSCALED_RULE, 64, 1)).budget_samples, False)
+    assert scale_study.outcome(basis, Run(LINEAR_RULE, 8, 2)) == Outcome(T, True)  # the pick's reproduction
+
+
+def test_status_names_each_runs_state(convergence_dir):
+    write_curve(Run(LINEAR_RULE, 64, 1), [3.0, 0.9])
+    write_curve(Run(SQRT_RULE, 64, 1), [3.0], reason="diverged: 99% empty")
+    states = {row[1]: row[-1] for row in scale_study.status_rows(make_basis())}
+    assert states == {"linear": "converged at 10,112", "sqrt": "diverged", "unscaled": "not started"}
+
+
+def test_a_finished_run_is_not_trained_again(convergence_dir, monkeypatch):
+    from benchmark import quality
+
+    basis = make_basis()
+    recipe = scale_study.scale_recipe(basis, Run(LINEAR_RULE, 64, 1))
+    monkeypatch.setattr(quality, "load_thresholds", lambda *a, **k: basis.target)
+    write_curve(Run(LINEAR_RULE, 64, 1), [3.0, 0.9])
+    curve = campaign.Curve.__new__(campaign.Curve)
+    curve.document = campaign.read_curve(recipe.campaign_name, 1)
+    with pytest.raises(InputError, match="has ended \\(converged at 10,112 samples\\)"):
+        campaign._refuse_finished(recipe, 1, curve, basis.target)
+    replaced = FakeTarget(basis.limits, version="3dgan-quality-v4#0123456789ab", name="3dgan-quality-v4")
+    monkeypatch.setattr(quality, "load_thresholds", lambda *a, **k: replaced)
+    with pytest.raises(InputError, match="target in force is 3dgan-quality-v4.*re-run"):
+        campaign._stop_target(recipe, 1)
+
+
+def test_the_study_waits_for_a_target_set_by_the_recipe_studys_pick():
+    with pytest.raises(InputError, match="not set by the recipe study's pick; .* once v3 is promoted"):
+        scale_study.basis()  # the target in force today is v2, set by the v2 campaign
+
+
+# ------------------------------------------------------------------------------------------------
+# The staged order and the picking rule, on made-up outcomes (samples, converged)
+# ------------------------------------------------------------------------------------------------
+def outcomes(table: dict[tuple, tuple[int, bool]]):
+    """Outcomes by (candidate name, batch) for seed 1, or (candidate name, batch, seed); batch 8's
+    seed 2 is the pick's reproduction."""
+    def result(run: Run):
+        if run.global_batch == 8 and run.seed == 2:
+            return Outcome(T, True)
+        name = run.candidate.name
+        found = table.get((name, run.global_batch, run.seed)) or (run.seed == 1 and table.get((name, run.global_batch)))
+        return Outcome(*found) if found else None
+    return result
+
+
+def test_stage_1_runs_every_candidate_at_64_first():
+    assert plan(outcomes({}), T).next_run == Run(LINEAR_RULE, 64, 1)
+    assert plan(outcomes({("linear", 64): (90_000, True)}), T).next_run == Run(SQRT_RULE, 64, 1)
+
+
+def test_stage_2_runs_at_512_only_what_converged_at_64():
+    table = {("linear", 64): (300_000, False), ("sqrt", 64): (120_000, True), ("unscaled", 64): (200_000, True)}
+    assert plan(outcomes(table), T) == scale_study.Plan(Run(SQRT_RULE, 512, 1), "2: global batch 512, seed 1")
+    table[("sqrt", 512)] = (150_000, True)
+    assert plan(outcomes(table), T).next_run == Run(UNSCALED_RULE, 512, 1)
+
+
+def test_nothing_converging_at_64_caps_the_closed_division_at_batch_8():
+    table = {(c.name, 64): (500_000, False) for c in CANDIDATES}
+    current = plan(outcomes(table), T)
+    assert (current.rule, current.cap, current.next_run) == (LINEAR_RULE, 8, Run(LINEAR_RULE, 8, 3))
+
+
+def test_nothing_converging_at_512_caps_it_at_64_with_the_cheapest_rule_there():
+    table = {("linear", 64): (300_000, False), ("sqrt", 64): (150_000, True), ("unscaled", 64): (140_000, True),
+             ("sqrt", 512): (300_000, False), ("unscaled", 512): (500_000, False)}
+    current = plan(outcomes(table), T)
+    assert (current.rule, current.cap) == (UNSCALED_RULE, 64)
+    table.update({("unscaled", 8, 3): (100_000, True), ("unscaled", 8, 4): (100_000, True)})
+    assert plan(outcomes(table), T).next_run == Run(UNSCALED_RULE, 64, 2)  # seed 1 at 64 is stage 1's
+
+
+def test_stage_3_tries_two_warm_ups_on_the_better_warming_rule_and_a_faster_one_replaces_its_warm_up():
+    table = {("linear", 64): (150_000, True), ("sqrt", 64): (120_000, True), ("unscaled", 64): (300_000, True),
+             ("linear", 512): (250_000, True), ("sqrt", 512): (200_000, True), ("unscaled", 512): (500_000, False)}
+    current = plan(outcomes(table), T)
+    assert current.next_run == Run(Candidate(SQRT, 5_000), 512, 1) and current.stage.startswith("3:")
+    table.update({("sqrt-warmup5000", 512): (180_000, True), ("sqrt-warmup50000", 512): (190_000, True)})
+    current = plan(outcomes(table), T)
+    assert current.rule == Candidate(SQRT, 5_000) and current.cap == 512
+    assert current.next_run == Run(Candidate(SQRT, 5_000), 8, 3)  # at one rank every rule is the same rule
+    table.update({("sqrt-warmup5000", 8, 3): (100_000, True), ("sqrt-warmup5000", 8, 4): (100_000, True)})
+    assert plan(outcomes(table), T).next_run == Run(Candidate(SQRT, 5_000), 64, 1)  # stage 1 ran another warm-up
+
+
+def test_a_slower_warm_up_changes_nothing_and_unscaled_can_win_without_a_warm_up():
+    table = {("linear", 64): (150_000, True), ("sqrt", 64): (300_000, False), ("unscaled", 64): (110_000, True),
+             ("linear", 512): (250_000, True), ("unscaled", 512): (130_000, True),
+             ("linear-warmup5000", 512): (260_000, True), ("linear-warmup50000", 512): (400_000, False)}
+    assert plan(outcomes(table), T).rule == UNSCALED_RULE
+
+
+def test_equal_costs_go_to_the_candidate_listed_first():
+    table = {(c.name, b): (120_000, True) for c in CANDIDATES for b in (64, 512)}
+    table.update({("linear-warmup5000", 512): (120_000, True), ("linear-warmup50000", 512): (120_000, True)})
+    assert plan(outcomes(table), T).rule == LINEAR_RULE
+
+
+def test_the_study_is_done_when_every_rcp_run_has_ended():
+    table = {(c.name, b, seed): (120_000, True) for c in CANDIDATES for b in (8, 64, 512) for seed in (1, 2, 3, 4)}
+    table.update({("linear-warmup5000", 512): (130_000, True), ("linear-warmup50000", 512): (130_000, True)})
+    assert plan(outcomes(table), T) == scale_study.Plan(None, "done", LINEAR_RULE, 512)
