@@ -13,7 +13,7 @@ from benchmark.campaign import REFERENCE_SEED
 from benchmark.recipe import ANGLE_BENCHMARK, CAMPAIGNS, STUDY
 from benchmark.ship import GENERATORS, VALIDATION_DATA_SEEDS
 from harness.arguments import positive_float
-from harness.commands import distortions, holdtest, scale_study, study, target_v3
+from harness.commands import distortions, holdtest, queue, scale_study, study, target_v3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -113,6 +113,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     study.register(sub)
     scale_study.register(sub)
+    queue.register(sub)
     holdtest.register(sub)
     distortions.register(sub)
     target_v3.register(sub)

@@ -36,7 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_scale_study(args: argparse.Namespace) -> int:
     from benchmark import scale_study
-    from harness.commands.reference import train_session
 
     study_basis = scale_study.basis()
     if args.status:
@@ -44,17 +43,24 @@ def run_scale_study(args: argparse.Namespace) -> int:
         return 0
     if args.nice:
         os.nice(args.nice)
-    deadline = time.monotonic() + args.hours * 3600.0
+    train_runs(study_basis, args.hours, Path(args.data_dir), args.threads)
+    _print_status(study_basis)
+    return 0
+
+
+def train_runs(study_basis, hours: float, data_dir: Path, threads: int) -> None:
+    """Train the study's runs in order for `hours`; stop early on SIGTERM (with a checkpoint)."""
+    from benchmark import scale_study
+    from harness.commands.reference import train_session
+
+    deadline = time.monotonic() + hours * 3600.0
     while (run := scale_study.current_plan(study_basis).next_run) is not None:
         left_h = (deadline - time.monotonic()) / 3600.0
         if left_h <= 0:
             break
-        train_session(scale_study.scale_recipe(study_basis, run), run.seed, left_h, Path(args.data_dir),
-                      args.threads)
+        train_session(scale_study.scale_recipe(study_basis, run), run.seed, left_h, data_dir, threads)
         if scale_study.outcome(study_basis, run) is None:  # time or SIGTERM before it ended
             break
-    _print_status(study_basis)
-    return 0
 
 
 def _print_status(study_basis) -> None:

@@ -40,7 +40,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_study(args: argparse.Namespace) -> int:
     from benchmark import recipe_study
-    from harness.commands.reference import train_session
 
     limits = recipe_study.gating_limits()
     if args.plot:
@@ -54,7 +53,18 @@ def run_study(args: argparse.Namespace) -> int:
         return 0
     if args.nice:
         os.nice(args.nice)
-    deadline = time.monotonic() + args.hours * 3600.0
+    train_study(args.hours, Path(args.data_dir), args.threads)
+    _print_status(limits)
+    return 0
+
+
+def train_study(hours: float, data_dir: Path, threads: int) -> None:
+    """Train the study's segments in order for `hours`; stop early on SIGTERM (with a checkpoint)."""
+    from benchmark import recipe_study
+    from harness.commands.reference import train_session
+
+    limits = recipe_study.gating_limits()
+    deadline = time.monotonic() + hours * 3600.0
     while (segment := recipe_study.next_segment(limits)) is not None:
         left_h = (deadline - time.monotonic()) / 3600.0
         if left_h <= 0:
@@ -64,12 +74,10 @@ def run_study(args: argparse.Namespace) -> int:
             print(f"[study] {recipe.arm} arm branched from {recipe.branch_from} at "
                   f"{recipe.branch_samples:,} samples", flush=True)
         arm, until = segment
-        session = train_session(recipe_study.STUDY[arm], recipe_study.SEED, left_h, Path(args.data_dir),
-                                args.threads, until_samples=until)
+        session = train_session(recipe_study.STUDY[arm], recipe_study.SEED, left_h, data_dir, threads,
+                                until_samples=until)
         if session.get("samples_at_stop", 0) < recipe_study.segment_end(arm, until):  # time or SIGTERM
             break
-    _print_status(limits)
-    return 0
 
 
 def _print_status(limits: dict[str, float]) -> None:

@@ -1,0 +1,258 @@
+"""The background slot's queue: which long job runs next, read from the committed state.
+
+DEVELOPERS.md gives the 2 cores one campaign at a time and queues the rest. This is that queue
+as code, in the order the issues set: the recipe study, then v3 (its target steps, its second
+seed, its promotion and ship), then the angle campaign (the same four), then the closed-rule
+study. `harness reference queue --hours H` trains whatever is next and goes on to the following
+job when one ends mid-session; it stops at a step that needs a person (a promotion and a ship
+are committed decisions) or at one that is blocked (a target that does not hold, a seed that did
+not reproduce), and says which in one line.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+DONE, READY, FOREGROUND, BLOCKED = "done", "ready", "foreground", "blocked"
+FIXED, ANGLE = "3dgan", "3dgan-angle"
+
+
+@dataclass(frozen=True)
+class JobState:
+    kind: str  # DONE | READY (the queue trains it) | FOREGROUND (a person runs `command`) | BLOCKED
+    detail: str = ""
+    command: str = ""  # how to run the step by hand
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a background job needs besides its hours."""
+
+    campaign_data: Path
+    holdtest_data: Path
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    state: Callable[[], JobState]
+    run: Optional[Callable[[float, Settings], None]] = None  # trains for up to the hours; FOREGROUND: None
+
+
+def first_open(jobs: list[Job]) -> tuple[Optional[Job], JobState]:
+    """The first job not done, and its state; (None, DONE) when the queue is empty."""
+    for job in jobs:
+        state = job.state()
+        if state.kind != DONE:
+            return job, state
+    return None, JobState(DONE, "every queued job is done")
+
+
+def run_queue(jobs: list[Job], hours: float, settings: Settings) -> JobState:
+    """Train the queue's next jobs for `hours`: each READY job in turn while time is left. Stops at
+    a job that is not READY, or when a job is still open after its run (time up, or SIGTERM).
+    Returns the state it stopped at."""
+    deadline = time.monotonic() + hours * 3600.0
+    while True:
+        job, state = first_open(jobs)
+        left_h = (deadline - time.monotonic()) / 3600.0
+        if job is None or state.kind != READY or left_h <= 0:
+            return state
+        print(f"[queue] {job.name}: {state.detail}", flush=True)
+        job.run(left_h, settings)
+        after = job.state()
+        if after.kind == READY:
+            return after
+
+
+# ------------------------------------------------------------------------------------------------
+# The jobs
+# ------------------------------------------------------------------------------------------------
+def _limits() -> dict[str, float]:
+    from benchmark.recipe_study import gating_limits
+
+    return gating_limits()
+
+
+def _target_name(benchmark: str) -> str:
+    from benchmark import quality
+
+    return quality.load_thresholds(benchmark).name
+
+
+def _released(benchmark: str) -> bool:
+    """Is the benchmark's hold-tested target (3dgan's v3, the angle v2) the one in force?"""
+    from benchmark.target_v3 import rule_for
+
+    return _target_name(benchmark) == rule_for(benchmark).release
+
+
+def _winner() -> tuple[str, str]:
+    from benchmark.recipe_study import final_verdict
+
+    return final_verdict(_limits()).winner
+
+
+def _study_state() -> JobState:
+    from benchmark.recipe_study import next_segment
+
+    segment = next_segment(_limits())
+    if segment is None:
+        return JobState(DONE, f"picked {'/'.join(_winner())}")
+    return JobState(READY, f"the {segment[0]} arm to {segment[1]:,} samples", "harness reference study --hours H")
+
+
+def _train_study(hours: float, settings: Settings) -> None:
+    from harness.commands.study import train_study
+
+    train_study(hours, settings.campaign_data, settings.threads)
+
+
+def _target_state(benchmark: str) -> JobState:
+    from benchmark.hold_test import read_record
+    from benchmark.v3_candidate import hold_record, reference_path
+
+    command = f"harness reference target-v3 --benchmark {benchmark} --until hold"
+    if _released(benchmark):
+        return JobState(DONE, f"{_target_name(benchmark)} is in force", command)
+    held = read_record(hold_record(reference_path(benchmark), benchmark))
+    if held is not None and held.holds:
+        return JobState(DONE, held.summary(), command)
+    if held is not None and held.complete:
+        return JobState(BLOCKED, f"the release candidate does not hold ({held.summary()}); the rule never "
+                                 "loosens a limit: record the shortfall in CALIBRATION.md", command)
+    return JobState(READY, "export, calibration seeds, release candidate, validation seeds", command)
+
+
+def _run_target(benchmark: str) -> Callable[[float, Settings], None]:
+    def run(hours: float, settings: Settings) -> None:  # seed by seed, each resumable; not bounded by hours
+        from harness.commands.target_v3 import run_target_v3
+
+        run_target_v3(argparse.Namespace(benchmark=benchmark, until="hold", status=False,
+                                         data_dir=str(settings.holdtest_data)))
+    return run
+
+
+def _second_seed_recipe(benchmark: str):
+    from benchmark.recipe import STUDY
+
+    if benchmark == FIXED:
+        return STUDY[_winner()[0]]
+    from benchmark.recipe_study import angle_recipe
+
+    return angle_recipe(_limits())
+
+
+def _second_seed_command(benchmark: str) -> str:
+    arm = f" --arm {_winner()[0]}" if benchmark == FIXED else ""
+    return f"harness reference train --benchmark {benchmark}{arm} --seed 2 --hours H"
+
+
+def _second_seed_state(benchmark: str) -> JobState:
+    from benchmark.campaign import read_curve, reproduction_target
+    from benchmark.reference_target import judge_reproduction
+
+    command = _second_seed_command(benchmark)
+    if _released(benchmark):
+        return JobState(DONE, f"{_target_name(benchmark)} is in force", command)
+    recipe = _second_seed_recipe(benchmark)
+    candidate = reproduction_target(benchmark, asdict(recipe))
+    if candidate is None:
+        return JobState(BLOCKED, "no release candidate of this recipe to reproduce", command)
+    curve = read_curve(recipe.campaign_name, 2)
+    if curve is None or not curve["points"]:
+        return JobState(READY, f"seed 2 from scratch, to {candidate.name}", command)
+    verdict = judge_reproduction(candidate, curve)
+    if verdict.reproduced:
+        return JobState(DONE, f"reproduced {candidate.name} at {verdict.first_pass:,} samples", command)
+    if verdict.exhausted:
+        return JobState(BLOCKED, f"seed 2 did not reproduce {candidate.name} within {verdict.within_samples:,} "
+                                 "samples: the candidate is not promoted (CALIBRATION.md)", command)
+    return JobState(READY, f"seed 2 at {verdict.trained:,} of {verdict.within_samples:,} samples", command)
+
+
+def _run_second_seed(benchmark: str) -> Callable[[float, Settings], None]:
+    def run(hours: float, settings: Settings) -> None:
+        from harness.commands.reference import train_session
+
+        train_session(_second_seed_recipe(benchmark), 2, hours, settings.campaign_data, settings.threads)
+    return run
+
+
+def _release_state(benchmark: str) -> JobState:
+    """Promotion and ship: done when the released target is in force and the shipped reference
+    was validated against it."""
+    from benchmark.quality import LOGGED_HASH_SEPARATOR
+    from benchmark.target_v3 import rule_for
+    from reference_model.checkpoint import frozen_checkpoint, read_card
+
+    release = rule_for(benchmark).release
+    arm = f" --arm {_winner()[0]}" if benchmark == FIXED else ""
+    command = (f"harness reference reproduce --benchmark {benchmark}{arm} --seed 2 --promote && "
+               f"harness reference ship --benchmark {benchmark} --generator v3")
+    weights = frozen_checkpoint(benchmark)
+    shipped = read_card(weights)["validation"]["thresholds"] if weights.is_file() else ""
+    if _released(benchmark) and shipped.split(LOGGED_HASH_SEPARATOR)[0] == release:
+        return JobState(DONE, f"{release} in force, its reference shipped", command)
+    return JobState(FOREGROUND, f"promote {release} and ship its reference (committed decisions)", command)
+
+
+def _angle_state() -> JobState:
+    from benchmark.recipe_study import angle_recipe, curve_samples
+    from benchmark.campaign import read_curve
+
+    recipe = angle_recipe(_limits())
+    trained = curve_samples(read_curve(recipe.campaign_name, 1))
+    command = f"harness reference train --benchmark {ANGLE} --hours H"
+    if trained >= recipe.budget_samples:
+        return JobState(DONE, f"trained its {recipe.budget_samples:,} samples", command)
+    return JobState(READY, f"{trained:,} of {recipe.budget_samples:,} samples", command)
+
+
+def _train_angle(hours: float, settings: Settings) -> None:
+    from benchmark.recipe_study import angle_recipe
+    from harness.commands.reference import train_session
+
+    train_session(angle_recipe(_limits()), 1, hours, settings.campaign_data, settings.threads)
+
+
+def _closed_rule_state() -> JobState:
+    from benchmark import scale_study
+    from reference_model.errors import InputError
+
+    command = "harness reference scale-study --hours H"
+    try:
+        plan = scale_study.current_plan(scale_study.basis())
+    except InputError as err:
+        return JobState(BLOCKED, str(err), command)
+    if plan.next_run is None:
+        return JobState(DONE, f"the rule left standing: {plan.rule.name} up to global batch {plan.cap:,}", command)
+    run = plan.next_run
+    return JobState(READY, f"stage {plan.stage}: {run.candidate.name} at global batch {run.global_batch}, "
+                           f"seed {run.seed}", command)
+
+
+def _train_closed_rule(hours: float, settings: Settings) -> None:
+    from benchmark import scale_study
+    from harness.commands.scale_study import train_runs
+
+    train_runs(scale_study.basis(), hours, settings.campaign_data, settings.threads)
+
+
+def background_queue() -> list[Job]:
+    """The queue in its order (module doc)."""
+    return [
+        Job("recipe study (issue 22)", _study_state, _train_study),
+        Job("3dgan v3 target", lambda: _target_state(FIXED), _run_target(FIXED)),
+        Job("3dgan v3 second seed", lambda: _second_seed_state(FIXED), _run_second_seed(FIXED)),
+        Job("3dgan v3 promotion and ship", lambda: _release_state(FIXED)),
+        Job("3dgan-angle campaign (issue 25)", _angle_state, _train_angle),
+        Job("3dgan-angle target", lambda: _target_state(ANGLE), _run_target(ANGLE)),
+        Job("3dgan-angle second seed", lambda: _second_seed_state(ANGLE), _run_second_seed(ANGLE)),
+        Job("3dgan-angle promotion and ship", lambda: _release_state(ANGLE)),
+        Job("closed-rule study (issue 23)", _closed_rule_state, _train_closed_rule),
+    ]

@@ -1,0 +1,70 @@
+"""`harness reference queue`: train the background slot's next jobs, or show the queue (`--status`).
+The jobs and their order are harness/campaign_queue.py's."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from harness.arguments import positive_float
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `queue` to `harness reference`'s subcommands."""
+    parser = sub.add_parser(
+        "queue", help="train the background slot's next jobs for --hours (recipe study, v3, angle, closed rule)",
+        description="The one background slot's jobs in their order: the recipe study; 3dgan v3's target steps, "
+                    "second seed, promotion and ship; the 3dgan-angle campaign, its target steps, second seed, "
+                    "promotion and ship; the closed-rule study. Each job's state is read from the committed "
+                    "curves, targets and checkpoints. Trains the next job for --hours at low priority and goes "
+                    "on to the following one when it ends; stops at a step a person runs (a promotion and a "
+                    "ship) or one that is blocked, with the command that runs it. Stops with a checkpoint on "
+                    "SIGTERM; commit benchmark/ after.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--hours", type=positive_float, default=1.0, help="training time of this session")
+    parser.add_argument("--status", action="store_true", help="print every job's state and the next one; train nothing")
+    parser.add_argument("--data-dir", default="runs/campaign-data",
+                        help="where the campaigns' stand-in sets are made (never committed)")
+    parser.add_argument("--holdtest-dir", default="runs/holdtest-data",
+                        help="where each hold-test seed's stand-in set is made (removed after it is judged)")
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: all cores)")
+    parser.add_argument("--nice", type=int, default=10, help="scheduling niceness added to this process")
+    parser.set_defaults(func=run_queue_command)
+
+
+def run_queue_command(args: argparse.Namespace) -> int:
+    from harness import campaign_queue as queue
+
+    jobs = queue.background_queue()
+    if args.status:
+        _print_status(jobs)
+        return 0
+    if args.nice:
+        os.nice(args.nice)
+    stopped = queue.run_queue(jobs, args.hours, queue.Settings(Path(args.data_dir), Path(args.holdtest_dir),
+                                                               args.threads))
+    _print_status(jobs)
+    return 0 if stopped.kind in (queue.READY, queue.DONE) else 1
+
+
+def _print_status(jobs) -> None:
+    from tabulate import tabulate
+
+    from harness import campaign_queue as queue
+
+    rows, current = [], None
+    for job in jobs:
+        if current is not None:
+            rows.append([job.name, "queued", ""])
+            continue
+        state = job.state()
+        rows.append([job.name, state.kind, state.detail])
+        if state.kind != queue.DONE:
+            current = state
+    print(tabulate(rows, headers=["job", "state", ""]))
+    if current is None:
+        print("Every queued job is done.")
+    elif current.kind == queue.READY:
+        print(f"Next in the background: {current.command}")
+    else:
+        print(f"Waiting for a person: {current.command}")

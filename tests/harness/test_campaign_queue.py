@@ -1,0 +1,162 @@
+"""The background slot's queue: it trains the next job, goes on when one ends, and stops where a
+person decides or a job is blocked; each job's state is read from the committed records."""
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness import campaign_queue as queue
+from harness.campaign_queue import BLOCKED, DONE, FOREGROUND, READY, Job, JobState, Settings
+
+SETTINGS = Settings(Path("data"), Path("holdtest"))
+
+
+class FakeJob:
+    """A job that is READY until it has run `runs_to_finish` times, then DONE."""
+
+    def __init__(self, name: str, runs_to_finish: int = 1, kind: str = READY) -> None:
+        self.name, self.left, self.kind, self.hours = name, runs_to_finish, kind, []
+
+    def state(self) -> JobState:
+        return JobState(DONE if self.left == 0 else self.kind, self.name, f"run {self.name}")
+
+    def run(self, hours: float, settings: Settings) -> None:
+        self.hours.append(hours)
+        self.left -= 1
+
+    def job(self) -> Job:
+        return Job(self.name, self.state, self.run if self.kind == READY else None)
+
+
+def test_the_queue_goes_on_to_the_next_job_when_one_ends():
+    first, second, third = FakeJob("a"), FakeJob("b"), FakeJob("c", kind=FOREGROUND)
+    stopped = queue.run_queue([first.job(), second.job(), third.job()], hours=2.0, settings=SETTINGS)
+    assert stopped == JobState(FOREGROUND, "c", "run c")  # a person promotes and ships
+    assert len(first.hours) == len(second.hours) == 1 and first.hours[0] <= 2.0
+
+
+def test_a_job_still_open_after_its_run_ends_the_session():
+    """Its time was up or it got SIGTERM: the queue does not start it again."""
+    slow, after = FakeJob("slow", runs_to_finish=3), FakeJob("after")
+    stopped = queue.run_queue([slow.job(), after.job()], hours=2.0, settings=SETTINGS)
+    assert stopped.kind == READY and len(slow.hours) == 1 and after.hours == []
+
+
+def test_a_blocked_job_stops_the_queue_and_an_empty_one_is_done():
+    blocked = FakeJob("x", kind=BLOCKED)
+    assert queue.run_queue([blocked.job(), FakeJob("y").job()], 1.0, SETTINGS).kind == BLOCKED
+    assert queue.run_queue([FakeJob("z", runs_to_finish=0).job()], 1.0, SETTINGS).kind == DONE
+
+
+def test_status_shows_the_jobs_after_the_first_open_one_as_queued(capsys):
+    from harness.commands.queue import _print_status
+
+    _print_status([FakeJob("a", runs_to_finish=0).job(), FakeJob("b").job(), FakeJob("c").job()])
+    out = capsys.readouterr().out
+    assert "done" in out and "queued" in out and "Next in the background: run b" in out
+
+
+def test_the_queue_is_in_the_issues_order():
+    assert [job.name for job in queue.background_queue()] == [
+        "recipe study (issue 22)", "3dgan v3 target", "3dgan v3 second seed", "3dgan v3 promotion and ship",
+        "3dgan-angle campaign (issue 25)", "3dgan-angle target", "3dgan-angle second seed",
+        "3dgan-angle promotion and ship", "closed-rule study (issue 23)"]
+    assert [job.run is None for job in queue.background_queue()].count(True) == 2  # the two releases
+
+
+@dataclass
+class FakeHoldTest:
+    holds: bool
+    complete: bool
+
+    def summary(self) -> str:
+        return "19 of 20" if self.holds else "12 of 20"
+
+
+@pytest.mark.parametrize("record, kind", [(None, READY), (FakeHoldTest(False, False), READY),
+                                          (FakeHoldTest(True, True), DONE), (FakeHoldTest(False, True), BLOCKED)])
+def test_the_target_steps_run_until_the_candidate_holds_and_block_when_it_does_not(monkeypatch, record, kind):
+    from benchmark import hold_test
+
+    monkeypatch.setattr(queue, "_released", lambda benchmark: False)
+    monkeypatch.setattr(hold_test, "read_record", lambda path: record)
+    state = queue._target_state("3dgan")
+    assert state.kind == kind and "target-v3 --benchmark 3dgan" in state.command
+    if kind == BLOCKED:
+        assert "never loosens a limit" in state.detail
+
+
+def test_a_released_target_with_its_reference_shipped_is_done(monkeypatch):
+    monkeypatch.setattr(queue, "_released", lambda benchmark: True)
+    monkeypatch.setattr(queue, "_winner", lambda: ("cosine", "raw"))
+    state = queue._release_state("3dgan")  # the shipped reference was validated against v2
+    assert state.kind == FOREGROUND
+    assert state.command.startswith("harness reference reproduce --benchmark 3dgan --arm cosine --seed 2 --promote")
+    monkeypatch.setattr("reference_model.checkpoint.read_card",
+                        lambda path: {"validation": {"thresholds": "3dgan-quality-v3+sha256.0123456789ab"}})
+    assert queue._release_state("3dgan").kind == DONE
+
+
+def test_the_recipe_study_trains_its_next_segment_until_it_has_picked(monkeypatch):
+    from benchmark import recipe_study
+
+    monkeypatch.setattr(queue, "_limits", lambda: {})
+    monkeypatch.setattr(recipe_study, "next_segment", lambda limits: ("cosine", 200_000))
+    assert queue._study_state() == JobState(READY, "the cosine arm to 200,000 samples",
+                                            "harness reference study --hours H")
+    monkeypatch.setattr(recipe_study, "next_segment", lambda limits: None)
+    monkeypatch.setattr(queue, "_winner", lambda: ("cosine", "raw"))
+    assert queue._study_state().kind == DONE and queue._study_state().detail == "picked cosine/raw"
+
+
+def test_the_closed_rule_study_waits_for_its_basis_then_trains_its_next_run(monkeypatch):
+    from benchmark import scale_study
+    from benchmark.scale_study import CANDIDATES, Plan, Run
+    from reference_model.errors import InputError
+
+    def no_basis():
+        raise InputError("the target in force, 3dgan-quality-v2, was not set by the recipe study's pick")
+
+    monkeypatch.setattr(scale_study, "basis", no_basis)
+    assert queue._closed_rule_state().kind == BLOCKED and "v2, was not set" in queue._closed_rule_state().detail
+    monkeypatch.setattr(scale_study, "basis", lambda: "basis")
+    monkeypatch.setattr(scale_study, "current_plan", lambda basis: Plan(Run(CANDIDATES[0], 64, 1), "1: batch 64"))
+    assert queue._closed_rule_state().detail == "stage 1: batch 64: linear at global batch 64, seed 1"
+    monkeypatch.setattr(scale_study, "current_plan", lambda basis: Plan(None, "done", CANDIDATES[1], 512))
+    assert queue._closed_rule_state() == JobState(DONE, "the rule left standing: sqrt up to global batch 512",
+                                                  "harness reference scale-study --hours H")
+
+
+@dataclass
+class FakeVerdict:
+    reproduced: bool = False
+    exhausted: bool = False
+    first_pass: int = 0
+    trained: int = 50_000
+    within_samples: int = 300_000
+
+
+@dataclass
+class FakeCandidate:
+    name: str = "3dgan-quality-v3-rc"
+
+
+def test_the_second_seed_trains_until_it_reproduces_and_blocks_when_its_allowance_is_spent(monkeypatch):
+    from benchmark import campaign, reference_target
+    from benchmark.recipe import STUDY
+
+    monkeypatch.setattr(queue, "_released", lambda benchmark: False)
+    monkeypatch.setattr(queue, "_winner", lambda: ("cosine", "raw"))
+    monkeypatch.setattr(queue, "_second_seed_recipe", lambda benchmark: STUDY["cosine"])
+    monkeypatch.setattr(campaign, "reproduction_target", lambda benchmark, recipe: None)
+    assert queue._second_seed_state("3dgan").kind == BLOCKED
+    monkeypatch.setattr(campaign, "reproduction_target", lambda benchmark, recipe: FakeCandidate())
+    monkeypatch.setattr(campaign, "read_curve", lambda name, seed: None)
+    state = queue._second_seed_state("3dgan")
+    assert state.kind == READY
+    assert state.command == "harness reference train --benchmark 3dgan --arm cosine --seed 2 --hours H"
+    monkeypatch.setattr(campaign, "read_curve", lambda name, seed: {"points": [{}]})
+    for verdict, kind in [(FakeVerdict(), READY), (FakeVerdict(reproduced=True, first_pass=85_000), DONE),
+                          (FakeVerdict(exhausted=True, trained=300_000), BLOCKED)]:
+        monkeypatch.setattr(reference_target, "judge_reproduction", lambda candidate, curve, v=verdict: v)
+        assert queue._second_seed_state("3dgan").kind == kind
