@@ -192,7 +192,8 @@ def _release_state(benchmark: str) -> JobState:
 
     release = rule_for(benchmark).release
     arm = f" --arm {_winner()[0]}" if benchmark == FIXED else ""
-    command = (f"harness reference reproduce --benchmark {benchmark}{arm} --seed 2 --promote && "
+    command = (f"harness reference target-v3 --benchmark {benchmark} (its distortions table, for CALIBRATION.md) && "
+               f"harness reference reproduce --benchmark {benchmark}{arm} --seed 2 --promote && "
                f"harness reference ship --benchmark {benchmark} --generator v3")
     weights = frozen_checkpoint(benchmark)
     shipped = read_card(weights)["validation"]["thresholds"] if weights.is_file() else ""

@@ -91,7 +91,7 @@ def test_a_released_target_with_its_reference_shipped_is_done(monkeypatch):
     monkeypatch.setattr(queue, "_winner", lambda: ("cosine", "raw"))
     state = queue._release_state("3dgan")  # the shipped reference was validated against v2
     assert state.kind == FOREGROUND
-    assert state.command.startswith("harness reference reproduce --benchmark 3dgan --arm cosine --seed 2 --promote")
+    assert "harness reference reproduce --benchmark 3dgan --arm cosine --seed 2 --promote && " in state.command
     monkeypatch.setattr("reference_model.checkpoint.read_card",
                         lambda path: {"validation": {"thresholds": "3dgan-quality-v3+sha256.0123456789ab"}})
     assert queue._release_state("3dgan").kind == DONE
