@@ -249,8 +249,8 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
     same way at the target in force, and once it has converged or diverged it is not trained again.
 
     SIGTERM, or the end of `hours` (counted from here, data loading included), stops it at the
-    next step with a checkpoint; nothing trained is lost. `logger` is the MLPerf logger of this session (benchmark.trainer.RunLogger).
-    `until_samples` stops it earlier, at its last evaluation within that many samples (a segment
+    next step with a checkpoint; nothing trained is lost. `logger` is the MLPerf logger of this
+    session (benchmark.trainer.RunLogger). `until_samples` stops it earlier, at its last evaluation within that many samples (a segment
     of a recipe study). A study arm (`recipe.StudyRecipe`) also evaluates its generator's moving
     average at every evaluation, recorded as the point's "ema". Returns the session's entry of
     the curve.
