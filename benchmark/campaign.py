@@ -8,8 +8,8 @@ A campaign is one seed of one benchmark. Its whole state lives in the repository
   optimisers, the step's RNG, epoch, step within the epoch, samples, training seconds), replaced
   on every save, so a session on a new machine resumes exactly where the last one stopped;
 - `state/<benchmark>-seed<S>-best.weights.h5` (+ sidecar): the best generator so far;
-- `<benchmark>-reference-seed<S>.json`: the recipe (`benchmark.recipe.CAMPAIGNS`), the data recipe, every evaluation with all
-  its metrics, and one entry per session (when, where, samples, rate).
+- `<benchmark>-reference-seed<S>.json`: the recipe (`benchmark.recipe.CAMPAIGNS`), the data
+  recipe, every evaluation with all its metrics, and one entry per session (when, where, samples, rate).
 
 The training data are never committed: the stand-in sets are regenerated from their recorded
 seeds. Training itself is `benchmark.trainer.train`, the same loop the tta benchmark runs, with
@@ -250,10 +250,10 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
 
     SIGTERM, or the end of `hours` (counted from here, data loading included), stops it at the
     next step with a checkpoint; nothing trained is lost. `logger` is the MLPerf logger of this
-    session (benchmark.trainer.RunLogger). `until_samples` stops it earlier, at its last evaluation within that many samples (a segment
-    of a recipe study). A study arm (`recipe.StudyRecipe`) also evaluates its generator's moving
-    average at every evaluation, recorded as the point's "ema". Returns the session's entry of
-    the curve.
+    session (benchmark.trainer.RunLogger). `until_samples` stops it earlier, at its last
+    evaluation within that many samples (a segment of a recipe study). A recipe with a moving
+    average (`recipe.ScheduledRecipe`) also evaluates its generator's moving average at every
+    evaluation, recorded as the point's "ema". Returns the session's entry of the curve.
     """
     from benchmark.distributed import Communicator
     from benchmark.quality import version_name
