@@ -423,17 +423,19 @@ def train(config: TrainConfig, comm, logger: RunLogger,
 
 def _epoch_dataset(train_files, spec, config: TrainConfig, comm, epoch: int):
     """This rank's shard of the epoch, or with emulated ranks every rank's shard, zipped: each
-    step then takes one per-rank batch of each (what rank r of that many would read)."""
+    step then takes one per-rank batch of each (what rank r of that many would read). An epoch
+    cut at --max-steps-per-epoch shuffles in a buffer no larger than what it takes."""
     import tensorflow as tf
 
     from reference_model import pipeline
 
+    buffer = pipeline.shuffle_buffer_events(spec.geometry, config.per_rank_batch, config.max_steps_per_epoch)
     if config.emulated_ranks == 1:
         return pipeline.make_dataset(train_files, spec, config.per_rank_batch, rank=comm.rank,
-                                     num_ranks=comm.size, seed=config.seed + epoch)
+                                     num_ranks=comm.size, seed=config.seed + epoch, shuffle_buffer=buffer)
     return tf.data.Dataset.zip(tuple(
         pipeline.make_dataset(train_files, spec, config.per_rank_batch, rank=rank,
-                              num_ranks=config.emulated_ranks, seed=config.seed + epoch)
+                              num_ranks=config.emulated_ranks, seed=config.seed + epoch, shuffle_buffer=buffer)
         for rank in range(config.emulated_ranks)))
 
 

@@ -138,6 +138,14 @@ def _signature(geometry: str):
     return {k: tf.TensorSpec(shapes.get(k, (None, 1)), tf.float32) for k in keys}
 
 
+def shuffle_buffer_events(geometry: str, batch_size: int, taken_batches: Optional[int] = None) -> int:
+    """Events in a rank's shuffle buffer: 128 MB worth (at least a batch), or, for an epoch cut
+    after `taken_batches`, no more than those batches hold. A buffer larger than what is drained
+    is read for nothing: 64 emulated ranks would fill 64 x 2,048 events (8 GB) to train 80 each."""
+    events = max(batch_size, SHUFFLE_BUFFER_BYTES // (4 * int(np.prod(IMAGE_SHAPES[geometry]))))
+    return events if taken_batches is None else min(events, taken_batches * batch_size)
+
+
 def make_dataset(files: Sources, benchmark_or_spec: Union[str, ModelSpec], batch_size: int,
                  rank: int = 0, num_ranks: int = 1, seed: int = 0,
                  shuffle_buffer: Optional[int] = None, epochs: int = 1):
@@ -145,7 +153,8 @@ def make_dataset(files: Sources, benchmark_or_spec: Union[str, ModelSpec], batch
 
     Yields `steps_per_epoch(files, batch_size, num_ranks)` batches per epoch for `epochs` epochs;
     epoch k uses seed (seed, k) for both the block permutation and the event shuffle, so the
-    same arguments give the same batches. `shuffle_buffer` is in events (default: 128 MB worth).
+    same arguments give the same batches. `shuffle_buffer` is in events (default: 128 MB worth,
+    `shuffle_buffer_events`).
     """
     import tensorflow as tf
 
@@ -162,8 +171,7 @@ def make_dataset(files: Sources, benchmark_or_spec: Union[str, ModelSpec], batch
         raise InputError(f"{len(index)} file(s) hold too few training events for {num_ranks} rank(s) "
                          f"x batch {batch_size}; make more data (harness data synth) or lower the batch")
     if shuffle_buffer is None:
-        event_bytes = 4 * int(np.prod(IMAGE_SHAPES[geometry]))
-        shuffle_buffer = max(batch_size, SHUFFLE_BUFFER_BYTES // event_bytes)
+        shuffle_buffer = shuffle_buffer_events(geometry, batch_size)
 
     def one_epoch(epoch: int) -> tf.data.Dataset:
         epoch_seed = int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])

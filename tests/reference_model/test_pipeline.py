@@ -161,3 +161,12 @@ def test_a_bad_file_met_mid_epoch_is_a_one_line_input_error(tmp_path, fixed_data
         with pipeline.input_errors_surfaced():
             _epoch(files, "3dgan", 10)
     assert str(files[1]) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_shuffle_buffer_holds_128_mb_or_what_a_cut_epoch_takes():
+    """A rank's epoch cut after a few batches (a campaign interval of many emulated ranks) fills no
+    more than it drains: 80 events for 10 steps of 8, not 2,147."""
+    assert pipeline.shuffle_buffer_events(FIXED, 8) == (128 << 20) // (4 * 25 ** 3) == 2147
+    assert pipeline.shuffle_buffer_events(FIXED, 8, taken_batches=625) == 2147
+    assert pipeline.shuffle_buffer_events(FIXED, 8, taken_batches=10) == 80
+    assert pipeline.shuffle_buffer_events(ANGLE, 1024) == 1024  # at least a batch
