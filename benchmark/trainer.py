@@ -48,7 +48,8 @@ class TrainConfig:
     precision: str = DEFAULTS.precision
     base_learning_rate: float = DEFAULTS.base_learning_rate
     warmup_epochs: int = DEFAULTS.warmup_epochs
-    eval_every_samples: Optional[int] = DEFAULTS.eval_every_samples  # None: at every epoch's end
+    # At the end of the first epoch after each K samples (never mid-epoch); None: every epoch's end.
+    eval_every_samples: Optional[int] = DEFAULTS.eval_every_samples
     smoke: bool = False
     resume: bool = False
     max_steps_per_epoch: Optional[int] = None  # epoch-time on a slice of the data

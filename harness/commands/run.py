@@ -83,7 +83,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--warmup-epochs", type=int, default=DEFAULTS.warmup_epochs,
                        help="epochs of linear learning-rate warm-up (Goyal et al.)")
     train.add_argument("--eval-every-samples", type=positive_int, default=DEFAULTS.eval_every_samples,
-                       help="evaluate the quality gate every K samples instead of every epoch")
+                       help="evaluate the quality gate at the end of the first epoch after each K samples "
+                            "instead of every epoch; it cannot evaluate more often than once per epoch, so "
+                            "for every K samples cut epochs with --max-steps-per-epoch K/global batch (as "
+                            "the reference campaigns evaluate every 5,000)")
     train.add_argument("--max-steps-per-epoch", type=positive_int, default=None,
                        help="cap an epoch at this many steps (epoch-time on a slice of the data)")
     train.add_argument("--train-fraction", type=float, default=DEFAULTS.train_fraction,
