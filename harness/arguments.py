@@ -1,4 +1,5 @@
-"""Argument types shared by the commands, so every flag rejects bad values the same way."""
+"""Argument types and option groups shared by the commands, so every flag rejects bad values the
+same way and every background job takes the same options."""
 from __future__ import annotations
 
 import argparse
@@ -34,3 +35,13 @@ def int_list(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return list(dict.fromkeys(values))
+
+
+def add_background_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a long job in the background slot (a campaign, a study, the queue): its
+    hours, where its stand-in data are made, its threads and its niceness."""
+    parser.add_argument("--hours", type=positive_float, default=1.0, help="training time of this session")
+    parser.add_argument("--data-dir", default="runs/campaign-data",
+                        help="where the stand-in training and held-out sets are made (never committed)")
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: all cores)")
+    parser.add_argument("--nice", type=int, default=10, help="scheduling niceness added to this process")

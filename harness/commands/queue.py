@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from harness.arguments import positive_float
+from harness.arguments import add_background_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,14 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "ship) or one that is blocked, with the command that runs it. Stops with a checkpoint on "
                     "SIGTERM; commit benchmark/ after.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--hours", type=positive_float, default=1.0, help="training time of this session")
+    add_background_options(parser)
     parser.add_argument("--status", action="store_true", help="print every job's state and the next one; train nothing")
-    parser.add_argument("--data-dir", default="runs/campaign-data",
-                        help="where the campaigns' stand-in sets are made (never committed)")
     parser.add_argument("--holdtest-dir", default="runs/holdtest-data",
                         help="where each hold-test seed's stand-in set is made (removed after it is judged)")
-    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: all cores)")
-    parser.add_argument("--nice", type=int, default=10, help="scheduling niceness added to this process")
     parser.set_defaults(func=run_queue_command)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from benchmark.campaign import REFERENCE_SEED
 from benchmark.recipe import ANGLE_BENCHMARK, CAMPAIGNS, STUDY
 from benchmark.ship import GENERATORS, VALIDATION_DATA_SEEDS
-from harness.arguments import positive_float
+from harness.arguments import add_background_options
 from harness.commands import distortions, holdtest, queue, scale_study, study, target_v3
 
 
@@ -32,13 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "append every evaluation to the curve, keep the best generator, and stop with a checkpoint "
         "when the time is up or on SIGTERM. Commit benchmark/convergence/ afterwards.",
         seed_help="the campaign's seed (one campaign per seed)")
-    train.add_argument("--hours", type=positive_float, default=1.0, help="training time of this session")
+    add_background_options(train)
     _arm_option(train)
-    train.add_argument("--data-dir", default="runs/campaign-data",
-                       help="where the stand-in training and held-out sets are made (never committed)")
-    train.add_argument("--threads", type=int, default=0,
-                       help="intra-op threads (0: TensorFlow's default, all cores)")
-    train.add_argument("--nice", type=int, default=10, help="scheduling niceness added to this process")
     train.set_defaults(func=run_train)
 
     status = _campaign_command(sub, "status", "the campaign's samples, sessions and latest evaluations")

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from harness.arguments import positive_float
+from harness.arguments import add_background_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,13 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "its second seed has reached it. Stops with a checkpoint when --hours are up or on "
                     "SIGTERM; commit benchmark/convergence/ after.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--hours", type=positive_float, default=1.0, help="training time of this session")
+    add_background_options(parser)
     parser.add_argument("--status", action="store_true",
                         help="print every run the study has reached, its state and the next one; train nothing")
-    parser.add_argument("--data-dir", default="runs/campaign-data",
-                        help="where the stand-in training and held-out sets are made (never committed)")
-    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: all cores)")
-    parser.add_argument("--nice", type=int, default=10, help="scheduling niceness added to this process")
     parser.set_defaults(func=run_scale_study)
 
 

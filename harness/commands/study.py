@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from benchmark.campaign import CONVERGENCE_DIR
-from harness.arguments import positive_float
+from harness.arguments import add_background_options
 
 STUDY_PLOT = CONVERGENCE_DIR / "3dgan-study.png"
 
@@ -25,16 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "Branches the cosine arm from the constant one at 100,000 samples. Stops with a "
                     "checkpoint when --hours are up or on SIGTERM; commit benchmark/convergence/ after.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--hours", type=positive_float, default=1.0, help="training time of this session")
+    add_background_options(parser)
     parser.add_argument("--status", action="store_true",
                         help="print each arm's samples and scores, the stage gate and the verdict; train nothing")
     parser.add_argument("--plot", metavar="FILE", nargs="?", const=str(STUDY_PLOT), default=None,
                         help="draw every arm's scores against samples to this PNG (default "
                              f"{STUDY_PLOT}); train nothing")
-    parser.add_argument("--data-dir", default="runs/campaign-data",
-                        help="where the stand-in training and held-out sets are made (never committed)")
-    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: all cores)")
-    parser.add_argument("--nice", type=int, default=10, help="scheduling niceness added to this process")
     parser.set_defaults(func=run_study)
 
 
