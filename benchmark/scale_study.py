@@ -55,6 +55,10 @@ class Run:
     seed: int
 
 
+def describe(run: Run) -> str:
+    return f"{run.candidate.name} at global batch {run.global_batch}, seed {run.seed}"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a finished run ended: its samples to target, or for one that did not converge its
@@ -164,13 +168,13 @@ def plan(result: Callable[[Run], Optional[Outcome]], samples_to_target: int) -> 
         return sum(result(Run(candidate, b, 1)).samples for b in batches) / samples_to_target
 
     small, large = STAGE_BATCHES
-    if waiting := pending([Run(c, small, 1) for c in CANDIDATES], f"1: global batch {small}, seed 1"):
+    if waiting := pending([Run(c, small, 1) for c in CANDIDATES], f"1, every candidate at {small}"):
         return waiting
     at_small = [c for c in CANDIDATES if result(Run(c, small, 1)).converged]
     if not at_small:
         rule, cap = CANDIDATES[0], SINGLE_RANK_BATCH  # every rule is the same rule at one rank
     else:
-        if waiting := pending([Run(c, large, 1) for c in at_small], f"2: global batch {large}, seed 1"):
+        if waiting := pending([Run(c, large, 1) for c in at_small], f"2, at {large} what converged at {small}"):
             return waiting
         standing = [c for c in at_small if result(Run(c, large, 1)).converged]
         if not standing:
@@ -181,14 +185,15 @@ def plan(result: Callable[[Run], Optional[Outcome]], samples_to_target: int) -> 
             if warming:
                 better = min(warming, key=lambda c: cost(c, STAGE_BATCHES))
                 variants = [Candidate(better.scaling, w) for w in WARMUP_VARIANTS]
-                if waiting := pending([Run(v, large, 1) for v in variants], f"3: warm-up of {better.name} at {large}"):
+                stage = f"3, warm-up lengths of {better.name} at {large}"
+                if waiting := pending([Run(v, large, 1) for v in variants], stage):
                     return waiting
                 if rule == better:
                     own = result(Run(rule, large, 1)).samples
                     faster = [v for v in variants if (o := result(Run(v, large, 1))).converged and o.samples < own]
                     rule = min(faster, key=lambda v: result(Run(v, large, 1)).samples, default=rule)
     rcp_runs = [Run(rule, batch, seed) for batch, seeds in RCP_SEEDS.items() if batch <= cap for seed in seeds]
-    if waiting := pending(rcp_runs, f"4: reference convergence points of {rule.name} up to global batch {cap}"):
+    if waiting := pending(rcp_runs, f"4, reference convergence runs of {rule.name} up to {cap}"):
         return Plan(waiting.next_run, waiting.stage, rule, cap)
     return Plan(None, "done", rule, cap)
 

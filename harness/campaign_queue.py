@@ -234,9 +234,7 @@ def _closed_rule_state() -> JobState:
         return JobState(BLOCKED, str(err), command)
     if plan.next_run is None:
         return JobState(DONE, f"the rule left standing: {plan.rule.name} up to global batch {plan.cap:,}", command)
-    run = plan.next_run
-    return JobState(READY, f"stage {plan.stage}: {run.candidate.name} at global batch {run.global_batch}, "
-                           f"seed {run.seed}", command)
+    return JobState(READY, f"{scale_study.describe(plan.next_run)} (stage {plan.stage})", command)
 
 
 def _train_closed_rule(hours: float, settings: Settings) -> None:

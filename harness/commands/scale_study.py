@@ -72,6 +72,5 @@ def _print_status(study_basis) -> None:
     current = scale_study.current_plan(study_basis)
     if current.rule is not None:
         print(f"Rule left standing: {current.rule.name}, closed up to global batch {current.cap:,}")
-    print(f"Next: stage {current.stage}: {current.next_run.candidate.name} at global batch "
-          f"{current.next_run.global_batch}, seed {current.next_run.seed}" if current.next_run else
-          "Done: every stage has run.")
+    print(f"Next: {scale_study.describe(current.next_run)} (stage {current.stage})" if current.next_run
+          else "Done: every stage has run.")

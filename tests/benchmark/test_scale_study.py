@@ -169,7 +169,7 @@ def test_stage_1_runs_every_candidate_at_64_first():
 
 def test_stage_2_runs_at_512_only_what_converged_at_64():
     table = {("linear", 64): (300_000, False), ("sqrt", 64): (120_000, True), ("unscaled", 64): (200_000, True)}
-    assert plan(outcomes(table), T) == scale_study.Plan(Run(SQRT_RULE, 512, 1), "2: global batch 512, seed 1")
+    assert plan(outcomes(table), T) == scale_study.Plan(Run(SQRT_RULE, 512, 1), "2, at 512 what converged at 64")
     table[("sqrt", 512)] = (150_000, True)
     assert plan(outcomes(table), T).next_run == Run(UNSCALED_RULE, 512, 1)
 
@@ -193,7 +193,7 @@ def test_stage_3_tries_two_warm_ups_on_the_better_warming_rule_and_a_faster_one_
     table = {("linear", 64): (150_000, True), ("sqrt", 64): (120_000, True), ("unscaled", 64): (300_000, True),
              ("linear", 512): (250_000, True), ("sqrt", 512): (200_000, True), ("unscaled", 512): (500_000, False)}
     current = plan(outcomes(table), T)
-    assert current.next_run == Run(Candidate(SQRT, 5_000), 512, 1) and current.stage.startswith("3:")
+    assert current.next_run == Run(Candidate(SQRT, 5_000), 512, 1) and current.stage.startswith("3,")
     table.update({("sqrt-warmup5000", 512): (180_000, True), ("sqrt-warmup50000", 512): (190_000, True)})
     current = plan(outcomes(table), T)
     assert current.rule == Candidate(SQRT, 5_000) and current.cap == 512
@@ -219,3 +219,15 @@ def test_the_study_is_done_when_every_rcp_run_has_ended():
     table = {(c.name, b, seed): (120_000, True) for c in CANDIDATES for b in (8, 64, 512) for seed in (1, 2, 3, 4)}
     table.update({("linear-warmup5000", 512): (130_000, True), ("linear-warmup50000", 512): (130_000, True)})
     assert plan(outcomes(table), T) == scale_study.Plan(None, "done", LINEAR_RULE, 512)
+
+
+def test_the_status_names_the_target_t_every_run_reached_and_the_next(convergence_dir, capsys):
+    from harness.commands.scale_study import _print_status
+
+    write_curve(Run(LINEAR_RULE, 64, 1), [3.0, 0.9])
+    _print_status(make_basis())
+    out = capsys.readouterr().out
+    assert "Judged against 3dgan-quality-v3 with the raw generator; T (the single-rank samples to target, seed 2) = " \
+           "100,000" in out
+    assert "converged at 10,112" in out
+    assert "Next: sqrt at global batch 64, seed 1 (stage 1, every candidate at 64)" in out

@@ -120,8 +120,8 @@ def test_the_closed_rule_study_waits_for_its_basis_then_trains_its_next_run(monk
     monkeypatch.setattr(scale_study, "basis", no_basis)
     assert queue._closed_rule_state().kind == BLOCKED and "v2, was not set" in queue._closed_rule_state().detail
     monkeypatch.setattr(scale_study, "basis", lambda: "basis")
-    monkeypatch.setattr(scale_study, "current_plan", lambda basis: Plan(Run(CANDIDATES[0], 64, 1), "1: batch 64"))
-    assert queue._closed_rule_state().detail == "stage 1: batch 64: linear at global batch 64, seed 1"
+    monkeypatch.setattr(scale_study, "current_plan", lambda basis: Plan(Run(CANDIDATES[0], 64, 1), "1, at 64"))
+    assert queue._closed_rule_state().detail == "linear at global batch 64, seed 1 (stage 1, at 64)"
     monkeypatch.setattr(scale_study, "current_plan", lambda basis: Plan(None, "done", CANDIDATES[1], 512))
     assert queue._closed_rule_state() == JobState(DONE, "the rule left standing: sqrt up to global batch 512",
                                                   "harness reference scale-study --hours H")
