@@ -132,7 +132,7 @@ def scale_recipe(basis: Basis, run: Run) -> ScaleRecipe:
 def outcome(basis: Basis, run: Run) -> Optional[Outcome]:
     """How `run` ended, or None while it has not (not started, or training). Batch 8's seed 2 is
     the pick's reproduction, which T was measured on."""
-    if run.global_batch == SINGLE_RANK_BATCH and run.seed == REPRODUCTION_SEED:
+    if _is_reproduction(run):
         return Outcome(basis.samples_to_target, True)
     recipe = scale_recipe(basis, run)
     curve = read_curve(recipe.campaign_name, run.seed)
@@ -144,6 +144,11 @@ def outcome(basis: Basis, run: Run) -> Optional[Outcome]:
     if divergence(curve) is not None or curve_samples(curve) >= recipe.budget_samples:
         return Outcome(recipe.budget_samples, False)
     return None
+
+
+def _is_reproduction(run: Run) -> bool:
+    """Batch 8's seed 2: the pick's second seed, trained by the recipe study, not by this one."""
+    return run.global_batch == SINGLE_RANK_BATCH and run.seed == REPRODUCTION_SEED
 
 
 @dataclass(frozen=True)
@@ -199,27 +204,29 @@ def plan(result: Callable[[Run], Optional[Outcome]], samples_to_target: int) -> 
 
 
 def current_plan(study_basis: Basis) -> Plan:
-    return plan(lambda run: outcome(study_basis, run), study_basis.samples_to_target)
+    return status(study_basis)[1]
 
 
-def status_rows(study_basis: Basis) -> list[list]:
-    """One row per run the plan has reached: batch, rule, seed, budget, samples trained, state."""
-    rows, seen = [], set()
+def status(study_basis: Basis) -> tuple[list[list], Plan]:
+    """Where the study stands: one row per run the plan has reached (batch, rule, seed, budget,
+    samples trained, state) and the plan. Each run's curve is read once, however often the
+    picking rule asks for its outcome."""
+    outcomes: dict[Run, Optional[Outcome]] = {}
 
-    def record(run: Run) -> Optional[Outcome]:
-        found = outcome(study_basis, run)
-        if run not in seen:
-            seen.add(run)
-            recipe = scale_recipe(study_basis, run)
-            curve = read_curve(recipe.campaign_name, run.seed)
-            trained = study_basis.samples_to_target if found and run.seed == REPRODUCTION_SEED \
-                and run.global_batch == SINGLE_RANK_BATCH else curve_samples(curve)
-            state = ("not started" if curve is None and found is None else "training" if found is None
-                     else f"converged at {found.samples:,}" if found.converged
-                     else "diverged" if curve is not None and divergence(curve) else "budget spent, not converged")
-            rows.append([run.global_batch, run.candidate.name, run.seed, f"{recipe.budget_samples:,}",
-                         f"{trained:,}", state])
-        return found
+    def result(run: Run) -> Optional[Outcome]:
+        if run not in outcomes:
+            outcomes[run] = outcome(study_basis, run)
+        return outcomes[run]
 
-    plan(record, study_basis.samples_to_target)
-    return rows
+    current = plan(result, study_basis.samples_to_target)
+    return [_status_row(study_basis, run, found) for run, found in outcomes.items()], current
+
+
+def _status_row(study_basis: Basis, run: Run, found: Optional[Outcome]) -> list:
+    recipe = scale_recipe(study_basis, run)
+    curve = None if _is_reproduction(run) else read_curve(recipe.campaign_name, run.seed)
+    trained = found.samples if _is_reproduction(run) else curve_samples(curve)
+    state = ("not started" if curve is None and found is None else "training" if found is None
+             else f"converged at {found.samples:,}" if found.converged
+             else "diverged" if curve is not None and divergence(curve) else "budget spent, not converged")
+    return [run.global_batch, run.candidate.name, run.seed, f"{recipe.budget_samples:,}", f"{trained:,}", state]

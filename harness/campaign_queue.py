@@ -149,16 +149,16 @@ def _second_seed_recipe(benchmark: str):
     return angle_recipe(_limits())
 
 
-def _second_seed_command(benchmark: str) -> str:
-    arm = f" --arm {_winner()[0]}" if benchmark == FIXED else ""
-    return f"harness reference train --benchmark {benchmark}{arm} --seed 2 --hours H"
+def _arm_flag(benchmark: str) -> str:
+    """The --arm that names the study's pick in a command about 3dgan's v3 (the angle campaign has none)."""
+    return f" --arm {_winner()[0]}" if benchmark == FIXED else ""
 
 
 def _second_seed_state(benchmark: str) -> JobState:
     from benchmark.campaign import read_curve, reproduction_target
     from benchmark.reference_target import judge_reproduction
 
-    command = _second_seed_command(benchmark)
+    command = f"harness reference train --benchmark {benchmark}{_arm_flag(benchmark)} --seed 2 --hours H"
     if _released(benchmark):
         return JobState(DONE, f"{_target_name(benchmark)} is in force", command)
     recipe = _second_seed_recipe(benchmark)
@@ -193,7 +193,7 @@ def _release_state(benchmark: str) -> JobState:
     from reference_model.checkpoint import frozen_checkpoint, read_card
 
     release = rule_for(benchmark).release
-    arm = f" --arm {_winner()[0]}" if benchmark == FIXED else ""
+    arm = _arm_flag(benchmark)
     command = (f"harness reference target-v3 --benchmark {benchmark} (its distortions table, for CALIBRATION.md) && "
                f"harness reference reproduce --benchmark {benchmark}{arm} --seed 2 --promote && "
                f"harness reference ship --benchmark {benchmark} --generator v3")

@@ -67,9 +67,8 @@ def _print_status(study_basis) -> None:
     print(f"Judged against {study_basis.target.name} with the {study_basis.generator} generator; T (the "
           f"single-rank samples to target, seed {scale_study.REPRODUCTION_SEED}) = "
           f"{study_basis.samples_to_target:,}")
-    print(tabulate(scale_study.status_rows(study_basis),
-                   headers=["global batch", "rule", "seed", "budget", "samples", "state"]))
-    current = scale_study.current_plan(study_basis)
+    rows, current = scale_study.status(study_basis)
+    print(tabulate(rows, headers=["global batch", "rule", "seed", "budget", "samples", "state"]))
     if current.rule is not None:
         print(f"Rule left standing: {current.rule.name}, closed up to global batch {current.cap:,}")
     print(f"Next: {scale_study.describe(current.next_run)} (stage {current.stage})" if current.next_run

@@ -121,7 +121,7 @@ def test_a_run_ends_at_its_first_pass_its_budget_or_its_divergence(convergence_d
 def test_status_names_each_runs_state(convergence_dir):
     write_curve(Run(LINEAR_RULE, 64, 1), [3.0, 0.9])
     write_curve(Run(SQRT_RULE, 64, 1), [3.0], reason="diverged: 99% empty")
-    states = {row[1]: row[-1] for row in scale_study.status_rows(make_basis())}
+    states = {row[1]: row[-1] for row in scale_study.status(make_basis())[0]}
     assert states == {"linear": "converged at 10,112", "sqrt": "diverged", "unscaled": "not started"}
 
 
