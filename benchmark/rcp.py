@@ -7,6 +7,11 @@ The counts are samples, under the format's key "Epochs to converge" as in MLPerf
 OpenFold RCPs: the checker reads that key for every HPC benchmark, and our evaluation intervals
 are not data-set epochs (`Seeds` lists each run's seed beside it; the checker ignores it).
 
+MLPerf asks the reference for twice a submission's runs at each batch (10); an RCP here may
+hold fewer, down to the 3 an olympic mean needs (docs/closed-rule-study.md, "Stage 4"): the
+checker's t-test bound is then wider, each record says how many runs MLPerf asks for
+(`RUNS_ASKED_KEY`), and every coverage line says how many it has.
+
 A run set is judged by mlperf-logging's own `RCP_Checker` (olympic means, the one-sided t-test
 bound at alpha 0.05, pruning, interpolation between batch sizes, the normalisation of a faster
 result), built on our file with the benchmark's run count registered for it, since its table
@@ -36,6 +41,8 @@ RULESET = "3.0.0"  # the latest HPC rules with RCPs; the checker's statistics ar
 SAMPLES_KEY = "Epochs to converge"  # the key the checker reads; it holds samples (see above)
 RCP_PASS = "pruned_rcps"  # what MLPerf's package checker judges against
 NOT_CONVERGED = 1e9  # what rcp_checker.read_submission_file counts for a run that did not converge
+MIN_RUNS = 3  # the fewest an olympic mean (drop the lowest and the highest) can use
+RUNS_ASKED_KEY = "Runs asked by MLPerf"  # twice a submission's runs; the checker ignores the key
 
 FOUND = "RCP found"
 INTERPOLATED = "RCP interpolated"
@@ -138,7 +145,7 @@ def _lookup(benchmark: str, global_batch: int, submission_runs: int, directory: 
     check_directory chooses it; where none does, record is None and the message says what to add."""
     records = load_rcps(benchmark, directory)
     must_add = (f"the submitter must add the RCP runs at global batch {global_batch} (at least "
-                f"{2 * submission_runs} converged reference runs, written into "
+                f"{MIN_RUNS} converged reference runs, MLPerf asks for {2 * submission_runs}, written into "
                 f"{rcp_path(benchmark, directory)} by benchmark.rcp.add_reference_runs)")
     if not records:
         return None, MISSING, None, f"{MISSING}: no reference convergence points for {benchmark} yet; {must_add}"
@@ -163,9 +170,11 @@ def coverage(benchmark: str, global_batch: int, submission_runs: int, directory:
     _, status, record, missing = _lookup(benchmark, global_batch, submission_runs, directory)
     if record is None:
         return missing
+    runs = len(record[SAMPLES_KEY])
+    made = f"{runs} reference run{'s' if runs > 1 else ''}, MLPerf asks for {2 * submission_runs}; " if runs else ""
     return (f"{status} for global batch {global_batch}: runs must converge in at least "
             f"{record['Min Epochs']:.6g} samples on average (RCP mean {record['RCP Mean']:.6g}, "
-            f"max speed-up {record['Max Speedup']:.4g}x)"
+            f"{made}max speed-up {record['Max Speedup']:.4g}x)"
             + ("; a slower set passes, a faster one needs the RCP runs at its batch"
                if status == BELOW_SMALLEST else ""))
 
@@ -203,8 +212,8 @@ def judge(benchmark: str, global_batch: Optional[int], samples: Sequence[Optiona
 
 def rcp_records(benchmark: str, runs: Sequence[ReferenceRun], submission_runs: int) -> dict:
     """The RCP records of reference convergence runs, one per global batch. Every run at a batch
-    shares its hyper-parameters and has its own seed; MLPerf asks the reference for at least
-    twice the runs a submission makes."""
+    shares its hyper-parameters and has its own seed; there are at least MIN_RUNS of them (MLPerf
+    asks for twice the runs a submission makes, which the record states)."""
     batches: dict[int, list[ReferenceRun]] = {}
     for run in runs:
         batches.setdefault(run.global_batch, []).append(run)
@@ -221,16 +230,15 @@ def rcp_records(benchmark: str, runs: Sequence[ReferenceRun], submission_runs: i
         seeds = [m.seed for m in members]
         if len(set(seeds)) < len(seeds):
             raise InputError(f"{where}: seeds {sorted(seeds)} repeat; each run trains from its own seed")
-        needed = max(3, 2 * submission_runs)
-        if len(members) < needed:
-            raise InputError(f"{where}: {len(members)} run(s), at least {needed} needed (MLPerf: twice a "
-                             f"submission's {submission_runs}); run the rest first")
+        if len(members) < MIN_RUNS:
+            raise InputError(f"{where}: {len(members)} run(s), at least {MIN_RUNS} needed for an olympic mean "
+                             f"(MLPerf asks for {2 * submission_runs}); run the rest first")
         if not all(isinstance(m.samples_to_converge, int) and m.samples_to_converge > 0 for m in members):
             raise InputError(f"{where}: samples to converge must be positive integers; a run that did not "
                              "converge has none: extend its budget or rerun it")
         records[f"{benchmark}_ref_{batch}"] = {"Benchmark": benchmark, "BS": batch, "Hyperparams": hyperparameters,
                                                SAMPLES_KEY: [m.samples_to_converge for m in members],
-                                               "Seeds": seeds}
+                                               "Seeds": seeds, RUNS_ASKED_KEY: 2 * submission_runs}
     return records
 
 

@@ -117,8 +117,27 @@ def test_written_rcps_are_mlperf_loggings_format(rcps):
     record = records["3dgan_ref_16"]
     assert record["Benchmark"] == "3dgan" and record["BS"] == 16 and len(record["Epochs to converge"]) == 10
     assert record["Hyperparams"] == {**HYPERPARAMETERS, "global_batch_size": 16} and record["Seeds"] == list(range(1, 11))
+    assert record[rcp.RUNS_ASKED_KEY] == 10
     checker = rcp._checker("3dgan", records, 5)
     assert checker.rcp_data["3dgan_ref_16"]["RCP Mean"] == pytest.approx(60_000), "the checker reads our file as is"
+
+
+def test_an_rcp_of_three_runs_judges_with_a_wider_bound_and_says_how_many_it_has(tmp_path):
+    """docs/closed-rule-study.md, "Stage 4": three converged runs, the fewest an olympic mean can use."""
+    (tmp_path / "3dgan.json").write_text("{}\n")
+    rcp.add_reference_runs("3dgan", reference_runs(8, [90_000, 100_000, 115_000], seed0=2), 5, tmp_path)
+    record = rcp.load_rcps("3dgan", tmp_path)["3dgan_ref_8"]
+    assert record["Seeds"] == [2, 3, 4] and record[rcp.RUNS_ASKED_KEY] == 10
+    line = rcp.coverage("3dgan", 8, 5, tmp_path)
+    assert "RCP mean 100000, 3 reference runs, MLPerf asks for 10; max speed-up" in line
+    three = rcp.judge("3dgan", 8, [95_000] * 5, 5, tmp_path)
+    assert three.passed and three.rcp_mean == pytest.approx(100_000)
+    spread = [-15_000, -12_000, -10_000, -5_000, 0, 0, 5_000, 10_000, 12_000, 15_000]
+    (tmp_path / "ten").mkdir()
+    (tmp_path / "ten" / "3dgan.json").write_text("{}\n")
+    rcp.add_reference_runs("3dgan", reference_runs(8, [100_000 + d for d in spread]), 5, tmp_path / "ten")
+    ten = rcp.judge("3dgan", 8, [95_000] * 5, 5, tmp_path / "ten")
+    assert three.max_speedup > ten.max_speedup > 1.0, "fewer reference runs, a wider bound"
 
 
 def test_verdicts_on_a_synthetic_file(rcps):
@@ -134,7 +153,7 @@ def test_verdicts_on_a_synthetic_file(rcps):
     assert below.status == rcp.BELOW_SMALLEST and below.passed
     above = rcp.judge("3dgan", 8192, [200_000] * 5, 5, rcps)
     assert above.status == rcp.MISSING and not above.passed
-    assert "must add the RCP runs at global batch 8192 (at least 10 converged reference runs" in above.message
+    assert "must add the RCP runs at global batch 8192 (at least 3 converged reference runs, MLPerf asks for 10" in above.message
     assert rcp.coverage("3dgan", 16, 5, rcps).startswith("RCP found for global batch 16")
     assert rcp.coverage("3dgan", 8192, 5, rcps).startswith("missing RCP at global batch 8192")
 
@@ -154,7 +173,7 @@ def test_no_points_yet_is_a_missing_rcp_that_says_what_to_add(tmp_path):
 
 
 @pytest.mark.parametrize("runs, complaint", [
-    (reference_runs(16, [1000] * 9), "9 run.s., at least 10 needed"),
+    (reference_runs(16, [1000] * 2), "2 run.s., at least 3 needed for an olympic mean .MLPerf asks for 10."),
     (reference_runs(16, [1000] * 10, seed0=1)[:9] + reference_runs(16, [1000], seed0=1), "repeat"),
     (reference_runs(16, [1000] * 9) + [rcp.ReferenceRun(16, {"opt_name": "adam"}, 99, 1000)], "differ"),
     (reference_runs(16, [1000] * 9) + [rcp.ReferenceRun(16, {"global_batch_size": 32}, 99, 1000)],
