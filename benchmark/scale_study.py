@@ -14,7 +14,8 @@ from dataclasses import dataclass, fields
 from typing import Callable, Optional
 
 from benchmark.campaign import divergence, first_pass, read_curve
-from benchmark.recipe import CAMPAIGNS, LINEAR, SQRT, STUDY, UNSCALED, ScaleRecipe, ScheduledRecipe
+from benchmark.recipe import (CAMPAIGNS, LINEAR, SQRT, STUDY, UNSCALED, ScaleRecipe, ScheduledRecipe,
+                              lr_scale_factor)
 from benchmark.recipe_study import curve_samples
 
 BENCHMARK = "3dgan"
@@ -27,7 +28,10 @@ BUDGET_FACTORS = {LINEAR: 3, SQRT: 3, UNSCALED: 5}  # x T, the single-rank sampl
 SINGLE_RANK_BATCH = 8
 STAGE_BATCHES = (64, 512)
 REPRODUCTION_SEED = 2  # the pick's second seed: batch 8's first RCP run, and what T is measured on
-RCP_SEEDS = {SINGLE_RANK_BATCH: (3, 4), 64: (1, 2, 3), 512: (1, 2, 3)}  # run by the study (stage 4)
+# Stage 4 ("Stage 4 and the reference convergence points, precisely"): each batch's seeds, in
+# order, until RCP_RUNS of them converged (the rule holds there; they make its RCP) or did not.
+RCP_SEEDS = {SINGLE_RANK_BATCH: (2, 3, 4, 5, 6), 64: (1, 2, 3, 4, 5), 512: (1, 2, 3, 4, 5)}
+RCP_RUNS = 3
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,8 @@ class Plan:
     stage: str
     rule: Optional[Candidate] = None
     cap: Optional[int] = None
+    held: tuple[int, ...] = ()  # stage 4: the batches where RCP_RUNS of the rule's seeds converged
+    problem: str = ""  # why the study cannot go on (the rule does not hold at one rank)
 
 
 def plan(result: Callable[[Run], Optional[Outcome]], samples_to_target: int) -> Plan:
@@ -197,10 +203,43 @@ def plan(result: Callable[[Run], Optional[Outcome]], samples_to_target: int) -> 
                     own = result(Run(rule, large, 1)).samples
                     faster = [v for v in variants if (o := result(Run(v, large, 1))).converged and o.samples < own]
                     rule = min(faster, key=lambda v: result(Run(v, large, 1)).samples, default=rule)
-    rcp_runs = [Run(rule, batch, seed) for batch, seeds in RCP_SEEDS.items() if batch <= cap for seed in seeds]
-    if waiting := pending(rcp_runs, f"4, reference convergence runs of {rule.name} up to {cap}"):
-        return Plan(waiting.next_run, waiting.stage, rule, cap)
-    return Plan(None, "done", rule, cap)
+    return _reference_convergence(result, rule, cap)
+
+
+def _reference_convergence(result: Callable[[Run], Optional[Outcome]], rule: Candidate, cap: int) -> Plan:
+    """Stage 4: batch by batch up to the cap, the rule's seeds until RCP_RUNS converged or did
+    not. Where they did not, the cap falls to the largest batch below at which the rule held."""
+    stage, held = f"4, reference convergence runs of {rule.name} up to {cap}", []
+    for batch in (b for b in RCP_SEEDS if b <= cap):
+        waiting, converged = seeds_at(result, rule, batch)
+        if waiting is not None:
+            return Plan(waiting, stage, rule, cap, tuple(held))
+        if len(converged) < RCP_RUNS:
+            if batch == SINGLE_RANK_BATCH:
+                return Plan(None, "stopped", rule, cap, problem=(
+                    f"{RCP_RUNS} of the rule's seeds at global batch {batch} did not reach the target in force "
+                    "before as many did: the target does not reproduce at one rank, which issue 22 must answer "
+                    "before the closed rule can be decided (docs/closed-rule-study.md, \"Stage 4\")"))
+            return Plan(None, "done", rule, held[-1], tuple(held))
+        held.append(batch)
+    return Plan(None, "done", rule, cap, tuple(held))
+
+
+def seeds_at(result: Callable[[Run], Optional[Outcome]], rule: Candidate, batch: int) -> tuple[Optional[Run], list[Run]]:
+    """Stage 4 at one batch: the seed to run next (None once decided) and the runs that converged."""
+    converged, failed = [], 0
+    for seed in RCP_SEEDS[batch]:
+        run = Run(rule, batch, seed)
+        found = result(run)
+        if found is None:
+            return run, converged
+        if found.converged:
+            converged.append(run)
+        else:
+            failed += 1
+        if RCP_RUNS in (len(converged), failed):
+            break
+    return None, converged
 
 
 def current_plan(study_basis: Basis) -> Plan:
@@ -209,8 +248,15 @@ def current_plan(study_basis: Basis) -> Plan:
 
 def status(study_basis: Basis) -> tuple[list[list], Plan]:
     """Where the study stands: one row per run the plan has reached (batch, rule, seed, budget,
-    samples trained, state) and the plan. Each run's curve is read once, however often the
-    picking rule asks for its outcome."""
+    samples trained, state) and the plan."""
+    outcomes, result = _outcomes(study_basis)
+    current = plan(result, study_basis.samples_to_target)
+    return [_status_row(study_basis, run, found) for run, found in outcomes.items()], current
+
+
+def _outcomes(study_basis: Basis) -> tuple[dict[Run, Optional[Outcome]], Callable[[Run], Optional[Outcome]]]:
+    """Each run's outcome as the picking rule asks for it, its curve read once however often it
+    asks; and the runs asked for so far."""
     outcomes: dict[Run, Optional[Outcome]] = {}
 
     def result(run: Run) -> Optional[Outcome]:
@@ -218,8 +264,44 @@ def status(study_basis: Basis) -> tuple[list[list], Plan]:
             outcomes[run] = outcome(study_basis, run)
         return outcomes[run]
 
+    return outcomes, result
+
+
+def reference_runs(study_basis: Basis) -> list:
+    """The reference convergence runs (`rcp.ReferenceRun`) once stage 4 is done: at each batch
+    where the rule held, its converged seeds with the rule's hyper-parameters there. Before,
+    a one-line error saying what is left."""
+    from benchmark.rcp import ReferenceRun
+    from reference_model.errors import InputError
+
+    _, result = _outcomes(study_basis)
     current = plan(result, study_basis.samples_to_target)
-    return [_status_row(study_basis, run, found) for run, found in outcomes.items()], current
+    if current.problem:
+        raise InputError(current.problem)
+    if current.next_run is not None:
+        raise InputError(f"the closed-rule study is at stage {current.stage}, next {describe(current.next_run)}; "
+                         "the RCPs are written once stage 4 is done (harness reference scale-study --hours H)")
+    runs = []
+    for batch in current.held:
+        hyperparameters = rcp_hyperparameters(scale_recipe(study_basis, Run(current.rule, batch, 1)))
+        runs += [ReferenceRun(batch, hyperparameters, run.seed, result(run).samples)
+                 for run in seeds_at(result, current.rule, batch)[1]]
+    return runs
+
+
+def rcp_hyperparameters(recipe: ScaleRecipe) -> dict:
+    """What an RCP record says its runs were (its `Hyperparams`; the global batch is added by
+    `rcp.rcp_records`). At one rank every rule is the same rule: no warm-up to a higher peak."""
+    from dataclasses import asdict
+
+    factor = lr_scale_factor(recipe.emulated_ranks, recipe.lr_scaling)
+    return {"opt_name": "rmsprop", "opt_base_learning_rate": recipe.learning_rate * factor,
+            "opt_learning_rate_scaling": recipe.lr_scaling,
+            "opt_learning_rate_warmup_samples": recipe.warmup_samples if factor > 1 else 0,
+            "opt_learning_rate_decay": None if recipe.lr_decay is None else asdict(recipe.lr_decay),
+            "local_batch_size": recipe.per_rank_batch, "eval_every_samples": recipe.eval_every_samples,
+            "ema_horizon_samples": recipe.ema_horizon_samples, "precision": recipe.precision,
+            "quality_thresholds": recipe.target}
 
 
 def _status_row(study_basis: Basis, run: Run, found: Optional[Outcome]) -> list:

@@ -232,9 +232,21 @@ def _closed_rule_state() -> JobState:
         plan = scale_study.current_plan(scale_study.basis())
     except InputError as err:
         return JobState(BLOCKED, str(err), command)
+    if plan.problem:
+        return JobState(BLOCKED, plan.problem, command)
     if plan.next_run is None:
-        return JobState(DONE, f"the rule left standing: {plan.rule.name} up to global batch {plan.cap:,}", command)
+        standing = f"the rule left standing: {plan.rule.name} up to global batch {plan.cap:,}"
+        if set(plan.held) - _rcp_batches(scale_study.BENCHMARK):
+            return JobState(FOREGROUND, f"{standing}; write its RCPs, then rules.md section 3 follows by hand",
+                            "harness reference scale-study --write-rcps")
+        return JobState(DONE, standing, command)
     return JobState(READY, f"{scale_study.describe(plan.next_run)} (stage {plan.stage})", command)
+
+
+def _rcp_batches(benchmark: str) -> set[int]:
+    from benchmark.rcp import load_rcps
+
+    return {record["BS"] for record in load_rcps(benchmark).values()}
 
 
 def _train_closed_rule(hours: float, settings: Settings) -> None:

@@ -25,8 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "SIGTERM; commit benchmark/convergence/ after.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_background_options(parser)
-    parser.add_argument("--status", action="store_true",
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--status", action="store_true",
                         help="print every run the study has reached, its state and the next one; train nothing")
+    action.add_argument("--write-rcps", action="store_true",
+                        help="once stage 4 is done, write the rule's reference convergence points into "
+                             "benchmark/rcp/3dgan.json (the converged seeds at each batch where it held); train nothing")
     parser.set_defaults(func=run_scale_study)
 
 
@@ -36,6 +40,9 @@ def run_scale_study(args: argparse.Namespace) -> int:
     study_basis = scale_study.basis()
     if args.status:
         _print_status(study_basis)
+        return 0
+    if args.write_rcps:
+        write_rcps(study_basis)
         return 0
     if args.nice:
         os.nice(args.nice)
@@ -59,6 +66,21 @@ def train_runs(study_basis, hours: float, data_dir: Path, threads: int) -> None:
             break
 
 
+def write_rcps(study_basis) -> None:
+    """Add the study's reference convergence points to the benchmark's RCP file (never replacing one)."""
+    from benchmark import rcp, scale_study
+    from benchmark.vocabulary import TTA
+    from harness.scoring import REQUIRED_RUNS
+
+    runs = scale_study.reference_runs(study_basis)
+    path = rcp.add_reference_runs(scale_study.BENCHMARK, runs, REQUIRED_RUNS[TTA])
+    batches = sorted({run.global_batch for run in runs})
+    print(f"Wrote the RCPs of {scale_study.current_plan(study_basis).rule.name} at global batch "
+          f"{', '.join(map(str, batches))} ({len(runs)} runs) into {path}. Next, by hand: rules.md section 3, "
+          "benchmark/recipe.py, the compliance rules and harness run --help follow the rule and its cap, in one "
+          "commit with this file (docs/closed-rule-study.md, \"Stage 4\").")
+
+
 def _print_status(study_basis) -> None:
     from tabulate import tabulate
 
@@ -71,5 +93,11 @@ def _print_status(study_basis) -> None:
     print(tabulate(rows, headers=["global batch", "rule", "seed", "budget", "samples", "state"]))
     if current.rule is not None:
         print(f"Rule left standing: {current.rule.name}, closed up to global batch {current.cap:,}")
+    if current.held:
+        print(f"Stage 4: the rule held ({scale_study.RCP_RUNS} seeds converged) at global batch "
+              f"{', '.join(map(str, current.held))}")
+    if current.problem:
+        print(f"Stopped: {current.problem}")
+        return
     print(f"Next: {scale_study.describe(current.next_run)} (stage {current.stage})" if current.next_run
           else "Done: every stage has run.")

@@ -215,10 +215,83 @@ def test_equal_costs_go_to_the_candidate_listed_first():
     assert plan(outcomes(table), T).rule == LINEAR_RULE
 
 
-def test_the_study_is_done_when_every_rcp_run_has_ended():
+def test_the_study_is_done_when_three_seeds_converged_at_every_batch():
     table = {(c.name, b, seed): (120_000, True) for c in CANDIDATES for b in (8, 64, 512) for seed in (1, 2, 3, 4)}
     table.update({("linear-warmup5000", 512): (130_000, True), ("linear-warmup50000", 512): (130_000, True)})
-    assert plan(outcomes(table), T) == scale_study.Plan(None, "done", LINEAR_RULE, 512)
+    assert plan(outcomes(table), T) == scale_study.Plan(None, "done", LINEAR_RULE, 512, (8, 64, 512))
+
+
+# Stage 4, from the rule left standing: linear, closed up to 512 by stages 1-3.
+STAGES_1_TO_3 = {("linear", 64): (150_000, True), ("sqrt", 64): (300_000, False), ("unscaled", 64): (400_000, False),
+                 ("linear", 512): (250_000, True), ("linear-warmup5000", 512): (260_000, True),
+                 ("linear-warmup50000", 512): (270_000, True)}
+
+
+def stage_4(extra: dict) -> scale_study.Plan:
+    return plan(outcomes({**STAGES_1_TO_3, **extra}), T)
+
+
+def test_stage_4_runs_seeds_until_three_converged_where_a_failed_seed_brings_in_the_next():
+    assert stage_4({}).next_run == Run(LINEAR_RULE, 8, 3)  # seed 2 is v3's reproduction
+    at_8 = {("linear", 8, 3): (90_000, True), ("linear", 8, 4): (110_000, True)}
+    assert stage_4(at_8).next_run == Run(LINEAR_RULE, 64, 2)  # seed 1 at 64 is stage 1's run
+    at_64 = {("linear", 64, 2): (400_000, False), ("linear", 64, 3): (140_000, True)}
+    current = stage_4({**at_8, **at_64})
+    assert current.next_run == Run(LINEAR_RULE, 64, 4) and current.held == (8,)
+    at_64[("linear", 64, 4)] = (160_000, True)
+    assert stage_4({**at_8, **at_64}).next_run == Run(LINEAR_RULE, 512, 2)
+
+
+def test_three_failed_seeds_at_a_batch_lower_the_cap_to_the_largest_batch_where_the_rule_held():
+    at_8 = {("linear", 8, 3): (90_000, True), ("linear", 8, 4): (110_000, True)}
+    at_64 = {("linear", 64, 2): (140_000, True), ("linear", 64, 3): (150_000, True)}
+    at_512 = {("linear", 512, 2): (750_000, False), ("linear", 512, 3): (260_000, True),
+              ("linear", 512, 4): (750_000, False), ("linear", 512, 5): (750_000, False)}
+    assert stage_4({**at_8, **at_64, **at_512}) == scale_study.Plan(None, "done", LINEAR_RULE, 64, (8, 64))
+
+
+def test_a_rule_that_does_not_hold_at_one_rank_stops_the_study_and_says_why():
+    at_8 = {("linear", 8, 3): (300_000, False), ("linear", 8, 4): (300_000, False), ("linear", 8, 5): (90_000, True),
+            ("linear", 8, 6): (300_000, False)}
+    current = stage_4(at_8)
+    assert current.next_run is None and current.held == ()
+    assert "the target does not reproduce at one rank" in current.problem
+
+
+def test_the_rcp_runs_are_the_converged_seeds_with_the_rules_hyperparameters(convergence_dir, monkeypatch):
+    basis = make_basis()
+    table = {**STAGES_1_TO_3, ("linear", 8, 3): (95_000, True), ("linear", 8, 4): (110_000, True),
+             ("linear", 64, 2): (400_000, False), ("linear", 64, 3): (140_000, True),
+             ("linear", 64, 4): (160_000, True), ("linear", 512, 2): (240_000, True),
+             ("linear", 512, 3): (280_000, True)}
+    monkeypatch.setattr(scale_study, "outcome", lambda study_basis, run: outcomes(table)(run))
+    runs = scale_study.reference_runs(basis)
+    assert [(r.global_batch, r.seed, r.samples_to_converge) for r in runs] == [
+        (8, 2, T), (8, 3, 95_000), (8, 4, 110_000), (64, 1, 150_000), (64, 3, 140_000), (64, 4, 160_000),
+        (512, 1, 250_000), (512, 2, 240_000), (512, 3, 280_000)]
+    at_8, at_512 = runs[0].hyperparameters, runs[-1].hyperparameters
+    assert at_8["opt_base_learning_rate"] == pytest.approx(0.001) and at_8["opt_learning_rate_warmup_samples"] == 0
+    assert at_512["opt_base_learning_rate"] == pytest.approx(0.064)
+    assert at_512["opt_learning_rate_warmup_samples"] == 1_000_000 and at_512["eval_every_samples"] == 5_120
+    assert at_512["opt_learning_rate_decay"] == {"start_samples": 100_000, "end_samples": 200_000, "final_factor": 0.1}
+    assert at_512["quality_thresholds"] == basis.target.version and at_512["opt_learning_rate_scaling"] == LINEAR
+    del table[("linear", 512, 3)]
+    with pytest.raises(InputError, match="stage 4, .* next linear at global batch 512, seed 3; the RCPs are written "
+                                         "once stage 4 is done"):
+        scale_study.reference_runs(basis)
+
+
+def test_the_rcp_runs_make_a_file_mlperf_loggings_checker_reads(convergence_dir, monkeypatch, tmp_path):
+    from benchmark import rcp
+
+    table = {**STAGES_1_TO_3, **{("linear", 8, s): (90_000 + 10_000 * s, True) for s in (3, 4)},
+             **{("linear", 64, s): (110_000 + 5_000 * s, True) for s in (2, 3)},  # under the line from 8 to 512
+             **{("linear", 512, s): (240_000 + 5_000 * s, True) for s in (2, 3)}}
+    monkeypatch.setattr(scale_study, "outcome", lambda study_basis, run: outcomes(table)(run))
+    (tmp_path / "3dgan.json").write_text("{}\n")
+    rcp.add_reference_runs("3dgan", scale_study.reference_runs(make_basis()), 5, tmp_path)
+    assert sorted(r["BS"] for r in rcp.load_rcps("3dgan", tmp_path).values()) == [8, 64, 512]
+    assert rcp.judge("3dgan", 64, [150_000] * 5, 5, tmp_path).status == rcp.FOUND
 
 
 def test_the_status_names_the_target_t_every_run_reached_and_the_next(convergence_dir, capsys):
@@ -231,3 +304,26 @@ def test_the_status_names_the_target_t_every_run_reached_and_the_next(convergenc
            "100,000" in out
     assert "converged at 10,112" in out
     assert "Next: sqrt at global batch 64, seed 1 (stage 1, every candidate at 64)" in out
+
+
+def test_write_rcps_adds_the_studys_points_once_and_the_status_says_where_the_rule_held(
+        convergence_dir, monkeypatch, tmp_path, capsys):
+    from benchmark import rcp
+    from harness.commands.scale_study import _print_status, write_rcps
+
+    table = {**STAGES_1_TO_3, **{("linear", 8, s): (100_000, True) for s in (3, 4)},
+             **{("linear", 64, s): (120_000, True) for s in (2, 3)},
+             ("linear", 512, 2): (750_000, False), ("linear", 512, 3): (750_000, False),
+             ("linear", 512, 4): (750_000, False)}
+    monkeypatch.setattr(scale_study, "outcome", lambda study_basis, run: outcomes(table)(run))
+    monkeypatch.setattr(rcp, "RCP_DIR", tmp_path)
+    (tmp_path / "3dgan.json").write_text("{}\n")
+    _print_status(make_basis())
+    out = capsys.readouterr().out
+    assert "Rule left standing: linear, closed up to global batch 64" in out
+    assert "Stage 4: the rule held (3 seeds converged) at global batch 8, 64" in out
+    write_rcps(make_basis())
+    assert "Wrote the RCPs of linear at global batch 8, 64 (6 runs)" in capsys.readouterr().out
+    assert sorted(r["BS"] for r in rcp.load_rcps("3dgan").values()) == [8, 64]
+    with pytest.raises(InputError, match="already has an RCP"):
+        write_rcps(make_basis())

@@ -122,9 +122,20 @@ def test_the_closed_rule_study_waits_for_its_basis_then_trains_its_next_run(monk
     monkeypatch.setattr(scale_study, "basis", lambda: "basis")
     monkeypatch.setattr(scale_study, "current_plan", lambda basis: Plan(Run(CANDIDATES[0], 64, 1), "1, at 64"))
     assert queue._closed_rule_state().detail == "linear at global batch 64, seed 1 (stage 1, at 64)"
-    monkeypatch.setattr(scale_study, "current_plan", lambda basis: Plan(None, "done", CANDIDATES[1], 512))
+    monkeypatch.setattr(scale_study, "current_plan", lambda basis: Plan(None, "done", CANDIDATES[1], 512, (8, 64, 512)))
+    rcp_batches = queue._rcp_batches
+    monkeypatch.setattr(queue, "_rcp_batches", lambda benchmark: {8})
+    assert queue._closed_rule_state() == JobState(
+        FOREGROUND, "the rule left standing: sqrt up to global batch 512; write its RCPs, then rules.md section 3 "
+        "follows by hand", "harness reference scale-study --write-rcps")
+    monkeypatch.setattr(queue, "_rcp_batches", lambda benchmark: {8, 64, 512})
     assert queue._closed_rule_state() == JobState(DONE, "the rule left standing: sqrt up to global batch 512",
                                                   "harness reference scale-study --hours H")
+    monkeypatch.setattr(scale_study, "current_plan", lambda basis: Plan(None, "stopped", CANDIDATES[0], 512,
+                                                                       problem="the target does not reproduce"))
+    assert queue._closed_rule_state() == JobState(BLOCKED, "the target does not reproduce",
+                                                  "harness reference scale-study --hours H")
+    assert rcp_batches("3dgan") == set(), "no RCPs are written yet"
 
 
 @dataclass
