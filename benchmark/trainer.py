@@ -47,8 +47,10 @@ class TrainConfig:
     seed: int = 0
     precision: str = DEFAULTS.precision
     base_learning_rate: float = DEFAULTS.base_learning_rate
-    warmup_epochs: int = DEFAULTS.warmup_epochs
-    # At the end of the first epoch after each K samples (never mid-epoch); None: every epoch's end.
+    warmup_epochs: int = DEFAULTS.warmup_epochs  # epochs of the training set, however epochs are cut
+    # Time to accuracy in evaluation intervals of K samples (whole global batches), each drawn from
+    # a fresh shuffle of the training set as the reference campaigns train, evaluating after each;
+    # `epochs` is then still the budget in passes over the training set. None: evaluate every epoch.
     eval_every_samples: Optional[int] = DEFAULTS.eval_every_samples
     smoke: bool = False
     resume: bool = False
@@ -69,12 +71,22 @@ class TrainConfig:
     lr_scaling: str = LINEAR  # how the peak rate grows with the ranks (the closed division's: linear)
     warmup_samples: Optional[int] = None  # the warm-up in samples; None: `warmup_epochs` epochs
 
-    def warmup_steps(self, global_batch: int, steps_per_epoch: int) -> int:
+    def warmup_steps(self, global_batch: int, data_epoch_steps: int) -> int:
         """Steps of the linear warm-up: `warmup_samples` (rounded up to whole steps) if set, else
-        `warmup_epochs` epochs."""
+        `warmup_epochs` passes over the training set (`data_epoch_steps` each, uncut)."""
         if self.warmup_samples is not None:
             return -(-self.warmup_samples // global_batch)
-        return self.warmup_epochs * steps_per_epoch
+        return self.warmup_epochs * data_epoch_steps
+
+    def schedule(self, global_batch: int, data_epoch_steps: int) -> tuple[int, int]:
+        """(steps per trainer epoch, epochs): an epoch cut at `max_steps_per_epoch`, or for time to
+        accuracy with `eval_every_samples` one evaluation interval, as many as the budget of
+        `epochs` passes takes."""
+        steps = min(data_epoch_steps, self.max_steps_per_epoch or data_epoch_steps)
+        if self.mode != TTA or self.eval_every_samples is None:
+            return steps, self.epochs
+        interval = min(steps, -(-self.eval_every_samples // global_batch))
+        return interval, -(-self.epochs * steps // interval)
 
 
 @dataclass
@@ -293,17 +305,16 @@ def train(config: TrainConfig, comm, logger: RunLogger,
 
     ranks = comm.size * config.emulated_ranks  # the ranks whose arithmetic this run does
     global_batch = config.per_rank_batch * ranks
-    steps_per_epoch = pipeline.steps_per_epoch(train_files, config.per_rank_batch, ranks)
-    if config.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
+    data_epoch_steps = pipeline.steps_per_epoch(train_files, config.per_rank_batch, ranks)
+    steps_per_epoch, epochs = config.schedule(global_batch, data_epoch_steps)
     if steps_per_epoch < 1:
         from reference_model.errors import InputError
         raise InputError(f"{config.data}: too few training events for {ranks} ranks x batch "
                          f"{config.per_rank_batch}; make more data (harness data synth) or lower --batch")
     schedule = warmup_learning_rate(config.base_learning_rate, ranks,
-                                    config.warmup_steps(global_batch, steps_per_epoch), config.lr_scaling)
+                                    config.warmup_steps(global_batch, data_epoch_steps), config.lr_scaling)
 
-    _log_hyperparameters(logger, config, spec, ranks, global_batch, steps_per_epoch, thresholds,
+    _log_hyperparameters(logger, config, spec, ranks, global_batch, data_epoch_steps, steps_per_epoch, thresholds,
                          architecture_fingerprint(gan.generator), resumed_from)
     logger.end(keys.mlperf.INIT_STOP)
 
@@ -321,15 +332,14 @@ def train(config: TrainConfig, comm, logger: RunLogger,
     run_start = time.monotonic() - float(state.elapsed.numpy())
     resume_step = int(state.epoch_step.numpy())  # steps already trained in the resumed epoch
     step = int(state.epoch.numpy()) * steps_per_epoch + resume_step
-    samples_since_eval = 0
     with Watchdog(config.hang_timeout_s, abort) as watchdog, pipeline.input_errors_surfaced():
         def elapsed() -> float:
             suspended = 0.0 if config.count_suspended_time else watchdog.suspended_s
             return time.monotonic() - run_start - suspended
 
-        for epoch in range(int(state.epoch.numpy()), config.epochs):
+        for epoch in range(int(state.epoch.numpy()), epochs):
             skip, resume_step = resume_step, 0
-            dataset = _epoch_dataset(train_files, spec, config, comm, epoch)
+            dataset = _epoch_dataset(train_files, spec, config, comm, epoch, steps_per_epoch)
             batches = iter(dataset.skip(skip).take(steps_per_epoch - skip))
             batch = next(batches, None)  # the shuffle buffer fills here, before the epoch clock starts
             logger.start(keys.mlperf.EPOCH_START, metadata={keys.mlperf.EPOCH_NUM: epoch + 1})
@@ -384,10 +394,7 @@ def train(config: TrainConfig, comm, logger: RunLogger,
                                                          "seconds": seconds,
                                                          "samples_per_second": epoch_samples / seconds,
                                                          "input_wait_seconds": input_wait, **losses})
-            samples_since_eval += epoch_samples
-            if config.mode == TTA and (config.eval_every_samples is None
-                                       or samples_since_eval >= config.eval_every_samples):
-                samples_since_eval = 0
+            if config.mode == TTA:
                 state.elapsed.assign(elapsed())
                 passed, stop_reason = _evaluate(gan, spec, reference, thresholds, config, comm, logger,
                                                 epoch + 1, record, result, int(state.samples.numpy()),
@@ -411,7 +418,8 @@ def train(config: TrainConfig, comm, logger: RunLogger,
         if config.mode == EPOCH_TIME and not watchdog.terminate.is_set():
             result.status = "success"
         if result.status == "aborted" and not result.reason:
-            result.reason = f"quality target not reached in {config.epochs} epochs"
+            result.reason = f"quality target not reached in {config.epochs} epochs" + (
+                f" ({epochs} evaluation intervals)" if epochs != config.epochs else "")
         reason = {"reason": result.reason} if result.reason else {}
         logger.end(keys.mlperf.RUN_STOP, metadata={keys.mlperf.STATUS: result.status, **reason})
     if comm.is_root and config.export_generator is not None:
@@ -422,15 +430,15 @@ def train(config: TrainConfig, comm, logger: RunLogger,
     return result
 
 
-def _epoch_dataset(train_files, spec, config: TrainConfig, comm, epoch: int):
+def _epoch_dataset(train_files, spec, config: TrainConfig, comm, epoch: int, steps: int):
     """This rank's shard of the epoch, or with emulated ranks every rank's shard, zipped: each
     step then takes one per-rank batch of each (what rank r of that many would read). An epoch
-    cut at --max-steps-per-epoch shuffles in a buffer no larger than what it takes."""
+    cut at `steps` shuffles in a buffer no larger than what it takes."""
     import tensorflow as tf
 
     from reference_model import pipeline
 
-    buffer = pipeline.shuffle_buffer_events(spec.geometry, config.per_rank_batch, config.max_steps_per_epoch)
+    buffer = pipeline.shuffle_buffer_events(spec.geometry, config.per_rank_batch, steps)
     if config.emulated_ranks == 1:
         return pipeline.make_dataset(train_files, spec, config.per_rank_batch, rank=comm.rank,
                                      num_ranks=comm.size, seed=config.seed + epoch, shuffle_buffer=buffer)
@@ -480,7 +488,7 @@ def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int
 
 
 def _log_hyperparameters(logger: RunLogger, config: TrainConfig, spec, ranks: int, global_batch: int,
-                         steps_per_epoch: int, thresholds, fingerprint: str,
+                         data_epoch_steps: int, steps_per_epoch: int, thresholds, fingerprint: str,
                          resumed_from: Optional[int]) -> None:
     logger.event(keys.mlperf.SEED, config.seed)
     logger.event(keys.mlperf.GLOBAL_BATCH_SIZE, global_batch)
@@ -492,15 +500,20 @@ def _log_hyperparameters(logger: RunLogger, config: TrainConfig, spec, ranks: in
     logger.event(keys.mlperf.OPT_NAME, "rmsprop")
     factor = lr_scale_factor(ranks, config.lr_scaling)
     logger.event(keys.mlperf.OPT_BASE_LR, config.base_learning_rate * factor)
-    warmup_steps = config.warmup_steps(global_batch, steps_per_epoch)
+    warmup_steps = config.warmup_steps(global_batch, data_epoch_steps)
     logger.event(keys.mlperf.OPT_LR_WARMUP_EPOCHS, config.warmup_epochs if config.warmup_samples is None
-                 else warmup_steps / steps_per_epoch)
+                 else warmup_steps / data_epoch_steps)
     logger.event(keys.mlperf.OPT_LR_WARMUP_STEPS, warmup_steps)
     logger.event(keys.mlperf.OPT_LR_WARMUP_FACTOR, factor)
     if config.lr_scaling != LINEAR:
         logger.event(keys.LR_SCALING, config.lr_scaling, metadata={
             "note": "a closed-rule study candidate (docs/closed-rule-study.md), not the closed rule"})
     logger.event(keys.mlperf.TRAIN_SAMPLES, steps_per_epoch * global_batch)
+    if config.mode == TTA and config.eval_every_samples is not None:
+        logger.event(keys.EVAL_INTERVAL, steps_per_epoch * global_batch, metadata={
+            "training_set_samples": data_epoch_steps * global_batch,
+            "note": "each epoch of this log is one evaluation interval drawn from a fresh shuffle of the "
+                    "training set, as the reference convergence runs train"})
     logger.event(keys.MODEL_FINGERPRINT, fingerprint, metadata={"model": spec.name})
     logger.event(keys.PRECISION, config.precision)
     if config.mode == TTA:

@@ -78,6 +78,11 @@ def announce_convergence_scale(request: RunRequest, stream: TextIO) -> None:
           f"{request.per_rank_batch} per rank = {batch}; closed learning-rate rule: peak {base:g} x "
           f"{request.ranks} ranks = {base * request.ranks:g}", file=stream)
     print(f"[harness] {coverage(request.benchmark, batch, REQUIRED_RUNS[TTA])}", file=stream, flush=True)
+    if request.eval_every_samples is not None:
+        interval = -(-request.eval_every_samples // batch) * batch
+        print(f"[harness] evaluation every {interval:,} samples, each interval from a fresh shuffle of the training "
+              "set; the closed division evaluates every epoch until docs/closed-rule-study.md decides (rules.md "
+              "section 3), so a closed result of this run fails compliance", file=stream, flush=True)
 
 
 def launch_training(request: RunRequest, return_summary: bool = False):

@@ -81,12 +81,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--learning-rate", type=float, default=DEFAULTS.base_learning_rate,
                        help="base RMSprop learning rate, scaled linearly with the ranks")
     train.add_argument("--warmup-epochs", type=int, default=DEFAULTS.warmup_epochs,
-                       help="epochs of linear learning-rate warm-up (Goyal et al.)")
+                       help="epochs of linear learning-rate warm-up (Goyal et al.): passes over the "
+                            "training set, however --max-steps-per-epoch or --eval-every-samples cut epochs")
     train.add_argument("--eval-every-samples", type=positive_int, default=DEFAULTS.eval_every_samples,
-                       help="evaluate the quality gate at the end of the first epoch after each K samples "
-                            "instead of every epoch; it cannot evaluate more often than once per epoch, so "
-                            "for every K samples cut epochs with --max-steps-per-epoch K/global batch (as "
-                            "the reference campaigns evaluate every 5,000)")
+                       metavar="K",
+                       help="tta: train in evaluation intervals of K samples (rounded up to whole global "
+                            "batches), each drawn from a fresh shuffle of the training set as the reference "
+                            "convergence runs train, and evaluate after each; --epochs stays the budget in "
+                            "passes over the training set. Not yet the closed division's schedule (every "
+                            "epoch; rules.md section 3): a closed result of such a run fails compliance")
     train.add_argument("--max-steps-per-epoch", type=positive_int, default=None,
                        help="cap an epoch at this many steps (epoch-time on a slice of the data)")
     train.add_argument("--train-fraction", type=float, default=DEFAULTS.train_fraction,

@@ -35,9 +35,9 @@ def test_the_warm_up_rises_from_the_base_rate_to_the_rules_peak():
 
 def test_a_warm_up_in_samples_is_whole_steps_of_the_global_batch():
     in_samples = TrainConfig(benchmark="3dgan", mode="tta", data=".", checkpoint_dir=".", warmup_samples=5_000)
-    assert in_samples.warmup_steps(global_batch=512, steps_per_epoch=100) == 10  # 9.77 rounded up
+    assert in_samples.warmup_steps(global_batch=512, data_epoch_steps=100) == 10  # 9.77 rounded up
     in_epochs = TrainConfig(benchmark="3dgan", mode="tta", data=".", checkpoint_dir=".", warmup_epochs=5)
-    assert in_epochs.warmup_steps(global_batch=512, steps_per_epoch=100) == 500
+    assert in_epochs.warmup_steps(global_batch=512, data_epoch_steps=100) == 500
 
 
 def test_candidates_are_the_documents_table():

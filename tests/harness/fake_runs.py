@@ -31,10 +31,10 @@ def write_training_log(path: Path, benchmark: str = "3dgan", mode: str = "tta", 
                        epochs: int = 2, passed_last: bool = True, learning_rate: float = 1e-3,
                        skip: tuple[str, ...] = (), epoch_seconds: Optional[Sequence[float]] = None,
                        samples_per_epoch: int = 64, seed: int = 0, start_ms: Optional[int] = None,
-                       thresholds: Optional[str] = None) -> None:
+                       thresholds: Optional[str] = None, eval_interval: Optional[int] = None) -> None:
     """A complete run log in the documented order, on a made-up clock: `epoch_seconds` (1 s each
     by default) is how long each epoch takes, from `start_ms` (now by default); keys in `skip`
-    are left out."""
+    are left out; `eval_interval` logs a run in evaluation intervals of that many samples."""
     logger = MLPerfLogger(path, rank=0, benchmark=benchmark, mode=mode, smoke=smoke, nodes=1, ranks=ranks,
                           system=SYSTEM, identity=Identity(submitter="tests", division=division))
     epoch_seconds = list(epoch_seconds or [1.0] * epochs)
@@ -53,6 +53,8 @@ def write_training_log(path: Path, benchmark: str = "3dgan", mode: str = "tta", 
                        ("opt_learning_rate_warmup_epochs", 5), ("opt_learning_rate_warmup_factor", ranks),
                        ("train_samples", samples_per_epoch)):
         emit("event", key, value)
+    if eval_interval is not None:
+        emit("event", "eval_interval_samples", eval_interval, {"training_set_samples": 10 * eval_interval})
     if mode == "tta":
         emit("event", "eval_samples", 32)
     emit("event", "model_fingerprint", FINGERPRINTS[f"{benchmark}-reference-generator"],
