@@ -98,12 +98,14 @@ def _winner() -> tuple[str, str]:
 
 
 def _study_state() -> JobState:
-    from benchmark.recipe_study import next_segment
+    from benchmark import recipe_study
 
-    segment = next_segment(_limits())
+    segment = recipe_study.next_segment(_limits())
     if segment is None:
         return JobState(DONE, f"picked {'/'.join(_winner())}")
-    return JobState(READY, f"the {segment[0]} arm to {segment[1]:,} samples", "harness reference study --hours H")
+    arm, until = segment
+    return JobState(READY, f"the {arm} arm from {recipe_study.arm_samples(arm):,} to {until:,} samples",
+                    "harness reference study --hours H")
 
 
 def _train_study(hours: float, settings: Settings) -> None:

@@ -102,7 +102,8 @@ def test_the_recipe_study_trains_its_next_segment_until_it_has_picked(monkeypatc
 
     monkeypatch.setattr(queue, "_limits", lambda: {})
     monkeypatch.setattr(recipe_study, "next_segment", lambda limits: ("cosine", 200_000))
-    assert queue._study_state() == JobState(READY, "the cosine arm to 200,000 samples",
+    monkeypatch.setattr(recipe_study, "arm_samples", {"cosine": 130_000}.get)
+    assert queue._study_state() == JobState(READY, "the cosine arm from 130,000 to 200,000 samples",
                                             "harness reference study --hours H")
     monkeypatch.setattr(recipe_study, "next_segment", lambda limits: None)
     monkeypatch.setattr(queue, "_winner", lambda: ("cosine", "raw"))
