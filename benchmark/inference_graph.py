@@ -49,11 +49,14 @@ faster (docs/inference-performance.md). The rest is kept, the frozen layers them
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from reference_model.errors import InputError
+
+if TYPE_CHECKING:  # imported where used: TensorFlow is slow to load
+    import keras
 
 PROVENANCE_KEYS = ("rewrite", "rewrite_version", "source_fingerprint", "source_checkpoint_sha256")
 
