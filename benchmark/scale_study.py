@@ -225,7 +225,8 @@ def _reference_convergence(result: Callable[[Run], Optional[Outcome]], rule: Can
     return Plan(None, "done", rule, cap, tuple(held))
 
 
-def seeds_at(result: Callable[[Run], Optional[Outcome]], rule: Candidate, batch: int) -> tuple[Optional[Run], list[Run]]:
+def seeds_at(result: Callable[[Run], Optional[Outcome]], rule: Candidate,
+             batch: int) -> tuple[Optional[Run], list[Run]]:
     """Stage 4 at one batch: the seed to run next (None once decided) and the runs that converged."""
     converged, failed = [], 0
     for seed in RCP_SEEDS[batch]:

@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="print every run the study has reached, its state and the next one; train nothing")
     action.add_argument("--write-rcps", action="store_true",
                         help="once stage 4 is done, write the rule's reference convergence points into "
-                             "benchmark/rcp/3dgan.json (the converged seeds at each batch where it held); train nothing")
+                             "benchmark/rcp/3dgan.json (the converged seeds at each batch where it held); "
+                             "train nothing")
     parser.set_defaults(func=run_scale_study)
 
 
