@@ -38,6 +38,12 @@ def lr_scale_factor(ranks: int, scaling: str = LINEAR) -> float:
     return factors[scaling]
 
 
+def interval_steps(every_samples: int, global_batch: int) -> int:
+    """Steps between evaluations every `every_samples`: whole global batches, rounded up (an
+    evaluation falls between steps)."""
+    return -(-every_samples // global_batch)
+
+
 def peak_learning_rate(base_lr: float, ranks: int, scaling: str = LINEAR) -> float:
     """The peak rate of `ranks` ranks under `scaling`."""
     return base_lr * lr_scale_factor(ranks, scaling)

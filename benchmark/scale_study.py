@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 from benchmark.campaign import divergence, first_pass, read_curve
 from benchmark.recipe import (CAMPAIGNS, LINEAR, SQRT, STUDY, UNSCALED, ScaleRecipe, ScheduledRecipe,
-                              lr_scale_factor)
+                              interval_steps, lr_scale_factor)
 from benchmark.recipe_study import curve_samples
 
 BENCHMARK = "3dgan"
@@ -113,7 +113,7 @@ def basis() -> Basis:
 
 def interval_samples(global_batch: int) -> int:
     """The evaluation interval at a global batch: the smallest multiple of it at or above EVAL_SAMPLES."""
-    return -(-EVAL_SAMPLES // global_batch) * global_batch
+    return interval_steps(EVAL_SAMPLES, global_batch) * global_batch
 
 
 def scale_recipe(basis: Basis, run: Run) -> ScaleRecipe:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, Sequence, TypeVar
 
 from benchmark import log_keys as keys
-from benchmark.recipe import DEFAULTS, LINEAR, LearningRateDecay, lr_scale_factor
+from benchmark.recipe import DEFAULTS, LINEAR, LearningRateDecay, interval_steps, lr_scale_factor
 from benchmark.vocabulary import EPOCH_TIME, MIXED_BFLOAT16, TTA
 
 SUSPENSION_GAP_S = 10.0  # a watchdog wake-up this late means the process was stopped
@@ -85,7 +85,7 @@ class TrainConfig:
         steps = min(data_epoch_steps, self.max_steps_per_epoch or data_epoch_steps)
         if self.mode != TTA or self.eval_every_samples is None:
             return steps, self.epochs
-        interval = min(steps, -(-self.eval_every_samples // global_batch))
+        interval = min(steps, interval_steps(self.eval_every_samples, global_batch))
         return interval, -(-self.epochs * steps // interval)
 
 

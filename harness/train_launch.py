@@ -69,7 +69,7 @@ def announce_convergence_scale(request: RunRequest, stream: TextIO) -> None:
     reference convergence point covers that batch: a time-to-accuracy result at a batch no RCP
     covers fails the check until the submitter adds the reference runs (as MLPerf asks)."""
     from benchmark.rcp import coverage
-    from benchmark.recipe import get_recipe
+    from benchmark.recipe import get_recipe, interval_steps
     from harness.scoring import REQUIRED_RUNS
 
     base = get_recipe(request.benchmark).base_learning_rate
@@ -79,7 +79,7 @@ def announce_convergence_scale(request: RunRequest, stream: TextIO) -> None:
           f"{request.ranks} ranks = {base * request.ranks:g}", file=stream)
     print(f"[harness] {coverage(request.benchmark, batch, REQUIRED_RUNS[TTA])}", file=stream, flush=True)
     if request.eval_every_samples is not None:
-        interval = -(-request.eval_every_samples // batch) * batch
+        interval = interval_steps(request.eval_every_samples, batch) * batch
         print(f"[harness] evaluation every {interval:,} samples, each interval from a fresh shuffle of the training "
               "set; the closed division evaluates every epoch until docs/closed-rule-study.md decides (rules.md "
               "section 3), so a closed result of this run fails compliance", file=stream, flush=True)
