@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from benchmark.provenance import suite_commit
-from benchmark.recipe import CampaignRecipe
+from benchmark.recipe import CampaignRecipe, ReferenceData
 from reference_model.shared_lock import SharedLock
 
 CONVERGENCE_DIR = Path(__file__).with_name("convergence")
@@ -111,17 +111,25 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def ensure_campaign_data(recipe: CampaignRecipe, data_dir: Path) -> tuple[Path, Path]:
+def campaign_data_dirs(recipe: CampaignRecipe | ReferenceData, data_dir: Path) -> tuple[Path, Path]:
+    """Where the training and held-out stand-in sets of `recipe` live under `data_dir`."""
+    from reference_model.specs import get_spec
+
+    geometry = get_spec(recipe.benchmark).geometry
+    return (data_dir / f"train-{geometry}-seed{recipe.train_data_seed}",
+            data_dir / f"heldout-{geometry}-seed{recipe.heldout_data_seed}")
+
+
+def ensure_campaign_data(recipe: CampaignRecipe | ReferenceData, data_dir: Path) -> tuple[Path, Path]:
     """The training and held-out stand-in sets, made from their recorded seeds unless present."""
     from reference_model.simulator import ensure_dataset
     from reference_model.specs import get_spec
 
     geometry = get_spec(recipe.benchmark).geometry
-    train = ensure_dataset(data_dir / f"train-{geometry}-seed{recipe.train_data_seed}",
-                           recipe.train_events, geometry=geometry, seed=recipe.train_data_seed,
+    train_dir, heldout_dir = campaign_data_dirs(recipe, data_dir)
+    train = ensure_dataset(train_dir, recipe.train_events, geometry=geometry, seed=recipe.train_data_seed,
                            events_per_file=recipe.events_per_file)
-    heldout = ensure_dataset(data_dir / f"heldout-{geometry}-seed{recipe.heldout_data_seed}",
-                             recipe.heldout_events, geometry=geometry, seed=recipe.heldout_data_seed,
+    heldout = ensure_dataset(heldout_dir, recipe.heldout_events, geometry=geometry, seed=recipe.heldout_data_seed,
                              events_per_file=recipe.events_per_file)
     return train, heldout
 

@@ -46,15 +46,15 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 def used_seeds() -> dict[int, str]:
     """Data seeds some campaign or the shipping check already uses: never fresh (the angle
     campaign's too, whose recipe waits for the recipe study but whose data seeds are fixed)."""
-    from benchmark.recipe import ANGLE_BENCHMARK, ANGLE_DATA, CAMPAIGNS
+    from benchmark.recipe import reference_data
     from benchmark.ship import VALIDATION_DATA_SEEDS
+    from reference_model.specs import BENCHMARKS
 
     used = {seed: f"the {benchmark} shipping validation set" for benchmark, seed in VALIDATION_DATA_SEEDS.items()}
-    campaigns = {name: (recipe.train_data_seed, recipe.heldout_data_seed) for name, recipe in CAMPAIGNS.items()}
-    campaigns[ANGLE_BENCHMARK] = (ANGLE_DATA["train_data_seed"], ANGLE_DATA["heldout_data_seed"])
-    for name, (train, heldout) in campaigns.items():
-        used[train] = f"the {name} campaign's training set"
-        used[heldout] = f"the {name} campaign's held-out set"
+    for name in BENCHMARKS:
+        data = reference_data(name)
+        used[data.train_data_seed] = f"the {name} campaign's training set"
+        used[data.heldout_data_seed] = f"the {name} campaign's held-out set"
     return used
 
 

@@ -233,6 +233,31 @@ ANGLE_BUDGET_SAMPLES = 100_000
 ANGLE_DATA = {"train_events": 100_000, "train_data_seed": 1101, "heldout_events": 7_000, "heldout_data_seed": 2101}
 
 
+@dataclass(frozen=True)
+class ReferenceData:
+    """The stand-in data set a benchmark's reference campaigns train and evaluate on: a training
+    set and a held-out set, each regenerated from its seed. The target and the reference
+    convergence points were measured on it, so a closed time-to-accuracy run trains and is
+    judged on it too (`harness run --mode tta` without --data makes it once)."""
+
+    benchmark: str
+    train_events: int
+    train_data_seed: int
+    heldout_events: int
+    heldout_data_seed: int
+    events_per_file: int = CampaignRecipe.events_per_file
+
+
+def reference_data(benchmark: str) -> ReferenceData:
+    """The reference data set of `benchmark` (`CAMPAIGNS`' for 3dgan, `ANGLE_DATA` for 3dgan-angle)."""
+    get_spec(benchmark)  # an unknown name fails with the list of benchmarks
+    if benchmark == ANGLE_BENCHMARK:
+        return ReferenceData(benchmark, **ANGLE_DATA)
+    campaign = CAMPAIGNS[benchmark]
+    return ReferenceData(benchmark, campaign.train_events, campaign.train_data_seed, campaign.heldout_events,
+                         campaign.heldout_data_seed, campaign.events_per_file)
+
+
 def angle_campaign(arm: str, generator: str) -> ScheduledRecipe:
     """The angle campaign's recipe once the fixed study has picked (`arm`, "raw" | "ema"): the
     arm's batch, precision, warm-up and evaluation interval (the budget is the last evaluation

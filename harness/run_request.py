@@ -23,7 +23,7 @@ from reference_model.errors import InputError
 
 TRAINING_MODES = (TTA, THROUGHPUT, EPOCH_TIME, SCALING)
 WORKER_MODES = (TTA, EPOCH_TIME)  # what a rank trains (a throughput instance is a tta run)
-PATH_FIELDS = ("results", "data", "checkpoint", "hostfile", "export_generator", "checkpoint_dir")
+PATH_FIELDS = ("results", "data", "heldout_data", "checkpoint", "hostfile", "export_generator", "checkpoint_dir")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class RunRequest:
     eval_every_samples: Optional[int]
     max_steps_per_epoch: Optional[int]
     train_fraction: float
+    heldout_data: Optional[str]
     resume: bool
     hang_timeout: float
     export_generator: Optional[str]
@@ -115,6 +116,10 @@ class RunRequest:
             if self.resume:
                 raise InputError("--resume: a throughput instance must train uninterrupted, as a "
                                  "time-to-accuracy run")
+        if self.heldout_data and (not self.data or self.mode not in (TTA, THROUGHPUT)):
+            raise InputError(f"--heldout-data {self.heldout_data}: a held-out set of its own is for a run trained "
+                             "to the target (--mode tta or throughput) on --data; without --data such a run "
+                             "makes the benchmark's reference training and held-out sets")
         if self.emulate_ranks > 1 and (self.mode != TTA or self.ranks > 1):
             raise InputError(f"--emulate-ranks {self.emulate_ranks}: emulation is time-to-accuracy arithmetic "
                              "in one process; use it with --mode tta on 1 node x 1 rank")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 from benchmark.vocabulary import EPOCH_TIME, TTA
+from harness.data_default import TrainingData
 from harness.launch import (LaunchPlan, Placement, check_reach, choose_launcher, local_command,
                             local_equivalent, mpirun_command, pin_on_start, place, require_mpirun,
                             sbatch_script, srun_command, submit)
@@ -40,10 +41,12 @@ def plan_from_args(request: RunRequest) -> LaunchPlan:
                       partition=request.partition, account=request.account, time_limit=request.time_limit)
 
 
-def worker_arguments(request: RunRequest, system: str, data: Path, log: Path, summary: Path,
+def worker_arguments(request: RunRequest, system: str, data: TrainingData, log: Path, summary: Path,
                      checkpoint_dir: Path) -> list[str]:
     """The `harness run ... --worker` command line each rank executes."""
-    worker = with_changes(request, worker=True, data=str(data), results=str(Path(request.results).resolve()),
+    worker = with_changes(request, worker=True, data=str(data.train),
+                          heldout_data=str(data.heldout) if data.heldout else None,
+                          results=str(Path(request.results).resolve()),
                           system_name=system, log_file=str(log), summary_file=str(summary),
                           checkpoint_dir=str(checkpoint_dir))
     return [sys.executable, "-m", "harness.cli", "run", *to_argv(worker, WORKER_FLAGS, keep=WORKER_FLAGS_ALWAYS)]
@@ -94,7 +97,8 @@ def launch_training(request: RunRequest, return_summary: bool = False):
         if request.mode == TTA and request.data and Path(request.data).exists():
             from harness.data_default import require_evaluable
 
-            require_evaluable(request, Path(request.data))  # before the job waits in the queue
+            heldout = Path(request.heldout_data) if request.heldout_data else None
+            require_evaluable(request, TrainingData(Path(request.data), heldout))  # before the job waits in the queue
         code = batch_job(request, plan, [job_argv(request, launcher="srun")])
         return {} if return_summary else code
 

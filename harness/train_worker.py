@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 WORKER_FLAGS_ALWAYS = ("worker", "benchmark", "mode", "data", "results", "epochs", "seed", "per_rank_batch",
                        "learning_rate", "warmup_epochs", "train_fraction", "hang_timeout", "nodes",
                        "ranks_per_node", "system_name", "log_file", "summary_file", "checkpoint_dir")
-WORKER_FLAGS = (*WORKER_FLAGS_ALWAYS, "precision", "eval_every_samples", "max_steps_per_epoch",
+WORKER_FLAGS = (*WORKER_FLAGS_ALWAYS, "heldout_data", "precision", "eval_every_samples", "max_steps_per_epoch",
                 "export_generator", "smoke", "resume", "emulate_ranks")
 
 
@@ -39,6 +39,7 @@ def train_config(request: RunRequest):
         base_learning_rate=request.learning_rate, warmup_epochs=request.warmup_epochs,
         eval_every_samples=request.eval_every_samples, smoke=request.smoke,
         resume=request.resume, train_fraction=request.train_fraction,
+        eval_data=Path(request.heldout_data) if request.heldout_data else None,
         max_steps_per_epoch=request.max_steps_per_epoch,
         intra_op_threads=int(os.environ.get("HARNESS_INTRA_OP_THREADS", request.intra_op_threads or 0)),
         inter_op_threads=int(os.environ.get("HARNESS_INTER_OP_THREADS", request.inter_op_threads or 0)),

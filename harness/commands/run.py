@@ -58,8 +58,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common.add_argument("--mode", choices=MODES, default=None,
                         help="benchmark mode; omit for the main job")
     common.add_argument("--data", type=str, default=None,
-                        help="directory of HDF5 files in the real CLIC layout (stand-in data is made "
-                             "under the results root when omitted)")
+                        help="directory of HDF5 files in the real CLIC layout; when omitted, stand-in data "
+                             "is made once under the results root: for tta and throughput the benchmark's "
+                             "reference data set (the training and held-out sets its target and reference "
+                             "convergence points were measured on, whatever --seed)")
     common.add_argument("--results", type=str, default="runs",
                         help="results root: the submission tree is written here")
     common.add_argument("--epochs", type=positive_int, default=DEFAULTS.max_epochs,
@@ -95,6 +97,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--train-fraction", type=float, default=DEFAULTS.train_fraction,
                        help="share of the sorted files used for training; the rest is held out for "
                             "evaluation (the originals: 0.9)")
+    train.add_argument("--heldout-data", type=str, default=None,
+                       help="tta, throughput: directory of HDF5 files the quality gate evaluates on; all of "
+                            "--data then trains (--train-fraction is not used)")
     train.add_argument("--resume", action="store_true",
                        help="continue a killed run from its last checkpoint (logged as resumed)")
     train.add_argument("--hang-timeout", type=float, default=600.0,

@@ -31,7 +31,7 @@ def one_run(root: str) -> None:
     recorder = results.Recorder.open(Path(root), SYSTEM)
     recorder.describe_system()
     run = make_inference_result(Path(root), system=SYSTEM)
-    recorder.write_sweep("3dgan", [{"run": run.parent.name, "data": str(data)}], {"data": str(data)})
+    recorder.write_sweep("3dgan", [{"run": run.parent.name, "data": str(data.train)}], {"data": str(data.train)})
 
 
 def start_run(root: Path) -> subprocess.Popen:

@@ -35,10 +35,11 @@ def test_every_flag_is_a_field_in_help_order():
 def test_every_flag_is_set_by_the_round_trip_fixture():
     request = RunRequest.from_argv(EVERY_FLAG)
     defaults = RunRequest.from_argv([])
-    # one benchmark has its default name; emulated ranks combine only with a 1-rank tta run, not
-    # with the fixture's multi-node epoch-time (test_emulated_run.py round-trips it)
+    # one benchmark has its default name; emulated ranks combine only with a 1-rank tta run and a
+    # held-out set only with a run trained to the target, not with the fixture's multi-node
+    # epoch-time (test_emulated_run.py and the worker test below round-trip them)
     public = [a.dest for a in run_parser()._actions if a.option_strings and a.help != "==SUPPRESS=="
-              and a.dest not in ("help", "benchmark", "emulate_ranks")]
+              and a.dest not in ("help", "benchmark", "emulate_ranks", "heldout_data")]
     assert [name for name in public if getattr(request, name) == getattr(defaults, name)] == []
 
 
@@ -61,7 +62,9 @@ def test_a_request_is_frozen_and_changes_make_a_checked_copy():
 
 
 def test_the_worker_rebuilds_the_request_it_was_launched_with(tmp_path):
+    from harness.data_default import TrainingData
     from harness.train_launch import worker_arguments
+    from harness.train_worker import train_config
 
     request = RunRequest.from_argv(["--mode", "tta", "--seed", "5", "--precision", "mixed_bfloat16", "--smoke",
                                     "--eval-every-samples", "32", "--nodes", "2", "--ranks-per-node", "2",
@@ -69,13 +72,15 @@ def test_the_worker_rebuilds_the_request_it_was_launched_with(tmp_path):
                                     "--per-rank-batch", "2", "--warmup-epochs", "0", "--train-fraction", "0.75",
                                     "--hang-timeout", "60", "--max-steps-per-epoch", "3", "--resume",
                                     "--export-generator", str(tmp_path / "g.weights.h5")])
-    argv = worker_arguments(request, "sys_a", tmp_path / "data", tmp_path / "r.txt", tmp_path / "r.json",
-                            tmp_path / "ckpt")
+    data = TrainingData(tmp_path / "data", tmp_path / "heldout")
+    argv = worker_arguments(request, "sys_a", data, tmp_path / "r.txt", tmp_path / "r.json", tmp_path / "ckpt")
     assert argv[:5] == [sys.executable, "-m", "harness.cli", "run", "--worker"]
     rank = RunRequest.from_argv(argv[4:])
     assert rank.worker and (rank.log_file, rank.summary_file) == (str(tmp_path / "r.txt"), str(tmp_path / "r.json"))
-    assert (rank.data, rank.system_name, rank.checkpoint_dir) == (str(tmp_path / "data"), "sys_a",
-                                                                  str(tmp_path / "ckpt"))
+    assert (rank.data, rank.heldout_data, rank.system_name, rank.checkpoint_dir) == (
+        str(tmp_path / "data"), str(tmp_path / "heldout"), "sys_a", str(tmp_path / "ckpt"))
+    config = train_config(rank)
+    assert (config.data, config.eval_data) == (tmp_path / "data", tmp_path / "heldout")
     read_by_the_rank = ("benchmark", "mode", "results", "epochs", "seed", "per_rank_batch", "learning_rate",
                         "warmup_epochs", "train_fraction", "hang_timeout", "nodes", "ranks_per_node", "precision",
                         "eval_every_samples", "max_steps_per_epoch", "export_generator", "smoke", "resume")
