@@ -17,7 +17,8 @@ RESUMED = "resumed"
 EMULATED_RANKS = "emulated_ranks"  # ranks emulated in one process: convergence evidence, not a timing
 LR_SCALING = "opt_learning_rate_scaling"  # a candidate rule of the closed-rule study, when not linear
 EVAL_INTERVAL = "eval_interval_samples"  # tta in evaluation intervals: each logged epoch is one of them
+MOVING_AVERAGE = "generator_moving_average_samples"  # the gate judges this moving average of the generator
 
 __all__ = ["mlperf", "BENCHMARK_MODE", "SUBMITTABLE", "MODEL_FINGERPRINT", "QUALITY_THRESHOLDS",
            "LOCAL_BATCH_SIZE", "NUMBER_OF_RANKS", "PRECISION", "RESUMED", "EMULATED_RANKS",
-           "LR_SCALING", "EVAL_INTERVAL"]
+           "LR_SCALING", "EVAL_INTERVAL", "MOVING_AVERAGE"]

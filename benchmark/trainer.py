@@ -67,9 +67,14 @@ class TrainConfig:
     count_suspended_time: bool = True  # False: time while the process was stopped is not training
     lr_decay: Optional[LearningRateDecay] = None  # None: the peak rate after warm-up to the end
     ema_decay: Optional[float] = None  # keep a moving average of the generator (recipe studies)
+    judge_moving_average: bool = False  # tta: the gate judges (and --export-generator writes) the average
     emulated_ranks: int = 1  # > 1: the arithmetic of that many ranks in this one process (no timing)
     lr_scaling: str = LINEAR  # how the peak rate grows with the ranks (the closed division's: linear)
     warmup_samples: Optional[int] = None  # the warm-up in samples; None: `warmup_epochs` epochs
+
+    def __post_init__(self) -> None:
+        if self.judge_moving_average and self.ema_decay is None:
+            raise ValueError("judge_moving_average needs ema_decay: there is no moving average to judge")
 
     def warmup_steps(self, global_batch: int, data_epoch_steps: int) -> int:
         """Steps of the linear warm-up: `warmup_samples` (rounded up to whole steps) if set, else
@@ -424,7 +429,7 @@ def train(config: TrainConfig, comm, logger: RunLogger,
         logger.end(keys.mlperf.RUN_STOP, metadata={keys.mlperf.STATUS: result.status, **reason})
     if comm.is_root and config.export_generator is not None:
         from reference_model.checkpoint import save_generator
-        save_generator(config.export_generator, gan.generator, spec,
+        save_generator(config.export_generator, _judged_generator(gan, config), spec,
                        {"epochs": len(result.epochs), "samples": result.samples, "seed": config.seed,
                         "status": result.status, "quality": result.quality})
     return result
@@ -448,6 +453,12 @@ def _epoch_dataset(train_files, spec, config: TrainConfig, comm, epoch: int, ste
         for rank in range(config.emulated_ranks)))
 
 
+def _judged_generator(gan, config: TrainConfig):
+    """The generator the quality gate judges: the moving average of its weights where the recipe
+    judges that, else the generator itself."""
+    return gan.ema_generator() if config.judge_moving_average else gan.generator
+
+
 def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int,
               record: EpochRecord, result: TrainResult, samples: int, seconds: float,
               on_evaluation: Optional[EvaluationHook]) -> tuple[bool, Optional[str]]:
@@ -462,8 +473,8 @@ def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int
     logger.start(keys.mlperf.EVAL_START, metadata={keys.mlperf.EPOCH_NUM: epoch})
     passed, stop_reason = 0.0, None
     if comm.is_root:
-        report = quality.evaluate_generator(partial(gan.generator, training=False), spec, reference,
-                                            thresholds, seed=config.seed)
+        report = quality.evaluate_generator(partial(_judged_generator(gan, config), training=False), spec,
+                                            reference, thresholds, seed=config.seed)
         summary = report.to_dict()
         result.quality = summary
         record.evaluated, record.passed, record.objective = True, bool(report.passed), float(report.objective)
@@ -508,6 +519,18 @@ def _log_hyperparameters(logger: RunLogger, config: TrainConfig, spec, ranks: in
     if config.lr_scaling != LINEAR:
         logger.event(keys.LR_SCALING, config.lr_scaling, metadata={
             "note": "a closed-rule study candidate (docs/closed-rule-study.md), not the closed rule"})
+    if config.lr_decay is not None:
+        decay, peak = config.lr_decay, config.base_learning_rate * factor
+        logger.event(keys.mlperf.OPT_LR_DECAY_SCHEDULE, "cosine", metadata={
+            "start_samples": decay.start_samples, "end_samples": decay.end_samples,
+            "final_factor": decay.final_factor})
+        logger.event(keys.mlperf.OPT_LR_DECAY_START_STEP, decay.start_samples // global_batch)
+        logger.event(keys.mlperf.OPT_LR_DECAY_STEPS, -(-(decay.end_samples - decay.start_samples) // global_batch))
+        logger.event(keys.mlperf.OPT_END_LR, peak * decay.final_factor)
+    if config.judge_moving_average:
+        logger.event(keys.MOVING_AVERAGE, round(global_batch / (1.0 - config.ema_decay)), metadata={
+            "decay_per_step": config.ema_decay,
+            "note": "the quality gate judges the moving average of the generator's weights"})
     logger.event(keys.mlperf.TRAIN_SAMPLES, steps_per_epoch * global_batch)
     if config.mode == TTA and config.eval_every_samples is not None:
         logger.event(keys.EVAL_INTERVAL, steps_per_epoch * global_batch, metadata={

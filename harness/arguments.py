@@ -37,6 +37,24 @@ def int_list(text: str) -> list[int]:
     return list(dict.fromkeys(values))
 
 
+def learning_rate_decay(text: str) -> list:
+    """START,END,FACTOR: a cosine from the peak rate at START samples down to FACTOR x the peak at
+    END samples (`benchmark.recipe.LearningRateDecay`)."""
+    parts = text.split(",")
+    try:
+        start, end, factor = int(parts[0]), int(parts[1]), float(parts[2])
+        if len(parts) != 3:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"expected START,END,FACTOR (samples, samples, a fraction of the peak "
+                                         f"rate), e.g. 100000,200000,0.1; got {text!r}") from None
+    if not 0 <= start < end:
+        raise argparse.ArgumentTypeError(f"the decay must start before it ends, at 0 or more samples; got {text!r}")
+    if not 0 < factor <= 1:
+        raise argparse.ArgumentTypeError(f"the final factor is a fraction of the peak rate in (0, 1]; got {text!r}")
+    return [start, end, factor]
+
+
 def add_background_options(parser: argparse.ArgumentParser) -> None:
     """The options of a long job in the background slot (a campaign, a study, the queue): its
     hours, where its stand-in data are made, its threads and its niceness."""

@@ -14,6 +14,10 @@ The sequence a training run emits; `benchmark/compliance/<benchmark>.yaml` check
       seed, global_batch_size, local_batch_size (per rank), number_of_ranks,
       opt_name ("rmsprop"), opt_base_learning_rate (the peak rate after scaling by ranks),
       opt_learning_rate_warmup_epochs, opt_learning_rate_warmup_steps, opt_learning_rate_warmup_factor,
+      with --lr-decay: opt_learning_rate_decay_schedule ("cosine"; metadata: start_samples,
+      end_samples, final_factor), opt_learning_rate_decay_start_step, opt_learning_rate_decay_steps,
+      opt_end_learning_rate; with --ema-horizon-samples: generator_moving_average_samples
+      (the gate judges that moving average; metadata: decay_per_step),
       train_samples,
       eval_samples (held-out showers per evaluation; tta), model_fingerprint (metadata: model),
       precision, quality_thresholds (version; metadata: submittable), resumed (only if resumed),

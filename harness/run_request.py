@@ -50,6 +50,8 @@ class RunRequest:
     learning_rate: float
     warmup_epochs: int
     eval_every_samples: Optional[int]
+    lr_decay: Optional[tuple[int, int, float]]
+    ema_horizon_samples: Optional[int]
     max_steps_per_epoch: Optional[int]
     train_fraction: float
     heldout_data: Optional[str]
@@ -116,6 +118,9 @@ class RunRequest:
             if self.resume:
                 raise InputError("--resume: a throughput instance must train uninterrupted, as a "
                                  "time-to-accuracy run")
+        if self.ema_horizon_samples is not None and self.ema_horizon_samples <= self.global_batch:
+            raise InputError(f"--ema-horizon-samples {self.ema_horizon_samples}: a moving average must span more "
+                             f"than one step's global batch ({self.global_batch:,} samples); give a larger N")
         if self.heldout_data and (not self.data or self.mode not in (TTA, THROUGHPUT)):
             raise InputError(f"--heldout-data {self.heldout_data}: a held-out set of its own is for a run trained "
                              "to the target (--mode tta or throughput) on --data; without --data such a run "
@@ -164,6 +169,11 @@ class RunRequest:
     @property
     def ranks(self) -> int:
         return self.nodes * self.ranks_per_node
+
+    @property
+    def global_batch(self) -> int:
+        """Samples per optimiser update: every rank's batch, emulated ranks included."""
+        return self.per_rank_batch * self.ranks * self.emulate_ranks
 
     def absolute_paths(self) -> RunRequest:
         """The same request with every path absolute: what a rank or a batch job, started in

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmark.recipe import DEFAULTS
+from benchmark.recipe import DEFAULTS, LearningRateDecay
 
 if TYPE_CHECKING:
     from harness.run_request import RunRequest
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 WORKER_FLAGS_ALWAYS = ("worker", "benchmark", "mode", "data", "results", "epochs", "seed", "per_rank_batch",
                        "learning_rate", "warmup_epochs", "train_fraction", "hang_timeout", "nodes",
                        "ranks_per_node", "system_name", "log_file", "summary_file", "checkpoint_dir")
-WORKER_FLAGS = (*WORKER_FLAGS_ALWAYS, "heldout_data", "precision", "eval_every_samples", "max_steps_per_epoch",
+WORKER_FLAGS = (*WORKER_FLAGS_ALWAYS, "heldout_data", "precision", "eval_every_samples", "lr_decay",
+                "ema_horizon_samples", "max_steps_per_epoch",
                 "export_generator", "smoke", "resume", "emulate_ranks")
 
 
@@ -32,6 +33,7 @@ def train_config(request: RunRequest):
     from benchmark.trainer import TrainConfig
 
     precision = request.precision or DEFAULTS.precision  # a request that trains has a training precision
+    horizon = request.ema_horizon_samples
     return TrainConfig(
         benchmark=request.benchmark, mode=request.mode, data=Path(request.data),
         checkpoint_dir=Path(request.checkpoint_dir), epochs=request.epochs,
@@ -45,7 +47,10 @@ def train_config(request: RunRequest):
         inter_op_threads=int(os.environ.get("HARNESS_INTER_OP_THREADS", request.inter_op_threads or 0)),
         hang_timeout_s=request.hang_timeout,
         export_generator=Path(request.export_generator) if request.export_generator else None,
-        emulated_ranks=request.emulate_ranks)
+        emulated_ranks=request.emulate_ranks,
+        lr_decay=LearningRateDecay(*request.lr_decay) if request.lr_decay else None,
+        ema_decay=None if horizon is None else 1.0 - request.global_batch / horizon,
+        judge_moving_average=horizon is not None)
 
 
 def run_worker(request: RunRequest) -> int:

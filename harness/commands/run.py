@@ -41,7 +41,7 @@ import argparse
 from benchmark.recipe import DEFAULT_BENCHMARK, DEFAULTS
 from benchmark.vocabulary import INFERENCE, MODES, SCALING, SCALING_TYPES, THROUGHPUT
 from reference_model.specs import BENCHMARKS
-from harness.arguments import int_list, positive_int
+from harness.arguments import int_list, learning_rate_decay, positive_int
 from harness.launch import LAUNCHERS
 from harness.run_request import RunRequest
 
@@ -92,6 +92,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "convergence runs train, and evaluate after each; --epochs stays the budget in "
                             "passes over the training set. Not yet the closed division's schedule (every "
                             "epoch; rules.md section 3): a closed result of such a run fails compliance")
+    train.add_argument("--lr-decay", type=learning_rate_decay, default=None, metavar="START,END,FACTOR",
+                       help="after the warm-up, a cosine from the peak rate at START samples down to FACTOR x "
+                            "the peak at END samples, held after (MLPerf HPC's references decay to about a "
+                            "tenth this way). Not yet part of the closed recipe (rules.md section 3): a closed "
+                            "result with it fails compliance")
+    train.add_argument("--ema-horizon-samples", type=positive_int, default=None, metavar="N",
+                       help="keep an exponential moving average of the generator's weights over about N samples "
+                            "(per-step decay 1 - global batch / N); the quality gate judges it and "
+                            "--export-generator writes it. Not yet part of the closed recipe: a closed result "
+                            "with it fails compliance")
     train.add_argument("--max-steps-per-epoch", type=positive_int, default=None,
                        help="cap an epoch at this many steps (epoch-time on a slice of the data)")
     train.add_argument("--train-fraction", type=float, default=DEFAULTS.train_fraction,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from benchmark import vocabulary
 from harness import results
@@ -31,10 +31,12 @@ def write_training_log(path: Path, benchmark: str = "3dgan", mode: str = "tta", 
                        epochs: int = 2, passed_last: bool = True, learning_rate: float = 1e-3,
                        skip: tuple[str, ...] = (), epoch_seconds: Optional[Sequence[float]] = None,
                        samples_per_epoch: int = 64, seed: int = 0, start_ms: Optional[int] = None,
-                       thresholds: Optional[str] = None, eval_interval: Optional[int] = None) -> None:
+                       thresholds: Optional[str] = None, eval_interval: Optional[int] = None,
+                       extra: Sequence[tuple[str, Any, Optional[dict]]] = ()) -> None:
     """A complete run log in the documented order, on a made-up clock: `epoch_seconds` (1 s each
     by default) is how long each epoch takes, from `start_ms` (now by default); keys in `skip`
-    are left out; `eval_interval` logs a run in evaluation intervals of that many samples."""
+    are left out; `eval_interval` logs a run in evaluation intervals of that many samples;
+    `extra` (key, value, metadata) events are logged after the hyper-parameters."""
     logger = MLPerfLogger(path, rank=0, benchmark=benchmark, mode=mode, smoke=smoke, nodes=1, ranks=ranks,
                           system=SYSTEM, identity=Identity(submitter="tests", division=division))
     epoch_seconds = list(epoch_seconds or [1.0] * epochs)
@@ -53,6 +55,8 @@ def write_training_log(path: Path, benchmark: str = "3dgan", mode: str = "tta", 
                        ("opt_learning_rate_warmup_epochs", 5), ("opt_learning_rate_warmup_factor", ranks),
                        ("train_samples", samples_per_epoch)):
         emit("event", key, value)
+    for key, value, metadata in extra:
+        emit("event", key, value, metadata)
     if eval_interval is not None:
         emit("event", "eval_interval_samples", eval_interval, {"training_set_samples": 10 * eval_interval})
     if mode == "tta":

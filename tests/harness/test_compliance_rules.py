@@ -72,3 +72,18 @@ def test_evaluation_intervals_are_not_yet_the_closed_schedule(tmp_path, division
     log = tmp_path / "result_1.txt"
     write_training_log(log, division=division, eval_interval=interval)
     assert check_log(log, "3dgan").passed is accepted
+
+
+DECAY = ("opt_learning_rate_decay_schedule", "cosine",
+         {"start_samples": 100_000, "end_samples": 200_000, "final_factor": 0.1})
+AVERAGE = ("generator_moving_average_samples", 20_000, {"decay_per_step": 0.9996})
+
+
+@pytest.mark.parametrize("division, extra, accepted", [
+    ("closed", (), True), ("closed", (DECAY,), False), ("closed", (AVERAGE,), False),
+    ("open", (DECAY, AVERAGE), True)])
+def test_a_rate_decay_and_a_judged_moving_average_are_not_yet_closed(tmp_path, division, extra, accepted):
+    """Until docs/closed-rule-study.md decides, the closed recipe has neither (rules.md section 3)."""
+    log = tmp_path / "result_1.txt"
+    write_training_log(log, division=division, extra=extra)
+    assert check_log(log, "3dgan").passed is accepted

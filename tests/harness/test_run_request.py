@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from benchmark.recipe import LearningRateDecay
 from harness.run_request import RunRequest, run_parser, to_argv, with_changes
 from reference_model.errors import InputError
 
@@ -14,7 +15,8 @@ from reference_model.errors import InputError
 EVERY_FLAG = ["--benchmark", "3dgan", "--mode", "epoch-time", "--data", "some/data", "--results", "out",
               "--epochs", "3", "--seed", "7", "--smoke", "--checkpoint", "g.weights.h5",
               "--precision", "mixed_bfloat16", "--dry-run", "--per-rank-batch", "4", "--learning-rate", "0.002",
-              "--warmup-epochs", "1", "--eval-every-samples", "64", "--max-steps-per-epoch", "6",
+              "--warmup-epochs", "1", "--eval-every-samples", "64", "--lr-decay", "1000,2000,0.5",
+              "--ema-horizon-samples", "5000", "--max-steps-per-epoch", "6",
               "--train-fraction", "0.8", "--resume", "--hang-timeout", "30.5", "--export-generator", "out.weights.h5",
               "--ranks-list", "1,2,4", "--instances", "3", "--scaling-type", "weak", "--nodes", "2",
               "--ranks-per-node", "4", "--cores-per-rank", "12", "--intra-op-threads", "6",
@@ -68,6 +70,7 @@ def test_the_worker_rebuilds_the_request_it_was_launched_with(tmp_path):
 
     request = RunRequest.from_argv(["--mode", "tta", "--seed", "5", "--precision", "mixed_bfloat16", "--smoke",
                                     "--eval-every-samples", "32", "--nodes", "2", "--ranks-per-node", "2",
+                                    "--lr-decay", "64,128,0.1", "--ema-horizon-samples", "80",
                                     "--learning-rate", "0.0005", "--results", str(tmp_path), "--epochs", "4",
                                     "--per-rank-batch", "2", "--warmup-epochs", "0", "--train-fraction", "0.75",
                                     "--hang-timeout", "60", "--max-steps-per-epoch", "3", "--resume",
@@ -81,9 +84,12 @@ def test_the_worker_rebuilds_the_request_it_was_launched_with(tmp_path):
         str(tmp_path / "data"), str(tmp_path / "heldout"), "sys_a", str(tmp_path / "ckpt"))
     config = train_config(rank)
     assert (config.data, config.eval_data) == (tmp_path / "data", tmp_path / "heldout")
+    assert config.lr_decay == LearningRateDecay(64, 128, 0.1)
+    assert config.judge_moving_average and config.ema_decay == pytest.approx(1 - 2 * 2 * 2 / 80)
     read_by_the_rank = ("benchmark", "mode", "results", "epochs", "seed", "per_rank_batch", "learning_rate",
                         "warmup_epochs", "train_fraction", "hang_timeout", "nodes", "ranks_per_node", "precision",
-                        "eval_every_samples", "max_steps_per_epoch", "export_generator", "smoke", "resume")
+                        "eval_every_samples", "lr_decay", "ema_horizon_samples", "max_steps_per_epoch",
+                        "export_generator", "smoke", "resume")
     assert {name: getattr(rank, name) for name in read_by_the_rank} == \
         {name: getattr(request, name) for name in read_by_the_rank}
 
@@ -146,3 +152,20 @@ def test_the_recorded_arguments_keep_the_keys_the_namespace_had():
     record = RunRequest.from_namespace(namespace).record()
     assert list(record) == list(recorded)
     assert record == {k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items()}
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lr-decay", "200,100,0.1"], "must start before it ends"),
+    (["--lr-decay", "100,200,0"], "final factor"),
+    (["--lr-decay", "100,200"], "START,END,FACTOR"),
+    (["--lr-decay", "100,200,0.1,4"], "START,END,FACTOR"),
+])
+def test_a_bad_decay_is_refused_by_the_parser(flags, message, capsys):
+    with pytest.raises(SystemExit):
+        RunRequest.from_argv(["--mode", "tta", *flags])
+    assert message in capsys.readouterr().err
+
+
+def test_a_moving_average_must_span_more_than_one_step():
+    with pytest.raises(InputError, match="--ema-horizon-samples 64: .*global batch \\(64 samples\\)"):
+        RunRequest.from_argv(["--mode", "tta", "--nodes", "2", "--ranks-per-node", "4", "--ema-horizon-samples", "64"])
