@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -247,6 +247,22 @@ def _verdict(summary: dict) -> dict:
             "metrics": {name: entry["value"] for name, entry in summary["metrics"].items()}}
 
 
+def train_config(recipe: CampaignRecipe, seed: int, train_data: Path, heldout_data: Path):
+    """How a campaign of `recipe` trains seed `seed` (`benchmark.trainer.TrainConfig`): one trainer
+    epoch per evaluation interval, the gate never stopping it (the campaign's own hook does), the
+    time it was stopped not counted. A session sets its state, budget, hours and threads."""
+    from benchmark.trainer import TrainConfig
+    from benchmark.vocabulary import TTA
+
+    return TrainConfig(
+        benchmark=recipe.benchmark, mode=TTA, data=train_data, eval_data=heldout_data,
+        checkpoint_dir=Path("."), per_rank_batch=recipe.per_rank_batch, seed=seed,
+        precision=recipe.precision, base_learning_rate=recipe.learning_rate,
+        warmup_epochs=recipe.warmup_epochs, max_steps_per_epoch=recipe.steps_per_interval,
+        stop_at_target=False, keep_checkpoints=1, smoke=recipe.smoke, count_suspended_time=False,
+        **recipe.train_options())
+
+
 def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Path, heldout_data: Path,
                  logger, command: str, threads: int = 0, until_samples: Optional[int] = None) -> dict[str, Any]:
     """Train the campaign for `hours` (or to its budget: the reference seed's, or for another seed
@@ -265,8 +281,7 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
     """
     from benchmark.distributed import Communicator
     from benchmark.quality import version_name
-    from benchmark.trainer import TrainConfig, train
-    from benchmark.vocabulary import TTA
+    from benchmark.trainer import train
     from reference_model.checkpoint import save_generator
     from reference_model.specs import get_spec
 
@@ -281,16 +296,9 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
     target, judged = _stop_target(recipe, seed)
     if curve.points:
         _refuse_finished(recipe, seed, curve, target)
-    config = TrainConfig(
-        benchmark=recipe.benchmark, mode=TTA, data=train_data, eval_data=heldout_data,
-        checkpoint_dir=state, epochs=_epochs(recipe, seed, until_samples),
-        per_rank_batch=recipe.per_rank_batch, seed=seed,
-        precision=recipe.precision, base_learning_rate=recipe.learning_rate,
-        warmup_epochs=recipe.warmup_epochs, max_steps_per_epoch=recipe.steps_per_interval,
-        resume=resume, stop_at_target=False, keep_checkpoints=1, smoke=recipe.smoke,
-        stop_after_s=hours * 3600.0, count_suspended_time=False,
-        intra_op_threads=threads, inter_op_threads=1 if threads else 0,
-        **recipe.train_options())
+    config = replace(train_config(recipe, seed, train_data, heldout_data),
+                     checkpoint_dir=state, epochs=_epochs(recipe, seed, until_samples), resume=resume,
+                     stop_after_s=hours * 3600.0, intra_op_threads=threads, inter_op_threads=1 if threads else 0)
     evaluate_average = _moving_average_evaluator(recipe, heldout_data, seed)
     sessions = curve.document["sessions"]
     samples_at_start = sessions[-1]["samples_at_stop"] if sessions else 0

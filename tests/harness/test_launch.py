@@ -347,3 +347,45 @@ def test_the_local_equivalent_is_the_environment_the_pin_and_the_worker(monkeypa
     assert shown[shown.index("taskset"):shown.index("taskset") + 3] == ["taskset", "-c", "0,2"]
     assert "OMP_NUM_THREADS=1" in shown
     assert "taskset" not in local_equivalent(plan, WORKER, place(plan, "local"), None)
+
+
+STOPPABLE_RANK = """import json, signal, sys, time
+def stop(*_):
+    json.dump({"status": "aborted", "mode": "epoch-time", "benchmark": "3dgan", "ranks": 1,
+               "reason": "SIGTERM during epoch 1 after step 3; checkpoint saved"}, open(sys.argv[1], "w"))
+    sys.exit(1)
+signal.signal(signal.SIGTERM, stop)
+open(sys.argv[2], "w").write("training")
+time.sleep(300)
+"""
+
+LAUNCHER = """import sys
+import harness.train_launch as launch
+from harness.run_request import RunRequest
+rank, data, root, ready = sys.argv[1:5]
+launch.worker_arguments = lambda request, system, d, log, summary, ckpt: [sys.executable, "-c", rank, str(summary), ready]
+launch.launch_training(RunRequest.from_argv(["--mode", "epoch-time", "--cores-per-rank", "1", "--data", data,
+                                             "--results", root, "--launcher", "local"]))
+"""
+
+
+def test_a_sigterm_to_the_launcher_reaches_the_rank_and_the_run_is_recorded(no_slurm, fixed_data_dir, tmp_path):
+    """A batch system's time limit or the background queue stopping: the rank checkpoints and the
+    run is recorded as aborted with its reason, not left unfinished by a launcher that died first."""
+    import signal
+    import time
+
+    ready = tmp_path / "ready"
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, STOPPABLE_RANK, str(fixed_data_dir),
+                                 str(tmp_path / "root"), str(ready)], cwd=Path(__file__).resolve().parents[2],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not ready.exists() and time.monotonic() < deadline and launcher.poll() is None:
+        time.sleep(0.2)
+    assert ready.exists(), launcher.communicate()[1][-2000:]
+    launcher.send_signal(signal.SIGTERM)
+    launcher.communicate(timeout=60)
+    [summary] = (tmp_path / "root").glob("results/*/epoch_time/3dgan/result_*.json")
+    recorded = json.loads(summary.read_text())
+    assert recorded["status"] == "aborted" and recorded["reason"].startswith("SIGTERM during epoch 1")
+    assert not list((tmp_path / "root").rglob("*.partial"))
