@@ -3,10 +3,10 @@
 DEVELOPERS.md gives the 2 cores one campaign at a time and queues the rest. This is that queue
 as code, in the order the issues set: the recipe study, then v3 (its target steps, its second
 seed, its promotion and ship), then the angle campaign (the same four), then the closed-rule
-study. `harness reference queue --hours H` trains whatever is next and goes on to the following
-job when one ends mid-session; it stops at a step that needs a person (a promotion and a ship
-are committed decisions) or at one that is blocked (a target that does not hold, a seed that did
-not reproduce), and says which in one line.
+study, then the first time-to-accuracy results. `harness reference queue --hours H` trains
+whatever is next and goes on to the following job when one ends mid-session; it stops at a step
+that needs a person (a promotion and a ship are committed decisions) or at one that is blocked
+(a target that does not hold, a seed that did not reproduce), and says which in one line.
 """
 from __future__ import annotations
 
@@ -258,6 +258,37 @@ def _train_closed_rule(hours: float, settings: Settings) -> None:
     train_runs(scale_study.basis(), hours, settings.campaign_data, settings.threads)
 
 
+def _first_results_state() -> JobState:
+    from harness import first_results
+    from harness.reference_runs import differences
+    from reference_model.errors import InputError
+
+    command = "harness reference queue --hours H (the job never starts a run the hours cannot finish)"
+    try:
+        found = first_results.reference()
+    except InputError as err:
+        return JobState(BLOCKED, str(err), command)
+    seed = first_results.next_seed()
+    request = first_results.closed_request(seed, None, found.recipe.precision)
+    differing = differences(request, found.recipe, seed)
+    if differing:
+        return JobState(FOREGROUND, "the closed defaults do not yet train as the batch-8 RCP runs did ("
+                                    + "; ".join(differing) + "): land the closed-rule decision first",
+                        "rules.md section 3, benchmark/recipe.py, the compliance rules and harness run --help")
+    ended, _ = first_results.runs()
+    if len(ended) >= first_results.RUNS:
+        return JobState(DONE, f"{len(ended)} runs: harness summarize {first_results.RESULTS_ROOT}", command)
+    need = found.hours_needed()
+    return JobState(READY, f"run {len(ended) + 1} of {first_results.RUNS} (seed {seed}), about "
+                           f"{'?' if need is None else f'{need:.1f}'} h uninterrupted", command)
+
+
+def _train_first_results(hours: float, settings: Settings) -> None:
+    from harness import first_results
+
+    first_results.train_one(hours, settings.campaign_data)
+
+
 def background_queue() -> list[Job]:
     """The queue in its order (module doc)."""
     return [
@@ -270,4 +301,5 @@ def background_queue() -> list[Job]:
         Job("3dgan-angle second seed", lambda: _second_seed_state(ANGLE), _run_second_seed(ANGLE)),
         Job("3dgan-angle promotion and ship", lambda: _release_state(ANGLE)),
         Job("closed-rule study (issue 23)", _closed_rule_state, _train_closed_rule),
+        Job("first time-to-accuracy results (issue 23)", _first_results_state, _train_first_results),
     ]

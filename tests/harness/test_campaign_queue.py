@@ -60,7 +60,7 @@ def test_the_queue_is_in_the_issues_order():
     assert [job.name for job in queue.background_queue()] == [
         "recipe study (issue 22)", "3dgan v3 target", "3dgan v3 second seed", "3dgan v3 promotion and ship",
         "3dgan-angle campaign (issue 25)", "3dgan-angle target", "3dgan-angle second seed",
-        "3dgan-angle promotion and ship", "closed-rule study (issue 23)"]
+        "3dgan-angle promotion and ship", "closed-rule study (issue 23)", "first time-to-accuracy results (issue 23)"]
     assert [job.run is None for job in queue.background_queue()].count(True) == 2  # the two releases
 
 
