@@ -18,7 +18,9 @@ EMULATED_RANKS = "emulated_ranks"  # ranks emulated in one process: convergence 
 LR_SCALING = "opt_learning_rate_scaling"  # a candidate rule of the closed-rule study, when not linear
 EVAL_INTERVAL = "eval_interval_samples"  # tta in evaluation intervals: each logged epoch is one of them
 MOVING_AVERAGE = "generator_moving_average_samples"  # the gate judges this moving average of the generator
+TRAIN_DATA = "train_data"  # the recipe of the stand-in set trained on, or what else it was
+EVAL_DATA = "eval_data"  # the same for the held-out showers the gate compares (tta)
 
 __all__ = ["mlperf", "BENCHMARK_MODE", "SUBMITTABLE", "MODEL_FINGERPRINT", "QUALITY_THRESHOLDS",
            "LOCAL_BATCH_SIZE", "NUMBER_OF_RANKS", "PRECISION", "RESUMED", "EMULATED_RANKS",
-           "LR_SCALING", "EVAL_INTERVAL", "MOVING_AVERAGE"]
+           "LR_SCALING", "EVAL_INTERVAL", "MOVING_AVERAGE", "TRAIN_DATA", "EVAL_DATA"]

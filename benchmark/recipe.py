@@ -247,6 +247,16 @@ class ReferenceData:
     heldout_data_seed: int
     events_per_file: int = CampaignRecipe.events_per_file
 
+    @property
+    def recipes(self) -> tuple[str, str]:
+        """The training and held-out sets' recipes as their markers record them, and as a run's
+        log names its data (`reference_model.simulator.standin_recipe`)."""
+        from reference_model.simulator import standin_recipe
+
+        geometry = get_spec(self.benchmark).geometry
+        return (standin_recipe(self.train_events, geometry, self.train_data_seed, self.events_per_file),
+                standin_recipe(self.heldout_events, geometry, self.heldout_data_seed, self.events_per_file))
+
 
 def reference_data(benchmark: str) -> ReferenceData:
     """The reference data set of `benchmark` (`CAMPAIGNS`' for 3dgan, `ANGLE_DATA` for 3dgan-angle)."""

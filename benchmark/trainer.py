@@ -321,6 +321,7 @@ def train(config: TrainConfig, comm, logger: RunLogger,
 
     _log_hyperparameters(logger, config, spec, ranks, global_batch, data_epoch_steps, steps_per_epoch, thresholds,
                          architecture_fingerprint(gan.generator), resumed_from)
+    _log_data(logger, config, train_files, eval_files)
     logger.end(keys.mlperf.INIT_STOP)
 
     result = TrainResult(status="aborted", mode=config.mode, benchmark=config.benchmark,
@@ -496,6 +497,27 @@ def _evaluate(gan, spec, reference, thresholds, config, comm, logger, epoch: int
     if stop_votes >= 0.5 and stop_reason is None:
         stop_reason = "stopped by rank 0 after its evaluation"
     return bool(passed_votes >= 0.5), stop_reason
+
+
+NOT_A_STANDIN = "not a recorded stand-in set"
+
+
+def _log_data(logger: RunLogger, config: TrainConfig, train_files: list, eval_files: list) -> None:
+    """Which data the run trains on and (tta) is judged on: a stand-in set by the recipe it
+    records (`simulator.recorded_recipe`), anything else as such; closed compliance compares them
+    with the benchmark's reference data set."""
+    from reference_model.simulator import recorded_recipe
+
+    made = recorded_recipe(config.data) or NOT_A_STANDIN
+    logger.event(keys.TRAIN_DATA, made, metadata={"path": str(config.data), "files": len(train_files)})
+    if config.mode != TTA:
+        return
+    if config.eval_data is not None:
+        judged = recorded_recipe(config.eval_data) or NOT_A_STANDIN
+        where = str(config.eval_data)
+    else:
+        judged, where = f"the held-out split ({1.0 - config.train_fraction:g}) of {made}", str(config.data)
+    logger.event(keys.EVAL_DATA, judged, metadata={"path": where, "files": len(eval_files)})
 
 
 def _log_hyperparameters(logger: RunLogger, config: TrainConfig, spec, ranks: int, global_batch: int,

@@ -22,7 +22,9 @@ The sequence a training run emits; `benchmark/compliance/<benchmark>.yaml` check
       eval_samples (held-out showers per evaluation; tta), model_fingerprint (metadata: model),
       precision, quality_thresholds (version; metadata: submittable), resumed (only if resumed),
       emulated_ranks and opt_learning_rate_scaling (only in closed-rule study runs),
-      eval_interval_samples (only for tta in evaluation intervals: each epoch below is one interval)
+      eval_interval_samples (only for tta in evaluation intervals: each epoch below is one interval),
+      train_data and (tta) eval_data (the stand-in recipe each set records, or "not a recorded
+      stand-in set"; metadata: path, files)
     init_stop
     run_start
       for each epoch e = 1, 2, ...:

@@ -300,7 +300,8 @@ def write_dataset(out_dir: str | os.PathLike, n_events: int, geometry: str = FIX
     """Write `n_events` stand-in showers as EleEscan files in the real layout; return their paths.
 
     Each file is written to a temporary name and renamed when complete. The events are those of
-    `simulate(n_events, geometry, seed, ...)`, in file order, whatever `events_per_file` is.
+    `simulate(n_events, geometry, seed, ...)`, in file order, whatever `events_per_file` is. A
+    marker written last records the recipe (`standin_recipe`), so the set says how it was made.
     """
     import h5py
 
@@ -341,10 +342,34 @@ def write_dataset(out_dir: str | os.PathLike, n_events: int, geometry: str = FIX
         except BaseException:
             tmp_name.unlink(missing_ok=True)
             raise
+    recipe = standin_recipe(n_events, geometry, seed, events_per_file, energy_range, theta_range_deg)
+    (out / COMPLETE_MARKER).write_text(recipe + "\n")
     return paths
 
 
 COMPLETE_MARKER = ".complete"
+
+
+def standin_recipe(n_events: int, geometry: str, seed: int, events_per_file: int,
+                   energy_range: Optional[tuple[float, float]] = None,
+                   theta_range_deg: tuple[float, float] = DEFAULT_THETA_RANGE_DEG) -> str:
+    """How a stand-in set was made, as its marker records it: what decides its events and files."""
+    recipe = f"events={n_events} geometry={geometry} seed={seed} events_per_file={events_per_file}"
+    if energy_range is not None:
+        recipe += f" energy_range={energy_range[0]:g},{energy_range[1]:g}"
+    if tuple(theta_range_deg) != tuple(DEFAULT_THETA_RANGE_DEG):
+        recipe += f" theta_range_deg={theta_range_deg[0]:g},{theta_range_deg[1]:g}"
+    return recipe
+
+
+def recorded_recipe(source) -> Optional[str]:
+    """The recipe a complete stand-in directory records; None for any other data (real files,
+    a glob, a single file, a set made before recipes were recorded)."""
+    try:
+        text = (Path(source) / COMPLETE_MARKER).read_text().strip()
+    except (OSError, TypeError):
+        return None
+    return text if text.startswith("events=") else None
 
 
 def ensure_dataset(directory: str | os.PathLike, n_events: int, geometry: str = FIXED, seed: int = 0,
@@ -359,7 +384,7 @@ def ensure_dataset(directory: str | os.PathLike, n_events: int, geometry: str = 
     from reference_model.shared_lock import make_once
 
     directory = Path(directory)
-    recipe = f"events={n_events} geometry={geometry} seed={seed} events_per_file={events_per_file}\n"
+    recipe = standin_recipe(n_events, geometry, seed, events_per_file) + "\n"
     marker = directory / COMPLETE_MARKER
 
     def complete() -> bool:
@@ -373,7 +398,6 @@ def ensure_dataset(directory: str | os.PathLike, n_events: int, geometry: str = 
             print(f"[harness] making {n_events} stand-in {geometry}-geometry events (seed {seed}) in "
                   f"{directory}", flush=True)
         write_dataset(directory, n_events, geometry=geometry, seed=seed, events_per_file=events_per_file,
-                      progress=progress)
-        marker.write_text(recipe)
+                      progress=progress)  # writes the marker last
 
     return make_once(directory, complete, make)

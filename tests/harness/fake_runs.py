@@ -32,11 +32,15 @@ def write_training_log(path: Path, benchmark: str = "3dgan", mode: str = "tta", 
                        skip: tuple[str, ...] = (), epoch_seconds: Optional[Sequence[float]] = None,
                        samples_per_epoch: int = 64, seed: int = 0, start_ms: Optional[int] = None,
                        thresholds: Optional[str] = None, eval_interval: Optional[int] = None,
-                       extra: Sequence[tuple[str, Any, Optional[dict]]] = ()) -> None:
+                       extra: Sequence[tuple[str, Any, Optional[dict]]] = (),
+                       data: Optional[tuple[str, str]] = None) -> None:
     """A complete run log in the documented order, on a made-up clock: `epoch_seconds` (1 s each
     by default) is how long each epoch takes, from `start_ms` (now by default); keys in `skip`
     are left out; `eval_interval` logs a run in evaluation intervals of that many samples;
-    `extra` (key, value, metadata) events are logged after the hyper-parameters."""
+    `extra` (key, value, metadata) events are logged after the hyper-parameters; `data` is what
+    the run trained and was judged on (the benchmark's reference data set by default)."""
+    from benchmark.recipe import reference_data
+
     logger = MLPerfLogger(path, rank=0, benchmark=benchmark, mode=mode, smoke=smoke, nodes=1, ranks=ranks,
                           system=SYSTEM, identity=Identity(submitter="tests", division=division))
     epoch_seconds = list(epoch_seconds or [1.0] * epochs)
@@ -55,6 +59,10 @@ def write_training_log(path: Path, benchmark: str = "3dgan", mode: str = "tta", 
                        ("opt_learning_rate_warmup_epochs", 5), ("opt_learning_rate_warmup_factor", ranks),
                        ("train_samples", samples_per_epoch)):
         emit("event", key, value)
+    train_data, eval_data = data or reference_data(benchmark).recipes
+    emit("event", "train_data", train_data, {"path": "data/train", "files": 20})
+    if mode == "tta":
+        emit("event", "eval_data", eval_data, {"path": "data/heldout", "files": 2})
     for key, value, metadata in extra:
         emit("event", key, value, metadata)
     if eval_interval is not None:

@@ -87,3 +87,27 @@ def test_a_rate_decay_and_a_judged_moving_average_are_not_yet_closed(tmp_path, d
     log = tmp_path / "result_1.txt"
     write_training_log(log, division=division, extra=extra)
     assert check_log(log, "3dgan").passed is accepted
+
+
+@pytest.mark.parametrize("division, data, smoke, accepted", [
+    ("closed", None, False, True),
+    ("closed", ("events=200000 geometry=fixed seed=1001 events_per_file=10000",
+                "the held-out split (0.1) of events=200000 geometry=fixed seed=1001 events_per_file=10000"), False, False),
+    ("closed", ("not a recorded stand-in set", "not a recorded stand-in set"), False, False),
+    ("closed", ("not a recorded stand-in set", "not a recorded stand-in set"), True, True),
+    ("open", ("not a recorded stand-in set", "not a recorded stand-in set"), False, True)])
+def test_a_closed_time_to_accuracy_run_is_on_the_reference_data_set(tmp_path, division, data, smoke, accepted):
+    """rules.md section 5: its RCPs and target were measured on it."""
+    log = tmp_path / "result_1.txt"
+    write_training_log(log, division=division, data=data, smoke=smoke)
+    assert check_log(log, "3dgan").passed is accepted
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_benchmark_rules_hold_the_reference_data_sets_recipes(name):
+    from benchmark.recipe import reference_data
+
+    train, heldout = reference_data(name).recipes
+    closed_tta = "not s['closed'] or s['mode'] != 'tta' or s['submittable'] is not True or "
+    assert {f"{closed_tta}s['train_data'] == '{train}'", f"{closed_tta}s['eval_data'] == '{heldout}'"} <= \
+        set(rule_checks(f"{name}.yaml")["END"])
