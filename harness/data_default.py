@@ -11,6 +11,7 @@ making it (`reference_model.simulator.ensure_dataset`).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -25,6 +26,7 @@ DEFAULT_EVENTS = {"fixed": 4000, "angle": 1000}
 TO_TARGET = (TTA, THROUGHPUT)  # modes trained until the quality target passes
 EVENTS_PER_FILE = {"fixed": 500, "angle": 250}
 DATA_DIR = "data"  # under the results root: the stand-in sets made there (never committed)
+EPOCH_MIN_STEPS = 10  # the fewest steps per epoch a default set gives at the run's global batch
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,21 @@ class TrainingData:
     heldout: Optional[Path] = None
 
 
-def default_data_dir(results_root: Path, geometry: str, seed: int) -> Path:
-    """The folder of the default stand-in set made from `seed`."""
-    return results_root / DATA_DIR / f"standin-{geometry}-seed{seed}"
+def default_data_dir(results_root: Path, geometry: str, seed: int, events: Optional[int] = None) -> Path:
+    """The folder of the default stand-in set made from `seed`; one of another size than the
+    embedded default says its size."""
+    size = f"-{events}" if events and events != DEFAULT_EVENTS[geometry] else ""
+    return results_root / DATA_DIR / f"standin-{geometry}{size}-seed{seed}"
+
+
+def scaled_events(request: RunRequest) -> int:
+    """Events of the default set of a run not trained to the target: the embedded default, or at
+    a global batch where that trains fewer than EPOCH_MIN_STEPS steps per epoch, enough for them
+    (a stand-in stream is prefix-stable, so the larger set begins with the smaller one)."""
+    geometry = get_spec(request.benchmark).geometry
+    per_file = EVENTS_PER_FILE[geometry]
+    needed = EPOCH_MIN_STEPS * request.global_batch / request.train_fraction
+    return max(DEFAULT_EVENTS[geometry], per_file * math.ceil(needed / per_file))
 
 
 def ensure_standin(directory: Path, geometry: str, seed: int, events: int | None = None) -> Path:
@@ -61,18 +75,47 @@ def training_data(request: RunRequest) -> TrainingData:
         data = reference_training_data(request)
     else:
         geometry = get_spec(request.benchmark).geometry
-        data = TrainingData(default_data_dir(Path(request.results), geometry, request.seed))
+        events = scaled_events(request)
+        data = TrainingData(default_data_dir(Path(request.results), geometry, request.seed, events))
         if not request.dry_run:
-            ensure_standin(data.train, geometry, request.seed)
+            ensure_standin(data.train, geometry, request.seed, events)
     data = TrainingData(data.train.resolve(), data.heldout.resolve() if data.heldout else None)
     if not request.dry_run:
         from reference_model.data import list_files
 
         for directory in filter(None, (data.train, data.heldout)):
             list_files(directory)
-    if request.data and request.mode in TO_TARGET and data.train.exists():  # the reference set fills them
-        require_evaluable(request, data)
+    if request.data and data.train.exists():  # the default sets are sized for the run
+        require_usable(request, data)
     return data
+
+
+def require_usable(request: RunRequest, data: TrainingData) -> None:
+    """The checks on --data that can be made before anything is launched or submitted: a step
+    per epoch at this scale and, for a run trained to the target, a held-out set that fills the
+    target's energy bins."""
+    require_steps(request, data)
+    if request.mode in TO_TARGET:
+        require_evaluable(request, data)
+
+
+def require_steps(request: RunRequest, data: TrainingData) -> None:
+    """Refuse, in one line naming the data and the fix, training data that gives each rank no
+    full step per epoch at this scale: the ranks would fail only after their launch (or after a
+    batch job's wait in the queue)."""
+    from reference_model.data import list_files, split_files
+    from reference_model.errors import InputError
+    from reference_model.pipeline import events_per_rank
+
+    files = list_files(data.train)
+    if data.heldout is None:  # the trainer holds out the files after --train-fraction
+        files, _ = split_files(files, request.train_fraction)
+    ranks = request.ranks * request.emulate_ranks
+    per_rank = events_per_rank(files, ranks)
+    if per_rank < request.per_rank_batch:
+        raise InputError(f"--data {request.data}: {per_rank * ranks:,} training events give each of {ranks:,} "
+                         f"ranks {per_rank} per epoch, fewer than one batch of {request.per_rank_batch}; "
+                         f"make a larger set (harness data synth --events N) or run without --data")
 
 
 def reference_training_data(request: RunRequest) -> TrainingData:

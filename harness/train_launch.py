@@ -96,11 +96,11 @@ def launch_training(request: RunRequest, return_summary: bool = False):
     if request.mode == TTA:
         announce_convergence_scale(request, sys.stderr if request.dry_run else sys.stdout)
     if launcher == "slurm":
-        if request.mode == TTA and request.data and Path(request.data).exists():
-            from harness.data_default import require_evaluable
+        if request.data and Path(request.data).exists():  # before the job waits in the queue
+            from harness.data_default import require_usable
 
             heldout = Path(request.heldout_data) if request.heldout_data else None
-            require_evaluable(request, TrainingData(Path(request.data), heldout))  # before the job waits in the queue
+            require_usable(request, TrainingData(Path(request.data), heldout))
         code = batch_job(request, plan, [job_argv(request, launcher="srun")])
         return {} if return_summary else code
 
@@ -173,6 +173,12 @@ def launch_submission_set(request: RunRequest) -> int:
             raise InputError(f"--nodes {plan.nodes} from a login node runs as a Slurm batch job: add "
                              "--submit to submit it, or --dry-run to print its script")
         announce_convergence_scale(request, sys.stderr)  # elsewhere its tta run says it
+        if request.data and Path(request.data).exists():  # before the job waits in the queue
+            from harness.data_default import require_usable
+
+            heldout = Path(request.heldout_data) if request.heldout_data else None
+            for mode in SUBMISSION_SET:
+                require_usable(with_changes(request, mode=mode), TrainingData(Path(request.data), heldout))
         return batch_job(request, plan, [job_argv(request, mode=m, launcher="srun") for m in SUBMISSION_SET])
     codes = [launch_training(with_changes(request, mode=mode)) for mode in SUBMISSION_SET]
     return max(codes)
