@@ -97,6 +97,22 @@ def _winner() -> tuple[str, str]:
     return final_verdict(_limits()).winner
 
 
+RATE_SESSIONS = 3  # a campaign's rate for its hours left: the median over its last sessions
+
+
+def hours_left(curve: Optional[dict], samples: int) -> str:
+    """", about H h at R samples/s" for `samples` more at the campaign's recent rate (its last
+    RATE_SESSIONS sessions, wall time with evaluations); "" when no session recorded one."""
+    import statistics
+
+    rates = [s["samples_per_second"] for s in (curve or {}).get("sessions", [])[-RATE_SESSIONS:]
+             if s.get("samples_per_second")]
+    if not rates or samples <= 0:
+        return ""
+    rate = statistics.median(rates)
+    return f", about {samples / rate / 3600:.1f} h at {rate:.1f} samples/s"
+
+
 def _study_state() -> JobState:
     from benchmark import recipe_study
 
@@ -104,7 +120,9 @@ def _study_state() -> JobState:
     if segment is None:
         return JobState(DONE, f"picked {'/'.join(_winner())}")
     arm, until = segment
-    return JobState(READY, f"the {arm} arm from {recipe_study.arm_samples(arm):,} to {until:,} samples",
+    trained = recipe_study.arm_samples(arm)
+    return JobState(READY, f"the {arm} arm from {trained:,} to {until:,} samples"
+                           f"{hours_left(recipe_study.read_arm(arm), until - trained)}",
                     "harness reference study --hours H")
 
 
@@ -211,11 +229,13 @@ def _angle_state() -> JobState:
     from benchmark.campaign import read_curve
 
     recipe = angle_recipe(_limits())
-    trained = curve_samples(read_curve(recipe.campaign_name, 1))
+    curve = read_curve(recipe.campaign_name, 1)
+    trained = curve_samples(curve)
     command = f"harness reference train --benchmark {ANGLE} --hours H"
     if trained >= recipe.budget_samples:
         return JobState(DONE, f"trained its {recipe.budget_samples:,} samples", command)
-    return JobState(READY, f"{trained:,} of {recipe.budget_samples:,} samples", command)
+    return JobState(READY, f"{trained:,} of {recipe.budget_samples:,} samples"
+                           f"{hours_left(curve, recipe.budget_samples - trained)}", command)
 
 
 def _train_angle(hours: float, settings: Settings) -> None:

@@ -103,8 +103,12 @@ def test_the_recipe_study_trains_its_next_segment_until_it_has_picked(monkeypatc
     monkeypatch.setattr(queue, "_limits", lambda: {})
     monkeypatch.setattr(recipe_study, "next_segment", lambda limits: ("cosine", 200_000))
     monkeypatch.setattr(recipe_study, "arm_samples", {"cosine": 130_000}.get)
+    monkeypatch.setattr(recipe_study, "read_arm", lambda arm: None)
     assert queue._study_state() == JobState(READY, "the cosine arm from 130,000 to 200,000 samples",
                                             "harness reference study --hours H")
+    sessions = [{"samples_per_second": rate} for rate in (2.0, 8.0, 7.0, 9.0)]
+    monkeypatch.setattr(recipe_study, "read_arm", lambda arm: {"sessions": sessions})
+    assert queue._study_state().detail == "the cosine arm from 130,000 to 200,000 samples, about 2.4 h at 8.0 samples/s"
     monkeypatch.setattr(recipe_study, "next_segment", lambda limits: None)
     monkeypatch.setattr(queue, "_winner", lambda: ("cosine", "raw"))
     assert queue._study_state().kind == DONE and queue._study_state().detail == "picked cosine/raw"
