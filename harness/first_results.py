@@ -112,17 +112,23 @@ def runs(root: Optional[Path] = None) -> tuple[list, list]:
 
 
 def next_seed(root: Optional[Path] = None) -> int:
-    """A seed no run of this job has used, cut-off ones included (MLPerf: every run its own seed)."""
+    """A seed no run of this job has used, cut-off ones set aside included (MLPerf: every run its
+    own seed)."""
+    import json
+
     ended, cut_off = runs(root)
-    return max([FIRST_SEED - 1, *(_seed(f.summary) for f in ended + cut_off)]) + 1
+    seeds = [_seed(f.summary) for f in ended + cut_off]
+    seeds += [_seed(json.loads(path.read_text())) for path in INTERRUPTED.glob("*.json")]
+    return max([FIRST_SEED - 1, *filter(None, seeds)]) + 1
 
 
 def set_aside(cut_off: list) -> None:
-    """Move cut-off runs (summary and log) out of the submission tree, kept for the record."""
+    """Move cut-off runs (summary and log) out of the submission tree, kept for the record under
+    names of their own (a result number is used again once its run has left the tree)."""
     INTERRUPTED.mkdir(parents=True, exist_ok=True)
     for found in cut_off:
         for path in filter(None, (found.summary_path, found.log_path)):
-            shutil.move(str(path), INTERRUPTED / f"{found.system}-{path.name}")
+            shutil.move(str(path), INTERRUPTED / f"{found.system}-seed{_seed(found.summary)}-{path.name}")
         print(f"[first results] {found.summary_path} was cut off ({found.summary.get('reason', 'no reason')}); "
               f"moved to {INTERRUPTED}: a time-to-accuracy run is never resumed", flush=True)
 

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "curves, targets and checkpoints. Trains the next job for --hours at low priority and goes "
                     "on to the following one when it ends; stops at a step a person runs (a promotion and a "
                     "ship) or one that is blocked, with the command that runs it. Stops with a checkpoint on "
-                    "SIGTERM; commit benchmark/ after.",
+                    "SIGTERM; commit benchmark/ after (and results/, where the first time-to-accuracy results landed).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_background_options(parser)
     parser.add_argument("--status", action="store_true", help="print every job's state and the next one; train nothing")

@@ -51,9 +51,10 @@ def test_a_cut_off_run_is_set_aside_with_its_log(tree):
     path = write_result(tree, 1, 101, "aborted", "SIGTERM during epoch 2")
     first_results.set_aside(first_results.runs(tree)[1])
     assert not path.exists() and not path.with_suffix(".txt").exists()
-    assert sorted(p.name for p in first_results.INTERRUPTED.iterdir()) == [f"{SYSTEM}-result_1.json",
-                                                                             f"{SYSTEM}-result_1.txt"]
+    assert sorted(p.name for p in first_results.INTERRUPTED.iterdir()) == [f"{SYSTEM}-seed101-result_1.json",
+                                                                             f"{SYSTEM}-seed101-result_1.txt"]
     assert first_results.runs(tree) == ([], [])
+    assert first_results.next_seed(tree) == 102, "a set-aside run's seed is not used again"
 
 
 def test_the_hours_a_run_needs():
