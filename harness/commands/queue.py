@@ -12,15 +12,17 @@ from harness.arguments import add_background_options
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `queue` to `harness reference`'s subcommands."""
     parser = sub.add_parser(
-        "queue", help="train the background slot's next jobs for --hours (recipe study, v3, angle, closed rule, first TTA results)",
+        "queue", help="train the background slot's next jobs for --hours (recipe study, v3, angle, closed "
+                      "rule, first TTA results)",
         description="The one background slot's jobs in their order: the recipe study; 3dgan v3's target steps, "
                     "second seed, promotion and ship; the 3dgan-angle campaign, its target steps, second seed, "
-                    "promotion and ship; the closed-rule study; the first five time-to-accuracy results at one rank "
-                    "(each started only when --hours cover it, never resumed). Each job's state is read from the committed "
-                    "curves, targets and checkpoints. Trains the next job for --hours at low priority and goes "
-                    "on to the following one when it ends; stops at a step a person runs (a promotion and a "
-                    "ship) or one that is blocked, with the command that runs it. Stops with a checkpoint on "
-                    "SIGTERM; commit benchmark/ after (and results/, where the first time-to-accuracy results landed).",
+                    "promotion and ship; the closed-rule study; the first five time-to-accuracy results at one "
+                    "rank (each started only when --hours cover it, never resumed). Each job's state is read "
+                    "from the committed curves, targets and checkpoints. Trains the next job for --hours at low "
+                    "priority and goes on to the following one when it ends; stops at a step a person runs (a "
+                    "promotion and a ship) or one that is blocked, with the command that runs it. Stops with a "
+                    "checkpoint on SIGTERM; commit benchmark/ after (and results/, where the first "
+                    "time-to-accuracy results land).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_background_options(parser)
     parser.add_argument("--status", action="store_true", help="print every job's state and the next one; train nothing")

@@ -94,8 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "epoch; rules.md section 3): a closed result of such a run fails compliance")
     train.add_argument("--lr-decay", type=learning_rate_decay, default=None, metavar="START,END,FACTOR",
                        help="multiply the rate by a cosine in samples, from 1 at START down to FACTOR at END, "
-                            "held after (MLPerf HPC's references decay to about a tenth this way). Not yet part of the closed recipe (rules.md section 3): a closed "
-                            "result with it fails compliance")
+                            "held after (MLPerf HPC's references decay to about a tenth this way). Not yet part "
+                            "of the closed recipe (rules.md section 3): a closed result with it fails compliance")
     train.add_argument("--ema-horizon-samples", type=positive_int, default=None, metavar="N",
                        help="keep an exponential moving average of the generator's weights over about N samples "
                             "(per-step decay 1 - global batch / N); the quality gate judges it and "

@@ -207,7 +207,8 @@ def make_inference_result(root: Path, benchmark: str = "3dgan", scenario: str = 
         "settings": {"intra_op_threads": 1, "inter_op_threads": 1, "streams": streams, "batch_size": 8,
                      "precision": precision},
         "min_duration_ms": 600000 if official_minimum else 1000, "official_minimum": official_minimum,
-        **({"loadgen": {"settings": {"server_target_latency_ms": server_latency_ms or SERVER_LATENCY_BOUND_MS[benchmark],
+        **({"loadgen": {"settings": {"server_target_latency_ms":
+                                         server_latency_ms or SERVER_LATENCY_BOUND_MS[benchmark],
                                      "server_target_qps": server_qps}},
             "server_search": server_search} if scenario == vocabulary.SERVER else {}),
         "quality": {"passed": True, "checkpoint_target": {"passed": True},

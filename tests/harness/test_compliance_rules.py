@@ -92,7 +92,8 @@ def test_a_rate_decay_and_a_judged_moving_average_are_not_yet_closed(tmp_path, d
 @pytest.mark.parametrize("division, data, smoke, accepted", [
     ("closed", None, False, True),
     ("closed", ("events=200000 geometry=fixed seed=1001 events_per_file=10000",
-                "the held-out split (0.1) of events=200000 geometry=fixed seed=1001 events_per_file=10000"), False, False),
+                "the held-out split (0.1) of events=200000 geometry=fixed seed=1001 events_per_file=10000"),
+     False, False),
     ("closed", ("not a recorded stand-in set", "not a recorded stand-in set"), False, False),
     ("closed", ("not a recorded stand-in set", "not a recorded stand-in set"), True, True),
     ("open", ("not a recorded stand-in set", "not a recorded stand-in set"), False, True)])

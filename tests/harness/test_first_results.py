@@ -72,7 +72,8 @@ def test_the_job_waits_for_the_study_then_for_the_decision_then_runs_five(tree, 
     assert queue._first_results_state().kind == BLOCKED
     monkeypatch.setattr(first_results, "reference", lambda: Reference(one_rank_run("cosine", "raw"), 90_000, 8.0))
     state = queue._first_results_state()
-    assert state.kind == FOREGROUND and "lr_decay None" in state.detail and "land the closed-rule decision" in state.detail
+    assert state.kind == FOREGROUND and "lr_decay None" in state.detail
+    assert "land the closed-rule decision" in state.detail
     monkeypatch.setattr("harness.reference_runs.differences", lambda request, recipe, seed: [])
     assert queue._first_results_state() == ready("run 1 of 5 (seed 101), about 3.9 h uninterrupted")
     for index in range(1, 6):

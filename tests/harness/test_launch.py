@@ -275,7 +275,8 @@ def test_many_nodes_says_the_global_batch_the_peak_rate_and_the_missing_rcp(no_s
     assert "missing RCP at global batch 8192 (above the largest RCP, 16); the submitter must add the RCP runs " \
            "at global batch 8192 (at least 3 converged reference runs, MLPerf asks for 10" in err
     assert launch_training(RunRequest.from_argv(["--mode", "tta", "--nodes", "2", *argv[4:]])) == 0  # 2 x 1 x 8
-    assert "[harness] RCP found for global batch 16: runs must converge in at least 128 samples" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "[harness] RCP found for global batch 16: runs must converge in at least 128 samples" in err
 
 
 @pytest.mark.parametrize("flag", [["--nodes", "0"], ["--ranks-list", "2,x"], ["--mode", "nope"]])
@@ -363,7 +364,8 @@ LAUNCHER = """import sys
 import harness.train_launch as launch
 from harness.run_request import RunRequest
 rank, data, root, ready = sys.argv[1:5]
-launch.worker_arguments = lambda request, system, d, log, summary, ckpt: [sys.executable, "-c", rank, str(summary), ready]
+launch.worker_arguments = lambda request, system, d, log, summary, ckpt: [
+    sys.executable, "-c", rank, str(summary), ready]
 launch.launch_training(RunRequest.from_argv(["--mode", "epoch-time", "--cores-per-rank", "1", "--data", data,
                                              "--results", root, "--launcher", "local"]))
 """
