@@ -143,6 +143,7 @@ def measure_training_roofline(benchmark: str, precision: str) -> tuple[dict, int
 
 
 def run_scaling(args: RunRequest) -> int:
+    from harness.data_default import TrainingData, require_usable
     from harness.run_request import with_changes
     from harness.train_launch import prepare
 
@@ -157,8 +158,10 @@ def run_scaling(args: RunRequest) -> int:
     runs = [(kind, with_changes(args, mode=EPOCH_TIME, scaling_type=None, ranks_list=None, launcher=launcher,
                          nodes=layouts[ranks][0], ranks_per_node=layouts[ranks][1], per_rank_batch=batch,
                          cores_per_rank=cores)) for kind, ranks, batch in points]
-    for _, point in runs:  # refuse a point that cannot launch before the first one runs
+    for _, point in runs:  # refuse a point that cannot launch, or whose --data gives it no step, before the first runs
         prepare(point)
+        if point.data and Path(point.data).exists():
+            require_usable(point, TrainingData(Path(point.data)))
     if launcher == "slurm":
         return write_point_jobs(args, runs)
     return measure_series(args, runs, {"cores_per_rank": cores, "cores_source": cores_source})

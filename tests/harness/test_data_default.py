@@ -92,8 +92,15 @@ def test_data_too_small_for_one_step_per_rank_is_refused_before_launch(fixed_dat
 
 
 def test_the_submission_sets_batch_job_is_refused_too(fixed_data_dir, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--nodes", "8", "--ranks-per-node", "8",
-                           "--launcher", "slurm", "--dry-run", "--data", str(fixed_data_dir), "--results",
-                           str(tmp_path)], capture_output=True, text=True, timeout=600)
+    done = _run("--nodes", "8", "--ranks-per-node", "8", "--launcher", "slurm", "--dry-run", "--data",
+                str(fixed_data_dir), "--results", str(tmp_path))
     assert done.returncode == 2 and "fewer than one batch of 8" in done.stderr.splitlines()[-1]
     assert "#SBATCH" not in done.stdout
+
+
+def test_a_scaling_series_is_refused_before_its_first_point_when_a_larger_one_gets_no_step(
+        fixed_data_dir, tmp_path):
+    done = _run("--mode", "scaling", "--scaling-type", "weak", "--ranks-list", "1,64", "--cores-per-rank", "1",
+                "--oversubscribe", "--data", str(fixed_data_dir), "--results", str(tmp_path), "--dry-run")
+    assert done.returncode == 2 and "give each of 64 ranks 7 per epoch" in done.stderr.splitlines()[-1]
+    assert "[scaling] weak" not in done.stdout, "no point ran"
