@@ -49,3 +49,5 @@ def test_a_run_logs_its_training_and_held_out_data(fixed_data_dir, tmp_path, sep
         assert events[keys.EVAL_DATA] == (recipe, {"path": str(fixed_data_dir), "files": 4})
     else:
         assert events[keys.EVAL_DATA][0] == f"the held-out split (0.1) of {recipe}"
+    assert not set(events) & {keys.mlperf.OPT_LR_DECAY_SCHEDULE, keys.mlperf.OPT_END_LR, keys.MOVING_AVERAGE}, \
+        "no rate decay and the generator itself judged (tests/benchmark/test_training_schedule.py)"

@@ -1,6 +1,7 @@
 """A time-to-accuracy run with the recipe study's schedule (`--lr-decay`, `--ema-horizon-samples`):
 the rate follows the cosine in samples, the quality gate judges the generator's moving average
-(and an exported generator is that average), and the log says both."""
+(and an exported generator is that average), and the log says both (a run without them logs
+neither: tests/benchmark/test_data_identity.py)."""
 from functools import partial
 
 import pytest
@@ -56,12 +57,3 @@ def test_the_gate_judges_the_moving_average_under_the_decayed_rate(fixed_data_di
     assert events[keys.mlperf.OPT_END_LR][0] == pytest.approx(0.0001)
     assert events[keys.MOVING_AVERAGE][0] == 16, "per-step decay 0.5 at global batch 8: about 16 samples"
 
-
-def test_a_run_without_them_logs_neither(fixed_data_dir, tmp_path):
-    run = TrainConfig(benchmark="3dgan", mode=TTA, data=fixed_data_dir, checkpoint_dir=tmp_path / "state",
-                      epochs=1, per_rank_batch=8, smoke=True, max_steps_per_epoch=1, warmup_epochs=0,
-                      precision=FLOAT32, stop_at_target=False)
-    logger = RecordingLogger()
-    train(run, Communicator(), logger)
-    logged = {key for key, _, _ in logger.events}
-    assert not logged & {keys.mlperf.OPT_LR_DECAY_SCHEDULE, keys.mlperf.OPT_END_LR, keys.MOVING_AVERAGE}
