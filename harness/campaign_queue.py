@@ -306,7 +306,7 @@ def _first_results_state() -> JobState:
 def _train_first_results(hours: float, settings: Settings) -> None:
     from harness import first_results
 
-    first_results.train_one(hours, settings.campaign_data)
+    first_results.train_runs(hours, settings.campaign_data)
 
 
 def background_queue() -> list[Job]:

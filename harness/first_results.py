@@ -20,6 +20,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -133,23 +134,33 @@ def set_aside(cut_off: list) -> None:
               f"moved to {INTERRUPTED}: a time-to-accuracy run is never resumed", flush=True)
 
 
-def train_one(hours: float, data_dir: Path) -> None:
-    """Start the next run if `hours` cover it, and wait for it; a SIGTERM is passed on to it."""
+def train_runs(hours: float, data_dir: Path) -> None:
+    """Run the next runs, one after another, while `hours` cover one and fewer than RUNS have
+    ended; stop at a run that was cut off (SIGTERM is passed on to the run)."""
     from benchmark.campaign import ensure_campaign_data
     from benchmark.recipe import reference_data
-    from harness.run_request import to_argv
 
+    deadline = time.monotonic() + hours * 3600.0
     set_aside(runs()[1])
     found = reference()
     need = found.hours_needed()
-    if need is None or hours < need:
-        print(f"[first results] a run needs about {'?' if need is None else f'{need:.1f}'} h uninterrupted "
-              f"({MARGIN:g} x the slowest batch-{GLOBAL_BATCH} RCP run, {found.slowest_samples:,} samples, at the "
-              f"reference runs' {found.samples_per_second or 'unrecorded'} samples/s) and this session has "
-              f"{hours:.1f} h: not started", flush=True)
-        return
-    ensure_campaign_data(reference_data(BENCHMARK), data_dir)
-    request = closed_request(next_seed(), data_dir, found.recipe.precision)
+    while len(runs()[0]) < RUNS:
+        left = (deadline - time.monotonic()) / 3600.0
+        if need is None or left < need:
+            print(f"[first results] a run needs about {'?' if need is None else f'{need:.1f}'} h uninterrupted "
+                  f"({MARGIN:g} x the slowest batch-{GLOBAL_BATCH} RCP run, {found.slowest_samples:,} samples, at "
+                  f"the reference runs' {found.samples_per_second or 'unrecorded'} samples/s) and this session "
+                  f"has {left:.1f} h: not started", flush=True)
+            return
+        ensure_campaign_data(reference_data(BENCHMARK), data_dir)
+        if not _run_one(closed_request(next_seed(), data_dir, found.recipe.precision)):
+            return
+
+
+def _run_one(request) -> bool:
+    """One run as its own `harness run` process; False when it was cut off (set aside)."""
+    from harness.run_request import to_argv
+
     command = [sys.executable, "-m", "harness.cli", "run", *to_argv(request)]
     print(f"[first results] {shlex.join(command)}", flush=True)
     child = subprocess.Popen(command)
@@ -158,4 +169,6 @@ def train_one(hours: float, data_dir: Path) -> None:
         child.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    set_aside(runs()[1])
+    cut_off = runs()[1]
+    set_aside(cut_off)
+    return not cut_off

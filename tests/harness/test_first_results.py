@@ -89,7 +89,7 @@ def ready(detail: str) -> queue.JobState:
 def test_no_run_starts_when_the_hours_do_not_cover_it(tree, monkeypatch, capsys):
     monkeypatch.setattr(first_results, "reference", lambda: Reference(one_rank_run("cosine", "raw"), 90_000, 8.0))
     monkeypatch.setattr("subprocess.Popen", lambda *a, **k: pytest.fail("a run was started"))
-    first_results.train_one(2.0, Path("data"))
+    first_results.train_runs(2.0, Path("data"))
     assert "a run needs about 3.9 h uninterrupted" in capsys.readouterr().out
 
 
@@ -100,3 +100,24 @@ def test_a_run_is_the_closed_defaults_on_the_reference_data():
     assert (request.data, request.heldout_data) == ("/campaign-data/train-fixed-seed1001",
                                                     "/campaign-data/heldout-fixed-seed2001")
     assert request.eval_every_samples is None and request.lr_decay is None, "the closed defaults as they stand"
+
+
+def test_runs_follow_one_another_while_the_hours_cover_them_and_stop_at_a_cut_off_one(tree, monkeypatch):
+    monkeypatch.setattr(first_results, "reference", lambda: Reference(one_rank_run("cosine", "raw"), 7_200, 8.0))
+    monkeypatch.setattr("benchmark.campaign.ensure_campaign_data", lambda data, directory: None)
+    started = []
+
+    cut_off_seed = 103
+
+    def run(request):
+        started.append(request.seed)
+        cut = request.seed == cut_off_seed
+        write_result(tree, 10 + len(started), request.seed, *(("aborted", "SIGTERM during epoch 1") if cut else ()))
+        return not cut
+
+    monkeypatch.setattr(first_results, "_run_one", run)
+    first_results.train_runs(10.0, Path("data"))  # 0.3 h a run
+    assert started == [101, 102, 103], "the cut-off run ends the session"
+    first_results.train_runs(10.0, Path("data"))
+    assert started[3:] == [104, 105, 106], "its seed is not used again; five ended, the job stops"
+    assert len(first_results.runs(tree)[0]) == 5 and len(list(first_results.INTERRUPTED.glob("*.json"))) == 1
