@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -159,16 +158,14 @@ def train_runs(hours: float, data_dir: Path) -> None:
 
 def _run_one(request) -> bool:
     """One run as its own `harness run` process; False when it was cut off (set aside)."""
+    from harness.launch import sigterm_passed_on
     from harness.run_request import to_argv
 
     command = [sys.executable, "-m", "harness.cli", "run", *to_argv(request)]
     print(f"[first results] {shlex.join(command)}", flush=True)
     child = subprocess.Popen(command)
-    previous = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
-    try:
+    with sigterm_passed_on([child]):
         child.wait()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     cut_off = runs()[1]
     set_aside(cut_off)
     return not cut_off

@@ -28,7 +28,8 @@ from typing import Optional
 from benchmark import vocabulary
 from harness import results
 from harness.launch import (LaunchPlan, Placement, core_groups, local_command, local_equivalent,
-                            mpirun_command, pin_on_start, place, require_mpirun, srun_command)
+                            mpirun_command, pin_on_start, place, require_mpirun, sigterm_passed_on,
+                            srun_command)
 from harness.run_request import RunRequest, with_changes
 from harness.train_launch import batch_job, job_argv, prepare, worker_arguments
 from reference_model.errors import InputError
@@ -141,12 +142,15 @@ def _command(index: int, run: results.TrainingRun, own: RunRequest, plan: Launch
 
 def _run_concurrently(recorder: results.Recorder, instances: list[Instance], ranks: int, launch: dict) -> list[dict]:
     """Start every instance, wait for all, and give each its final record (aborted if it died)."""
+    started: list[subprocess.Popen] = []
     try:
-        for instance in instances:
-            print(f"[harness] instance {instance.index}: log {instance.run.log}", flush=True)
-            instance.process = subprocess.Popen(instance.command, env=instance.env,
-                                                preexec_fn=pin_on_start(instance.cpus))
-        codes = [instance.process.wait() for instance in instances]
+        with sigterm_passed_on(started):  # each instance checkpoints and stops, and is recorded as it ended
+            for instance in instances:
+                print(f"[harness] instance {instance.index}: log {instance.run.log}", flush=True)
+                instance.process = subprocess.Popen(instance.command, env=instance.env,
+                                                    preexec_fn=pin_on_start(instance.cpus))
+                started.append(instance.process)
+            codes = [instance.process.wait() for instance in instances]
     except BaseException:  # interrupted: every instance is recorded as aborted, none left unfinished
         for instance in instances:
             if instance.process is not None and instance.process.poll() is None:

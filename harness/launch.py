@@ -19,15 +19,18 @@ a second or more apart, so 10 ms of latency is nothing) and MPI yields the core 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional, Sequence
 
 from reference_model.errors import InputError
 
@@ -276,6 +279,28 @@ def pin_on_start(cpus: Optional[set]) -> Optional[Callable[[], None]]:
     if not cpus:
         return None
     return lambda: os.sched_setaffinity(0, cpus)
+
+
+@contextlib.contextmanager
+def sigterm_passed_on(children: Sequence[subprocess.Popen]) -> Iterator[None]:
+    """While inside, a SIGTERM to this process (a batch system's time limit, the background queue
+    stopping) is passed on to `children` (a list that may still grow) instead of ending this
+    process: they stop as they would on their own (a rank checkpoints) and this process records
+    how they ended. Only the main thread takes signals; elsewhere this changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def pass_on(*_) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, pass_on)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def mpirun_command(plan: LaunchPlan, worker: list[str], placement: Placement) -> list[str]:

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import datetime
 import shlex
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Optional, TextIO
 
@@ -26,7 +24,7 @@ from benchmark.vocabulary import EPOCH_TIME, TTA
 from harness.data_default import TrainingData
 from harness.launch import (LaunchPlan, Placement, check_reach, choose_launcher, local_command,
                             local_equivalent, mpirun_command, pin_on_start, place, require_mpirun,
-                            sbatch_script, srun_command, submit)
+                            sbatch_script, sigterm_passed_on, srun_command, submit)
 from harness.run_request import RunRequest, to_argv, with_changes
 from harness.train_worker import WORKER_FLAGS, WORKER_FLAGS_ALWAYS
 from reference_model.errors import InputError
@@ -126,26 +124,14 @@ def launch_training(request: RunRequest, return_summary: bool = False):
     print(f"[harness] log {run.log}", flush=True)
     launch = placement.record(launcher, plan)
     try:
-        returncode = run_passing_sigterm(command, env, cpus)
+        child = subprocess.Popen(command, env=env, preexec_fn=pin_on_start(cpus))
+        with sigterm_passed_on([child]):  # the ranks checkpoint and stop, and the run is recorded as it ended
+            returncode = child.wait()
     except BaseException:  # interrupted: recorded as aborted, never left looking unfinished
         recorder.finish_training(run, 1, request.ranks, shown, launch)
         raise
     summary = recorder.finish_training(run, returncode, request.ranks, shown, launch)
     return summary if return_summary else (0 if summary.get("status") == "success" else 1)
-
-
-def run_passing_sigterm(command: list[str], env: Optional[dict], cpus: Optional[set]) -> int:
-    """Run the ranks' command to its end. A SIGTERM to this process (a batch system's time limit,
-    the background queue stopping) is passed on to it, so the ranks checkpoint and stop and the
-    run is recorded as it ended, rather than this process dying before it records anything."""
-    child = subprocess.Popen(command, env=env, preexec_fn=pin_on_start(cpus))
-    if threading.current_thread() is not threading.main_thread():
-        return child.wait()
-    previous = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
-    try:
-        return child.wait()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def rank_command(plan: LaunchPlan, launcher: str, placement: Placement, worker: list[str]):

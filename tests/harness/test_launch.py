@@ -391,3 +391,25 @@ def test_a_sigterm_to_the_launcher_reaches_the_rank_and_the_run_is_recorded(no_s
     recorded = json.loads(summary.read_text())
     assert recorded["status"] == "aborted" and recorded["reason"].startswith("SIGTERM during epoch 1")
     assert not list((tmp_path / "root").rglob("*.partial"))
+
+
+def test_a_sigterm_inside_the_context_reaches_every_child_and_not_this_process(tmp_path):
+    """What the launcher and a throughput set's parent do while their children run."""
+    import signal
+    import time
+
+    from harness.launch import sigterm_passed_on
+
+    child_code = ("import signal, sys, time, pathlib; p = pathlib.Path(sys.argv[1]); "
+                  "signal.signal(signal.SIGTERM, lambda *_: (p.write_text('stopped'), sys.exit(1))); "
+                  "p.with_suffix('.ready').write_text(''); time.sleep(60)")
+    children, before = [], signal.getsignal(signal.SIGTERM)
+    with sigterm_passed_on(children):
+        for name in ("a", "b"):
+            children.append(subprocess.Popen([sys.executable, "-c", child_code, str(tmp_path / name)]))
+        while len(list(tmp_path.glob("*.ready"))) < 2:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert [child.wait(timeout=30) for child in children] == [1, 1]
+    assert (tmp_path / "a").read_text() == (tmp_path / "b").read_text() == "stopped"
+    assert signal.getsignal(signal.SIGTERM) == before, "the handler is restored"
