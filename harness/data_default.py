@@ -70,7 +70,7 @@ def training_data(request: RunRequest) -> TrainingData:
     here unless it is a dry run. A wrong --data fails here, before a result number is taken, and
     so does data whose held-out set cannot fill the target's energy bins."""
     if request.data:
-        data = TrainingData(Path(request.data), Path(request.heldout_data) if request.heldout_data else None)
+        data = given_data(request)
     elif request.mode in TO_TARGET and not request.smoke:
         data = reference_training_data(request)
     else:
@@ -88,6 +88,18 @@ def training_data(request: RunRequest) -> TrainingData:
     if request.data and data.train.exists():  # the default sets are sized for the run
         require_usable(request, data)
     return data
+
+
+def given_data(request: RunRequest) -> TrainingData:
+    """--data and --heldout-data as the request gives them (it gives --data)."""
+    return TrainingData(Path(request.data), Path(request.heldout_data) if request.heldout_data else None)
+
+
+def check_given_data(request: RunRequest) -> None:
+    """`require_usable` on --data where it can be read here: what a batch job or a scaling series
+    checks before it is written or its first point runs elsewhere."""
+    if request.data and Path(request.data).exists():
+        require_usable(request, given_data(request))
 
 
 def require_usable(request: RunRequest, data: TrainingData) -> None:

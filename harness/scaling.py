@@ -143,7 +143,7 @@ def measure_training_roofline(benchmark: str, precision: str) -> tuple[dict, int
 
 
 def run_scaling(args: RunRequest) -> int:
-    from harness.data_default import TrainingData, require_usable
+    from harness.data_default import check_given_data
     from harness.run_request import with_changes
     from harness.train_launch import prepare
 
@@ -160,8 +160,7 @@ def run_scaling(args: RunRequest) -> int:
                          cores_per_rank=cores)) for kind, ranks, batch in points]
     for _, point in runs:  # refuse a point that cannot launch, or whose --data gives it no step, before the first runs
         prepare(point)
-        if point.data and Path(point.data).exists():
-            require_usable(point, TrainingData(Path(point.data)))
+        check_given_data(point)
     if launcher == "slurm":
         return write_point_jobs(args, runs)
     return measure_series(args, runs, {"cores_per_rank": cores, "cores_source": cores_source})

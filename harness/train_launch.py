@@ -94,11 +94,9 @@ def launch_training(request: RunRequest, return_summary: bool = False):
     if request.mode == TTA:
         announce_convergence_scale(request, sys.stderr if request.dry_run else sys.stdout)
     if launcher == "slurm":
-        if request.data and Path(request.data).exists():  # before the job waits in the queue
-            from harness.data_default import require_usable
+        from harness.data_default import check_given_data
 
-            heldout = Path(request.heldout_data) if request.heldout_data else None
-            require_usable(request, TrainingData(Path(request.data), heldout))
+        check_given_data(request)  # before the job waits in the queue
         code = batch_job(request, plan, [job_argv(request, launcher="srun")])
         return {} if return_summary else code
 
@@ -159,12 +157,10 @@ def launch_submission_set(request: RunRequest) -> int:
             raise InputError(f"--nodes {plan.nodes} from a login node runs as a Slurm batch job: add "
                              "--submit to submit it, or --dry-run to print its script")
         announce_convergence_scale(request, sys.stderr)  # elsewhere its tta run says it
-        if request.data and Path(request.data).exists():  # before the job waits in the queue
-            from harness.data_default import require_usable
+        from harness.data_default import check_given_data
 
-            heldout = Path(request.heldout_data) if request.heldout_data else None
-            for mode in SUBMISSION_SET:
-                require_usable(with_changes(request, mode=mode), TrainingData(Path(request.data), heldout))
+        for mode in SUBMISSION_SET:  # before the job waits in the queue
+            check_given_data(with_changes(request, mode=mode))
         return batch_job(request, plan, [job_argv(request, mode=m, launcher="srun") for m in SUBMISSION_SET])
     codes = [launch_training(with_changes(request, mode=mode)) for mode in SUBMISSION_SET]
     return max(codes)
