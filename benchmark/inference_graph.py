@@ -1,17 +1,11 @@
 """Inference-only rewrites of the two frozen generators that compute the same showers.
 
-Both frozen generators up-sample (nearest neighbour), maybe zero-pad, and then convolve. Each
-output of such a convolution only sees repeated copies of low-resolution cells, so the taps
-that land on the same copy can be summed beforehand: per output *phase* (the output index
-modulo the up-sampling factor) the layer is a smaller convolution over the low-resolution
-input. All phases together are one convolution whose output channels are (phase, channel)
-pairs, followed by a depth-to-space reshuffle and a crop. This is the sub-pixel (polyphase) form
-of "fused padding and up-sampling"; no up-sampled or padded copy of an activation is written.
-Zero padding in the up-sampled grid maps to zero padding in the low-resolution grid (floor
-division sends padded positions to negative or too-large low-resolution indices), so a rewrite
-is exact up to float summation order. `rewrite_generator` picks the rewrite by the frozen
-model's architecture fingerprint and refuses any other architecture; the frozen model and its
-fingerprint are left as they are. Executed multiply-adds below are `fingerprint.layer_flops` of
+Both frozen generators up-sample (nearest neighbour), maybe zero-pad, and then convolve; each such
+triple runs here in its polyphase form (`reference_model/polyphase.py`: one convolution over the
+low-resolution grid whose output channels are (phase, channel) pairs, then depth-to-space and a
+crop), exact up to float summation order, with no up-sampled or padded copy of an activation.
+`rewrite_generator` picks the rewrite by the frozen model's architecture fingerprint and refuses
+any other architecture; the frozen model and its fingerprint are left as they are. Executed multiply-adds below are `fingerprint.layer_flops` of
 each graph; the benchmark still counts the frozen model's FLOPs, the convention of MFU.
 
 Fixed angle (`3dgan`, 25x25x25; "3dgan-generator-polyphase" v2): `up1, pad2, conv2` and
@@ -54,79 +48,12 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from reference_model.errors import InputError
+from reference_model.polyphase import PhaseAxis, depth_to_space, phase_axes, phase_kernel
 
 if TYPE_CHECKING:  # imported where used: TensorFlow is slow to load
     import keras
 
 PROVENANCE_KEYS = ("rewrite", "rewrite_version", "source_fingerprint", "source_checkpoint_sha256")
-
-
-@dataclass(frozen=True)
-class PhaseAxis:
-    """One axis of up-sample(factor) -> zero-pad(left) -> valid conv(kernel) with `outputs` outputs
-    from `inputs` low-resolution cells."""
-
-    factor: int
-    kernel: int
-    pad_left: int
-    inputs: int
-    outputs: int
-
-    @property
-    def taps(self) -> int:
-        """Low-resolution cells the widest phase touches."""
-        return (self.factor - 1 + self.kernel - 1) // self.factor + 1
-
-    @property
-    def first(self) -> int:
-        """Low-resolution index of the first output's phase block (may be negative: padding)."""
-        return (-self.pad_left) // self.factor
-
-    @property
-    def blocks(self) -> int:
-        """Phase blocks (groups of `factor` outputs) needed to cover every output."""
-        last = (self.outputs - 1 - self.pad_left) // self.factor
-        return last - self.first + 1
-
-    @property
-    def low_pad(self) -> tuple[int, int]:
-        """Zero padding of the low-resolution input so a valid conv yields at least `blocks`."""
-        left = -self.first
-        right = max(0, self.blocks + self.taps - 1 - self.inputs - left)
-        return left, right
-
-    @property
-    def crop_start(self) -> int:
-        """Where the frozen layer's first output sits in the depth-to-space result."""
-        return self.factor * -self.first - self.pad_left
-
-    def tap_map(self) -> np.ndarray:
-        """(factor, taps, kernel): 1 where kernel tap k of phase r lands on low-res offset j."""
-        out = np.zeros((self.factor, self.taps, self.kernel), dtype=np.float64)
-        for r in range(self.factor):
-            for k in range(self.kernel):
-                out[r, (r + k) // self.factor, k] = 1.0
-        return out
-
-
-def phase_axes(upsampling, padding, conv) -> list[PhaseAxis]:
-    """The three PhaseAxis of a frozen (UpSampling3D, ZeroPadding3D or None, Conv3D valid) triple."""
-    ins = upsampling.input.shape[1:4]
-    outs = conv.output.shape[1:4]
-    pads = [0, 0, 0] if padding is None else [p[0] for p in padding.padding]
-    if conv.padding != "valid" or any(s != 1 for s in conv.strides):
-        raise InputError(f"{conv.name}: only valid, stride-1 convolutions can be rewritten")
-    return [PhaseAxis(int(u), int(k), int(p), int(n), int(o))
-            for u, k, p, n, o in zip(upsampling.size, conv.kernel_size, pads, ins, outs)]
-
-
-def phase_kernel(kernel: np.ndarray, axes: list[PhaseAxis]) -> np.ndarray:
-    """(Kx,Ky,Kz,Ci,Co) -> (Jx,Jy,Jz,Ci, Ux*Uy*Uz*Co): taps summed per output phase."""
-    ax, ay, az = (a.tap_map() for a in axes)
-    merged = np.einsum("ajk,blm,cno,kmoid->jlniabcd", ax, ay, az,
-                       kernel.astype(np.float64))
-    jx, jy, jz, ci = merged.shape[:4]
-    return merged.reshape(jx, jy, jz, ci, -1).astype(np.float32)
 
 
 def _depth_to_space_layer():
@@ -141,14 +68,7 @@ def _depth_to_space_layer():
             self.crop, self.size = tuple(crop), tuple(size)
 
         def call(self, x):
-            ops = keras.ops
-            _, qx, qy, qz, _ = x.shape
-            ux, uy, uz = self.factors
-            x = ops.reshape(x, (-1, qx, qy, qz, ux, uy, uz, self.channels))
-            x = ops.transpose(x, (0, 1, 4, 2, 5, 3, 6, 7))
-            x = ops.reshape(x, (-1, qx * ux, qy * uy, qz * uz, self.channels))
-            (sx, sy, sz), (nx, ny, nz) = self.crop, self.size
-            return x[:, sx:sx + nx, sy:sy + ny, sz:sz + nz, :]
+            return depth_to_space(x, self.factors, self.channels, self.crop, self.size)
 
         def compute_output_shape(self, input_shape):
             return (input_shape[0], *self.size, self.channels)

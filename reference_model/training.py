@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from reference_model import transforms
+from reference_model.polyphase import PolyphaseGenerator
 from reference_model.showers import FIXED
 from reference_model.specs import ModelSpec, get_spec
 
@@ -96,6 +97,11 @@ class ReferenceGAN:
         keras.utils.set_random_seed(seed)  # the same initial weights on every rank
         self.spec = spec
         self.generator = spec.build_generator()
+        # The generator as the steps run it: the variable-angle one computes up1 -> conv1 in
+        # phases, the same function of the same variables at 1/19 of conv1's FLOPs
+        # (reference_model/polyphase.py; docs/training-performance.md).
+        self.generate = (self.generator if spec.geometry == FIXED
+                         else PolyphaseGenerator(self.generator, "up1", "conv1"))
         self.discriminator = spec.build_discriminator()
         lr = spec.learning_rate if learning_rate is None else learning_rate
         self.d_optimizer = keras.optimizers.RMSprop(learning_rate=lr)
@@ -295,7 +301,7 @@ class ReferenceGAN:
 
     def _angle_step(self, batches: tuple) -> dict:
         """The fakes take the real batch's energy and angle; each rank draws its own noise."""
-        fakes = [self._as_rank(r, partial(self.generator, self._angle_latent(r, b["energy"], b["theta"]),
+        fakes = [self._as_rank(r, partial(self.generate, self._angle_latent(r, b["energy"], b["theta"]),
                                           training=False)) for r, b in enumerate(batches)]
 
         def targets(b: dict) -> list:
@@ -314,7 +320,7 @@ class ReferenceGAN:
             latents = [self._angle_latent(r, b["energy"], b["theta"]) for r, b in enumerate(batches)]
             g_losses.append(self._update(self.generator, self.g_optimizer, [
                 partial(lambda latent, b: self._weighted_loss(
-                    self.discriminator(self.generator(latent, training=True), training=True),
+                    self.discriminator(self.generate(latent, training=True), training=True),
                     [tf.ones_like(b["energy"]), *targets(b)]), latents[r], b)
                 for r, b in enumerate(batches)]))
         return {"d_loss": (d_real + d_fake) / 2.0, "g_loss": tf.add_n(g_losses) / 2.0}

@@ -54,24 +54,6 @@ def test_rewrite_executes_fewer_flops_than_the_model_counts(frozen):
     assert flops_per_sample(graph.rewrite_generator(frozen)) < flops_per_sample(frozen) / 2
 
 
-@pytest.mark.parametrize("factor,kernel,pad", [(2, 6, 2), (2, 5, 2), (2, 8, 0), (3, 8, 3), (2, 3, 1),
-                                                (6, 6, 0), (6, 8, 0)])  # the last two: the angle's conv1
-def test_phase_axis_matches_upsample_pad_convolve_in_1d(factor, kernel, pad):
-    """Brute force on one axis: nearest up-sampling, zero padding, valid conv."""
-    rng = np.random.default_rng(factor * 100 + kernel * 10 + pad)
-    inputs = 7
-    x, w = rng.standard_normal(inputs), rng.standard_normal(kernel)
-    padded = np.pad(np.repeat(x, factor), (pad, pad))
-    expected = np.array([padded[o:o + kernel] @ w for o in range(len(padded) - kernel + 1)])
-    axis = graph.PhaseAxis(factor, kernel, pad, inputs, len(expected))
-    low = np.pad(x, axis.low_pad)
-    taps = np.einsum("rjk,k->rj", axis.tap_map(), w)
-    blocks = np.array([[low[q:q + axis.taps] @ taps[r] for r in range(factor)]
-                       for q in range(axis.blocks)]).reshape(-1)
-    actual = blocks[axis.crop_start:axis.crop_start + axis.outputs]
-    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12)
-
-
 def test_only_the_frozen_generators_are_rewritten():
     with pytest.raises(InputError, match="only those have a polyphase rewrite"):
         graph.rewrite_generator(get_spec("3dgan").build_discriminator())

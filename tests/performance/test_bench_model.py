@@ -60,3 +60,21 @@ def test_bench_training_step(benchmark, benchmark_name, precision_policy):
                                 rounds=3, iterations=1, warmup_rounds=0)
     assert all(np.isfinite(v) for v in losses.values())
     benchmark.extra_info["samples_per_second"] = round(TRAINING_BATCH[benchmark_name] / benchmark.stats.stats.mean, 2)
+
+
+@pytest.mark.parametrize("precision_policy", ["mixed_bfloat16"], indirect=True)
+@pytest.mark.parametrize("generator_form", ["phases", "as built"])
+def test_bench_angle_step_generator_form(benchmark, generator_form, precision_policy):
+    """The angle campaign's step (mixed_bfloat16, batch 8) with up1 -> conv1 in phases, as it
+    trains, and with the generator as built: the speed-up is their ratio in one run
+    (docs/training-performance.md)."""
+    gan = ReferenceGAN(get_spec("3dgan-angle"), seed=0)
+    if generator_form == "as built":
+        gan.generate = gan.generator
+    batch = synthetic_batch("3dgan-angle", 8)
+    float(gan.train_step(batch)["d_loss"])  # trace and compile outside the timing
+
+    losses = benchmark.pedantic(lambda: {k: float(v) for k, v in gan.train_step(batch).items()},
+                                rounds=3, iterations=1, warmup_rounds=0)
+    assert all(np.isfinite(v) for v in losses.values())
+    benchmark.extra_info["samples_per_second"] = round(8 / benchmark.stats.stats.mean, 2)
