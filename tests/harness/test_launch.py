@@ -393,23 +393,31 @@ def test_a_sigterm_to_the_launcher_reaches_the_rank_and_the_run_is_recorded(no_s
     assert not list((tmp_path / "root").rglob("*.partial"))
 
 
+SIGTERM_PARENT = """
+import pathlib, signal, subprocess, sys, time
+from harness.launch import sigterm_passed_on
+root = pathlib.Path(sys.argv[1])
+child = ("import signal, sys, time, pathlib; p = pathlib.Path(sys.argv[1]); "
+         "signal.signal(signal.SIGTERM, lambda *_: (p.write_text('stopped'), sys.exit(1))); "
+         "p.with_suffix('.ready').write_text(''); time.sleep(60)")
+children, before = [], signal.getsignal(signal.SIGTERM)
+with sigterm_passed_on(children):
+    for name in ("a", "b"):
+        children.append(subprocess.Popen([sys.executable, "-c", child, str(root / name)]))
+    while len(list(root.glob("*.ready"))) < 2:
+        time.sleep(0.05)
+    signal.raise_signal(signal.SIGTERM)
+    codes = [c.wait(timeout=30) for c in children]
+print(codes, signal.getsignal(signal.SIGTERM) == before)
+"""
+
+
 def test_a_sigterm_inside_the_context_reaches_every_child_and_not_this_process(tmp_path):
-    """What the launcher and a throughput set's parent do while their children run."""
-    import signal
-    import time
-
-    from harness.launch import sigterm_passed_on
-
-    child_code = ("import signal, sys, time, pathlib; p = pathlib.Path(sys.argv[1]); "
-                  "signal.signal(signal.SIGTERM, lambda *_: (p.write_text('stopped'), sys.exit(1))); "
-                  "p.with_suffix('.ready').write_text(''); time.sleep(60)")
-    children, before = [], signal.getsignal(signal.SIGTERM)
-    with sigterm_passed_on(children):
-        for name in ("a", "b"):
-            children.append(subprocess.Popen([sys.executable, "-c", child_code, str(tmp_path / name)]))
-        while len(list(tmp_path.glob("*.ready"))) < 2:
-            time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGTERM)
-        assert [child.wait(timeout=30) for child in children] == [1, 1]
+    """What the launcher and a throughput set's parent do while their children run. The parent
+    is a fresh process: a SIGTERM to a test worker would end the worker, whatever state earlier
+    tests left in it."""
+    parent = subprocess.run([sys.executable, "-c", SIGTERM_PARENT, str(tmp_path)], capture_output=True,
+                            text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert parent.returncode == 0, parent.stderr  # the parent lived on
+    assert parent.stdout.split() == ["[1,", "1]", "True"], "each child stopped itself; the handler was restored"
     assert (tmp_path / "a").read_text() == (tmp_path / "b").read_text() == "stopped"
-    assert signal.getsignal(signal.SIGTERM) == before, "the handler is restored"
