@@ -3,10 +3,13 @@
 DEVELOPERS.md gives the 2 cores one campaign at a time and queues the rest. This is that queue
 as code, in the order the issues set: the recipe study, then v3 (its target steps, its second
 seed, its promotion and ship), then the angle campaign (the same four), then the closed-rule
-study, then the first time-to-accuracy results. `harness reference queue --hours H` trains
-whatever is next and goes on to the following job when one ends mid-session; it stops at a step
-that needs a person (a promotion and a ship are committed decisions) or at one that is blocked
-(a target that does not hold, a seed that did not reproduce), and says which in one line.
+study, then the first time-to-accuracy results. Each job names the jobs it needs done first (the
+angle campaign needs only the study's pick; the closed-rule study needs v3 in force).
+`harness reference queue --hours H` trains the first job in that order that is ready and whose
+needs are done, and goes on to the next such job when one ends mid-session. A step that needs a
+person (a promotion and a ship are committed decisions) or is blocked (a target that does not
+hold, a seed that did not reproduce) holds back only the jobs that need it, and the queue says
+which, with the command, in one line.
 """
 from __future__ import annotations
 
@@ -41,29 +44,48 @@ class Job:
     name: str
     state: Callable[[], JobState]
     run: Optional[Callable[[float, Settings], None]] = None  # trains for up to the hours; FOREGROUND: None
+    needs: tuple[str, ...] = ()  # the jobs (by name) that must be done before this one starts
 
 
-def first_open(jobs: list[Job]) -> tuple[Optional[Job], JobState]:
-    """The first job not done, and its state; (None, DONE) when the queue is empty."""
+WAITING = "queued"  # shown for a job whose needs are not all done; its own state is not read
+
+
+def queue_states(jobs: list[Job]) -> list[tuple[Job, JobState]]:
+    """Every job with its state, in order; a job whose needs are not all done is WAITING, "after"
+    the first of them that is not (its own state is not read: it may need what they make)."""
+    states: dict[str, JobState] = {}
     for job in jobs:
-        state = job.state()
-        if state.kind != DONE:
-            return job, state
-    return None, JobState(DONE, "every queued job is done")
+        unmet = [name for name in job.needs if states[name].kind != DONE]
+        states[job.name] = JobState(WAITING, f"after {unmet[0]}") if unmet else job.state()
+    return [(job, states[job.name]) for job in jobs]
+
+
+def next_trainable(listed: list[tuple[Job, JobState]]) -> Optional[tuple[Job, JobState]]:
+    """The first READY job (its needs done), or None."""
+    return next(((job, state) for job, state in listed if state.kind == READY), None)
+
+
+def held_up(listed: list[tuple[Job, JobState]]) -> list[tuple[Job, JobState]]:
+    """The jobs waiting for a person: FOREGROUND or BLOCKED, their needs done."""
+    return [(job, state) for job, state in listed if state.kind in (FOREGROUND, BLOCKED)]
 
 
 def run_queue(jobs: list[Job], hours: float, settings: Settings) -> JobState:
-    """Train the queue's next jobs for `hours`: each READY job in turn while time is left. Stops at
-    a job that is not READY, or when a job is still open after its run (time up, or SIGTERM).
-    Returns the state it stopped at."""
+    """Train the queue's jobs for `hours`: the first READY one whose needs are done, then the next,
+    while time is left. Stops when no job can train (returning the first one waiting for a person,
+    or DONE when every job is), or when a job is still open after its run (time up, or SIGTERM:
+    returning its READY state)."""
     deadline = time.monotonic() + hours * 3600.0
     while True:
-        job, state = first_open(jobs)
-        left_h = (deadline - time.monotonic()) / 3600.0
-        if job is None or state.kind != READY or left_h <= 0:
-            return state
+        listed = queue_states(jobs)
+        trainable, waiting = next_trainable(listed), held_up(listed)
+        if trainable is None or (deadline - time.monotonic()) <= 0:
+            if trainable is not None:
+                return trainable[1]
+            return waiting[0][1] if waiting else JobState(DONE, "every queued job is done")
+        job, state = trainable
         print(f"[queue] {job.name}: {state.detail}", flush=True)
-        job.run(left_h, settings)
+        job.run((deadline - time.monotonic()) / 3600.0, settings)
         after = job.state()
         if after.kind == READY:
             return after
@@ -310,16 +332,22 @@ def _train_first_results(hours: float, settings: Settings) -> None:
 
 
 def background_queue() -> list[Job]:
-    """The queue in its order (module doc)."""
+    """The queue in its order, each job with what it needs done first (module doc)."""
+    study, v3_target, v3_seed, v3_release = ("recipe study (issue 22)", "3dgan v3 target", "3dgan v3 second seed",
+                                             "3dgan v3 promotion and ship")
+    angle, angle_target, angle_seed = ("3dgan-angle campaign (issue 25)", "3dgan-angle target",
+                                       "3dgan-angle second seed")
+    closed_rule = "closed-rule study (issue 23)"
     return [
-        Job("recipe study (issue 22)", _study_state, _train_study),
-        Job("3dgan v3 target", lambda: _target_state(FIXED), _run_target(FIXED)),
-        Job("3dgan v3 second seed", lambda: _second_seed_state(FIXED), _run_second_seed(FIXED)),
-        Job("3dgan v3 promotion and ship", lambda: _release_state(FIXED)),
-        Job("3dgan-angle campaign (issue 25)", _angle_state, _train_angle),
-        Job("3dgan-angle target", lambda: _target_state(ANGLE), _run_target(ANGLE)),
-        Job("3dgan-angle second seed", lambda: _second_seed_state(ANGLE), _run_second_seed(ANGLE)),
-        Job("3dgan-angle promotion and ship", lambda: _release_state(ANGLE)),
-        Job("closed-rule study (issue 23)", _closed_rule_state, _train_closed_rule),
-        Job("first time-to-accuracy results (issue 23)", _first_results_state, _train_first_results),
+        Job(study, _study_state, _train_study),
+        Job(v3_target, lambda: _target_state(FIXED), _run_target(FIXED), needs=(study,)),
+        Job(v3_seed, lambda: _second_seed_state(FIXED), _run_second_seed(FIXED), needs=(v3_target,)),
+        Job(v3_release, lambda: _release_state(FIXED), needs=(v3_seed,)),
+        Job(angle, _angle_state, _train_angle, needs=(study,)),  # the study's pick is its recipe
+        Job(angle_target, lambda: _target_state(ANGLE), _run_target(ANGLE), needs=(angle,)),
+        Job(angle_seed, lambda: _second_seed_state(ANGLE), _run_second_seed(ANGLE), needs=(angle_target,)),
+        Job("3dgan-angle promotion and ship", lambda: _release_state(ANGLE), needs=(angle_seed,)),
+        Job(closed_rule, _closed_rule_state, _train_closed_rule, needs=(v3_release,)),  # v3 in force
+        Job("first time-to-accuracy results (issue 23)", _first_results_state, _train_first_results,
+            needs=(closed_rule,)),
     ]

@@ -18,9 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "second seed, promotion and ship; the 3dgan-angle campaign, its target steps, second seed, "
                     "promotion and ship; the closed-rule study; the first five time-to-accuracy results at one "
                     "rank (each started only when --hours cover it, never resumed). Each job's state is read "
-                    "from the committed curves, targets and checkpoints. Trains the next job for --hours at low "
-                    "priority and goes on to the following one when it ends; stops at a step a person runs (a "
-                    "promotion and a ship) or one that is blocked, with the command that runs it. Stops with a "
+                    "from the committed curves, targets and checkpoints; a job starts once the jobs it needs are done. "
+                    "Trains the first ready job for --hours at low priority and goes on to the next one when it "
+                    "ends; a step a person runs (a promotion and a ship) or one that is blocked holds back only "
+                    "the jobs that need it, and is named with the command that runs it. Stops with a "
                     "checkpoint on SIGTERM; commit benchmark/ after (and results/, where the first "
                     "time-to-accuracy results land).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -51,19 +52,12 @@ def _print_status(jobs) -> None:
 
     from harness import campaign_queue as queue
 
-    rows, current = [], None
-    for job in jobs:
-        if current is not None:
-            rows.append([job.name, "queued", ""])
-            continue
-        state = job.state()
-        rows.append([job.name, state.kind, state.detail])
-        if state.kind != queue.DONE:
-            current = state
-    print(tabulate(rows, headers=["job", "state", ""]))
-    if current is None:
+    listed = queue.queue_states(jobs)
+    print(tabulate([[job.name, state.kind, state.detail] for job, state in listed], headers=["job", "state", ""]))
+    trainable = queue.next_trainable(listed)
+    for job, state in queue.held_up(listed):
+        print(f"Waiting for a person ({job.name}): {state.command}")
+    if trainable is not None:
+        print(f"Next in the background: {trainable[1].command}")
+    elif all(state.kind == queue.DONE for _, state in listed):
         print("Every queued job is done.")
-    elif current.kind == queue.READY:
-        print(f"Next in the background: {current.command}")
-    else:
-        print(f"Waiting for a person: {current.command}")

@@ -1,5 +1,7 @@
-"""The background slot's queue: it trains the next job, goes on when one ends, and stops where a
-person decides or a job is blocked; each job's state is read from the committed records."""
+"""The background slot's queue: it trains the next job whose needs are done, goes on when one ends,
+and a job that waits for a person or is blocked holds back only the jobs that need it; each job's
+state is read from the committed records."""
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +16,8 @@ SETTINGS = Settings(Path("data"), Path("holdtest"))
 class FakeJob:
     """A job that is READY until it has run `runs_to_finish` times, then DONE."""
 
-    def __init__(self, name: str, runs_to_finish: int = 1, kind: str = READY) -> None:
-        self.name, self.left, self.kind, self.hours = name, runs_to_finish, kind, []
+    def __init__(self, name: str, runs_to_finish: int = 1, kind: str = READY, needs: tuple = ()) -> None:
+        self.name, self.left, self.kind, self.hours, self.needs = name, runs_to_finish, kind, [], needs
 
     def state(self) -> JobState:
         return JobState(DONE if self.left == 0 else self.kind, self.name, f"run {self.name}")
@@ -25,7 +27,7 @@ class FakeJob:
         self.left -= 1
 
     def job(self) -> Job:
-        return Job(self.name, self.state, self.run if self.kind == READY else None)
+        return Job(self.name, self.state, self.run if self.kind == READY else None, self.needs)
 
 
 def test_the_queue_goes_on_to_the_next_job_when_one_ends():
@@ -42,18 +44,35 @@ def test_a_job_still_open_after_its_run_ends_the_session():
     assert stopped.kind == READY and len(slow.hours) == 1 and after.hours == []
 
 
-def test_a_blocked_job_stops_the_queue_and_an_empty_one_is_done():
-    blocked = FakeJob("x", kind=BLOCKED)
-    assert queue.run_queue([blocked.job(), FakeJob("y").job()], 1.0, SETTINGS).kind == BLOCKED
+def test_a_blocked_job_holds_back_only_the_jobs_that_need_it():
+    blocked, needs_it, free = FakeJob("x", kind=BLOCKED), FakeJob("y", needs=("x",)), FakeJob("z")
+    assert queue.run_queue([blocked.job(), needs_it.job(), free.job()], 1.0, SETTINGS).kind == BLOCKED
+    assert needs_it.hours == [] and len(free.hours) == 1
     assert queue.run_queue([FakeJob("z", runs_to_finish=0).job()], 1.0, SETTINGS).kind == DONE
 
 
-def test_status_shows_the_jobs_after_the_first_open_one_as_queued(capsys):
+def test_v3_blocked_lets_the_angle_campaign_train_and_holds_back_the_closed_rule_study(monkeypatch):
+    """The shape of the real queue: v3's target does not hold, so its second seed, its release and
+    the closed-rule study wait; the angle campaign needs only the study's pick."""
+    fakes = {job.name: FakeJob(job.name, needs=job.needs) for job in queue.background_queue()}
+    fakes["recipe study (issue 22)"].left = 0
+    fakes["3dgan v3 target"].kind = BLOCKED
+    for name in ("3dgan v3 promotion and ship", "3dgan-angle promotion and ship"):
+        fakes[name].kind = FOREGROUND
+    stopped = queue.run_queue([fake.job() for fake in fakes.values()], 5.0, SETTINGS)
+    trained = [name for name, fake in fakes.items() if fake.hours]
+    assert trained == ["3dgan-angle campaign (issue 25)", "3dgan-angle target", "3dgan-angle second seed"]
+    assert stopped.kind == BLOCKED and stopped.detail == "3dgan v3 target"
+
+
+def test_status_shows_a_job_whose_needs_are_not_done_as_queued(capsys):
     from harness.commands.queue import _print_status
 
-    _print_status([FakeJob("a", runs_to_finish=0).job(), FakeJob("b").job(), FakeJob("c").job()])
+    _print_status([FakeJob("a", runs_to_finish=0).job(), FakeJob("b").job(), FakeJob("c", needs=("b",)).job(),
+                   FakeJob("d", kind=BLOCKED).job()])
     out = capsys.readouterr().out
-    assert "done" in out and "queued" in out and "Next in the background: run b" in out
+    assert "done" in out and re.search(r"^c +queued +after b$", out, re.MULTILINE)
+    assert "Next in the background: run b" in out and "Waiting for a person (d): run d" in out
 
 
 def test_the_queue_is_in_the_issues_order():
@@ -62,6 +81,11 @@ def test_the_queue_is_in_the_issues_order():
         "3dgan-angle campaign (issue 25)", "3dgan-angle target", "3dgan-angle second seed",
         "3dgan-angle promotion and ship", "closed-rule study (issue 23)", "first time-to-accuracy results (issue 23)"]
     assert [job.run is None for job in queue.background_queue()].count(True) == 2  # the two releases
+    jobs = queue.background_queue()
+    needs = {job.name: job.needs for job in jobs}
+    assert all(set(job.needs) <= {earlier.name for earlier in jobs[:i]} for i, job in enumerate(jobs))
+    assert needs["3dgan-angle campaign (issue 25)"] == ("recipe study (issue 22)",)
+    assert needs["closed-rule study (issue 23)"] == ("3dgan v3 promotion and ship",)
 
 
 @dataclass
