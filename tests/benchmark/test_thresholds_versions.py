@@ -56,8 +56,8 @@ def test_a_candidate_with_a_metric_lacking_its_floor_is_refused(thresholds_dir):
     path = thresholds_dir / "candidate.json"
     document = json.loads(path.read_text())
     del document["metrics"]["objective.sampling_fraction"]["floor_limit"]
-    document["version"] = "3dgan-quality-v3-rc"
+    document["version"] = "3dgan-quality-nofloor-rc"  # not a version the real registry holds
     path.write_text(json.dumps(document))
     thresholds_registry.register_version(path, thresholds_dir / "registry.json")
     with pytest.raises(InputError, match="records no floor_limit while other metrics do"):
-        quality.noise_floor_thresholds(quality.load_thresholds("3dgan", version="3dgan-quality-v3-rc"))
+        quality.noise_floor_thresholds(quality.load_thresholds("3dgan", version="3dgan-quality-nofloor-rc"))
