@@ -5,8 +5,9 @@ triple runs here in its polyphase form (`reference_model/polyphase.py`: one conv
 low-resolution grid whose output channels are (phase, channel) pairs, then depth-to-space and a
 crop), exact up to float summation order, with no up-sampled or padded copy of an activation.
 `rewrite_generator` picks the rewrite by the frozen model's architecture fingerprint and refuses
-any other architecture; the frozen model and its fingerprint are left as they are. Executed multiply-adds below are `fingerprint.layer_flops` of
-each graph; the benchmark still counts the frozen model's FLOPs, the convention of MFU.
+any other architecture; the frozen model and its fingerprint are left as they are. Executed
+multiply-adds below are `fingerprint.layer_flops` of each graph; the benchmark still counts the
+frozen model's FLOPs, the convention of MFU.
 
 Fixed angle (`3dgan`, 25x25x25; "3dgan-generator-polyphase" v2): `up1, pad2, conv2` and
 `up2, pad3, conv3` are rewritten, and conv4 (2x2x2) runs in conv3's phase domain, so only the
