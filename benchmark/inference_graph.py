@@ -134,8 +134,9 @@ def _depth_to_space(x, factors, channels: int, crop, size, name: str, dtype=None
 def _space_conv_in_phase_domain(x, axes: list[PhaseAxis], conv, prefix: str):
     """A valid, stride-1 conv applied to depth_to_space(x) (cropped as `axes` say), computed on
     the phase layout itself: with the outputs' blocks aligned to the input's (offset by the crop
-    s), output phase r, tap k reads input block +(r + k) // U at phase (r + k) % U. Returns the output's phase layout and, per
-    axis, (blocks, crop start, outputs) for the final depth-to-space."""
+    s), output phase r, tap k reads input block +(r + k) // U at phase (r + k) % U. Returns the
+    output's phase layout and, per axis, (blocks, crop start, outputs) for the final
+    depth-to-space."""
     from keras import layers
 
     kernel = np.asarray(conv.kernel, dtype=np.float64)  # (Kx,Ky,Kz,Ci,Co)
