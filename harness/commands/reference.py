@@ -6,6 +6,7 @@ import argparse
 import os
 import shlex
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -97,7 +98,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="which of the campaign's generators")
     ship.add_argument("--validation-seed", type=int, default=None,
                       help="seed of the fresh validation set (not a campaign set's); default: the "
-                           f"benchmark's shipping seed ({', '.join(f'{b} {s}' for b, s in VALIDATION_DATA_SEEDS.items())})")
+                           "benchmark's shipping seed ("
+                           + ", ".join(f"{b} {s}" for b, s in VALIDATION_DATA_SEEDS.items()) + ")")
     ship.add_argument("--data-dir", default="runs/campaign-data", help="where the validation set is made")
     ship.add_argument("--target", metavar="VERSION", default=None,
                       help="a registered thresholds version to validate against, e.g. the release "
@@ -159,15 +161,18 @@ def run_train(args: argparse.Namespace) -> int:
 def train_session(recipe, seed: int, hours: float, data_dir: Path, threads: int,
                   until_samples: int | None = None) -> dict:
     """One session of a campaign (`recipe`, a benchmark.recipe.CampaignRecipe): hold its lock, make
-    its data from their seeds unless present, open its MLPerf log and train for `hours` (or to
-    `until_samples`). Returns the session's entry of the curve."""
+    its data from their seeds unless present, open its MLPerf log and train for what is left of
+    `hours` once the data are there (or to `until_samples`). Returns the session's entry of the
+    curve."""
     from benchmark.campaign import ensure_campaign_data, run_campaign, session_lock
     from benchmark.vocabulary import TTA
     from harness.mlperf_log import MLPerfLogger
 
     name = recipe.campaign_name
+    started = time.monotonic()
     with session_lock(name, seed):
         train_data, heldout_data = ensure_campaign_data(recipe, data_dir)
+        hours = max(0.0, hours - (time.monotonic() - started) / 3600.0)  # making data is part of them
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         log_dir = data_dir.parent / "campaign-logs"
         log_dir.mkdir(parents=True, exist_ok=True)

@@ -129,3 +129,26 @@ def test_status_shows_how_far_a_second_seed_is_from_the_candidate(scratch, capsy
     lines = capsys.readouterr().out.splitlines()
     assert lines[-4].split()[-1] == "3dgan-quality-v2-rc", "the column names the candidate"
     assert [line.split()[-2:] for line in lines[-2:]] == [["40", "29"], ["40", "0"]]
+
+
+def test_a_session_that_makes_its_data_trains_for_what_is_left_of_its_hours(tmp_path, monkeypatch):
+    """Making a campaign's data (13 minutes for the angle set here) is part of the session's hours,
+    so a queue session still ends at its deadline."""
+    import time
+
+    from harness.commands import reference
+
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(campaign, "CONVERGENCE_DIR", tmp_path / "convergence")
+
+    def make_data(recipe, data_dir):
+        clock[0] += 0.25 * 3600.0  # a quarter of an hour making the sets
+        return tmp_path / "train", tmp_path / "heldout"
+
+    trained = {}
+    monkeypatch.setattr(campaign, "ensure_campaign_data", make_data)
+    monkeypatch.setattr(campaign, "run_campaign",
+                        lambda recipe, seed, hours, *args, **kwargs: trained.update(hours=hours))
+    reference.train_session(CAMPAIGNS["3dgan"], 1, 1.0, tmp_path / "data", threads=0)
+    assert trained["hours"] == pytest.approx(0.75)
