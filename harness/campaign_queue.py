@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Callable, Optional
 
 DONE, READY, FOREGROUND, BLOCKED = "done", "ready", "foreground", "blocked"
+WAITING = "queued"  # a job whose needs are not all done; its own state is not read
 FIXED, ANGLE = "3dgan", "3dgan-angle"
 
 
 @dataclass(frozen=True)
 class JobState:
-    kind: str  # DONE | READY (the queue trains it) | FOREGROUND (a person runs `command`) | BLOCKED
+    kind: str  # DONE | READY (the queue trains it) | FOREGROUND (a person runs `command`) | BLOCKED | WAITING
     detail: str = ""
     command: str = ""  # how to run the step by hand
 
@@ -46,8 +47,6 @@ class Job:
     run: Optional[Callable[[float, Settings], None]] = None  # trains for up to the hours; FOREGROUND: None
     needs: tuple[str, ...] = ()  # the jobs (by name) that must be done before this one starts
 
-
-WAITING = "queued"  # shown for a job whose needs are not all done; its own state is not read
 
 
 def queue_states(jobs: list[Job]) -> list[tuple[Job, JobState]]:
@@ -79,10 +78,10 @@ def run_queue(jobs: list[Job], hours: float, settings: Settings) -> JobState:
     while True:
         listed = queue_states(jobs)
         trainable, waiting = next_trainable(listed), held_up(listed)
-        if trainable is None or (deadline - time.monotonic()) <= 0:
-            if trainable is not None:
-                return trainable[1]
+        if trainable is None:
             return waiting[0][1] if waiting else JobState(DONE, "every queued job is done")
+        if deadline <= time.monotonic():
+            return trainable[1]
         job, state = trainable
         print(f"[queue] {job.name}: {state.detail}", flush=True)
         job.run((deadline - time.monotonic()) / 3600.0, settings)

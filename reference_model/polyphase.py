@@ -153,7 +153,7 @@ class PolyphaseGenerator:
             raise ValueError(f"{model.name}: {conv} must directly follow {upsampling}, with no activation")
         self.model = model
         self.before, self.after = chain[:start], chain[end + 1:]
-        self.axes = phase_axes(model.get_layer(upsampling), None, self.conv)
+        self.axes = phase_axes(chain[start], None, self.conv)
         self.name = model.name
 
     @property
