@@ -172,7 +172,7 @@ def run_hold_test(candidate: Path, thresholds, seeds: tuple[int, ...], data_dir:
         reference = quality.load_evaluation_showers(directory, thresholds, f"fresh set seed {seed}")
         report = quality.evaluate_generator(partial(generator, training=False), spec, reference, thresholds)
         summary = report.to_dict()
-        verdict = {"passed": summary["passed"], "failed": summary["failed"],
+        verdict = {"passed": summary["passed"], "failed": summary["failed"], "shifts": summary["shifts"],
                    "metrics": {name: m["value"] for name, m in summary["metrics"].items()},
                    "judged": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         document["seeds"][str(seed)] = verdict

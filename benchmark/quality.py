@@ -343,6 +343,37 @@ def separation_power(reference: np.ndarray, candidate: np.ndarray, bins: int) ->
     return float(0.5 * np.sum((h_ref[filled] - h_cand[filled]) ** 2 / total[filled]))
 
 
+@dataclass(frozen=True)
+class DistributionShift:
+    """How a candidate's distribution of one feature differs from the reference's, in the two
+    numbers a physicist asks for first: where its centre sits and how wide it is. A separation
+    power says only that they differ; a shower one layer too deep and one with half the
+    event-to-event fluctuation need different fixes."""
+
+    mean_difference: float  # candidate mean - reference mean, in the feature's units
+    reference_sd: float
+    spread_ratio: float  # candidate sd / reference sd
+
+    @property
+    def standardised_difference(self) -> float:
+        """The mean difference in units of the reference's standard deviation."""
+        if self.reference_sd > 0:
+            return self.mean_difference / self.reference_sd
+        return 0.0 if self.mean_difference == 0 else math.copysign(math.inf, self.mean_difference)
+
+    def describe(self) -> str:
+        return (f"mean {self.mean_difference:+.3g} ({self.standardised_difference:+.2f} sd of the reference), "
+                f"spread {self.spread_ratio:.2f}x the reference's")
+
+
+def distribution_shift(reference: np.ndarray, candidate: np.ndarray) -> DistributionShift:
+    reference, candidate = np.asarray(reference, np.float64), np.asarray(candidate, np.float64)
+    reference_sd = float(reference.std())
+    candidate_sd = float(candidate.std())
+    spread = candidate_sd / reference_sd if reference_sd > 0 else (1.0 if candidate_sd == 0 else math.inf)
+    return DistributionShift(float(candidate.mean() - reference.mean()), reference_sd, spread)
+
+
 def separation_features(features: ShowerFeatures) -> dict[str, np.ndarray]:
     """The per-shower quantities whose distributions are compared."""
     out = {"sampling_fraction": features.sampling_fraction, "hits": features.hits.astype(np.float64)}
@@ -441,6 +472,25 @@ class QualityReport:
     def failures(self) -> list[MetricResult]:
         return [r for r in self.results if r.gated and not r.passed]
 
+    def shift(self, name: str) -> Optional[DistributionShift]:
+        """The mean and spread behind a separation power `separation.<feature>.<bin>`, from the
+        compared showers; None for other metrics or a report without its showers."""
+        if not name.startswith("separation.") or self.reference is None or self.candidate is None:
+            return None
+        _, feature, label = name.split(".", 2)
+        labels = [bin_label(low, high) for low, high in self.energy_bins_gev]
+        if label not in labels:
+            return None
+        n = self.events_per_bin
+        in_bin = np.arange(labels.index(label) * n, (labels.index(label) + 1) * n)
+        return distribution_shift(separation_features(self.reference.subset(in_bin))[feature],
+                                  separation_features(self.candidate.subset(in_bin))[feature])
+
+    def failure_shifts(self) -> list[tuple[str, DistributionShift]]:
+        """Each failing separation power with what differs: a shifted centre or a wrong spread."""
+        shifts = ((r.name, self.shift(r.name)) for r in self.failures())
+        return [(name, shift) for name, shift in shifts if shift is not None]
+
     def failed_summary(self, limit: int = 3) -> str:
         gated = sum(r.gated for r in self.results)
         failed = self.failures()
@@ -460,6 +510,9 @@ class QualityReport:
             "events_per_bin": self.events_per_bin,
             "energy_bins_gev": [list(b) for b in self.energy_bins_gev],
             "failed": [r.name for r in self.failures()],
+            "shifts": {name: {"mean_difference": shift.mean_difference, "reference_sd": shift.reference_sd,
+                              "spread_ratio": finite(shift.spread_ratio)}
+                       for name, shift in self.failure_shifts()},
             "metrics": {r.name: {"value": finite(r.value), "threshold": r.threshold, "passed": r.passed}
                         for r in self.results},
         }

@@ -162,6 +162,13 @@ def _markdown(report: QualityReport, plots: dict[str, str], context: dict[str, s
         threshold = "" if r.threshold is None else f"{r.threshold:.4g}"
         result = "info" if r.passed is None else ("PASS" if r.passed else "**FAIL**")
         lines.append(f"| {r.name} | {r.value:.4g} | {threshold} | {result} |")
+    shifts = report.failure_shifts()
+    if shifts:
+        lines += ["", "## What differs where a separation power fails", "",
+                  "| metric | candidate mean - reference mean | in reference sd | spread (sd ratio) |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {name} | {s.mean_difference:+.4g} | {s.standardised_difference:+.2f} | {s.spread_ratio:.2f}x |"
+                  for name, s in shifts]
     lines += ["", "## Plots (reference blue, candidate red)", ""]
     for title, name in plots.items():
         lines += [f"### {title}", "", f"![{title}]({name})", ""]

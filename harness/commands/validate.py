@@ -152,9 +152,13 @@ def format_table(report) -> str:
 
     rows = [(r.name, f"{r.value:.4g}", "-" if r.threshold is None else f"{r.threshold:.4g}",
              "info" if r.passed is None else ("PASS" if r.passed else "FAIL")) for r in report.results]
-    table = tabulate(rows, headers=("metric", "value", "threshold", "result"), colalign=("left", "right", "right", "left"))
+    table = tabulate(rows, headers=("metric", "value", "threshold", "result"),
+                     colalign=("left", "right", "right", "left"))
     label = "SMOKE TARGET, not submittable" if report.smoke else (
         "submittable" if report.submittable else "not submittable")
     verdict = "PASS" if report.passed else "FAIL"
-    return (f"{table}\n\n{verdict}: {report.failed_summary()} "
+    shifts = "".join(f"\n  {name}: candidate {shift.describe()}" for name, shift in report.failure_shifts())
+    if shifts:
+        shifts = "\n\nWhat differs where a separation power fails (the compared showers of that bin):" + shifts
+    return (f"{table}{shifts}\n\n{verdict}: {report.failed_summary()} "
             f"(thresholds {report.thresholds_version}, {label}; {report.events_per_bin} showers per energy bin)")

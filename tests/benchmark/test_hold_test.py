@@ -55,6 +55,7 @@ def test_every_seed_is_judged_and_recorded(checkpoint, tmp_path, monkeypatch):
     assert "passes 3dgan-quality-ship-test-1e+09" in loose.summary() and "2 of 2" in loose.summary()
     recorded = json.loads(hold_test.record_path(checkpoint, thresholds.name).read_text())
     assert set(recorded["seeds"]["4001"]["metrics"]) >= set(thresholds.limits)
+    assert recorded["seeds"]["4001"]["shifts"] == {}  # what differs, for each failing separation power
     assert not list((tmp_path / "data").glob("fresh-*")), "each seed's data is removed once judged"
 
     _, strict = judge(checkpoint, tmp_path, monkeypatch, 0.0)  # an untrained generator's showers

@@ -4,6 +4,7 @@ the reference's target (v2) lets held-out showers and a 10% energy-scale error t
 20% and a one-layer shift. Plus the metric definitions on samples whose answer is known, and the
 thresholds files."""
 import json
+import math
 from functools import partial
 
 import numpy as np
@@ -255,6 +256,33 @@ def test_report_serialises_and_summarises(fixed_samples, fixed_thresholds):
     assert payload["metrics"]["objective.sampling_fraction"]["passed"] is False
     assert payload["metrics"][quality.EMPTY_FRACTION]["threshold"] is None
     assert "checks fail" in report.failed_summary()
+
+
+def test_distribution_shift_tells_a_moved_centre_from_a_narrowed_spread():
+    reference = np.random.default_rng(0).normal(10.0, 2.0, 4000)
+    moved = quality.distribution_shift(reference, reference + 1.0)
+    assert moved.mean_difference == pytest.approx(1.0) and moved.spread_ratio == pytest.approx(1.0)
+    assert moved.standardised_difference == pytest.approx(1.0 / reference.std())
+    narrowed = quality.distribution_shift(reference, reference.mean() + 0.5 * (reference - reference.mean()))
+    assert narrowed.mean_difference == pytest.approx(0.0, abs=1e-12) and narrowed.spread_ratio == pytest.approx(0.5)
+    assert "spread 0.50x" in narrowed.describe() and "+0.00 sd" in narrowed.describe()
+    constant = quality.distribution_shift(np.ones(10), np.ones(10))
+    assert constant.spread_ratio == 1.0 and constant.standardised_difference == 0.0
+    off = quality.distribution_shift(np.ones(10), np.full(10, 3.0))
+    assert off.spread_ratio == 1.0 and off.standardised_difference == math.inf
+
+
+def test_a_failing_depth_separation_says_the_showers_sit_one_layer_deeper(fixed_samples, fixed_thresholds):
+    reference, held_out = fixed_samples
+    report = quality.evaluate(reference, distortions.deeper(held_out, 1), fixed_thresholds)
+    shifts = dict(report.failure_shifts())
+    depth = shifts["separation.moment_z1.E95-105"]
+    assert depth.mean_difference == pytest.approx(1.0, abs=0.15)  # one layer, within the sample's noise
+    assert depth.spread_ratio == pytest.approx(1.0, abs=0.2)
+    assert report.shift(quality.OBJECTIVE_TOTAL) is None
+    assert set(shifts) == {r.name for r in report.failures() if r.name.startswith("separation.")}
+    recorded = json.loads(json.dumps(report.to_dict()))["shifts"]["separation.moment_z1.E95-105"]
+    assert recorded["mean_difference"] == pytest.approx(depth.mean_difference)
 
 
 def test_nan_metric_fails():

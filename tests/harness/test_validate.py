@@ -72,6 +72,19 @@ def test_scaled_showers_fail_as_json(fixed_sets, capsys):
     assert payload["metrics"]["objective.sampling_fraction"]["passed"] is False
 
 
+def test_a_failing_table_says_what_differs(fixed_sets, tmp_path, capsys):
+    report_dir = tmp_path / "report"
+    code = main(["validate", "--reference", str(fixed_sets["reference"]),
+                 "--candidate", str(fixed_sets["scaled"]), "--report", str(report_dir)])
+    out = capsys.readouterr().out
+    assert code == 1
+    line = next(x for x in out.splitlines() if x.strip().startswith("separation.sampling_fraction.E45-55:"))
+    assert "spread 1.30x the reference's" in line  # every shower x1.3: the spread scales with it
+    markdown = (report_dir / "report.md").read_text()
+    assert "## What differs where a separation power fails" in markdown
+    assert "| separation.sampling_fraction.E45-55 |" in markdown
+
+
 def test_untrained_generator_checkpoint_fails(fixed_sets, tmp_path, capsys):
     from reference_model.checkpoint import save_generator
     from reference_model.specs import get_spec
