@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 from benchmark.campaign import divergence, first_pass, read_curve
 from benchmark.recipe import (CAMPAIGNS, LINEAR, SQRT, STUDY, UNSCALED, ScaleRecipe, ScheduledRecipe,
-                              interval_steps, lr_scale_factor)
+                              interval_steps, lr_scale_factor, reproduction_samples)
 from benchmark.recipe_study import curve_samples
 
 BENCHMARK = "3dgan"
@@ -27,7 +27,7 @@ WARMUP_VARIANTS = (5_000, 50_000)  # stage 3
 BUDGET_FACTORS = {LINEAR: 3, SQRT: 3, UNSCALED: 5}  # x T, the single-rank samples to target
 SINGLE_RANK_BATCH = 8
 STAGE_BATCHES = (64, 512)
-REPRODUCTION_SEED = 2  # the pick's second seed: batch 8's first RCP run, and what T is measured on
+REPRODUCTION_SEED = 2  # the pick's second seed at batch 8: the study's first run, T's, and batch 8's first RCP run
 # Stage 4 ("Stage 4 and the reference convergence points, precisely"): each batch's seeds, in
 # order, until RCP_RUNS of them converged (the rule holds there; they make its RCP) or did not.
 RCP_SEEDS = {SINGLE_RANK_BATCH: (2, 3, 4, 5, 6), 64: (1, 2, 3, 4, 5), 512: (1, 2, 3, 4, 5)}
@@ -59,7 +59,13 @@ class Run:
     seed: int
 
 
+# T's run ("Revision" 2): at one rank every candidate is the same rule, so one run stands for all.
+T_RUN = Run(CANDIDATES[0], SINGLE_RANK_BATCH, REPRODUCTION_SEED)
+
+
 def describe(run: Run) -> str:
+    if _is_reproduction(run):
+        return f"T's run: the pick at global batch {run.global_batch}, seed {run.seed}"
     return f"{run.candidate.name} at global batch {run.global_batch}, seed {run.seed}"
 
 
@@ -74,13 +80,13 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Basis:
-    """What every run is made from: the campaign recipe that set the target in force (the recipe
-    study's pick), the generator that target judges, the target, and T."""
+    """What every run is made from: the recipe study's pick (its campaign recipe and judged
+    generator), the target in force, and T (None until T's run has passed it)."""
 
     recipe: ScheduledRecipe
     generator: str
     target: object  # quality.Thresholds
-    samples_to_target: int
+    samples_to_target: Optional[int]
 
     @property
     def limits(self) -> dict[str, float]:
@@ -88,27 +94,23 @@ class Basis:
 
 
 def basis() -> Basis:
-    """The study's basis as it stands, or a one-line error naming what it waits for."""
-    from dataclasses import asdict
+    """The study's basis as it stands: the recipe study's pick, judged against the target in force
+    (docs/closed-rule-study.md, "Revision"), with T once its run has passed; or a one-line error
+    when the recipe study has not picked."""
+    from dataclasses import replace
 
     from benchmark import quality
-    from benchmark.reference_target import judged_generator
+    from benchmark.recipe_study import final_verdict, gating_limits
     from reference_model.errors import InputError
 
-    target = quality.load_thresholds(BENCHMARK)
-    campaign = target.document.get("calibration", {}).get("campaign", {})
-    arm = next((arm for arm, recipe in STUDY.items() if asdict(recipe) == campaign.get("recipe")), None)
-    if arm is None:
-        raise InputError(f"the target in force, {target.name}, was not set by the recipe study's pick; the "
-                         "closed-rule study starts once v3 is promoted (docs/closed-rule-study.md, issue 22)")
-    generator, picked = judged_generator(target), STUDY[arm]
-    second = read_curve(picked.campaign_name, REPRODUCTION_SEED)
-    first = None if second is None else first_pass(second, target.limits, generator)
-    if first is None:
-        raise InputError(f"T, the single-rank samples to target, is the first evaluation of the {arm} arm's seed "
-                         f"{REPRODUCTION_SEED} that passes {target.name}, and it has none yet; train it first "
-                         f"(harness reference train --arm {arm} --seed {REPRODUCTION_SEED})")
-    return Basis(picked, generator, target, first)
+    winner = final_verdict(gating_limits()).winner
+    if winner is None:
+        raise InputError("the closed-rule study runs the recipe study's pick, and the recipe study has not picked "
+                         "yet (harness reference study --status)")
+    arm, generator = winner
+    start = Basis(STUDY[arm], generator, quality.load_thresholds(BENCHMARK), None)
+    found = outcome(start, T_RUN)
+    return replace(start, samples_to_target=found.samples) if found is not None and found.converged else start
 
 
 def interval_samples(global_batch: int) -> int:
@@ -117,14 +119,23 @@ def interval_samples(global_batch: int) -> int:
 
 
 def scale_recipe(basis: Basis, run: Run) -> ScaleRecipe:
-    """The recipe of one run: the pick's, at the run's emulated ranks, rule, interval and budget."""
+    """The recipe of one run: the pick's, at the run's emulated ranks, rule, interval and budget.
+    Batch 8's seed 2 under any candidate is T's run, whose budget is a second seed's (it sets T)."""
     picked = basis.recipe
+    if _is_reproduction(run):
+        run = T_RUN
     ranks, remainder = divmod(run.global_batch, picked.per_rank_batch)
     if remainder:
         raise ValueError(f"global batch {run.global_batch} is not a whole number of per-rank batches of "
                          f"{picked.per_rank_batch}")
     interval = interval_samples(run.global_batch)
-    budget = math.ceil(BUDGET_FACTORS[run.candidate.scaling] * basis.samples_to_target / interval) * interval
+    if run == T_RUN:
+        budget_samples = reproduction_samples(picked.budget_samples)
+    elif basis.samples_to_target is None:
+        raise ValueError(f"{describe(run)}: its budget is a multiple of T, unknown until T's run has passed")
+    else:
+        budget_samples = BUDGET_FACTORS[run.candidate.scaling] * basis.samples_to_target
+    budget = math.ceil(budget_samples / interval) * interval
     shared = {f.name: getattr(picked, f.name) for f in fields(ScheduledRecipe)}
     return ScaleRecipe(**{**shared, "warmup_epochs": 0, "eval_every_samples": interval, "budget_samples": budget,
                           "ema_horizon_samples": picked.ema_horizon_samples if basis.generator == "ema" else None},
@@ -134,10 +145,7 @@ def scale_recipe(basis: Basis, run: Run) -> ScaleRecipe:
 
 
 def outcome(basis: Basis, run: Run) -> Optional[Outcome]:
-    """How `run` ended, or None while it has not (not started, or training). Batch 8's seed 2 is
-    the pick's reproduction, which T was measured on."""
-    if _is_reproduction(run):
-        return Outcome(basis.samples_to_target, True)
+    """How `run` ended, or None while it has not (not started, or training)."""
     recipe = scale_recipe(basis, run)
     curve = read_curve(recipe.campaign_name, run.seed)
     if curve is None:
@@ -151,7 +159,7 @@ def outcome(basis: Basis, run: Run) -> Optional[Outcome]:
 
 
 def _is_reproduction(run: Run) -> bool:
-    """Batch 8's seed 2: the pick's second seed, trained by the recipe study, not by this one."""
+    """Batch 8's seed 2, under whichever candidate: T's run."""
     return run.global_batch == SINGLE_RANK_BATCH and run.seed == REPRODUCTION_SEED
 
 
@@ -168,9 +176,20 @@ class Plan:
     problem: str = ""  # why the study cannot go on (the rule does not hold at one rank)
 
 
-def plan(result: Callable[[Run], Optional[Outcome]], samples_to_target: int) -> Plan:
+def plan(result: Callable[[Run], Optional[Outcome]]) -> Plan:
     """The staged order and the picking rule of docs/closed-rule-study.md, given each run's
-    outcome so far (`result`; None: not finished). Stages 1-3 run seed 1 of each candidate."""
+    outcome so far (`result`; None: not finished). T's run comes first; stages 1-3 run seed 1 of
+    each candidate."""
+    found = result(T_RUN)
+    if found is None:
+        return Plan(T_RUN, "0, T: the pick at one rank")
+    if not found.converged:
+        return Plan(None, "stopped", problem=(
+            f"T's run ({describe(T_RUN)}) did not reach the target in force within its {found.samples:,} samples: "
+            "the pick does not reach it at one rank, which issue 22 must answer before the closed rule can be "
+            "decided (docs/closed-rule-study.md, \"Revision\")"))
+    samples_to_target = found.samples
+
     def pending(runs: list[Run], stage: str) -> Optional[Plan]:
         waiting = [run for run in runs if result(run) is None]
         return Plan(waiting[0], stage) if waiting else None
@@ -251,7 +270,7 @@ def status(study_basis: Basis) -> tuple[list[list], Plan]:
     """Where the study stands: one row per run the plan has reached (batch, rule, seed, budget,
     samples trained, state) and the plan."""
     outcomes, result = _outcomes(study_basis)
-    current = plan(result, study_basis.samples_to_target)
+    current = plan(result)
     return [_status_row(study_basis, run, found) for run, found in outcomes.items()], current
 
 
@@ -276,7 +295,7 @@ def reference_runs(study_basis: Basis) -> list:
     from reference_model.errors import InputError
 
     _, result = _outcomes(study_basis)
-    current = plan(result, study_basis.samples_to_target)
+    current = plan(result)
     if current.problem:
         raise InputError(current.problem)
     if current.next_run is not None:
@@ -307,8 +326,8 @@ def rcp_hyperparameters(recipe: ScaleRecipe) -> dict:
 
 def _status_row(study_basis: Basis, run: Run, found: Optional[Outcome]) -> list:
     recipe = scale_recipe(study_basis, run)
-    curve = None if _is_reproduction(run) else read_curve(recipe.campaign_name, run.seed)
-    trained = found.samples if _is_reproduction(run) else curve_samples(curve)
+    curve = read_curve(recipe.campaign_name, run.seed)
+    trained = curve_samples(curve)
     state = ("not started" if curve is None and found is None else "training" if found is None
              else f"converged at {found.samples:,}" if found.converged
              else "diverged" if curve is not None and divergence(curve) else "budget spent, not converged")

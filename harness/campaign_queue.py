@@ -4,7 +4,8 @@ DEVELOPERS.md gives the 2 cores one campaign at a time and queues the rest. This
 as code, in the order the issues set: the recipe study, then v3 (its target steps, its second
 seed, its promotion and ship), then the angle campaign (the same four), then the closed-rule
 study, then the first time-to-accuracy results. Each job names the jobs it needs done first (the
-angle campaign needs only the study's pick; the closed-rule study needs v3 in force).
+angle campaign and the closed-rule study need only the study's pick: the closed-rule study runs
+against the target in force, docs/closed-rule-study.md "Revision").
 `harness reference queue --hours H` trains the first job in that order that is ready and whose
 needs are done, and goes on to the next such job when one ends mid-session. A step that needs a
 person (a promotion and a ship are committed decisions) or is blocked (a target that does not
@@ -293,10 +294,9 @@ def _rcp_batches(benchmark: str) -> set[int]:
 
 
 def _train_closed_rule(hours: float, settings: Settings) -> None:
-    from benchmark import scale_study
     from harness.commands.scale_study import train_runs
 
-    train_runs(scale_study.basis(), hours, settings.campaign_data, settings.threads)
+    train_runs(hours, settings.campaign_data, settings.threads)
 
 
 def _first_results_state() -> JobState:
@@ -346,7 +346,7 @@ def background_queue() -> list[Job]:
         Job(angle_target, lambda: _target_state(ANGLE), _run_target(ANGLE), needs=(angle,)),
         Job(angle_seed, lambda: _second_seed_state(ANGLE), _run_second_seed(ANGLE), needs=(angle_target,)),
         Job("3dgan-angle promotion and ship", lambda: _release_state(ANGLE), needs=(angle_seed,)),
-        Job(closed_rule, _closed_rule_state, _train_closed_rule, needs=(v3_release,)),  # v3 in force
+        Job(closed_rule, _closed_rule_state, _train_closed_rule, needs=(study,)),  # the pick, the target in force
         Job("first time-to-accuracy results (issue 23)", _first_results_state, _train_first_results,
             needs=(closed_rule,)),
     ]

@@ -20,9 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "and unscaled rules, at 512 those that converged, two warm-up lengths, then the reference "
                     "convergence runs of the rule left standing. Each run emulates its ranks in this one "
                     "process (convergence evidence, never a timing), evaluates every interval and ends at its "
-                    "first pass of the target, at its budget or on divergence. Starts once v3 is promoted and "
-                    "its second seed has reached it. Stops with a checkpoint when --hours are up or on "
-                    "SIGTERM; commit benchmark/convergence/ after.",
+                    "first pass of the target, at its budget or on divergence. Starts once the recipe study has "
+                    "picked, against the target in force (v2 until v3 is promoted; runs against a replaced "
+                    "target are re-run), with T's run: the pick at global batch 8, seed 2. Stops with a "
+                    "checkpoint when --hours are up or on SIGTERM; commit benchmark/convergence/ after.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_background_options(parser)
     action = parser.add_mutually_exclusive_group()
@@ -38,27 +39,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_scale_study(args: argparse.Namespace) -> int:
     from benchmark import scale_study
 
-    study_basis = scale_study.basis()
     if args.status:
-        _print_status(study_basis)
+        _print_status(scale_study.basis())
         return 0
     if args.write_rcps:
-        write_rcps(study_basis)
+        write_rcps(scale_study.basis())
         return 0
     if args.nice:
         os.nice(args.nice)
-    train_runs(study_basis, args.hours, Path(args.data_dir), args.threads)
-    _print_status(study_basis)
+    train_runs(args.hours, Path(args.data_dir), args.threads)
+    _print_status(scale_study.basis())
     return 0
 
 
-def train_runs(study_basis, hours: float, data_dir: Path, threads: int) -> None:
-    """Train the study's runs in order for `hours`; stop early on SIGTERM (with a checkpoint)."""
+def train_runs(hours: float, data_dir: Path, threads: int) -> None:
+    """Train the study's runs in order for `hours`; stop early on SIGTERM (with a checkpoint). The
+    basis is read again after every run: T's run, once it passes, sets the others' budgets."""
     from benchmark import scale_study
     from harness.commands.reference import train_session
 
     deadline = time.monotonic() + hours * 3600.0
-    while (run := scale_study.current_plan(study_basis).next_run) is not None:
+    while (run := scale_study.current_plan(study_basis := scale_study.basis()).next_run) is not None:
         left_h = (deadline - time.monotonic()) / 3600.0
         if left_h <= 0:
             break
@@ -87,9 +88,10 @@ def _print_status(study_basis) -> None:
 
     from benchmark import scale_study
 
+    t = study_basis.samples_to_target
     print(f"Judged against {study_basis.target.name} with the {study_basis.generator} generator; T (the "
           f"single-rank samples to target, seed {scale_study.REPRODUCTION_SEED}) = "
-          f"{study_basis.samples_to_target:,}")
+          + (f"{t:,}" if t is not None else f"not yet: {scale_study.describe(scale_study.T_RUN)} sets it"))
     rows, current = scale_study.status(study_basis)
     print(tabulate(rows, headers=["global batch", "rule", "seed", "budget", "samples", "state"]))
     if current.rule is not None:

@@ -115,14 +115,23 @@ def test_a_run_ends_at_its_first_pass_its_budget_or_its_divergence(convergence_d
     write_curve(Run(UNSCALED_RULE, 64, 1), [3.0], stop=10**9)
     assert scale_study.outcome(basis, Run(UNSCALED_RULE, 64, 1)) == Outcome(
         scale_study.scale_recipe(basis, Run(UNSCALED_RULE, 64, 1)).budget_samples, False)
-    assert scale_study.outcome(basis, Run(LINEAR_RULE, 8, 2)) == Outcome(T, True)  # the pick's reproduction
+    assert scale_study.outcome(basis, Run(SQRT_RULE, 8, 2)) is None  # T's run, not started
+    write_t_run()
+    assert scale_study.outcome(basis, Run(SQRT_RULE, 8, 2)) == Outcome(T, True)  # one run under every rule
+
+
+def write_t_run() -> None:
+    """T's run, passing first at T samples."""
+    write_curve(scale_study.T_RUN, [3.0] * (T // 5_000 - 1) + [0.9, 2.0])
 
 
 def test_status_names_each_runs_state(convergence_dir):
+    write_t_run()
     write_curve(Run(LINEAR_RULE, 64, 1), [3.0, 0.9])
     write_curve(Run(SQRT_RULE, 64, 1), [3.0], reason="diverged: 99% empty")
-    states = {row[1]: row[-1] for row in scale_study.status(make_basis())[0]}
-    assert states == {"linear": "converged at 10,112", "sqrt": "diverged", "unscaled": "not started"}
+    states = {(row[0], row[1]): row[-1] for row in scale_study.status(make_basis())[0]}
+    assert states == {(8, "linear"): "converged at 100,000", (64, "linear"): "converged at 10,112",
+                      (64, "sqrt"): "diverged", (64, "unscaled"): "not started"}
 
 
 def test_a_finished_run_is_not_trained_again(convergence_dir, monkeypatch):
@@ -142,9 +151,28 @@ def test_a_finished_run_is_not_trained_again(convergence_dir, monkeypatch):
         campaign._stop_target(recipe, 1)
 
 
-def test_the_study_waits_for_a_target_set_by_the_recipe_studys_pick():
-    with pytest.raises(InputError, match="not set by the recipe study's pick; .* once v3 is promoted"):
-        scale_study.basis()  # the target in force today is v2, set by the v2 campaign
+def test_the_study_runs_the_recipe_studys_pick_against_the_target_in_force(monkeypatch):
+    from benchmark import quality
+
+    monkeypatch.setattr(scale_study, "outcome", lambda study_basis, run: None)  # T's run not started
+    today = scale_study.basis()
+    assert (today.recipe, today.generator) == (STUDY["cosine"], "raw")  # the committed pick
+    assert today.target.name == quality.load_thresholds("3dgan").name and today.samples_to_target is None
+    assert scale_study.current_plan(today) == scale_study.Plan(scale_study.T_RUN, "0, T: the pick at one rank")
+    t_run = scale_study.scale_recipe(today, Run(SQRT_RULE, 8, 2))  # any rule's batch-8 seed 2 is T's run
+    assert t_run == scale_study.scale_recipe(today, scale_study.T_RUN)
+    assert t_run.budget_samples == 300_000 and t_run.emulated_ranks == 1 and t_run.target == today.target.version
+    with pytest.raises(ValueError, match="unknown until T's run has passed"):
+        scale_study.scale_recipe(today, Run(LINEAR_RULE, 64, 1))
+    monkeypatch.setattr(scale_study, "outcome",
+                        lambda study_basis, run: Outcome(90_000, True) if run == scale_study.T_RUN else None)
+    assert scale_study.basis().samples_to_target == 90_000
+
+
+def test_a_pick_that_misses_the_target_at_one_rank_stops_the_study_before_stage_1():
+    current = plan(lambda run: Outcome(300_000, False) if run == scale_study.T_RUN else None)
+    assert current.next_run is None and current.stage == "stopped"
+    assert "does not reach it at one rank" in current.problem and "issue 22" in current.problem
 
 
 # ------------------------------------------------------------------------------------------------
@@ -163,62 +191,62 @@ def outcomes(table: dict[tuple, tuple[int, bool]]):
 
 
 def test_stage_1_runs_every_candidate_at_64_first():
-    assert plan(outcomes({}), T).next_run == Run(LINEAR_RULE, 64, 1)
-    assert plan(outcomes({("linear", 64): (90_000, True)}), T).next_run == Run(SQRT_RULE, 64, 1)
+    assert plan(outcomes({})).next_run == Run(LINEAR_RULE, 64, 1)
+    assert plan(outcomes({("linear", 64): (90_000, True)})).next_run == Run(SQRT_RULE, 64, 1)
 
 
 def test_stage_2_runs_at_512_only_what_converged_at_64():
     table = {("linear", 64): (300_000, False), ("sqrt", 64): (120_000, True), ("unscaled", 64): (200_000, True)}
-    assert plan(outcomes(table), T) == scale_study.Plan(Run(SQRT_RULE, 512, 1), "2, at 512 what converged at 64")
+    assert plan(outcomes(table)) == scale_study.Plan(Run(SQRT_RULE, 512, 1), "2, at 512 what converged at 64")
     table[("sqrt", 512)] = (150_000, True)
-    assert plan(outcomes(table), T).next_run == Run(UNSCALED_RULE, 512, 1)
+    assert plan(outcomes(table)).next_run == Run(UNSCALED_RULE, 512, 1)
 
 
 def test_nothing_converging_at_64_caps_the_closed_division_at_batch_8():
     table = {(c.name, 64): (500_000, False) for c in CANDIDATES}
-    current = plan(outcomes(table), T)
+    current = plan(outcomes(table))
     assert (current.rule, current.cap, current.next_run) == (LINEAR_RULE, 8, Run(LINEAR_RULE, 8, 3))
 
 
 def test_nothing_converging_at_512_caps_it_at_64_with_the_cheapest_rule_there():
     table = {("linear", 64): (300_000, False), ("sqrt", 64): (150_000, True), ("unscaled", 64): (140_000, True),
              ("sqrt", 512): (300_000, False), ("unscaled", 512): (500_000, False)}
-    current = plan(outcomes(table), T)
+    current = plan(outcomes(table))
     assert (current.rule, current.cap) == (UNSCALED_RULE, 64)
     table.update({("unscaled", 8, 3): (100_000, True), ("unscaled", 8, 4): (100_000, True)})
-    assert plan(outcomes(table), T).next_run == Run(UNSCALED_RULE, 64, 2)  # seed 1 at 64 is stage 1's
+    assert plan(outcomes(table)).next_run == Run(UNSCALED_RULE, 64, 2)  # seed 1 at 64 is stage 1's
 
 
 def test_stage_3_tries_two_warm_ups_on_the_better_warming_rule_and_a_faster_one_replaces_its_warm_up():
     table = {("linear", 64): (150_000, True), ("sqrt", 64): (120_000, True), ("unscaled", 64): (300_000, True),
              ("linear", 512): (250_000, True), ("sqrt", 512): (200_000, True), ("unscaled", 512): (500_000, False)}
-    current = plan(outcomes(table), T)
+    current = plan(outcomes(table))
     assert current.next_run == Run(Candidate(SQRT, 5_000), 512, 1) and current.stage.startswith("3,")
     table.update({("sqrt-warmup5000", 512): (180_000, True), ("sqrt-warmup50000", 512): (190_000, True)})
-    current = plan(outcomes(table), T)
+    current = plan(outcomes(table))
     assert current.rule == Candidate(SQRT, 5_000) and current.cap == 512
     assert current.next_run == Run(Candidate(SQRT, 5_000), 8, 3)  # at one rank every rule is the same rule
     table.update({("sqrt-warmup5000", 8, 3): (100_000, True), ("sqrt-warmup5000", 8, 4): (100_000, True)})
-    assert plan(outcomes(table), T).next_run == Run(Candidate(SQRT, 5_000), 64, 1)  # stage 1 ran another warm-up
+    assert plan(outcomes(table)).next_run == Run(Candidate(SQRT, 5_000), 64, 1)  # stage 1 ran another warm-up
 
 
 def test_a_slower_warm_up_changes_nothing_and_unscaled_can_win_without_a_warm_up():
     table = {("linear", 64): (150_000, True), ("sqrt", 64): (300_000, False), ("unscaled", 64): (110_000, True),
              ("linear", 512): (250_000, True), ("unscaled", 512): (130_000, True),
              ("linear-warmup5000", 512): (260_000, True), ("linear-warmup50000", 512): (400_000, False)}
-    assert plan(outcomes(table), T).rule == UNSCALED_RULE
+    assert plan(outcomes(table)).rule == UNSCALED_RULE
 
 
 def test_equal_costs_go_to_the_candidate_listed_first():
     table = {(c.name, b): (120_000, True) for c in CANDIDATES for b in (64, 512)}
     table.update({("linear-warmup5000", 512): (120_000, True), ("linear-warmup50000", 512): (120_000, True)})
-    assert plan(outcomes(table), T).rule == LINEAR_RULE
+    assert plan(outcomes(table)).rule == LINEAR_RULE
 
 
 def test_the_study_is_done_when_three_seeds_converged_at_every_batch():
     table = {(c.name, b, seed): (120_000, True) for c in CANDIDATES for b in (8, 64, 512) for seed in (1, 2, 3, 4)}
     table.update({("linear-warmup5000", 512): (130_000, True), ("linear-warmup50000", 512): (130_000, True)})
-    assert plan(outcomes(table), T) == scale_study.Plan(None, "done", LINEAR_RULE, 512, (8, 64, 512))
+    assert plan(outcomes(table)) == scale_study.Plan(None, "done", LINEAR_RULE, 512, (8, 64, 512))
 
 
 # Stage 4, from the rule left standing: linear, closed up to 512 by stages 1-3.
@@ -228,7 +256,7 @@ STAGES_1_TO_3 = {("linear", 64): (150_000, True), ("sqrt", 64): (300_000, False)
 
 
 def stage_4(extra: dict) -> scale_study.Plan:
-    return plan(outcomes({**STAGES_1_TO_3, **extra}), T)
+    return plan(outcomes({**STAGES_1_TO_3, **extra}))
 
 
 def test_stage_4_runs_seeds_until_three_converged_where_a_failed_seed_brings_in_the_next():
@@ -297,6 +325,7 @@ def test_the_rcp_runs_make_a_file_mlperf_loggings_checker_reads(convergence_dir,
 def test_the_status_names_the_target_t_every_run_reached_and_the_next(convergence_dir, capsys):
     from harness.commands.scale_study import _print_status
 
+    write_t_run()
     write_curve(Run(LINEAR_RULE, 64, 1), [3.0, 0.9])
     _print_status(make_basis())
     out = capsys.readouterr().out
@@ -327,3 +356,34 @@ def test_write_rcps_adds_the_studys_points_once_and_the_status_says_where_the_ru
     assert sorted(r["BS"] for r in rcp.load_rcps("3dgan").values()) == [8, 64]
     with pytest.raises(InputError, match="already has an RCP"):
         write_rcps(make_basis())
+
+
+def test_the_status_says_t_is_not_known_until_its_run_has_passed(convergence_dir, capsys):
+    from dataclasses import replace
+
+    from harness.commands.scale_study import _print_status
+
+    _print_status(replace(make_basis(), samples_to_target=None))
+    out = capsys.readouterr().out
+    assert "T (the single-rank samples to target, seed 2) = not yet: T's run: the pick at global batch 8, seed 2 " \
+           "sets it" in out
+    assert "Next: T's run: the pick at global batch 8, seed 2 (stage 0, T: the pick at one rank)" in out
+
+
+def test_training_reads_t_from_its_run_before_the_runs_whose_budgets_it_sets(convergence_dir, monkeypatch):
+    from benchmark import quality, recipe_study
+    from harness.commands import reference, scale_study as command
+
+    monkeypatch.setattr(recipe_study, "final_verdict", lambda limits: recipe_study.Verdict({}, ("cosine", "raw")))
+    monkeypatch.setattr(quality, "load_thresholds", lambda *a, **k: make_basis().target)
+    trained = []
+
+    def fake_session(recipe, seed, hours, data_dir, threads):
+        trained.append((recipe.campaign_name, seed, recipe.budget_samples))
+        if (recipe.campaign_name, seed) == (scale_study.scale_recipe(make_basis(), scale_study.T_RUN).campaign_name, 2):
+            write_t_run()  # T's run passes at T; the next run is cut off by the session's end
+
+    monkeypatch.setattr(reference, "train_session", fake_session)
+    command.train_runs(2.0, convergence_dir, 0)
+    assert trained == [("3dgan-scale-b8-linear", 2, 300_000),
+                       ("3dgan-scale-b64-linear", 1, math.ceil(3 * T / 5_056) * 5_056)]

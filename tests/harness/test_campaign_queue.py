@@ -51,9 +51,10 @@ def test_a_blocked_job_holds_back_only_the_jobs_that_need_it():
     assert queue.run_queue([FakeJob("z", runs_to_finish=0).job()], 1.0, SETTINGS).kind == DONE
 
 
-def test_v3_blocked_lets_the_angle_campaign_train_and_holds_back_the_closed_rule_study(monkeypatch):
-    """The shape of the real queue: v3's target does not hold, so its second seed, its release and
-    the closed-rule study wait; the angle campaign needs only the study's pick."""
+def test_v3_blocked_holds_back_only_v3s_own_steps(monkeypatch):
+    """The shape of the real queue: v3's target does not hold, so its second seed and its release
+    wait; the angle campaign and the closed-rule study need only the study's pick (the closed-rule
+    study runs against the target in force)."""
     fakes = {job.name: FakeJob(job.name, needs=job.needs) for job in queue.background_queue()}
     fakes["recipe study (issue 22)"].left = 0
     fakes["3dgan v3 target"].kind = BLOCKED
@@ -61,7 +62,8 @@ def test_v3_blocked_lets_the_angle_campaign_train_and_holds_back_the_closed_rule
         fakes[name].kind = FOREGROUND
     stopped = queue.run_queue([fake.job() for fake in fakes.values()], 5.0, SETTINGS)
     trained = [name for name, fake in fakes.items() if fake.hours]
-    assert trained == ["3dgan-angle campaign (issue 25)", "3dgan-angle target", "3dgan-angle second seed"]
+    assert trained == ["3dgan-angle campaign (issue 25)", "3dgan-angle target", "3dgan-angle second seed",
+                       "closed-rule study (issue 23)", "first time-to-accuracy results (issue 23)"]
     assert stopped.kind == BLOCKED and stopped.detail == "3dgan v3 target"
 
 
@@ -85,7 +87,7 @@ def test_the_queue_is_in_the_issues_order():
     needs = {job.name: job.needs for job in jobs}
     assert all(set(job.needs) <= {earlier.name for earlier in jobs[:i]} for i, job in enumerate(jobs))
     assert needs["3dgan-angle campaign (issue 25)"] == ("recipe study (issue 22)",)
-    assert needs["closed-rule study (issue 23)"] == ("3dgan v3 promotion and ship",)
+    assert needs["closed-rule study (issue 23)"] == ("recipe study (issue 22)",)
 
 
 @dataclass
@@ -144,10 +146,10 @@ def test_the_closed_rule_study_waits_for_its_basis_then_trains_its_next_run(monk
     from reference_model.errors import InputError
 
     def no_basis():
-        raise InputError("the target in force, 3dgan-quality-v2, was not set by the recipe study's pick")
+        raise InputError("the closed-rule study runs the recipe study's pick, and the recipe study has not picked yet")
 
     monkeypatch.setattr(scale_study, "basis", no_basis)
-    assert queue._closed_rule_state().kind == BLOCKED and "v2, was not set" in queue._closed_rule_state().detail
+    assert queue._closed_rule_state().kind == BLOCKED and "has not picked" in queue._closed_rule_state().detail
     monkeypatch.setattr(scale_study, "basis", lambda: "basis")
     monkeypatch.setattr(scale_study, "current_plan", lambda basis: Plan(Run(CANDIDATES[0], 64, 1), "1, at 64"))
     assert queue._closed_rule_state().detail == "linear at global batch 64, seed 1 (stage 1, at 64)"
