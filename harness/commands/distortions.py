@@ -10,12 +10,15 @@ from reference_model.specs import BENCHMARKS
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `distortions` to `harness reference`'s subcommands."""
     parser = sub.add_parser(
-        "distortions", help="which known errors (energy scale, depth, angle) each target lets through",
+        "distortions",
+        help="which known errors (energy scale, depth, depth fluctuation, angle) each target lets through",
         description="Judge pairs of independent stand-in samples against each other under each target, "
                     "the second sample distorted: every cell scaled (x1.05, x1.1, x1.2), every shower "
-                    "1-3 layers deeper, and for 3dgan-angle every shower at a 2 or 5 degree larger "
-                    "incidence angle. Prints, per target, on how many pairs each distortion passes and "
-                    "what fails; the table CALIBRATION.md records for every target version.",
+                    "1-3 layers deeper, every shower's depth pulled towards its energy bin's mean so that "
+                    "the depth fluctuation is x0.5 or x0.75, and for 3dgan-angle every shower at a 2, 5, "
+                    "10 or 15 degree larger incidence angle. Prints, per target, on how many pairs each "
+                    "distortion passes and what fails; the table CALIBRATION.md records for every target "
+                    "version.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--benchmark", choices=BENCHMARKS, default="3dgan")
     parser.add_argument("--target", metavar="VERSION", action="append", default=None,
