@@ -64,7 +64,7 @@ T_RUN = Run(CANDIDATES[0], SINGLE_RANK_BATCH, REPRODUCTION_SEED)
 
 
 def describe(run: Run) -> str:
-    if _is_reproduction(run):
+    if _is_t_run(run):
         return f"T's run: the pick at global batch {run.global_batch}, seed {run.seed}"
     return f"{run.candidate.name} at global batch {run.global_batch}, seed {run.seed}"
 
@@ -122,7 +122,7 @@ def scale_recipe(basis: Basis, run: Run) -> ScaleRecipe:
     """The recipe of one run: the pick's, at the run's emulated ranks, rule, interval and budget.
     Batch 8's seed 2 under any candidate is T's run, whose budget is a second seed's (it sets T)."""
     picked = basis.recipe
-    if _is_reproduction(run):
+    if _is_t_run(run):
         run = T_RUN
     ranks, remainder = divmod(run.global_batch, picked.per_rank_batch)
     if remainder:
@@ -158,7 +158,7 @@ def outcome(basis: Basis, run: Run) -> Optional[Outcome]:
     return None
 
 
-def _is_reproduction(run: Run) -> bool:
+def _is_t_run(run: Run) -> bool:
     """Batch 8's seed 2, under whichever candidate: T's run."""
     return run.global_batch == SINGLE_RANK_BATCH and run.seed == REPRODUCTION_SEED
 
