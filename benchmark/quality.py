@@ -510,8 +510,8 @@ class QualityReport:
             "events_per_bin": self.events_per_bin,
             "energy_bins_gev": [list(b) for b in self.energy_bins_gev],
             "failed": [r.name for r in self.failures()],
-            "shifts": {name: {"mean_difference": shift.mean_difference, "reference_sd": shift.reference_sd,
-                              "spread_ratio": finite(shift.spread_ratio)}
+            "shifts": {name: {"mean_difference": finite(shift.mean_difference),
+                              "reference_sd": finite(shift.reference_sd), "spread_ratio": finite(shift.spread_ratio)}
                        for name, shift in self.failure_shifts()},
             "metrics": {r.name: {"value": finite(r.value), "threshold": r.threshold, "passed": r.passed}
                         for r in self.results},
