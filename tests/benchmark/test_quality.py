@@ -285,6 +285,16 @@ def test_a_failing_depth_separation_says_the_showers_sit_one_layer_deeper(fixed_
     assert recorded["mean_difference"] == pytest.approx(depth.mean_difference)
 
 
+def test_a_nan_candidate_fails_and_its_report_is_strict_json(fixed_samples, fixed_thresholds):
+    reference, held_out = fixed_samples
+    broken = _scaled(held_out, 1.3).ecal_gev.copy()  # its sampling-fraction separations fail too
+    broken[:5] = np.nan  # five showers of the first energy bin
+    report = quality.evaluate(reference, Showers(broken, held_out.energy_gev), fixed_thresholds)
+    assert not report.passed
+    assert not math.isfinite(dict(report.failure_shifts())["separation.sampling_fraction.E45-55"].mean_difference)
+    json.dumps(report.to_dict(), allow_nan=False)  # raises on any NaN or infinity
+
+
 def test_nan_metric_fails():
     result = quality.MetricResult("objective.total", float("nan"), 1.0)
     assert result.passed is False
