@@ -103,6 +103,7 @@ def candidate_sample(thresholds: quality.Thresholds, seed: int, distortion: Dist
 class Row:
     distortion: Distortion
     failures: tuple[tuple[str, ...], ...]  # per pair, the gated metrics it fails
+    values: tuple[dict[str, float], ...] = ()  # per pair, every metric's value
 
     @property
     def passes(self) -> int:
@@ -115,9 +116,10 @@ def lets_through(thresholds: quality.Thresholds, pairs: Sequence[tuple[int, int]
     references = {a: standin_sample(thresholds, a) for a, _ in pairs}
     table = []
     for distortion in rows or distortions(thresholds.geometry):
-        failures = tuple(tuple(r.name for r in quality.evaluate(references[a], candidate_sample(
-            thresholds, b, distortion), thresholds).failures()) for a, b in pairs)
-        table.append(Row(distortion, failures))
+        reports = [quality.evaluate(references[a], candidate_sample(thresholds, b, distortion), thresholds)
+                   for a, b in pairs]
+        table.append(Row(distortion, tuple(tuple(r.name for r in report.failures()) for report in reports),
+                         tuple({r.name: r.value for r in report.results} for report in reports)))
     return table
 
 

@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--pairs", default="7:8,9:10",
                         help="stand-in seed pairs REFERENCE:CANDIDATE, comma-separated")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--show", metavar="PREFIX", default=None,
+                        help="also print the values of the metrics whose names start with PREFIX (e.g. "
+                             "separation.moment_z1), per distortion and pair, beside each target's limits")
     parser.set_defaults(func=run_distortions)
 
 
@@ -60,6 +63,30 @@ def run_distortions(args: argparse.Namespace) -> int:
                                                                      if failed else ""))
         rows.append(cells)
     headers = ["second sample", *(f"{t.version} ({len(t.limits)} limits)" for t in targets)]
-    print(tabulate(rows, headers=headers, tablefmt="github" if args.markdown else "simple"))
+    table_format = "github" if args.markdown else "simple"
+    print(tabulate(rows, headers=headers, tablefmt=table_format))
     print(f"pairs (reference:candidate seeds): {args.pairs}")
+    if args.show:
+        print()
+        print(values_table(args.show, columns[0], targets, table_format))
     return 0
+
+
+def values_table(prefix: str, rows: list, targets: list, table_format: str) -> str:
+    """The metrics named PREFIX... per distortion (values on each pair, ' / '-separated), then
+    each target's limit on them: how far inside or outside a limit a known error lands."""
+    from tabulate import tabulate
+
+    from benchmark.quality import display_order
+
+    if any(t.document.get("evaluation") != targets[0].document.get("evaluation") for t in targets):
+        raise InputError("--show: the targets compare different showers (their 'evaluation' blocks differ), so "
+                         "one set of values cannot stand for all; show one target at a time")
+    names = sorted((n for n in rows[0].values[0] if n.startswith(prefix)), key=display_order)
+    if not names:
+        raise InputError(f"--show {prefix!r}: no metric name starts with it (e.g. separation.moment_z1)")
+    body = [[row.distortion.label, *(" / ".join(f"{v[n]:.3g}" for v in row.values) for n in names)]
+            for row in rows]
+    body += [[f"limit in {t.version}", *("-" if t.limits.get(n) is None else f"{t.limits[n]:.3g}" for n in names)]
+             for t in targets]
+    return tabulate(body, headers=["second sample", *names], tablefmt=table_format)

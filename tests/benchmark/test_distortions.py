@@ -24,6 +24,23 @@ def test_the_noise_floor_target_fails_half_the_depth_fluctuation():
     v1 = quality.load_thresholds("3dgan", version="3dgan-quality-v1")
     row, = lets_through(v1, [(7, 8)], [Distortion("depth-spread", 0.5)])
     assert row.passes == 0 and any(".moment_z1." in name for name in row.failures[0])
+    assert all(row.values[0][name] > v1.limits[name] for name in row.failures[0])
+    assert set(row.values[0]) >= set(v1.limits)
+
+
+def test_the_values_table_shows_each_pairs_values_beside_each_targets_limit():
+    from benchmark.distortions import Row
+    from harness.commands.distortions import values_table
+
+    v1 = quality.load_thresholds("3dgan", version="3dgan-quality-v1")
+    v2 = quality.load_thresholds("3dgan", version="3dgan-quality-v2")
+    rows = [Row(Distortion("depth-spread", 0.5), ((), ()), ({"separation.moment_z1.E95-105": 0.17, "x": 1.0},
+                                                           {"separation.moment_z1.E95-105": 0.188, "x": 1.0}))]
+    table = values_table("separation.moment_z1", rows, [v1, v2], "simple")
+    assert "depth fluctuation x0.5" in table and "0.17 / 0.188" in table
+    assert f"{v2.limits['separation.moment_z1.E95-105']:.3g}" in table and "x " not in table
+    with pytest.raises(InputError, match="--show 'nothing'"):
+        values_table("nothing", rows, [v1], "simple")
 
 
 def test_a_narrower_depth_scales_each_bins_depth_spread_and_keeps_its_mean_and_energy():
