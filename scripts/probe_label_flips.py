@@ -10,16 +10,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-
-def _git(*args: str) -> bytes:
-    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, check=True).stdout
+from campaign_generator_at import ROOT, copy_committed_state, export_generator
 
 
 def main() -> None:
@@ -34,40 +27,20 @@ def main() -> None:
 
     from benchmark import campaign
     from benchmark.recipe import STUDY
+    from harness.commands.reference import train_session
     from reference_model import specs
 
     recipe = STUDY[args.arm]
+    scratch_state = args.scratch.resolve() / "state" / campaign.state_dir(recipe.campaign_name, 1).name
+    if not (scratch_state / "checkpoint").is_file():
+        copy_committed_state(recipe.campaign_name, 1, args.commit, scratch_state,
+                             args.scratch.resolve() / campaign.curve_path(recipe.campaign_name, 1).name)
     campaign.CONVERGENCE_DIR = args.scratch.resolve()
     specs.SPECS[recipe.benchmark] = dataclasses.replace(specs.SPECS[recipe.benchmark], label_flip_probability=0.0)
-    state = campaign.state_dir(recipe.campaign_name, 1)
-    if not (state / "checkpoint").is_file():
-        committed = f"benchmark/convergence/state/{state.name}"
-        state.mkdir(parents=True, exist_ok=True)
-        for name in _git("ls-tree", "--name-only", args.commit, f"{committed}/").decode().split():
-            (state / Path(name).name).write_bytes(_git("show", f"{args.commit}:{name}"))
-        curve = campaign.curve_path(recipe.campaign_name, 1)
-        curve.write_bytes(_git("show", f"{args.commit}:benchmark/convergence/{curve.name}"))
-
-    from harness.commands.reference import train_session
-
     train_session(recipe, 1, args.hours, args.data_dir, 0, until_samples=args.until)
-    _export(recipe.benchmark, state, args.scratch / f"{args.arm}-noflip.weights.h5")
-
-
-def _export(benchmark: str, state: Path, out: Path) -> None:
-    import tensorflow as tf
-
-    from reference_model.checkpoint import save_generator
-    from reference_model.specs import get_spec
-
-    spec = get_spec(benchmark)
-    generator = spec.build_generator()
-    samples = tf.Variable(0, dtype=tf.int64)
-    latest = tf.train.latest_checkpoint(str(state))
-    tf.train.Checkpoint(generator=generator, samples=samples).read(latest).expect_partial() \
-        .assert_existing_objects_matched()
-    save_generator(out, generator, spec, {"note": f"label-flip probe at {int(samples.numpy()):,} samples"})
-    print(f"{out}: the probe's generator at {int(samples.numpy()):,} samples")
+    out = args.scratch / f"{args.arm}-noflip.weights.h5"
+    samples = export_generator(recipe.benchmark, scratch_state, out, {"probe": "label flipping off"})
+    print(f"{out}: the probe's generator at {samples:,} samples")
 
 
 if __name__ == "__main__":
