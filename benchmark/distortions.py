@@ -49,9 +49,8 @@ def distortions(geometry: str) -> list[Distortion]:
 
 def deeper(showers: Showers, layers: int) -> Showers:
     """Every shower moved `layers` layers deeper (the first layers empty, the last ones lost)."""
-    shifted = np.zeros_like(showers.ecal_gev)
-    shifted[..., layers:] = showers.ecal_gev[..., :-layers]
-    return Showers(shifted, showers.energy_gev, showers.theta_rad)
+    shifts = np.full(len(showers.ecal_gev), float(layers))
+    return Showers(shifted_along_depth(showers.ecal_gev, shifts), showers.energy_gev, showers.theta_rad)
 
 
 def shifted_along_depth(images: np.ndarray, layers: np.ndarray) -> np.ndarray:
