@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000, help="stand-in showers per energy bin")
     parser.add_argument("--seed", type=int, default=990000,
                         help="bin i uses stand-in seed SEED + i (far from every campaign and hold-test seed)")
+    parser.add_argument("--digits", type=int, default=2, help="decimals of each figure")
     parser.add_argument("--features", default="moment_z1,sampling_fraction,moment_x2,moment_y2,moment_z2")
     args = parser.parse_args()
     features = args.features.split(",")
@@ -52,7 +53,7 @@ def main() -> None:
             row = [bin_label(low, high), path.name]
             for feature in features:
                 shift = distribution_shift(reference[feature], candidate[feature])
-                row.append(f"{shift.standardised_difference:+.2f} sd, x{shift.spread_ratio:.2f}")
+                row.append(f"{shift.standardised_difference:+.{args.digits}f} sd, x{shift.spread_ratio:.{args.digits}f}")
             rows.append(row)
         print(f"[shower_spread] {bin_label(low, high)} done", file=sys.stderr, flush=True)
     print(f"Candidate against {args.events} stand-in showers per bin: mean difference in the stand-in's "
