@@ -159,9 +159,12 @@ class Watchdog:
     """Bounds how long a broken run can take, from a thread of its own.
 
     SIGTERM (the launcher ending the job, Slurm's time limit) sets `terminate`: the training
-    loop checkpoints at the next step and stops. If the loop cannot get there within
-    `grace_s` (blocked in a collective whose peer died), or if no step completes for
-    `timeout_s`, the watchdog records the abort through `on_abort` and ends the process.
+    loop checkpoints at the next step and stops. If the loop cannot get there within the
+    grace (blocked in a collective whose peer died), or if no step completes for `timeout_s`,
+    the watchdog records the abort through `on_abort` and ends the process. The grace is
+    `grace_s` or twice the longest gap between beats so far, whichever is longer, so a run
+    whose steps or evaluations are slow (a large model, a loaded or slow node) still stops
+    cleanly; before the first beat only `timeout_s` applies.
     The signal is seen through a wakeup fd, so this works while the main thread is blocked.
     A process stopped and continued (SIGSTOP/SIGCONT, Slurm's suspend) is not hung: the
     watchdog wakes every second, so a longer gap is counted as suspension, not as silence.
@@ -170,6 +173,7 @@ class Watchdog:
     def __init__(self, timeout_s: float, on_abort, grace_s: float = 30.0) -> None:
         self.timeout_s, self.grace_s, self.on_abort = timeout_s, grace_s, on_abort
         self.last_beat = time.monotonic()
+        self.longest_gap_s: Optional[float] = None  # between beats; None until the first one
         self.suspended_s = 0.0  # time the whole process spent stopped (SIGSTOP ... SIGCONT)
         self.terminate = threading.Event()
         self._stop = threading.Event()
@@ -191,7 +195,13 @@ class Watchdog:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def beat(self) -> None:
-        self.last_beat = time.monotonic()
+        now = time.monotonic()
+        self.longest_gap_s = max(self.longest_gap_s or 0.0, now - self.last_beat)
+        self.last_beat = now
+
+    def grace(self) -> Optional[float]:
+        """How long a stop may take after SIGTERM (None: no step has finished yet)."""
+        return None if self.longest_gap_s is None else max(self.grace_s, 2.0 * self.longest_gap_s)
 
     def _watch(self) -> None:
         import select
@@ -211,7 +221,8 @@ class Watchdog:
                 os.read(self._read_fd, 64)
                 terminated_at = terminated_at or now
                 self.terminate.set()
-            if terminated_at is not None and now - terminated_at > self.grace_s:
+            grace = self.grace()
+            if terminated_at is not None and grace is not None and now - terminated_at > grace:
                 self._fire("received SIGTERM and could not stop cleanly (a rank died or hung)")
             elif now - self.last_beat > self.timeout_s:
                 self._fire(f"no training progress for {self.timeout_s:.0f} s (a rank died or hung)")
