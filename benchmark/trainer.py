@@ -164,7 +164,7 @@ class Watchdog:
     the watchdog records the abort through `on_abort` and ends the process. The grace is
     `grace_s` or twice the longest gap between beats so far, whichever is longer, so a run
     whose steps or evaluations are slow (a large model, a loaded or slow node) still stops
-    cleanly; before the first beat only `timeout_s` applies.
+    cleanly; `timeout_s` bounds a stop as it bounds a step, and before the first beat only it applies.
     The signal is seen through a wakeup fd, so this works while the main thread is blocked.
     A process stopped and continued (SIGSTOP/SIGCONT, Slurm's suspend) is not hung: the
     watchdog wakes every second, so a longer gap is counted as suspension, not as silence.
