@@ -334,6 +334,12 @@ def srun_command(plan: LaunchPlan, worker: list[str], placement: Placement) -> l
             f"--export=ALL,{env}"] + worker
 
 
+# Seconds before the time limit at which Slurm sends the job's steps SIGTERM: every rank then
+# finishes its step, checkpoints and stops, instead of being killed mid-epoch KillWait (30 s by
+# default) after the limit's own SIGTERM.
+STOP_WARNING_S = 300
+
+
 def sbatch_script(plan: LaunchPlan, steps: list[list[str]], workdir: Path) -> str:
     """A batch script that runs each `harness` command line of `steps` inside the allocation.
 
@@ -345,7 +351,7 @@ def sbatch_script(plan: LaunchPlan, steps: list[list[str]], workdir: Path) -> st
              f"#SBATCH --ntasks-per-node={plan.ranks_per_node}"]
     if plan.cores_per_rank:
         lines.append(f"#SBATCH --cpus-per-task={plan.cores_per_rank}")
-    lines += [f"#SBATCH --time={plan.time_limit}", "#SBATCH --exclusive",
+    lines += [f"#SBATCH --time={plan.time_limit}", f"#SBATCH --signal=TERM@{STOP_WARNING_S}", "#SBATCH --exclusive",
               f"#SBATCH --output={workdir}/%x-%j.out"]
     if plan.partition:
         lines.append(f"#SBATCH --partition={plan.partition}")

@@ -211,6 +211,7 @@ def test_sbatch_script_with_explicit_cores_per_rank(tmp_path):
     plan = LaunchPlan(nodes=4, ranks_per_node=4, cores_per_rank=12)
     script = sbatch_script(plan, [["run", "--mode", "tta", "--cores-per-rank", "12"]], tmp_path)
     assert "#SBATCH --cpus-per-task=12" in script and "from --cores-per-rank" in script
+    assert "#SBATCH --signal=TERM@300" in script, "the ranks get a stop warning before the time limit"
     assert script.startswith("#!/bin/bash") and script.rstrip().endswith("exit $status")
 
 
