@@ -139,14 +139,18 @@ def check_models(models, batch_size: int, gradients: bool = True) -> list[Kernel
             for layer in low_precision_layers(model)]
 
 
+def wrong_layers(checks: list[KernelCheck]) -> str:
+    """The layers that disagree with float32 and by how much, for one line ("" when none)."""
+    return ", ".join(f"{c.model}/{c.layer} ({c.dtype}, {c.worst_quantity} error {c.worst:.3g})"
+                     for c in checks if not c.passed)
+
+
 def require_correct_kernels(models, batch_size: int, gradients: bool = True) -> list[KernelCheck]:
     """Stop with one line when a low-precision layer disagrees with float32 beyond rounding, in
     what the run computes: forward and gradients for training, the forward pass for inference."""
     checks = check_models(models, batch_size, gradients)
-    wrong = [c for c in checks if not c.passed]
-    if wrong:
-        names = ", ".join(f"{c.model}/{c.layer} ({c.dtype}, {c.worst_quantity} error {c.worst:.3g})"
-                          for c in wrong)
+    names = wrong_layers(checks)
+    if names:
         raise InputError(
             f"this CPU's low-precision kernels compute {names} wrongly (limit {RELATIVE_ERROR_LIMIT} "
             "against float32): run in float32, or restrict oneDNN's ISA (for bf16 on AMX: "

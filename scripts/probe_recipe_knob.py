@@ -53,8 +53,7 @@ def apply_knob(knob: str, benchmark: str) -> None:
         def report_wrong_kernels(models, batch_size: int, gradients: bool = True) -> list:
             """The run's numerics check would refuse the defect; print what it finds and go on."""
             checks = numerics.check_models(models, batch_size, gradients)
-            wrong = [f"{c.model}/{c.layer} {c.worst_quantity} {c.worst:.3g}" for c in checks if not c.passed]
-            print(f"[probe] bias-bf16: the numerics check finds {len(wrong)} wrong layers: {', '.join(wrong)}")
+            print(f"[probe] bias-bf16: the numerics check finds wrong layers: {numerics.wrong_layers(checks)}")
             return checks
         numerics.require_correct_kernels = report_wrong_kernels
     else:
