@@ -95,6 +95,14 @@ def provisional_thresholds(benchmark: str, events_per_bin: Optional[int] = None)
         histogram_bins=design.histogram_bins, limits={}, hit_threshold_gev=HIT_THRESHOLD_GEV)
 
 
+def float32_interior(low: float, high: float) -> tuple[float, float]:
+    """The smallest and largest float32 strictly inside (low, high): energies drawn between them
+    stay inside the bin once stored as float32 (a draw within half a float32 step of an edge
+    would round onto it and fall out of the bin, which the gate excludes with low < E < high)."""
+    return (float(np.nextafter(np.float32(low), np.float32(np.inf))),
+            float(np.nextafter(np.float32(high), np.float32(-np.inf))))
+
+
 def standin_sample(thresholds: quality.Thresholds, seed: int, theta_shift_deg: float = 0.0) -> Showers:
     """`events_per_bin` stand-in showers per energy bin, energies flat inside each bin (as the
     in-bin events of a flat spectrum are), bin after bin. `theta_shift_deg` (angle geometry)
@@ -103,7 +111,7 @@ def standin_sample(thresholds: quality.Thresholds, seed: int, theta_shift_deg: f
 
     theta_range = tuple(t + theta_shift_deg for t in DEFAULT_THETA_RANGE_DEG)
     parts = [simulate(thresholds.events_per_bin, thresholds.geometry, seed=seed * 100 + i,
-                      energy_range=(low, high), theta_range_deg=theta_range)
+                      energy_range=float32_interior(low, high), theta_range_deg=theta_range)
              for i, (low, high) in enumerate(thresholds.energy_bins_gev)]
     theta = None if parts[0].theta_rad is None else \
         np.concatenate([p.theta_rad for p in parts]) - np.float32(np.radians(theta_shift_deg))
