@@ -1,9 +1,12 @@
 """The v3 rule (CALIBRATION.md, "v3 limits: the rule") applied to synthetic curves and records:
-each limit is the largest of 1.1 x window max, 1.1 x calibration-seed max and the floor, capped
-at v2's; unsteady metrics are dropped; the window and the seeds are the rule's, or refused."""
+each limit is the largest of 1.1 x window max, 1.1 x calibration-seed max (the angle rule: v1's
+tolerance bound on them) and the floor, capped at v2's; unsteady metrics are dropped; the window
+and the seeds are the rule's, or refused."""
+import numpy as np
 import pytest
 
 from benchmark import quality, target_v3
+from benchmark.calibration import threshold_from_floor
 from benchmark.hold_test import CALIBRATION_SEEDS, HoldTest
 from reference_model.errors import InputError
 
@@ -19,6 +22,16 @@ def test_each_limit_names_what_set_it_and_v2_caps_it():
     assert gated["d"]["threshold"] == 0.5 and gated["d"]["rule_limit"] == 0.55
     assert "never looser than v2" in gated["d"]["set_by"]
     assert not dropped
+
+
+def test_with_a_tolerance_the_calibration_seeds_bound_is_v1s_bound_on_their_values():
+    seeds = list(np.linspace(0.05, 0.10, 20))  # the spread of a first-moment separation at 200 per bin
+    window, floors = {"m": [0.06, 0.07]}, {"m": 0.01}
+    by_margin, _ = target_v3.v3_limits(window, {"m": seeds}, floors, {})
+    by_tolerance, _ = target_v3.v3_limits(window, {"m": seeds}, floors, {}, tolerance_over=36)
+    assert by_margin["m"]["threshold"] == 0.11
+    assert by_tolerance["m"]["threshold"] == threshold_from_floor(np.asarray(seeds), 36)[0] > 0.125
+    assert by_tolerance["m"]["set_by"] == "calibration seeds"
 
 
 def test_unsteady_metrics_are_reported_not_gated():
@@ -94,6 +107,14 @@ def test_the_angle_target_is_the_v3_rule_on_the_angle_curve():
     assert {entry["set_by"] for entry in document["metrics"].values()} == {"window"}, "no cap: 1.1 x 0.5 stands"
     assert document["metrics"]["objective.angle"]["threshold"] == 0.55
     assert document["calibration"]["campaign"]["window"] == [70_000, 100_000]
+    assert "tolerance bound (Gamma quantile 1 - 0.01/36" in document["description"]
+    spread = record(rule.calibration_seeds, benchmark="3dgan-angle")
+    for i, judged in enumerate(spread.document["seeds"].values()):
+        judged["metrics"]["objective.angle"] = 0.3 + 0.02 * i  # 0.30-0.68: its bound is above 0.55
+    revised = target_v3.release_candidate(v1, floors, angle, "f" * 64, "raw", spread)
+    bound = threshold_from_floor(np.asarray([0.3 + 0.02 * i for i in range(20)]), len(names))[0]
+    assert revised["metrics"]["objective.angle"] == {**revised["metrics"]["objective.angle"],
+                                                     "threshold": bound, "set_by": "calibration seeds"}
     assert document["reproduction"]["within_samples"] == 150_000
     with pytest.raises(InputError, match="exactly 4101-4120"):
         target_v3.release_candidate(v1, floors, angle, "f" * 64, "raw", record(CALIBRATION_SEEDS, benchmark="3dgan-angle"))
