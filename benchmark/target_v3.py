@@ -192,11 +192,12 @@ def release_candidate(judged_against: quality.Thresholds, floors: dict[str, floa
         cap = quality.load_thresholds(rule.benchmark, version=rule.never_looser_than).limits
         cap_name = short_version(rule.never_looser_than)
         never = f"; never looser than {cap_name}"
+    tolerance_over = len(names) if rule.calibration_tolerance else None
     gated, dropped = v3_limits(window_values(curve, generator, names), calibration_values(calibration, names, rule),
-                               floors, cap, cap_name, len(names) if rule.calibration_tolerance else None)
+                               floors, cap, cap_name, tolerance_over)
     seeds = rule.calibration_seeds
-    seeds_bound = (f"v1's tolerance bound (Gamma quantile 1 - 0.01/{len(names)}, at least "
-                   f"{MARGIN_OVER_MAX} x the max) over calibration seeds" if rule.calibration_tolerance
+    seeds_bound = (f"v1's tolerance bound (Gamma quantile 1 - 0.01/{tolerance_over}, at least "
+                   f"{MARGIN_OVER_MAX} x the max) over calibration seeds" if tolerance_over
                    else f"{MARGIN} x its max over calibration seeds")
     return {
         "benchmark": rule.benchmark, "version": rule.rc_version, "smoke": False, "submittable": False,
