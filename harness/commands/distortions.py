@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Optional
 
 from reference_model.errors import InputError
 from reference_model.specs import BENCHMARKS
@@ -45,13 +46,20 @@ def parse_pairs(text: str) -> list[tuple[int, int]]:
 
 
 def run_distortions(args: argparse.Namespace) -> int:
+    return print_lets_through(args.benchmark, args.target, args.pairs, markdown=args.markdown, show=args.show)
+
+
+def print_lets_through(benchmark: str, versions: Optional[list[str]], pairs_text: str, markdown: bool = False,
+                       show: Optional[str] = None) -> int:
+    """Print, per target version (None: the benchmark's target), on how many pairs each distortion
+    passes; with `show`, the values of the metrics named so beside each target's limits."""
     from tabulate import tabulate
 
     from benchmark import quality
     from benchmark.distortions import failing_summary, lets_through
 
-    pairs = parse_pairs(args.pairs)
-    targets = [quality.load_thresholds(args.benchmark, version=v) for v in (args.target or [None])]
+    pairs = parse_pairs(pairs_text)
+    targets = [quality.load_thresholds(benchmark, version=v) for v in (versions or [None])]
     columns = [lets_through(t, pairs) for t in targets]
     rows = []
     for i, row in enumerate(columns[0]):
@@ -63,12 +71,12 @@ def run_distortions(args: argparse.Namespace) -> int:
                                                                      if failed else ""))
         rows.append(cells)
     headers = ["second sample", *(f"{t.version} ({len(t.limits)} limits)" for t in targets)]
-    table_format = "github" if args.markdown else "simple"
+    table_format = "github" if markdown else "simple"
     print(tabulate(rows, headers=headers, tablefmt=table_format))
-    print(f"pairs (reference:candidate seeds): {args.pairs}")
-    if args.show:
+    print(f"pairs (reference:candidate seeds): {pairs_text}")
+    if show:
         print()
-        print(values_table(args.show, columns[0], targets, table_format))
+        print(values_table(show, columns[0], targets, table_format))
     return 0
 
 

@@ -152,3 +152,33 @@ def test_a_session_that_makes_its_data_trains_for_what_is_left_of_its_hours(tmp_
                         lambda recipe, seed, hours, *args, **kwargs: trained.update(hours=hours))
     reference.train_session(CAMPAIGNS["3dgan"], 1, 1.0, tmp_path / "data", threads=0)
     assert trained["hours"] == pytest.approx(0.75)
+
+
+def test_target_v3_ends_with_what_the_judged_target_and_the_candidate_let_through(tmp_path, monkeypatch, capsys):
+    """Past a candidate that holds, `target-v3` prints the distortions table for CALIBRATION.md, one
+    column per target (the steps' compute replaced: export, hold tests, distorted samples)."""
+    from benchmark import distortions, v3_candidate
+    from benchmark.distortions import Distortion, Row
+    from benchmark.hold_test import HoldTest
+
+    reference, candidate = tmp_path / "angle.weights.h5", tmp_path / "angle-rc.json"
+    candidate.write_text("{}")  # step 3 already done
+    monkeypatch.setattr(v3_candidate, "reference_path", lambda benchmark: reference)
+    monkeypatch.setattr(v3_candidate, "candidate_path", lambda benchmark: candidate)
+    monkeypatch.setattr(v3_candidate, "export_angle_reference", lambda limits, path: path)
+    held = HoldTest({"target": "rc", "planned_seeds": [1, 2], "seeds": {"1": {"passed": True, "failed": []},
+                                                                        "2": {"passed": True, "failed": []}}})
+    monkeypatch.setattr(v3_candidate, "calibrate", lambda *args, **kwargs: held)
+    monkeypatch.setattr(v3_candidate, "hold", lambda *args, **kwargs: held)
+    floor = quality.load_thresholds("3dgan-angle", version="3dgan-angle-quality-v1")
+    monkeypatch.setattr(quality, "load_thresholds", lambda benchmark, version=None: floor)
+    monkeypatch.setattr(distortions, "lets_through", lambda thresholds, pairs: [
+        Row(Distortion("none"), ((),) * len(pairs)),
+        Row(Distortion("scale", 1.05), (("objective.sampling_fraction",),) * len(pairs))])
+
+    assert main(["reference", "target-v3", "--benchmark", "3dgan-angle"]) == 0
+    out = capsys.readouterr().out
+    assert "[v3] 5 distortions: what 3dgan-angle-quality-v1 and the candidate let through" in out
+    table = out.split("[v3] 5 distortions", 1)[1]
+    assert table.count("passes 2 of 2") == 2 and table.count("passes 0 of 2 (fails: objective.sampling_fraction)") == 2
+    assert "pairs (reference:candidate seeds): 7:8,9:10" in table
