@@ -1,12 +1,13 @@
 """`harness run` with no arguments: the main job on the embedded default.
 
-A short, real tour of the suite on this machine: stand-in data, the frozen reference checkpoint
-through the quality gate (shipped against a release candidate not yet reproduced: against that
-candidate, outside the results tree; before one ships: the reference campaign's best generator so
-far, below the target), a short gated inference sweep, 1-rank and 2-rank epoch time, a results tree
-checked with `harness check`, and the scored summary. Each step is the same `harness` command a
-user would type, run as its own process (so one step's TensorFlow settings cannot leak into the
-next) and printed before it runs.
+A short, real tour of the suite on this machine: stand-in data; for every benchmark, its frozen
+reference checkpoint through the quality gate (shipped against a release candidate not yet
+reproduced: against that candidate, outside the results tree; before one ships: the reference
+campaign's best generator so far, below the target) and a short gated inference sweep; then, for
+the requested benchmark, 1-rank and 2-rank epoch time, a results tree checked with `harness
+check`, and the scored summary. Each step is the same `harness` command a user would type, run as
+its own process (so one step's TensorFlow settings cannot leak into the next) and printed before
+it runs.
 """
 from __future__ import annotations
 
@@ -19,22 +20,36 @@ from typing import Optional
 
 from harness.data_default import default_data_dir, ensure_standin
 from harness.run_request import RunRequest
-from reference_model.specs import get_spec
+from reference_model.specs import BENCHMARKS, get_spec
 
 EPOCH_TIME_STEPS = 8  # steps per epoch in the main job's epoch-time runs (2 epochs each)
 
 
-def _checkpoint(request: RunRequest) -> Path:
+def _checkpoint(request: RunRequest, benchmark: str) -> Path:
+    """The checkpoint the tour gates: `--checkpoint` for the requested benchmark, else the frozen one."""
     from reference_model.checkpoint import frozen_checkpoint
 
-    return Path(request.checkpoint) if request.checkpoint else frozen_checkpoint(request.benchmark)
+    if request.checkpoint and benchmark == request.benchmark:
+        return Path(request.checkpoint)
+    return frozen_checkpoint(benchmark)
 
 
-def _campaign_best(request: RunRequest) -> Path:
+def _campaign_best(benchmark: str) -> Path:
     """The reference campaign's best generator so far (committed under benchmark/convergence/)."""
     from benchmark.campaign import REFERENCE_SEED, best_generator_path
 
-    return best_generator_path(request.benchmark, REFERENCE_SEED)
+    return best_generator_path(benchmark, REFERENCE_SEED)
+
+
+def toured(request: RunRequest) -> list[str]:
+    """The benchmarks whose references the tour gates: the requested one first, then the others."""
+    return [request.benchmark, *(b for b in BENCHMARKS if b != request.benchmark)]
+
+
+def _reference_data(root: Path, benchmark: str, seed: int) -> Path:
+    """The held-out stand-in set the gate compares with: larger than the training slice, made from
+    an independent seed."""
+    return default_data_dir(root, get_spec(benchmark).geometry, seed + 1000)
 
 
 def _candidate_target(checkpoint: Path, benchmark: str) -> Optional[str]:
@@ -54,57 +69,69 @@ def _candidate_target(checkpoint: Path, benchmark: str) -> Optional[str]:
 BELOW_TARGET_EXIT = 1  # `harness run --mode inference` on a generator that misses the target
 
 
-def _steps(request: RunRequest, data: Path, reference: Path, root: Path) -> list[tuple[str, list[str], int]]:
-    """(title, harness arguments, the exit status that means the step did what it should)."""
-    common = ["--benchmark", request.benchmark, "--results", str(root), "--seed", str(request.seed)]
+def _gate_steps(request: RunRequest, benchmark: str, root: Path) -> list[tuple[str, list[str], int]]:
+    """One benchmark's reference through the quality gate and a short gated inference sweep."""
     steps = []
-    checkpoint = _checkpoint(request)
-    # no --data: inference reads the reference set sized for the gate (`reference`) itself
-    inference = ["run", "--mode", "inference", *common, "--quick", "--batch", "128",
-                 "--precision", "float32,bfloat16", "--scenarios", "Offline,SingleStream"]
+    checkpoint = _checkpoint(request, benchmark)
+    # no --data: inference reads the reference set sized for the gate itself
+    inference = ["run", "--mode", "inference", "--benchmark", benchmark, "--results", str(root), "--seed",
+                 str(request.seed), "--quick", "--batch", "128", "--precision", "float32,bfloat16",
+                 "--scenarios", "Offline,SingleStream"]
     if checkpoint.exists():
         # Shipped against a release candidate that no second seed has reproduced yet, the
         # benchmark's target is still the old one: validate and gate against the candidate,
         # labelled, into a scratch root outside the results tree (nothing there is submittable).
-        candidate = _candidate_target(checkpoint, request.benchmark)
+        candidate = _candidate_target(checkpoint, benchmark)
         target = ["--target", candidate] if candidate else []
         if candidate:
-            print(f"[main job] the reference checkpoint {checkpoint} was shipped against {candidate}, a release "
-                  "candidate not yet reproduced by a second seed (harness reference reproduce): validation and "
-                  "the inference gate use it, and the sweep goes to a scratch root outside the results tree",
-                  flush=True)
+            print(f"[main job] the {benchmark} reference checkpoint {checkpoint} was shipped against {candidate}, "
+                  "a release candidate not yet reproduced by a second seed (harness reference reproduce): "
+                  "validation and the inference gate use it, and the sweep goes to a scratch root outside the "
+                  "results tree", flush=True)
             inference[inference.index("--results") + 1] = str(root / "release-candidate")
-        steps.append((f"validate the reference checkpoint against {candidate} (release candidate)" if candidate
-                      else "validate the reference checkpoint against held-out stand-in showers",
-                      ["validate", *target, "--reference", str(reference), "--candidate", str(checkpoint),
-                       "--report", str(root / "validation")], 0))
-        steps.append((f"short inference sweep, the checkpoint checked against {candidate} and each precision "
-                      "against float32 (release candidate: not a result)" if candidate
-                      else "short inference sweep, each precision gated by physics", [*inference, *target], 0))
-    elif (best := _campaign_best(request)).exists():
+        steps.append((f"{benchmark}: validate the reference checkpoint against {candidate} (release candidate)"
+                      if candidate else f"{benchmark}: validate the reference checkpoint against held-out "
+                                        "stand-in showers",
+                      ["validate", *target, "--reference", str(_reference_data(root, benchmark, request.seed)),
+                       "--candidate", str(checkpoint), "--report", str(root / "validation" / benchmark)], 0))
+        if request.checkpoint and benchmark == request.benchmark:
+            inference += ["--checkpoint", str(checkpoint)]
+        steps.append((f"{benchmark}: short inference sweep, the checkpoint checked against {candidate} and each "
+                      "precision against float32 (release candidate: not a result)" if candidate
+                      else f"{benchmark}: short inference sweep, each precision gated by physics",
+                      [*inference, *target], 0))
+    elif (best := _campaign_best(benchmark)).exists():
         # Before a reference ships, the campaign's best generator so far is the closest thing:
         # each precision is gated against float32 from the same latents, and the checkpoint's
         # own target is reported as not met, so the rows say "below-target", outside the tree.
-        print(f"[main job] no shipped reference checkpoint at {checkpoint}: validation skipped; the "
-              f"inference sweep runs the reference campaign's best generator so far ({best}), below "
-              "the benchmark's target, into a scratch root outside the results tree", flush=True)
+        print(f"[main job] no shipped {benchmark} reference checkpoint at {checkpoint}: validation skipped; the "
+              f"inference sweep runs the reference campaign's best generator so far ({best}), below the "
+              "benchmark's target, into a scratch root outside the results tree", flush=True)
         inference[inference.index("--results") + 1] = str(root / "below-target")
-        steps.append(("short inference sweep on the campaign's best generator (below the target: "
+        steps.append((f"{benchmark}: short inference sweep on the campaign's best generator (below the target: "
                       "each precision gated against float32, not a result)",
                       [*inference, "--checkpoint", str(best)], BELOW_TARGET_EXIT))
     else:
         # Without a trained generator no precision can pass the physics gate, so no throughput
         # may be reported as a result: the sweep still runs, labelled ungated, outside the tree.
-        print(f"[main job] no frozen checkpoint at {checkpoint}: validation skipped; the inference "
+        print(f"[main job] no frozen {benchmark} checkpoint at {checkpoint}: validation skipped; the inference "
               "sweep runs an UNTRAINED generator, ungated, into a scratch root outside the results tree",
               flush=True)
         inference[inference.index("--results") + 1] = str(root / "ungated")
-        steps.append(("short inference sweep (UNGATED: untrained generator, not a result)",
+        steps.append((f"{benchmark}: short inference sweep (UNGATED: untrained generator, not a result)",
                       [*inference, "--no-quality-gate"], 0))
-    training = ["run", "--mode", "epoch-time", *common, "--data", str(data), "--epochs", "2",
+    return steps
+
+
+def _steps(request: RunRequest, data: Path, root: Path) -> list[tuple[str, list[str], int]]:
+    """(title, harness arguments, the exit status that means the step did what it should)."""
+    steps = [step for benchmark in toured(request) for step in _gate_steps(request, benchmark, root)]
+    training = ["run", "--mode", "epoch-time", "--benchmark", request.benchmark, "--results", str(root),
+                "--seed", str(request.seed), "--data", str(data), "--epochs", "2",
                 "--max-steps-per-epoch", str(EPOCH_TIME_STEPS), "--warmup-epochs", "0"]
-    steps.append(("epoch time, 1 rank", training, 0))
-    steps.append(("epoch time, 2 ranks (Horovod over MPI)", [*training, "--ranks-per-node", "2"], 0))
+    steps.append((f"{request.benchmark}: epoch time, 1 rank", training, 0))
+    steps.append((f"{request.benchmark}: epoch time, 2 ranks (Horovod over MPI)", [*training, "--ranks-per-node", "2"],
+                  0))
     steps.append(("check the results tree", ["check", "--per-run", str(root)], 0))
     steps.append(("summary", ["summarize", str(root)], 0))
     return steps
@@ -118,15 +145,13 @@ def run_main_job(request: RunRequest) -> int:
     print(f"[main job] 1: stand-in data ({data})", flush=True)
     if not request.data and not request.dry_run:
         ensure_standin(data, geometry, request.seed)
-    # The quality gate compares a fixed number of showers per energy bin: it needs a larger
-    # held-out reference than the training slice, made from an independent seed.
-    reference = default_data_dir(root, geometry, request.seed + 1000)
-    if _checkpoint(request).exists() and not request.dry_run:
-        from benchmark.quality import load_thresholds
+    for benchmark in toured(request):
+        if _checkpoint(request, benchmark).exists() and not request.dry_run:
+            from benchmark.quality import load_thresholds
 
-        ensure_standin(reference, geometry, request.seed + 1000,
-                       events=load_thresholds(request.benchmark).evaluation_events)
-    steps = _steps(request, data, reference, root)
+            ensure_standin(_reference_data(root, benchmark, request.seed), get_spec(benchmark).geometry,
+                           request.seed + 1000, events=load_thresholds(benchmark).evaluation_events)
+    steps = _steps(request, data, root)
     failed = []
     for number, (title, harness_args, expected) in enumerate(steps, start=2):
         command = [sys.executable, "-m", "harness.cli", *harness_args]

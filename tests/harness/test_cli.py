@@ -31,7 +31,8 @@ def test_every_command_has_help(command):
 def test_main_job_dry_run_prints_its_steps_and_writes_nothing(tmp_path):
     done = harness("run", "--dry-run", "--results", str(tmp_path / "root"))
     assert done.returncode == 0, done.stderr
-    for step in ("inference", "epoch-time", "--ranks-per-node 2", "check --per-run", "summarize"):
+    for step in ("inference --benchmark 3dgan ", "inference --benchmark 3dgan-angle ", "epoch-time",
+                 "--ranks-per-node 2", "check --per-run", "summarize"):
         assert step in done.stdout
     assert not (tmp_path / "root").exists()
 

@@ -1,7 +1,8 @@
 """The main job's inference step: gated on the shipped reference (against the release candidate it
 was shipped against, outside the results tree, while that candidate awaits its second seed), else
 on the campaign's best generator (below the target, an expected exit 1), else ungated on an
-untrained generator."""
+untrained generator; every benchmark's reference is gated, the requested one's epoch time
+measured."""
 import json
 from pathlib import Path
 
@@ -14,18 +15,18 @@ def inference_step(tmp_path, monkeypatch, shipped: bool, campaign_best: bool, ca
     for path, present in ((shipped_path, shipped), (best_path, campaign_best)):
         if present:
             path.write_bytes(b"weights")
-    monkeypatch.setattr(main_job, "_checkpoint", lambda request: shipped_path)
-    monkeypatch.setattr(main_job, "_campaign_best", lambda request: best_path)
+    monkeypatch.setattr(main_job, "_checkpoint", lambda request, benchmark: shipped_path)
+    monkeypatch.setattr(main_job, "_campaign_best", lambda benchmark: best_path)
     monkeypatch.setattr(main_job, "_candidate_target", lambda checkpoint, benchmark: candidate)
     request = RunRequest.from_argv(["--results", str(tmp_path / "root")])
-    steps = main_job._steps(request, tmp_path / "data", tmp_path / "reference", tmp_path / "root")
+    steps = main_job._steps(request, tmp_path / "data", tmp_path / "root")
     return next(step for step in steps if "inference" in step[1])
 
 
 def validate_step(tmp_path, monkeypatch, candidate):
     inference_step(tmp_path, monkeypatch, shipped=True, campaign_best=True, candidate=candidate)
     request = RunRequest.from_argv(["--results", str(tmp_path / "root")])
-    steps = main_job._steps(request, tmp_path / "data", tmp_path / "reference", tmp_path / "root")
+    steps = main_job._steps(request, tmp_path / "data", tmp_path / "root")
     return next(step for step in steps if "validate" in step[1])
 
 
@@ -95,3 +96,45 @@ def test_before_a_reference_ships_the_campaigns_best_runs_below_the_target(tmp_p
 def test_without_any_trained_generator_the_sweep_is_ungated(tmp_path, monkeypatch):
     title, args, expected = inference_step(tmp_path, monkeypatch, shipped=False, campaign_best=False)
     assert expected == 0 and "--no-quality-gate" in args and "UNGATED" in title
+
+
+def test_the_tour_gates_every_benchmarks_reference_and_times_the_requested_one(tmp_path, monkeypatch):
+    """The fixed reference shipped, the angle one not yet: the fixed one validated and gated, the
+    angle campaign's best generator swept below its target, epoch time for the fixed benchmark."""
+    from reference_model.specs import BENCHMARKS
+
+    assert set(BENCHMARKS) == {"3dgan", "3dgan-angle"}
+    shipped, best = tmp_path / "3dgan.weights.h5", tmp_path / "3dgan-angle-best.weights.h5"
+    shipped.write_bytes(b"weights")
+    best.write_bytes(b"weights")
+    monkeypatch.setattr(main_job, "_checkpoint", lambda request, benchmark: tmp_path / f"{benchmark}.weights.h5")
+    monkeypatch.setattr(main_job, "_campaign_best", lambda benchmark: tmp_path / f"{benchmark}-best.weights.h5")
+    monkeypatch.setattr(main_job, "_candidate_target", lambda checkpoint, benchmark: None)
+    request = RunRequest.from_argv(["--results", str(tmp_path / "root")])
+    steps = main_job._steps(request, tmp_path / "data", tmp_path / "root")
+
+    def benchmark_of(args):
+        return args[args.index("--benchmark") + 1] if "--benchmark" in args else None
+
+    assert [(args[0], args[2] if args[0] == "run" else None, benchmark_of(args), expected)
+            for _, args, expected in steps] == [
+        ("validate", None, None, 0), ("run", "inference", "3dgan", 0),
+        ("run", "inference", "3dgan-angle", main_job.BELOW_TARGET_EXIT),
+        ("run", "epoch-time", "3dgan", 0), ("run", "epoch-time", "3dgan", 0),
+        ("check", None, None, 0), ("summarize", None, None, 0)]
+    validate, angle = steps[0][1], steps[2][1]
+    assert validate[validate.index("--candidate") + 1] == str(shipped)
+    assert validate[validate.index("--reference") + 1].endswith("standin-fixed-seed1000")
+    assert angle[angle.index("--checkpoint") + 1] == str(best)
+    assert Path(angle[angle.index("--results") + 1]).name == "below-target"
+
+    angle_first = main_job.toured(RunRequest.from_argv(["--benchmark", "3dgan-angle"]))
+    assert angle_first == ["3dgan-angle", "3dgan"]
+
+
+def test_a_checkpoint_flag_replaces_only_the_requested_benchmarks_reference(tmp_path):
+    from reference_model.checkpoint import frozen_checkpoint
+
+    request = RunRequest.from_argv(["--checkpoint", str(tmp_path / "mine.weights.h5")])
+    assert main_job._checkpoint(request, "3dgan") == tmp_path / "mine.weights.h5"
+    assert main_job._checkpoint(request, "3dgan-angle") == frozen_checkpoint("3dgan-angle")
