@@ -158,11 +158,16 @@ def run_main_job(request: RunRequest) -> int:
         print(f"\n[main job] {number}: {title}\n$ harness {shlex.join(harness_args)}", flush=True)
         if request.dry_run:
             continue
+        step_start = time.monotonic()
         returncode = subprocess.run(command, check=False).returncode
+        took = f"step {number} took {(time.monotonic() - step_start) / 60:.1f} min"
         if returncode != expected:
             failed.append(f"{title} (exit {returncode})")
+            print(f"[main job] {took}; exit {returncode} where {expected} was expected", flush=True)
         elif expected == BELOW_TARGET_EXIT:
-            print(f"[main job] exit {returncode}, as expected: the generator is below the target", flush=True)
+            print(f"[main job] {took}; exit {returncode}, as expected: the generator is below the target", flush=True)
+        else:
+            print(f"[main job] {took}", flush=True)
     minutes = (time.monotonic() - start) / 60
     print(f"\n[main job] finished in {minutes:.1f} min; results tree: {root.resolve()}")
     print(f"[main job] system description: {root.resolve() / 'systems'}; logs and summaries: "
