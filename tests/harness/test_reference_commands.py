@@ -182,3 +182,44 @@ def test_target_v3_ends_with_what_the_judged_target_and_the_candidate_let_throug
     table = out.split("[v3] 5 distortions", 1)[1]
     assert table.count("passes 2 of 2") == 2 and table.count("passes 0 of 2 (fails: objective.sampling_fraction)") == 2
     assert "pairs (reference:candidate seeds): 7:8,9:10" in table
+
+
+def test_the_angle_target_is_promoted_once_a_second_seed_reproduces_it(tmp_path, monkeypatch, capsys):
+    """3dgan-angle: the release candidate its campaign set (3dgan-angle-quality-v2-rc), reproduced
+    by seed 2 of the same recipe, becomes the angle benchmark's target, and the queue sees it."""
+    import shutil
+
+    from benchmark import recipe_study
+    from benchmark.calibration import write_thresholds
+    from benchmark.recipe import angle_campaign
+    from benchmark.v3_candidate import candidate_path
+    from harness import campaign_queue, thresholds_registry
+
+    monkeypatch.setattr(campaign, "CONVERGENCE_DIR", tmp_path / "convergence")
+    shutil.copytree(quality.THRESHOLDS_DIR, tmp_path / "thresholds")
+    monkeypatch.setattr(quality, "THRESHOLDS_DIR", tmp_path / "thresholds")
+    monkeypatch.setattr(thresholds_registry, "REGISTRY", tmp_path / "thresholds" / "registry.json")
+    recipe = asdict(angle_campaign("cosine", "raw"))
+    monkeypatch.setattr(recipe_study, "angle_recipe", lambda limits: angle_campaign("cosine", "raw"))
+    floor = quality.load_thresholds("3dgan-angle")
+    assert floor.name == "3dgan-angle-quality-v1"
+    document = {**floor.document, "version": "3dgan-angle-quality-v2-rc", "submittable": False,
+                "description": "a test candidate",
+                "calibration": {"campaign": {"benchmark": "3dgan-angle", "seed": 1, "generator": "raw",
+                                             "recipe": recipe}},
+                "reproduction": {"within_samples": 150_000, "reference_seed": 1}}
+    write_thresholds(document, candidate_path("3dgan-angle"))
+    thresholds_registry.register_version(candidate_path("3dgan-angle"))
+    curve = {"benchmark": "3dgan-angle", "seed": 2, "recipe": recipe, "best": None, "sessions": [],
+             "points": [{"samples": s, "metrics": {n: value for n in floor.limits}}
+                        for s, value in ((5_000, 1e9), (10_000, 0.0))]}
+    campaign.curve_path("3dgan-angle", 2).parent.mkdir(parents=True)
+    _write(campaign.curve_path("3dgan-angle", 2), curve)
+
+    assert main(["reference", "reproduce", "--benchmark", "3dgan-angle", "--promote"]) == 0
+    assert "REPRODUCED: seed 2 passes every limit at 10,000 samples" in capsys.readouterr().out
+    target = quality.load_thresholds("3dgan-angle")
+    assert target.name == "3dgan-angle-quality-v2" and target.submittable and target.limits == floor.limits
+    assert (tmp_path / "thresholds" / "3dgan-angle-v2.json").is_file()
+    assert campaign_queue._released("3dgan-angle") and not campaign_queue._released("3dgan")
+    assert campaign_queue._second_seed_state("3dgan-angle").kind == campaign_queue.DONE
