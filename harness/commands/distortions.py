@@ -46,20 +46,20 @@ def parse_pairs(text: str) -> list[tuple[int, int]]:
 
 
 def run_distortions(args: argparse.Namespace) -> int:
-    return print_lets_through(args.benchmark, args.target, args.pairs, markdown=args.markdown, show=args.show)
+    from benchmark import quality
+
+    targets = [quality.load_thresholds(args.benchmark, version=v) for v in (args.target or [None])]
+    return print_lets_through(targets, args.pairs, markdown=args.markdown, show=args.show)
 
 
-def print_lets_through(benchmark: str, versions: Optional[list[str]], pairs_text: str, markdown: bool = False,
-                       show: Optional[str] = None) -> int:
-    """Print, per target version (None: the benchmark's target), on how many pairs each distortion
-    passes; with `show`, the values of the metrics named so beside each target's limits."""
+def print_lets_through(targets: list, pairs_text: str, markdown: bool = False, show: Optional[str] = None) -> int:
+    """Print, per target (a `quality.Thresholds`), on how many pairs each distortion passes; with
+    `show`, the values of the metrics named so beside each target's limits."""
     from tabulate import tabulate
 
-    from benchmark import quality
     from benchmark.distortions import failing_summary, lets_through
 
     pairs = parse_pairs(pairs_text)
-    targets = [quality.load_thresholds(benchmark, version=v) for v in (versions or [None])]
     columns = [lets_through(t, pairs) for t in targets]
     rows = []
     for i, row in enumerate(columns[0]):

@@ -84,11 +84,13 @@ def run_target_v3(args: argparse.Namespace) -> int:
               "limit: record the shortfall in CALIBRATION.md", flush=True)
         return 1
     if last >= 4:
+        from benchmark import quality
         from harness.commands.distortions import print_lets_through
 
         judged = rule_for(benchmark).judged_against
         print(f"[v3] 5 distortions: what {judged} and the candidate let through (for CALIBRATION.md)", flush=True)
-        print_lets_through(benchmark, [judged, rc_version(benchmark)], "7:8,9:10", markdown=True)
+        print_lets_through([quality.load_thresholds(benchmark, version=v) for v in (judged, rc_version(benchmark))],
+                           "7:8,9:10", markdown=True)
     return 0
 
 
