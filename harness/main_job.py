@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from harness.data_default import default_data_dir, ensure_standin
 from harness.run_request import RunRequest
@@ -69,7 +69,17 @@ def _candidate_target(checkpoint: Path, benchmark: str) -> Optional[str]:
 BELOW_TARGET_EXIT = 1  # `harness run --mode inference` on a generator that misses the target
 
 
-def _gate_steps(request: RunRequest, benchmark: str, root: Path) -> list[tuple[str, list[str], int]]:
+class Step(NamedTuple):
+    """One step of the tour: the `harness` arguments, the exit status that means it did what it
+    should, and a note printed before it (why it runs as it does)."""
+
+    title: str
+    args: list[str]
+    expected: int = 0
+    note: str = ""
+
+
+def _gate_steps(request: RunRequest, benchmark: str, root: Path) -> list[Step]:
     """One benchmark's reference through the quality gate and a short gated inference sweep."""
     steps = []
     checkpoint = _checkpoint(request, benchmark)
@@ -83,57 +93,58 @@ def _gate_steps(request: RunRequest, benchmark: str, root: Path) -> list[tuple[s
         # labelled, into a scratch root outside the results tree (nothing there is submittable).
         candidate = _candidate_target(checkpoint, benchmark)
         target = ["--target", candidate] if candidate else []
+        note = ""
         if candidate:
-            print(f"[main job] the {benchmark} reference checkpoint {checkpoint} was shipped against {candidate}, "
-                  "a release candidate not yet reproduced by a second seed (harness reference reproduce): "
-                  "validation and the inference gate use it, and the sweep goes to a scratch root outside the "
-                  "results tree", flush=True)
+            note = (f"the {benchmark} reference checkpoint {checkpoint} was shipped against {candidate}, a release "
+                    "candidate not yet reproduced by a second seed (harness reference reproduce): validation and "
+                    "the inference gate use it, and the sweep goes to a scratch root outside the results tree")
             inference[inference.index("--results") + 1] = str(root / "release-candidate")
-        steps.append((f"{benchmark}: validate the reference checkpoint against {candidate} (release candidate)"
-                      if candidate else f"{benchmark}: validate the reference checkpoint against held-out "
-                                        "stand-in showers",
-                      ["validate", *target, "--reference", str(_reference_data(root, benchmark, request.seed)),
-                       "--candidate", str(checkpoint), "--report", str(root / "validation" / benchmark)], 0))
+        steps.append(Step(f"{benchmark}: validate the reference checkpoint against {candidate} (release candidate)"
+                          if candidate else f"{benchmark}: validate the reference checkpoint against held-out "
+                                            "stand-in showers",
+                          ["validate", *target, "--reference", str(_reference_data(root, benchmark, request.seed)),
+                           "--candidate", str(checkpoint), "--report", str(root / "validation" / benchmark)],
+                          note=note))
         if request.checkpoint and benchmark == request.benchmark:
             inference += ["--checkpoint", str(checkpoint)]
-        steps.append((f"{benchmark}: short inference sweep, the checkpoint checked against {candidate} and each "
-                      "precision against float32 (release candidate: not a result)" if candidate
-                      else f"{benchmark}: short inference sweep, each precision gated by physics",
-                      [*inference, *target], 0))
+        steps.append(Step(f"{benchmark}: short inference sweep, the checkpoint checked against {candidate} and "
+                          "each precision against float32 (release candidate: not a result)" if candidate
+                          else f"{benchmark}: short inference sweep, each precision gated by physics",
+                          [*inference, *target]))
     elif (best := _campaign_best(benchmark)).exists():
         # Before a reference ships, the campaign's best generator so far is the closest thing:
         # each precision is gated against float32 from the same latents, and the checkpoint's
         # own target is reported as not met, so the rows say "below-target", outside the tree.
-        print(f"[main job] no shipped {benchmark} reference checkpoint at {checkpoint}: validation skipped; the "
-              f"inference sweep runs the reference campaign's best generator so far ({best}), below the "
-              "benchmark's target, into a scratch root outside the results tree", flush=True)
         inference[inference.index("--results") + 1] = str(root / "below-target")
-        steps.append((f"{benchmark}: short inference sweep on the campaign's best generator (below the target: "
-                      "each precision gated against float32, not a result)",
-                      [*inference, "--checkpoint", str(best)], BELOW_TARGET_EXIT))
+        steps.append(Step(f"{benchmark}: short inference sweep on the campaign's best generator (below the "
+                          "target: each precision gated against float32, not a result)",
+                          [*inference, "--checkpoint", str(best)], BELOW_TARGET_EXIT,
+                          f"no shipped {benchmark} reference checkpoint at {checkpoint}: validation skipped; the "
+                          f"inference sweep runs the reference campaign's best generator so far ({best}), below "
+                          "the benchmark's target, into a scratch root outside the results tree"))
     else:
         # Without a trained generator no precision can pass the physics gate, so no throughput
         # may be reported as a result: the sweep still runs, labelled ungated, outside the tree.
-        print(f"[main job] no frozen {benchmark} checkpoint at {checkpoint}: validation skipped; the inference "
-              "sweep runs an UNTRAINED generator, ungated, into a scratch root outside the results tree",
-              flush=True)
         inference[inference.index("--results") + 1] = str(root / "ungated")
-        steps.append((f"{benchmark}: short inference sweep (UNGATED: untrained generator, not a result)",
-                      [*inference, "--no-quality-gate"], 0))
+        steps.append(Step(f"{benchmark}: short inference sweep (UNGATED: untrained generator, not a result)",
+                          [*inference, "--no-quality-gate"],
+                          note=f"no frozen {benchmark} checkpoint at {checkpoint}: validation skipped; the inference "
+                               "sweep runs an UNTRAINED generator, ungated, into a scratch root outside the results "
+                               "tree"))
     return steps
 
 
-def _steps(request: RunRequest, data: Path, root: Path) -> list[tuple[str, list[str], int]]:
-    """(title, harness arguments, the exit status that means the step did what it should)."""
+def _steps(request: RunRequest, data: Path, root: Path) -> list[Step]:
+    """The tour's steps, in order."""
     steps = [step for benchmark in toured(request) for step in _gate_steps(request, benchmark, root)]
     training = ["run", "--mode", "epoch-time", "--benchmark", request.benchmark, "--results", str(root),
                 "--seed", str(request.seed), "--data", str(data), "--epochs", "2",
                 "--max-steps-per-epoch", str(EPOCH_TIME_STEPS), "--warmup-epochs", "0"]
-    steps.append((f"{request.benchmark}: epoch time, 1 rank", training, 0))
-    steps.append((f"{request.benchmark}: epoch time, 2 ranks (Horovod over MPI)", [*training, "--ranks-per-node", "2"],
-                  0))
-    steps.append(("check the results tree", ["check", "--per-run", str(root)], 0))
-    steps.append(("summary", ["summarize", str(root)], 0))
+    steps.append(Step(f"{request.benchmark}: epoch time, 1 rank", training))
+    steps.append(Step(f"{request.benchmark}: epoch time, 2 ranks (Horovod over MPI)",
+                      [*training, "--ranks-per-node", "2"]))
+    steps.append(Step("check the results tree", ["check", "--per-run", str(root)]))
+    steps.append(Step("summary", ["summarize", str(root)]))
     return steps
 
 
@@ -153,9 +164,10 @@ def run_main_job(request: RunRequest) -> int:
                            request.seed + 1000, events=load_thresholds(benchmark).evaluation_events)
     steps = _steps(request, data, root)
     failed = []
-    for number, (title, harness_args, expected) in enumerate(steps, start=2):
+    for number, (title, harness_args, expected, note) in enumerate(steps, start=2):
         command = [sys.executable, "-m", "harness.cli", *harness_args]
-        print(f"\n[main job] {number}: {title}\n$ harness {shlex.join(harness_args)}", flush=True)
+        print(f"\n[main job] {number}: {title}" + (f"\n[main job] {note}" if note else "")
+              + f"\n$ harness {shlex.join(harness_args)}", flush=True)
         if request.dry_run:
             continue
         step_start = time.monotonic()

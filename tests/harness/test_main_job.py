@@ -20,32 +20,33 @@ def inference_step(tmp_path, monkeypatch, shipped: bool, campaign_best: bool, ca
     monkeypatch.setattr(main_job, "_candidate_target", lambda checkpoint, benchmark: candidate)
     request = RunRequest.from_argv(["--results", str(tmp_path / "root")])
     steps = main_job._steps(request, tmp_path / "data", tmp_path / "root")
-    return next(step for step in steps if "inference" in step[1])
+    return next(step for step in steps if "inference" in step.args)
 
 
 def validate_step(tmp_path, monkeypatch, candidate):
     inference_step(tmp_path, monkeypatch, shipped=True, campaign_best=True, candidate=candidate)
     request = RunRequest.from_argv(["--results", str(tmp_path / "root")])
     steps = main_job._steps(request, tmp_path / "data", tmp_path / "root")
-    return next(step for step in steps if "validate" in step[1])
+    return next(step for step in steps if "validate" in step.args)
 
 
 def test_a_shipped_reference_is_validated_and_gated(tmp_path, monkeypatch):
-    title, args, expected = inference_step(tmp_path, monkeypatch, shipped=True, campaign_best=True)
+    title, args, expected, note = inference_step(tmp_path, monkeypatch, shipped=True, campaign_best=True)
     assert expected == 0 and "--no-quality-gate" not in args and "--checkpoint" not in args
     assert args[args.index("--results") + 1] == str(tmp_path / "root")
 
 
 def test_a_reference_shipped_against_a_release_candidate_is_gated_against_it_outside_the_tree(
         tmp_path, monkeypatch):
-    title, args, expected = inference_step(tmp_path, monkeypatch, shipped=True, campaign_best=True,
+    title, args, expected, note = inference_step(tmp_path, monkeypatch, shipped=True, campaign_best=True,
                                            candidate="3dgan-quality-v2-rc")
     assert expected == 0 and args[args.index("--target") + 1] == "3dgan-quality-v2-rc"
     assert Path(args[args.index("--results") + 1]).name == "release-candidate"
     assert "release candidate: not a result" in title
-    title, args, expected = validate_step(tmp_path, monkeypatch, "3dgan-quality-v2-rc")
+    title, args, expected, note = validate_step(tmp_path, monkeypatch, "3dgan-quality-v2-rc")
     assert expected == 0 and args[args.index("--target") + 1] == "3dgan-quality-v2-rc"
-    _, args, _ = validate_step(tmp_path, monkeypatch, None)
+    assert "not yet reproduced by a second seed" in note
+    _, args, _, _ = validate_step(tmp_path, monkeypatch, None)
     assert "--target" not in args
 
 
@@ -87,15 +88,15 @@ def test_after_promotion_the_checkpoint_follows_the_target(tmp_path, monkeypatch
 
 
 def test_before_a_reference_ships_the_campaigns_best_runs_below_the_target(tmp_path, monkeypatch):
-    title, args, expected = inference_step(tmp_path, monkeypatch, shipped=False, campaign_best=True)
-    assert expected == main_job.BELOW_TARGET_EXIT and "below the target" in title
+    title, args, expected, note = inference_step(tmp_path, monkeypatch, shipped=False, campaign_best=True)
+    assert expected == main_job.BELOW_TARGET_EXIT and "below the target" in title and "no shipped" in note
     assert args[args.index("--checkpoint") + 1] == str(tmp_path / "best.weights.h5")
     assert Path(args[args.index("--results") + 1]).name == "below-target"
 
 
 def test_without_any_trained_generator_the_sweep_is_ungated(tmp_path, monkeypatch):
-    title, args, expected = inference_step(tmp_path, monkeypatch, shipped=False, campaign_best=False)
-    assert expected == 0 and "--no-quality-gate" in args and "UNGATED" in title
+    title, args, expected, note = inference_step(tmp_path, monkeypatch, shipped=False, campaign_best=False)
+    assert expected == 0 and "--no-quality-gate" in args and "UNGATED" in title and "UNTRAINED" in note
 
 
 def test_the_tour_gates_every_benchmarks_reference_and_times_the_requested_one(tmp_path, monkeypatch):
@@ -117,12 +118,12 @@ def test_the_tour_gates_every_benchmarks_reference_and_times_the_requested_one(t
         return args[args.index("--benchmark") + 1] if "--benchmark" in args else None
 
     assert [(args[0], args[2] if args[0] == "run" else None, benchmark_of(args), expected)
-            for _, args, expected in steps] == [
+            for _, args, expected, _ in steps] == [
         ("validate", None, None, 0), ("run", "inference", "3dgan", 0),
         ("run", "inference", "3dgan-angle", main_job.BELOW_TARGET_EXIT),
         ("run", "epoch-time", "3dgan", 0), ("run", "epoch-time", "3dgan", 0),
         ("check", None, None, 0), ("summarize", None, None, 0)]
-    validate, angle = steps[0][1], steps[2][1]
+    validate, angle = steps[0].args, steps[2].args
     assert validate[validate.index("--candidate") + 1] == str(shipped)
     assert validate[validate.index("--reference") + 1].endswith("standin-fixed-seed1000")
     assert angle[angle.index("--checkpoint") + 1] == str(best)
