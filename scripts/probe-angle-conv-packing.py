@@ -1,5 +1,6 @@
-"""Scratch experiment (not committed): does packing output positions (and input positions) into
-channels speed up the angle generator's 6-channel conv2 on this CPU? Ratios in one run."""
+"""An experiment behind the angle inference rewrite (docs/inference-performance.md): does packing
+output positions (and input positions) into channels speed up the angle generator's 6-channel
+conv2 on this CPU? Ratios in one run."""
 import sys
 import time
 
