@@ -23,8 +23,10 @@ from typing import Any, Callable, Optional, Protocol, Sequence, TypeVar
 from benchmark import log_keys as keys
 from benchmark.recipe import DEFAULTS, LINEAR, LearningRateDecay, interval_steps, lr_scale_factor
 from benchmark.vocabulary import EPOCH_TIME, MIXED_BFLOAT16, TTA
+from reference_model.progress import Progress
 
 SUSPENSION_GAP_S = 10.0  # a watchdog wake-up this late means the process was stopped
+PROGRESS_INTERVAL_S = 60.0  # a progress line inside an epoch this often in a log (an angle epoch is 40 min here)
 DIVERGED_EMPTY_FRACTION = 0.98  # docs/closed-rule-study.md: a generator this empty has diverged
 
 
@@ -364,6 +366,8 @@ def train(config: TrainConfig, comm, logger: RunLogger,
                                                             keys.mlperf.EPOCH_COUNT: 1})
             epoch_start = time.monotonic()
             done, input_wait = 0, 0.0
+            meter = (Progress((steps_per_epoch - skip) * global_batch, f"[rank 0] epoch {epoch + 1}", unit="samples",
+                              interval=PROGRESS_INTERVAL_S) if comm.is_root else None)
             while batch is not None:
                 if deadline is not None and time.monotonic() > deadline:
                     watchdog.terminate.set()
@@ -375,6 +379,8 @@ def train(config: TrainConfig, comm, logger: RunLogger,
                 step += 1
                 done += 1
                 watchdog.beat()
+                if meter is not None:
+                    meter.update(global_batch)
                 waited_from = time.monotonic()
                 batch = next(batches, None)
                 input_wait += time.monotonic() - waited_from

@@ -50,7 +50,7 @@ def test_a_run_in_intervals_evaluates_after_each_and_logs_what_its_epochs_are(fi
     assert events[keys.mlperf.OPT_LR_WARMUP_STEPS][0] == full, "one pass over the training set, not one interval"
 
 
-def test_a_run_of_epochs_logs_no_interval(fixed_data_dir, tmp_path):
+def test_a_run_of_epochs_logs_no_interval_and_reports_its_progress(fixed_data_dir, tmp_path, capsys):
     run = config(data=fixed_data_dir, checkpoint_dir=tmp_path / "state", epochs=1, per_rank_batch=8, smoke=True,
                  max_steps_per_epoch=2, warmup_epochs=0, eval_every_samples=None, precision=FLOAT32,
                  stop_at_target=False)
@@ -58,3 +58,4 @@ def test_a_run_of_epochs_logs_no_interval(fixed_data_dir, tmp_path):
     result = train(run, Communicator(), logger)
     assert len(result.epochs) == 1 and result.epochs[0].evaluated
     assert keys.EVAL_INTERVAL not in {key for key, _, _ in logger.events}
+    assert "[rank 0] epoch 1: 16/16 samples (100.0%)" in capsys.readouterr().err, "an epoch reports its progress"
