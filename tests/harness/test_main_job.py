@@ -139,3 +139,28 @@ def test_a_checkpoint_flag_replaces_only_the_requested_benchmarks_reference(tmp_
     request = RunRequest.from_argv(["--checkpoint", str(tmp_path / "mine.weights.h5")])
     assert main_job._checkpoint(request, "3dgan") == tmp_path / "mine.weights.h5"
     assert main_job._checkpoint(request, "3dgan-angle") == frozen_checkpoint("3dgan-angle")
+
+
+def test_each_step_says_how_long_it_took_and_a_wrong_exit_fails_the_job(tmp_path, monkeypatch, capsys):
+    """The tour runs every step as its own process (replaced here), prints each step's note and
+    duration, accepts the below-target sweep's exit 1, and fails on any other unexpected status."""
+    from types import SimpleNamespace
+
+    steps = [main_job.Step("sweep", ["run", "--mode", "inference"], main_job.BELOW_TARGET_EXIT, "why it runs so"),
+             main_job.Step("summary", ["summarize", str(tmp_path)])]
+    monkeypatch.setattr(main_job, "_steps", lambda request, data, root: steps)
+    monkeypatch.setattr(main_job, "_checkpoint", lambda request, benchmark: tmp_path / "none.weights.h5")
+    codes = iter([1, 0])
+    monkeypatch.setattr(main_job.subprocess, "run", lambda command, check: SimpleNamespace(returncode=next(codes)))
+    request = RunRequest.from_argv(["--results", str(tmp_path / "root"), "--data", str(tmp_path / "data")])
+    assert main_job.run_main_job(request) == 0
+    out = capsys.readouterr().out
+    assert "[main job] 2: sweep\n[main job] why it runs so\n$ harness run --mode inference" in out
+    assert "step 2 took 0.0 min; exit 1, as expected: the generator is below the target" in out
+    assert "[main job] step 3 took 0.0 min\n" in out
+
+    codes = iter([0, 0])
+    assert main_job.run_main_job(request) == 1
+    captured = capsys.readouterr()
+    assert "step 2 took 0.0 min; exit 0 where 1 was expected" in captured.out
+    assert "steps that failed: sweep (exit 0)" in captured.err
