@@ -3,7 +3,8 @@
 Evaluation only, from committed records: the release candidate `3dgan-quality-v3-rc` keeps, per
 gated metric, the reference's window maximum and the noise-floor limit; its calibration record
 holds the reference's value on each of the 20 calibration seeds. The preview's limit per metric
-is the largest of MARGIN x the window maximum, v1's tolerance bound on the 20 seed values
+is the largest of MARGIN x the window maximum (as the candidate records it, to 4 significant
+digits), v1's tolerance bound on the 20 seed values
 (`calibration.threshold_from_floor`, K = the gated metrics) and the noise-floor limit, rounded up;
 no cap at v2's limits. It prints those limits beside v2's and the candidate's, how many of the
 20 validation seeds pass them (seen before, so a diagnosis, not a hold test), and what v2, the
