@@ -29,9 +29,12 @@ def _checkpoint(request: RunRequest, benchmark: str) -> Path:
     """The checkpoint the tour gates: `--checkpoint` for the requested benchmark, else the frozen one."""
     from reference_model.checkpoint import frozen_checkpoint
 
-    if request.checkpoint and benchmark == request.benchmark:
-        return Path(request.checkpoint)
-    return frozen_checkpoint(benchmark)
+    return _given_checkpoint(request, benchmark) or frozen_checkpoint(benchmark)
+
+
+def _given_checkpoint(request: RunRequest, benchmark: str) -> Optional[Path]:
+    """`--checkpoint`, which stands for the requested benchmark's reference only."""
+    return Path(request.checkpoint) if request.checkpoint and benchmark == request.benchmark else None
 
 
 def _campaign_best(benchmark: str) -> Path:
@@ -105,7 +108,7 @@ def _gate_steps(request: RunRequest, benchmark: str, root: Path) -> list[Step]:
                           ["validate", *target, "--reference", str(_reference_data(root, benchmark, request.seed)),
                            "--candidate", str(checkpoint), "--report", str(root / "validation" / benchmark)],
                           note=note))
-        if request.checkpoint and benchmark == request.benchmark:
+        if _given_checkpoint(request, benchmark):
             inference += ["--checkpoint", str(checkpoint)]
         steps.append(Step(f"{benchmark}: short inference sweep, the checkpoint checked against {candidate} and "
                           "each precision against float32 (release candidate: not a result)" if candidate
