@@ -26,10 +26,6 @@ class ComplianceResult:
     messages: list[str] = field(default_factory=list)  # why it failed
     warnings: list[str] = field(default_factory=list)
 
-    def first_line(self) -> str:
-        """The first failure as one line (the checker's messages span several)."""
-        return self.messages[0].splitlines()[0] if self.messages else ""
-
 
 def rules_file(benchmark_name: str) -> Path:
     path = COMPLIANCE_DIR / f"{benchmark_name}.yaml"
