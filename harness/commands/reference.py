@@ -45,8 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plot = _campaign_command(
         sub, "plot", "draw the campaign's curve (objective, physics gates, failing checks) to a PNG",
         "Draw the campaign's curve against training samples: the original objective and its terms, "
-        "the v2-gated physics metrics beside their noise-floor limits, and the checks failing; "
-        "session starts are marked with their commit, the budget and the v2 rule's window drawn.")
+        "the physics metrics its target rule gates beside their noise-floor limits, and the checks failing; "
+        "session starts are marked with their commit, the budget and the target rule's window drawn.")
     plot.add_argument("--out", metavar="FILE", default=None,
                       help="the PNG to write (default: beside the curve in benchmark/convergence/)")
     _arm_option(plot)

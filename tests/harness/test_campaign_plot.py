@@ -5,16 +5,16 @@ import json
 import pytest
 
 from benchmark import quality
-from harness.campaign_plot import plot_campaign
+from harness.campaign_plot import gates_for, plot_campaign
 from reference_model.errors import InputError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _document(points: int) -> dict:
-    thresholds = quality.load_thresholds("3dgan")
+def _document(points: int, benchmark: str = "3dgan") -> dict:
+    thresholds = quality.load_thresholds(benchmark)
     names = list(thresholds.limits) + ["objective.total", "profile_l1.x", "profile_l1.y", "profile_l1.z"]
-    return {"benchmark": "3dgan", "seed": 9,
+    return {"benchmark": benchmark, "seed": 9,
             "recipe": {"budget_samples": 60_000, "eval_every_samples": 5_000},
             "best": {"samples": 5_000 * points, "metric": "objective.total", "value": 0.5 / points} if points else None,
             "sessions": [{"started": "2026-11-28T10:00:00+00:00", "suite_commit": "a" * 40,
@@ -32,6 +32,17 @@ def test_the_curve_is_drawn_to_a_png(tmp_path):
     out = plot_campaign(_document(4), quality.load_thresholds("3dgan"), tmp_path / "sub" / "curve.png")
     assert out.read_bytes()[:8] == PNG_MAGIC
     assert [p.name for p in out.parent.iterdir()] == ["curve.png"], "no temporary file is left behind"
+
+
+def test_each_benchmark_is_drawn_with_what_its_own_target_rule_gates(tmp_path):
+    fixed = gates_for("3dgan", quality.load_thresholds("3dgan"), 60_000, 5_000)
+    assert fixed.label == "v2" and "objective.angle" not in fixed.drawn and fixed.window == (30_000, 60_000)
+    angle_thresholds = quality.load_thresholds("3dgan-angle")
+    angle = gates_for("3dgan-angle", angle_thresholds, 100_000, 5_000)
+    assert "objective.angle" in angle.drawn and angle.window == (70_000, 100_000)
+    assert "separation.moment_z2.E95-105" in angle.counted and angle.counted != fixed.counted
+    out = plot_campaign(_document(4, "3dgan-angle"), angle_thresholds, tmp_path / "angle.png")
+    assert out.read_bytes()[:8] == PNG_MAGIC
 
 
 def test_a_second_seed_is_drawn_against_the_release_candidate(tmp_path):
