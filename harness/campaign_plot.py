@@ -1,4 +1,4 @@
-"""The campaign's curve as a figure: what CALIBRATION.md shows and a reader checks the v2 rule on.
+"""The campaign's curve as a figure: what CALIBRATION.md shows and a reader checks the target rule on.
 
 Three panels against training samples: the 3DGAN papers' objective and its terms; the physics
 its target rule gates (3dgan: v2's mean sampling-fraction error and energy-weighted profile
