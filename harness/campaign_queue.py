@@ -1,6 +1,6 @@
 """The background slot's queue: which long job runs next, read from the committed state.
 
-DEVELOPERS.md gives the 2 cores one campaign at a time and queues the rest. This is that queue
+The project gives the 2 cores one campaign at a time and queues the rest. This is that queue
 as code, in the order the issues set: the recipe study, then v3 (its target steps, its second
 seed, its promotion and ship), then the angle campaign (the same four), then the closed-rule
 study, then the first time-to-accuracy results. Each job names the jobs it needs done first (the
