@@ -45,8 +45,8 @@ fi
 
 # 3. Horovod from source against this TensorFlow, with MPI. TensorFlow moved xla_builder.h;
 #    a forwarding header makes Horovod's (CPU-irrelevant) include resolve without patching it.
-#    No Gloo: the suite launches through MPI only (mpirun, srun), and Gloo's two builds took
-#    103 of the build's 302 s here (199 s without; `pip wheel` both ways, Zen 4, 2026-12-06).
+#    No Gloo: the suite launches through MPI only (mpirun, srun), and the build took 302 s with
+#    Gloo, 199 s without (`pip wheel` both ways at nice 19 beside a campaign, Zen 4, 2026-12-06).
 if ! "$PY" -c "import horovod.tensorflow" 2>/dev/null; then
   compat="$VENV/horovod-compat"
   mkdir -p "$compat/tensorflow/compiler/xla/client"

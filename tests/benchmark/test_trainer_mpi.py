@@ -83,7 +83,8 @@ def test_a_dead_rank_ends_the_job_with_an_aborted_record(fixed_data_dir, tmp_pat
     process = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "run", "--mode", "epoch-time", "--ranks-per-node", "2",
          "--data", str(fixed_data_dir), "--results", str(tmp_path), "--epochs", "50",
-         "--max-steps-per-epoch", "3", "--hang-timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+         "--max-steps-per-epoch", "3", "--hang-timeout", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
