@@ -92,8 +92,10 @@ def plot_campaign(document: dict, thresholds: quality.Thresholds, path: Path,
     gates = gates_for(document["benchmark"], thresholds, recipe["budget_samples"], every)
     figure, (terms, physics, failing) = plt.subplots(3, 1, figsize=(9, 10), sharex=True)
 
-    for name in (term for term in OBJECTIVE_TERMS if _series(points, term)[0]):
-        terms.plot(*_series(points, name), marker=".", lw=1.2 if name == "objective.total" else 0.8,
+    for name, (term_samples, values) in ((term, _series(points, term)) for term in OBJECTIVE_TERMS):
+        if not term_samples:
+            continue  # a term this benchmark's evaluations do not have (the fixed one has no angle)
+        terms.plot(term_samples, values, marker=".", lw=1.2 if name == "objective.total" else 0.8,
                    label=name.replace("objective.", "") if name != "objective.total" else "objective (total)")
     terms.set_yscale("log")
     terms.set_ylabel("objective (not gated)")
