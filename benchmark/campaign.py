@@ -92,8 +92,8 @@ class Curve:
         best = self.document.get("best")
         return float("inf") if best is None else float(best["value"])
 
-    def start_session(self, command: str, samples: int) -> dict:
-        session = {"started": _now(), "host": socket.gethostname(), "command": command,
+    def start_session(self, command: str, samples: int, system: str) -> dict:
+        session = {"started": _now(), "host": socket.gethostname(), "system": system, "command": command,
                    "suite_commit": suite_commit(),
                    "samples_at_start": samples, "samples_at_stop": samples, "stopped": None,
                    "wall_seconds": 0.0, "samples_per_second": None}
@@ -264,7 +264,8 @@ def train_config(recipe: CampaignRecipe, seed: int, train_data: Path, heldout_da
 
 
 def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Path, heldout_data: Path,
-                 logger, command: str, threads: int = 0, until_samples: Optional[int] = None) -> dict[str, Any]:
+                 logger, command: str, system: str, threads: int = 0,
+                 until_samples: Optional[int] = None) -> dict[str, Any]:
     """Train the campaign for `hours` (or to its budget: the reference seed's, or for another seed
     the REPRODUCTION_FACTOR x larger one it has to reach the reference's target in), then
     checkpoint and stop. A second seed stops at its first evaluation that passes every limit of
@@ -277,7 +278,9 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
     session (benchmark.trainer.RunLogger). `until_samples` stops it earlier, at its last
     evaluation within that many samples (a segment of a recipe study). A recipe with a moving
     average (`recipe.ScheduledRecipe`) also evaluates its generator's moving average at every
-    evaluation, recorded as the point's "ema". Returns the session's entry of the curve.
+    evaluation, recorded as the point's "ema". `system` names the machine the session runs on
+    (harness sysinfo's system name): a campaign spans sessions on different CPUs, and its rates
+    compare only within one. Returns the session's entry of the curve.
     """
     from benchmark.distributed import Communicator
     from benchmark.quality import version_name
@@ -302,7 +305,7 @@ def run_campaign(recipe: CampaignRecipe, seed: int, hours: float, train_data: Pa
     evaluate_average = _moving_average_evaluator(recipe, heldout_data, seed)
     sessions = curve.document["sessions"]
     samples_at_start = sessions[-1]["samples_at_stop"] if sessions else 0
-    session = curve.start_session(command, samples_at_start)
+    session = curve.start_session(command, samples_at_start, system)
     wall_start = time.monotonic()
 
     def on_evaluation(epoch: int, samples: int, seconds: float, report, gan) -> Optional[str]:

@@ -38,7 +38,7 @@ def convergence_dir(tmp_path, monkeypatch):
 
 def run(fixed_data_dir, hours: float, seed: int = campaign.REFERENCE_SEED) -> dict:
     return campaign.run_campaign(TINY, seed=seed, hours=hours, train_data=fixed_data_dir,
-                                 heldout_data=fixed_data_dir, logger=NullLogger(), command="test")
+                                 heldout_data=fixed_data_dir, logger=NullLogger(), command="test", system="testbox")
 
 
 def test_campaign_records_every_evaluation_and_keeps_the_best_generator(fixed_data_dir, convergence_dir):
@@ -64,7 +64,7 @@ def test_the_angle_campaign_trains_with_its_decay_and_moving_average(angle_data_
     tiny = replace(angle_campaign("cosine", "ema"), eval_every_samples=16, budget_samples=32, smoke=True,
                    lr_decay=LearningRateDecay(16, 32, 0.1), ema_horizon_samples=160)
     session = campaign.run_campaign(tiny, seed=campaign.REFERENCE_SEED, hours=1.0, train_data=angle_data_dir,
-                                    heldout_data=angle_data_dir, logger=NullLogger(), command="test")
+                                    heldout_data=angle_data_dir, logger=NullLogger(), command="test", system="testbox")
     curve = json.loads(campaign.curve_path("3dgan-angle", campaign.REFERENCE_SEED).read_text())
     assert [p["samples"] for p in curve["points"]] == [16, 32] and session["samples_at_stop"] == 32
     assert all("objective.angle" in p["metrics"] and "objective.angle" in p["ema"]["metrics"]
@@ -161,6 +161,7 @@ def test_a_session_stopped_mid_interval_resumes_without_losing_samples(fixed_dat
     assert len(curve["sessions"]) == 2
     assert all(re.fullmatch(r"[0-9a-f]{40}(-dirty)?", s["suite_commit"]) for s in curve["sessions"]), \
         "each session records the commit of the code it ran"
+    assert [s["system"] for s in curve["sessions"]] == ["testbox", "testbox"], "and the system it ran on"
 
 
 def test_the_time_limit_stops_with_a_checkpoint(fixed_data_dir, convergence_dir):
@@ -176,7 +177,7 @@ def test_a_changed_recipe_is_refused(fixed_data_dir, convergence_dir):
     with pytest.raises(InputError, match="another recipe"):
         campaign.run_campaign(replace(TINY, learning_rate=5e-4), seed=campaign.REFERENCE_SEED, hours=1.0,
                               train_data=fixed_data_dir, heldout_data=fixed_data_dir,
-                              logger=NullLogger(), command="test")
+                              logger=NullLogger(), command="test", system="testbox")
 
 
 def test_a_corrupt_curve_or_state_is_a_one_line_error(fixed_data_dir, convergence_dir):
@@ -242,7 +243,7 @@ def test_a_closed_rule_study_run_emulates_its_ranks_under_its_rule_and_ends_at_t
     monkeypatch.setattr(ReferenceGAN, "set_learning_rate", record_rate)
     logger = RecordingLogger()
     session = campaign.run_campaign(tiny, seed=1, hours=1.0, train_data=fixed_data_dir, heldout_data=fixed_data_dir,
-                                    logger=logger, command="test")
+                                    logger=logger, command="test", system="testbox")
     base = tiny.learning_rate
     assert rates[:3] == pytest.approx([base, base * (1 + math.sqrt(2)) / 2, base * math.sqrt(2)])  # 16 a step
     assert (logger.events["emulated_ranks"], logger.events["global_batch_size"]) == (2, 16)
@@ -256,8 +257,8 @@ def test_a_closed_rule_study_run_emulates_its_ranks_under_its_rule_and_ends_at_t
     monkeypatch.setattr(campaign, "_stop_target", lambda recipe, seed: (passing, "raw"))
     with pytest.raises(InputError, match="has ended \\(converged at 32 samples\\)"):
         campaign.run_campaign(tiny, seed=1, hours=1.0, train_data=fixed_data_dir, heldout_data=fixed_data_dir,
-                              logger=NullLogger(), command="test")
+                              logger=NullLogger(), command="test", system="testbox")
     session = campaign.run_campaign(tiny, seed=2, hours=1.0, train_data=fixed_data_dir,
-                                    heldout_data=fixed_data_dir, logger=NullLogger(), command="test")
+                                    heldout_data=fixed_data_dir, logger=NullLogger(), command="test", system="testbox")
     assert session["samples_at_stop"] == 32 and session["reason"].startswith("seed 2 reached")
     assert "converged, stopping" in capsys.readouterr().out
