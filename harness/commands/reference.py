@@ -217,10 +217,10 @@ def run_status(args: argparse.Namespace) -> int:
     print(f"{name} seed {args.seed}: {len(points)} evaluations, {len(sessions)} sessions, "
           f"{trains_to}; {best_text}")
     session_rows = [(s["started"][:16].replace("T", " "), (s.get("suite_commit") or "?")[:12],
-                     f"{s['samples_at_start']:,}", f"{s['samples_at_stop']:,}",
+                     s.get("system", "not recorded"), f"{s['samples_at_start']:,}", f"{s['samples_at_stop']:,}",
                      "not stopped" if s["stopped"] is None else f"{s['samples_per_second'] or 0:.2f}")
                     for s in sessions[-args.last:]]
-    print(tabulate(session_rows, headers=("session started (UTC)", "commit", "from", "to", "samples/s")))
+    print(tabulate(session_rows, headers=("session started (UTC)", "commit", "system", "from", "to", "samples/s")))
     shown = points[-args.last:]
     rows = [(p["samples"], f"{p['seconds'] / 3600:.2f}", f"{p['objective']:.4g}",
              f"{p['metrics'].get('profile_l1', float('nan')):.4f}",

@@ -17,10 +17,11 @@ def _document(points: int, benchmark: str = "3dgan") -> dict:
     return {"benchmark": benchmark, "seed": 9,
             "recipe": {"budget_samples": 60_000, "eval_every_samples": 5_000},
             "best": {"samples": 5_000 * points, "metric": "objective.total", "value": 0.5 / points} if points else None,
-            "sessions": [{"started": "2026-11-28T10:00:00+00:00", "suite_commit": "a" * 40,
+            "sessions": [{"started": "2026-11-28T10:00:00+00:00", "suite_commit": "a" * 40,  # no system: older
                           "samples_at_start": 0, "samples_at_stop": 12_000, "stopped": "x",
                           "samples_per_second": 9.5},
                          {"started": "2026-11-28T12:00:00+00:00", "suite_commit": "b" * 40 + "-dirty",
+                          "system": "vm_testbox",
                           "samples_at_start": 12_000, "samples_at_stop": 5_000 * points, "stopped": None,
                           "samples_per_second": None}],
             "points": [{"samples": 5_000 * (i + 1), "seconds": 500.0 * (i + 1), "objective": 0.5 / (i + 1),
@@ -79,4 +80,5 @@ def test_status_tables_sessions_and_evaluations(tmp_path, monkeypatch, capsys):
     assert "3 evaluations, 2 sessions" in out and "best objective.total 0.1667 at 15,000 samples" in out
     assert "trains to 90,000 samples to reproduce the reference's target" in out  # seed 9: not the reference
     assert "aaaaaaaaaaaa" in out and "9.50" in out and "not stopped" in out
+    assert "not recorded" in out and "vm_testbox" in out, "each session's system, where it was recorded"
     assert main(["reference", "status", "--seed", "8"]) == 2, "no campaign: a one-line error"
