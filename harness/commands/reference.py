@@ -167,7 +167,7 @@ def train_session(recipe, seed: int, hours: float, data_dir: Path, threads: int,
     from benchmark.campaign import ensure_campaign_data, run_campaign, session_lock
     from benchmark.vocabulary import TTA
     from harness.mlperf_log import MLPerfLogger
-    from harness.sysinfo import describe_cpu, default_system_name
+    from harness.results import system_name
 
     name = recipe.campaign_name
     started = time.monotonic()
@@ -180,12 +180,10 @@ def train_session(recipe, seed: int, hours: float, data_dir: Path, threads: int,
         log = log_dir / f"{name}-seed{seed}-{stamp}.log"
         logger = MLPerfLogger(log, rank=0, benchmark=recipe.benchmark, mode=TTA, smoke=False, nodes=1, ranks=1)
         until = f" to {until_samples:,} samples" if until_samples else ""
-        cpu = describe_cpu()
-        system = default_system_name(cpu["model_name"], cpu["microarchitecture"])
         print(f"[campaign] {name} seed {seed} (batch {recipe.per_rank_batch}): training{until} for at most "
               f"{hours:.2f} h; MLPerf log {log}", flush=True)
         return run_campaign(recipe, seed, hours, train_data, heldout_data, logger,
-                            command=shlex.join(["harness", *sys.argv[1:]]), system=system,
+                            command=shlex.join(["harness", *sys.argv[1:]]), system=system_name(),
                             threads=threads, until_samples=until_samples)
 
 
