@@ -8,6 +8,13 @@ from typing import Optional
 SUITE_ROOT = Path(__file__).resolve().parent.parent
 
 
+def suite_relative(path: Path | str) -> str:
+    """A path inside the suite as it reads from the suite's root, so a record names the same file
+    on every machine; a path outside the suite stays absolute."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(SUITE_ROOT)) if resolved.is_relative_to(SUITE_ROOT) else str(resolved)
+
+
 def suite_commit() -> Optional[str]:
     """The checked-out commit, with "-dirty" when tracked files differ from it; None outside git."""
     try:

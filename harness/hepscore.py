@@ -30,6 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from benchmark.provenance import suite_relative
 from benchmark.vocabulary import BFLOAT16, FLOAT32, INFERENCE, INT8, MIXED_BFLOAT16
 from reference_model.errors import InputError
 
@@ -245,7 +246,7 @@ def score_section(benchmarks: dict, definition: dict, system: str, reference: Op
     failed = any(block["status"] != SUCCESS for block in benchmarks.values())
     reference_system = system if reference is None else reference.get("host", {}).get("system_name", "unknown")
     return {"reference": {"system": reference_system, "self": reference is None,
-                          "file": str(reference_file) if reference_file else None,
+                          "file": suite_relative(reference_file) if reference_file else None,
                           "sha256": _sha256(reference_file) if reference_file else None,
                           "comparable": not differences, "differences": differences},
             "wl-scores": scores, "excluded": excluded, "score": geometric_mean(scores),
@@ -398,7 +399,7 @@ def prepare_inference(workloads: Sequence[Workload], checkpoint: Path, workdir: 
     for workload in workloads:
         p = workload.precision
         app = {"description": workload.description, "precision": p, "runtime": prec.RUNTIMES[p],
-               "batch_per_copy": workload.batch, "checkpoint": {"path": str(checkpoint), "sha256": sha256}}
+               "batch_per_copy": workload.batch, "checkpoint": {"path": suite_relative(checkpoint), "sha256": sha256}}
         print(f"[score] {workload.name}: preparing ({prec.RUNTIMES[p]})", flush=True)
         try:
             artifact = prec.prepare(p, checkpoint, workdir, SEED)

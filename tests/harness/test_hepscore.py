@@ -79,6 +79,7 @@ def test_a_reference_missing_a_workload_leaves_it_out_of_the_score_but_not_faile
     assert section["excluded"][TRAIN] == "not in the reference report"
     assert here[TRAIN]["score"] is None and here[TRAIN]["ref_throughput"] is None
     assert section["reference"]["system"] == "refbox" and len(section["reference"]["sha256"]) == 64
+    assert section["reference"]["file"] == str(reference_file.resolve())  # outside the suite: absolute
 
 
 def test_a_failed_workload_fails_the_report_and_is_left_out_of_the_score():
