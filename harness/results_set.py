@@ -29,6 +29,7 @@ class Gap:
 
     part: str
     what: str
+    precisions: tuple[str, ...] = ()  # the LoadGen precisions it lacks; () where the whole part is missing
 
 
 def gaps(root: Path, system: str) -> list[Gap]:
@@ -54,8 +55,21 @@ def gaps(root: Path, system: str) -> list[Gap]:
     for scenario, part in LOADGEN_PARTS.items():
         lacking = [p for p in INFERENCE_PRECISIONS if (scenario, p) not in counted]
         if lacking:
-            missing.append(Gap(part, f"LoadGen {scenario} at the official minimum: {', '.join(lacking)}"))
+            missing.append(Gap(part, f"LoadGen {scenario} at the official minimum: {', '.join(lacking)}",
+                               tuple(lacking)))
     return missing
+
+
+def parts_to_measure(missing: list[Gap]) -> list[tuple[str, tuple[str, ...]]]:
+    """Each script part that fills a gap, with the only precisions it needs to measure (() for all),
+    so a set lacking one precision's Server run costs that run, not all three again."""
+    needs: dict[str, set[str] | None] = {}
+    for gap in missing:
+        whole = not gap.precisions or set(gap.precisions) == set(INFERENCE_PRECISIONS)
+        needs[gap.part] = None if whole or needs.get(gap.part, set()) is None else \
+            needs.get(gap.part, set()) | set(gap.precisions)
+    return [(part, () if precisions is None else tuple(p for p in INFERENCE_PRECISIONS if p in precisions))
+            for part, precisions in needs.items()]
 
 
 def systems(root: Path) -> list[str]:

@@ -9,7 +9,8 @@
 #              4-step QPS search of 60 s runs, then official runs (rules.md section 9's search:
 #              up to 6 of 600 s each), float32/bf16/int8
 #   score      the HEP-convention score report (harness score) into results/score/
-#   missing    every part this system's results set lacks (`harness check results --lacking SYSTEM`)
+#   missing    every part this system's results set lacks, at only the precisions it lacks
+#              (`harness check results --lacking SYSTEM`)
 # Usage: scripts/measure-results-set.sh PART [CAMPAIGN_PID]
 #   PRECISIONS=int8 scripts/measure-results-set.sh server   re-measures one precision only
 set -euo pipefail
@@ -46,8 +47,11 @@ measure() {
     stream) inference --scenarios SingleStream ;;
     server) BATCHES=16,32,64 inference --scenarios Server --server-search 4 --loadgen-duration 60 ;;
     score) $harness score --out "results/score/$system.json" ;;
-    missing)  # every part this system's set lacks (harness check results --lacking)
-      for p in $($harness check results --lacking "$system"); do echo "[results-set] part $p"; measure "$p"; done ;;
+    missing)  # every part this system's set lacks, only the precisions it lacks (harness check results --lacking)
+      while read -r p precisions; do
+        echo "[results-set] part $p ${precisions:-(every precision)}"
+        PRECISIONS=${precisions:-${PRECISIONS:-}} measure "$p" </dev/null
+      done < <($harness check results --lacking "$system") ;;
     *) echo "unknown part $1" >&2; exit 2 ;;
   esac
 }

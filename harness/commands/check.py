@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "submission needs (run counts, no smoke or unfinished runs): for work trees")
     parser.add_argument("--lacking", metavar="SYSTEM", default=None,
                         help="print only the parts of SYSTEM's results set (what every CPU measures) that the tree "
-                             "lacks, one scripts/measure-results-set.sh PART per line, and exit 0")
+                             "lacks, one scripts/measure-results-set.sh PART per line (followed by the "
+                             "precisions it lacks where only some are), and exit 0")
     parser.set_defaults(func=run)
 
 
@@ -33,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.checks import check_tree, loadgen_not_counted_runs, rcp_verdicts
 
     if args.lacking:
-        for part in dict.fromkeys(gap.part for gap in results_set.gaps(args.root, args.lacking)):
-            print(part)
+        for part, precisions in results_set.parts_to_measure(results_set.gaps(args.root, args.lacking)):
+            print(" ".join([part, ",".join(precisions)]).strip())
         return 0
     problems, checked = check_tree(args.root, per_run=args.per_run)
     for problem in problems:

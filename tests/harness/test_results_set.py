@@ -65,3 +65,25 @@ def test_a_system_never_measured_lacks_every_part(tmp_path):
     _complete_set(tmp_path)
     assert [g.part for g in results_set.gaps(tmp_path, "vm_new-cpu")] == [
         "training", "training", "training", "offline", "offline", "stream", "server"]
+
+
+def test_a_set_lacking_some_precisions_names_only_those():
+    """A set missing one precision's Server run measures that run again, not all three."""
+    missing = [results_set.Gap("offline", "the inference sweep"),
+               results_set.Gap("offline", "LoadGen Offline at the official minimum: int8", ("int8",)),
+               results_set.Gap("server", "LoadGen Server at the official minimum: int8, bfloat16",
+                               ("int8", "bfloat16")),
+               results_set.Gap("stream", "LoadGen SingleStream at the official minimum: float32, bfloat16, int8",
+                               ("float32", "bfloat16", "int8"))]
+    assert results_set.parts_to_measure(missing) == [("offline", ()), ("server", ("bfloat16", "int8")),
+                                                      ("stream", ())]
+
+
+def test_lacking_prints_each_part_with_the_precisions_it_lacks(tmp_path):
+    write_system(tmp_path)
+    for scenario in ("Offline", "SingleStream", "Server"):
+        for precision in ("float32", "bfloat16", "int8"):
+            if (scenario, precision) != ("Server", "int8"):
+                make_inference_result(tmp_path, scenario=scenario, precision=precision)
+    lines = _check_output(tmp_path, "--lacking", SYSTEM).splitlines()
+    assert lines == ["training", "offline", "server int8"]
