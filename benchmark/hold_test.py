@@ -125,8 +125,8 @@ def read_record(path: Path) -> Optional[HoldTest]:
 def _fresh_document(candidate: Path, card: dict, thresholds, seeds: tuple[int, ...], command: str) -> dict:
     from benchmark.provenance import suite_relative
 
-    return {"candidate": suite_relative(candidate), "candidate_sha256": card["sha256"], "benchmark": thresholds.benchmark,
-            "target": thresholds.version, "target_sha256": thresholds.sha256,
+    return {"candidate": suite_relative(candidate), "candidate_sha256": card["sha256"],
+            "benchmark": thresholds.benchmark, "target": thresholds.version, "target_sha256": thresholds.sha256,
             "events": thresholds.evaluation_events, "planned_seeds": list(seeds),
             "required_pass_rate": REQUIRED_PASS_RATE, "command": command, "seeds": {}}
 

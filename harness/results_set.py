@@ -63,11 +63,12 @@ def gaps(root: Path, system: str) -> list[Gap]:
 def parts_to_measure(missing: list[Gap]) -> list[tuple[str, tuple[str, ...]]]:
     """Each script part that fills a gap, with the only precisions it needs to measure (() for all),
     so a set lacking one precision's Server run costs that run, not all three again."""
-    needs: dict[str, set[str] | None] = {}
+    needs: dict[str, set[str] | None] = {}  # None: the whole part
     for gap in missing:
-        whole = not gap.precisions or set(gap.precisions) == set(INFERENCE_PRECISIONS)
-        needs[gap.part] = None if whole or needs.get(gap.part, set()) is None else \
-            needs.get(gap.part, set()) | set(gap.precisions)
+        if not gap.precisions or set(gap.precisions) == set(INFERENCE_PRECISIONS):
+            needs[gap.part] = None
+        elif needs.setdefault(gap.part, set()) is not None:
+            needs[gap.part] |= set(gap.precisions)
     return [(part, () if precisions is None else tuple(p for p in INFERENCE_PRECISIONS if p in precisions))
             for part, precisions in needs.items()]
 
