@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.lacking:
         for part, precisions in results_set.parts_to_measure(results_set.gaps(args.root, args.lacking)):
-            print(" ".join([part, ",".join(precisions)]).strip())
+            print(f"{part} {','.join(precisions)}".rstrip())
         return 0
     problems, checked = check_tree(args.root, per_run=args.per_run)
     for problem in problems:
