@@ -73,8 +73,10 @@ def _check_unfinished(root: Path, per_run: bool) -> list[Problem]:
                                              "folder completes it (harness.results.complete_interrupted_finishes)"))
     for partial in results.unfinished_entries(root):
         if partial not in interrupted and not per_run:
-            problems.append(Problem(partial, "unfinished run (still running, or its launcher died): "
-                                             "finish it or delete it before submitting"))
+            dead = ("once no process runs it, record it as an aborted attempt (harness abandon PATH)"
+                    if partial.is_dir() else "delete it")  # a LoadGen run folder, or a training file
+            problems.append(Problem(partial, f"unfinished run (still running, or its launcher died): finish it, "
+                                             f"or {dead}, before submitting"))
     for system_dir in (p for p in (root / "results").glob("*") if p.is_dir()):
         for folder in results.TRAINING_FOLDERS.values():
             for log in sorted(system_dir.glob(f"{folder}/*/result_*.txt")):
@@ -205,6 +207,8 @@ def _check_quality(benchmark: str, logged_version, records: list[dict], smoke: b
 
 def _check_inference(result: results.ResultFile) -> list[str]:
     summary = result.summary
+    if summary.get("status") == "aborted":  # an attempt: what LoadGen wrote stays, nothing is scored
+        return [] if summary.get("reason") else ["aborted without a reason"]
     problems = [f"LoadGen log {name} missing" for name in results.LOADGEN_LOGS
                 if not (result.summary_path.parent / name).is_file()]
     if problems:
@@ -254,6 +258,8 @@ def _inference_quality_problems(quality: dict, precision) -> list[str]:
 def _check_submission(found: list[results.ResultFile]) -> list[Problem]:
     problems = []
     for result in found:
+        if result.mode == vocabulary.INFERENCE and result.summary.get("status") == "aborted":
+            continue  # an attempt, kept so that no number is missing (rules.md section 9)
         if result.summary.get("submittable") is not True:
             problems.append(Problem(result.summary_path, "smoke or otherwise non-submittable result in a "
                                                          "submission tree: run submissions in a fresh results root"))
@@ -288,9 +294,11 @@ def loadgen_not_counted_runs(root: Path) -> list[Problem]:
     """Every inference run under `root` that is not counted (LoadGen found it INVALID, or a Server
     run held to another bound than its benchmark's), as (where, what) lines: kept in the root (no
     run is removed), never scored (rules.md section 9); `harness check` lists them."""
-    return [Problem(r.summary_path.parent, f"not counted: LoadGen {r.summary.get('scenario')} "
-                                           f"{(r.summary.get('settings') or {}).get('precision')} {why} "
-                                           "(rules.md section 9)")
+    def ran(result: results.ResultFile) -> str:  # an abandoned run may not know its precision
+        precision = (result.summary.get("settings") or {}).get("precision")
+        return " ".join(str(part) for part in (result.summary.get("scenario"), precision) if part)
+
+    return [Problem(r.summary_path.parent, f"not counted: LoadGen {ran(r)} {why} (rules.md section 9)")
             for r in results.iter_results(root) if (why := loadgen_not_counted(r))]
 
 

@@ -14,7 +14,7 @@ import sys
 
 from reference_model.errors import InputError
 
-COMMAND_MODULES = ("run", "data", "reference", "validate", "model", "sysinfo", "check", "summarize",
+COMMAND_MODULES = ("run", "data", "reference", "validate", "model", "sysinfo", "check", "abandon", "summarize",
                    "compare", "regress", "calibrate", "score")
 
 

@@ -51,7 +51,8 @@ Inference (`finish_inference_run`): scenario, samples_per_second, valid (LoadGen
     VALID"), latency_ns ({"50.00": ..., "90.00": ...}), settings ({intra_op_threads,
     inter_op_threads, streams, batch_size, precision}), min_duration_ms, official_minimum
     (whether LoadGen's settings met MLPerf's official minimum duration/queries), quality
-    (the physics gate on showers generated at that precision)
+    (the physics gate on showers generated at that precision); an aborted inference run (an
+    attempt: rules.md section 9) has reason and loadgen_runs (the LoadGen runs it had started)
 """
 from __future__ import annotations
 
@@ -389,7 +390,7 @@ class InferenceRun:
     scenario: str
     index: int
     parent: Path
-    started_at: str
+    started_at: Optional[str]  # None for a folder found unfinished (`unfinished_inference_run`)
 
     @property
     def final_directory(self) -> Path:
@@ -425,6 +426,39 @@ def finish_inference_run(run: InferenceRun, summary: dict) -> Path:
     write_summary(run.directory / "result.json", summary)
     os.rename(run.directory, run.final_directory)
     return run.final_directory / "result.json"
+
+
+def abort_inference_run(run: InferenceRun, reason: str, command: Optional[str],
+                        record: Optional[dict] = None) -> Path:
+    """Record a LoadGen run that ended before its result (a search that found no rate, a SIGTERM,
+    a launcher that died) as an aborted attempt under its final name: its number stays used and
+    `harness check` lists it as not counted (rules.md section 9). What LoadGen wrote stays beside
+    it, named in `loadgen_runs`; `record` adds what the run knew (its search so far)."""
+    ran = sorted(p.name for p in run.directory.iterdir() if p.is_dir())
+    summary = {"status": "aborted", "submittable": False, "reason": reason, "command": command,
+               "samples_per_second": None, "valid": False, "settings": {}, "min_duration_ms": None,
+               "official_minimum": False, "loadgen_runs": ran, **(record or {}), "mode": INFERENCE,
+               "benchmark": run.benchmark, "system": run.system, "scenario": run.scenario,
+               "started_at": run.started_at, "finished_at": utc_now()}
+    write_summary(run.directory / "result.json", summary)
+    os.rename(run.directory, run.final_directory)
+    return run.final_directory / "result.json"
+
+
+def unfinished_inference_run(directory: Path) -> InferenceRun:
+    """The LoadGen run an unfinished `.../<Scenario>/performance/run_<i>.partial` folder is."""
+    directory = Path(directory)
+    match = re.fullmatch(rf"run_(\d+){re.escape(PARTIAL)}", directory.name)
+    scenario_dir = directory.parent.parent
+    if match is None or not directory.is_dir() or directory.parent.name != "performance" \
+            or scenario_dir.name not in SCENARIOS:
+        raise InputError(f"{directory}: not an unfinished LoadGen run folder "
+                         "(ROOT/results/SYSTEM/BENCHMARK/SCENARIO/performance/run_N.partial)")
+    if (directory / "result.json").exists():
+        raise InputError(f"{directory}: it has its result.json, so the run finished and only its rename "
+                         f"is missing: rename it to run_{match[1]}")
+    return InferenceRun(system=scenario_dir.parent.parent.name, benchmark=scenario_dir.parent.name,
+                        scenario=scenario_dir.name, index=int(match[1]), parent=directory.parent, started_at=None)
 
 
 def write_sweep_table(root: Path, system: str, benchmark: str, rows: list[dict],
@@ -512,6 +546,9 @@ class Recorder:
 
     def finish_inference(self, run: InferenceRun, summary: dict) -> Path:
         return finish_inference_run(run, summary)
+
+    def abort_inference(self, run: InferenceRun, reason: str, record: Optional[dict] = None) -> Path:
+        return abort_inference_run(run, reason, harness_command(), record)
 
     def write_sweep(self, benchmark: str, rows: list[dict], arguments: dict) -> Path:
         return write_sweep_table(self.root, self.system, benchmark, rows, arguments)

@@ -27,6 +27,7 @@ from benchmark import vocabulary
 from reference_model.errors import InputError
 from harness.arguments import int_list, positive_float
 from harness.run_request import RunRequest, with_changes
+from harness.sigterm_action import sigterm_runs
 
 DEFAULT_BATCHES = [128]
 DEFAULT_INTER_OP = [1]
@@ -450,21 +451,31 @@ def _run_loadgen(request, recorder, precision: str, runner, artifact: Path, swee
         print(f"[inference] LoadGen {scenario} ({precision}, {streams} stream(s), max batch {batch}, "
               f"min {config.min_duration_ms} ms) -> {run.directory}", flush=True)
         search = None
+        ran = {"settings": {"precision": precision, "batch_size": batch, "streams": streams}}
+
+        def stopped() -> None:  # SIGTERM: the run is kept as an attempt, its number used
+            if run.directory.is_dir():
+                recorder.abort_inference(run, f"stopped by SIGTERM during LoadGen {scenario}", ran)
+                print(f"[inference] LoadGen {scenario} stopped by SIGTERM: recorded as aborted in "
+                      f"{run.final_directory}", flush=True)
+
         try:
-            if scenario == "Server" and request.server_search:
-                search = _server_search(request, runner, _trial_config(config, request), run.directory,
-                                        best, artifact)
-                if search.best is None:
-                    raise RuntimeError(f"no target QPS met the latency bound in {len(search.trials)} runs")
-                outcome = search.best
-                if request.official:  # rules.md section 9's official-length search from the trials' rates
-                    outcome = official_server_runs(runner, config, search, run.directory, artifact)
-                for name in results.LOADGEN_LOGS:  # the result's logs are the chosen run's
-                    shutil.copy2(Path(outcome.log_dir) / name, run.directory / name)
-            else:
-                outcome = run_scenario(runner, config, run.directory, artifact=artifact)
+            with sigterm_runs(stopped):
+                if scenario == "Server" and request.server_search:
+                    search = _server_search(request, runner, _trial_config(config, request), run.directory,
+                                            best, artifact)
+                    if search.best is None:
+                        raise RuntimeError(f"no target QPS met the latency bound in {len(search.trials)} runs")
+                    outcome = search.best
+                    if request.official:  # rules.md section 9's official-length search from the trials' rates
+                        outcome = official_server_runs(runner, config, search, run.directory, artifact)
+                    for name in results.LOADGEN_LOGS:  # the result's logs are the chosen run's
+                        shutil.copy2(Path(outcome.log_dir) / name, run.directory / name)
+                else:
+                    outcome = run_scenario(runner, config, run.directory, artifact=artifact)
         except RuntimeError as err:
-            print(f"[inference] LoadGen {scenario} failed: {err}", flush=True)
+            path = recorder.abort_inference(run, str(err), {**ran, "server_search": search.to_dict() if search else None})
+            print(f"[inference] LoadGen {scenario} failed: {err} (recorded as aborted in {path.parent})", flush=True)
             failures += 1
             continue
         fixed_bound = (scenario != vocabulary.SERVER or not server_bound_mismatch(

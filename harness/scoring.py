@@ -287,13 +287,18 @@ class ScoredResult:
 def loadgen_not_counted(result: results.ResultFile) -> str:
     """Why a finished inference run is no run of a result, though it stays in its root and
     `harness check` lists it (rules.md section 9), in a few words; '' when it counts. LoadGen found
-    it INVALID (an attempt: a Server rate whose queue grew, an Offline query that ended early), or
-    a Server run was held to a latency bound other than its benchmark's fixed one. Whether its
-    summary agrees with LoadGen's log is checked per run."""
+    it INVALID (an attempt: a Server rate whose queue grew, an Offline query that ended early), the
+    run was aborted before LoadGen's result (also an attempt), or a Server run was held to a latency
+    bound other than its benchmark's fixed one. Whether its summary agrees with LoadGen's log is
+    checked per run."""
     from benchmark.loadgen_runner import server_bound_mismatch
 
     summary = result.summary
-    if result.mode != vocabulary.INFERENCE or summary.get("status", "success") != "success":
+    if result.mode != vocabulary.INFERENCE:
+        return ""
+    if summary.get("status") == "aborted":
+        return f"aborted ({summary.get('reason') or 'no reason recorded'}): an attempt, not a result"
+    if summary.get("status", "success") != "success":
         return ""
     if summary.get("valid") is False:
         return "said INVALID (an attempt, not a result)"

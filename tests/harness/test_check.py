@@ -170,6 +170,28 @@ def test_an_invalid_loadgen_run_is_listed_never_scored_and_never_removed(tree):
     assert any("run(s) 2 missing" in m for m in messages(tree))
 
 
+def test_an_aborted_loadgen_run_is_an_attempt_listed_never_scored_and_never_removed(tree):
+    """rules.md section 9: a run that ended before LoadGen's result keeps its number as an attempt."""
+    run = results.allocate_inference_run(tree, SYSTEM, "3dgan", "Offline")
+    (run.directory / "qps-100.0").mkdir()
+    aborted = results.abort_inference_run(run, "stopped by SIGTERM during LoadGen Offline", "harness run (test)")
+    make_inference_result(tree, samples_per_second=100.0)
+    assert messages(tree) == []
+    [listed] = checks.loadgen_not_counted_runs(tree)
+    assert listed.path == aborted.parent and "aborted (stopped by SIGTERM during LoadGen Offline)" in str(listed)
+    scored = [s for s in score_results(results.iter_results(tree)) if s.mode == "inference"]
+    assert [s.score.values for s in scored] == [[100.0, 100.0]]
+    shutil.rmtree(aborted.parent)
+    assert any("run(s) 2 missing" in m for m in messages(tree))
+
+
+def test_an_unfinished_loadgen_run_says_how_to_keep_it(tree):
+    results.allocate_inference_run(tree, SYSTEM, "3dgan", "Offline")
+    [found] = messages(tree)
+    assert "run_2.partial: unfinished run" in found
+    assert "record it as an aborted attempt (harness abandon PATH)" in found
+
+
 def test_a_server_run_under_another_latency_bound_is_listed_never_scored(tree):
     """rules.md section 9: Server is held to its benchmark's fixed bound (3dgan 250 ms); a run held
     to another (an exploration, or a run from before the bound was fixed) stays, listed, unscored."""

@@ -75,3 +75,29 @@ def test_server_is_not_run_when_no_swept_setting_fits_its_bound(capsys):
     assert _run_loadgen(request, recorder, "bfloat16", None, None, SWEEP, ["Server"], {}, {}, {}, True) == 1
     assert ("LoadGen Server bfloat16 not run: no swept setting's 99th-percentile batch latency is within 83 ms, "
             "a third of the Server latency bound; sweep smaller batches") in capsys.readouterr().out
+
+
+def test_a_server_search_that_finds_no_rate_is_kept_as_an_aborted_attempt(tmp_path, monkeypatch, capsys):
+    """rules.md section 9: its number stays used (no missing run), its trials' logs beside it."""
+    from types import SimpleNamespace
+
+    from harness import run_inference
+    from harness.results import Recorder, iter_results
+
+    def no_rate(request, runner, config, log_dir, best, artifact):
+        (log_dir / "qps-100.0").mkdir()
+        return SimpleNamespace(best=None, trials=[object()], to_dict=lambda: {"trials": [{"qps": 100.0}]})
+
+    monkeypatch.setattr(run_inference, "_server_search", no_rate)
+    request = SimpleNamespace(benchmark="3dgan", server_latency_ms=None, batch=[32], server_qps=None, seed=0,
+                              official=False, server_search=4, loadgen_duration=1.0, loadgen_queries=None)
+    recorder = Recorder(tmp_path, "testsys_cpu")
+    assert run_inference._run_loadgen(request, recorder, "float32", None, None, SWEEP, ["Server"],
+                                      {}, {}, {}, True) == 1
+    [found] = iter_results(tmp_path)
+    summary = found.summary
+    assert found.summary_path.parent.name == "run_1"
+    assert (summary["status"], summary["reason"]) == ("aborted", "no target QPS met the latency bound in 1 runs")
+    assert summary["loadgen_runs"] == ["qps-100.0"] and summary["server_search"] == {"trials": [{"qps": 100.0}]}
+    assert summary["settings"] == {"precision": "float32", "batch_size": 32, "streams": 2}
+    assert "recorded as aborted in" in capsys.readouterr().out
