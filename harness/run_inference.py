@@ -474,7 +474,8 @@ def _run_loadgen(request, recorder, precision: str, runner, artifact: Path, swee
                 else:
                     outcome = run_scenario(runner, config, run.directory, artifact=artifact)
         except RuntimeError as err:
-            path = recorder.abort_inference(run, str(err), {**ran, "server_search": search.to_dict() if search else None})
+            searched = {"server_search": search.to_dict() if search else None}
+            path = recorder.abort_inference(run, str(err), {**ran, **searched})
             print(f"[inference] LoadGen {scenario} failed: {err} (recorded as aborted in {path.parent})", flush=True)
             failures += 1
             continue

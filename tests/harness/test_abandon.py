@@ -54,4 +54,5 @@ def test_what_is_not_an_unfinished_loadgen_run_is_refused_in_one_line(unfinished
     with pytest.raises(InputError) as refused:
         results.unfinished_inference_run(target)
     assert "\n" not in str(refused.value)
-    assert ("rename it to run_2" if where == "result written" else "not an unfinished LoadGen run") in str(refused.value)
+    expected = "rename it to run_2" if where == "result written" else "not an unfinished LoadGen run"
+    assert expected in str(refused.value)
