@@ -73,10 +73,10 @@ def _check_unfinished(root: Path, per_run: bool) -> list[Problem]:
                                              "folder completes it (harness.results.complete_interrupted_finishes)"))
     for partial in results.unfinished_entries(root):
         if partial not in interrupted and not per_run:
-            dead = ("once no process runs it, record it as an aborted attempt (harness abandon PATH)"
-                    if partial.is_dir() else "delete it")  # a LoadGen run folder, or a training file
-            problems.append(Problem(partial, f"unfinished run (still running, or its launcher died): finish it, "
-                                             f"or {dead}, before submitting"))
+            ended = ("record how it ended (harness abandon PATH)" if partial.name.startswith(("run_", "result_"))
+                     else "delete it")  # a LoadGen run or a training run; else a scaling series or a sweep
+            problems.append(Problem(partial, "unfinished run (still running, or its launcher died): let it finish, "
+                                             f"or once no process runs it, {ended}, before submitting"))
     for system_dir in (p for p in (root / "results").glob("*") if p.is_dir()):
         for folder in results.TRAINING_FOLDERS.values():
             for log in sorted(system_dir.glob(f"{folder}/*/result_*.txt")):

@@ -212,7 +212,7 @@ class TrainingRun:
     mode: str
     index: int
     directory: Path
-    started_at: str
+    started_at: Optional[str]  # None for a run found unfinished (`unfinished_training_run`)
     stamp: dict = field(default_factory=dict)  # added to the summary at the finish (a throughput instance)
 
     @property
@@ -305,6 +305,31 @@ def finish_run(run: TrainingRun) -> Path:
 
 
 FINISHED = "finished_at"  # stamped by finish_run only: a partial summary with it is a begun finish
+
+
+def unfinished_training_run(path: Path) -> TrainingRun:
+    """The training run an unfinished `result_<i>.txt.partial` (or `.json.partial`) belongs to."""
+    path = Path(path)
+    match = re.fullmatch(rf"result_(\d+)\.(?:txt|json){re.escape(PARTIAL)}", path.name)
+    mode = {folder: mode for mode, folder in TRAINING_FOLDERS.items()}.get(path.parent.parent.name)
+    if match is None or mode is None or not path.is_file():
+        raise InputError(f"{path}: not an unfinished training run's file "
+                         "(ROOT/results/SYSTEM/strong|weak|epoch_time/BENCHMARK/result_N.txt.partial)")
+    return TrainingRun(system=path.parents[2].name, benchmark=path.parent.name, mode=mode, index=int(match[1]),
+                       directory=path.parent, started_at=None)
+
+
+def abort_training_run(run: TrainingRun, reason: str, record: dict) -> Path:
+    """Finish a training run whose launcher is gone: as rank 0 left it where it wrote its summary
+    (the run ended; only the finish was missing), else as aborted for `reason`, its log closed with
+    run_stop aborted, so its number is no missing run. Returns the final summary path."""
+    from harness.mlperf_log import record_abort_if_unfinished
+
+    if read_summary(run.summary) is None:
+        record_abort_if_unfinished(run.log, reason)
+        write_summary(run.summary, {"status": "aborted", "reason": reason, "mode": run.mode,
+                                    "benchmark": run.benchmark, "submittable": False, "command": None, **record})
+    return finish_run(run)
 
 
 def complete_finish(partial_summary: Path) -> Path:

@@ -1,4 +1,4 @@
-"""`harness abandon RUN_DIR`: an unfinished LoadGen run whose process is gone, kept as an attempt."""
+"""`harness abandon PATH`: an unfinished run whose process is gone, kept under its number."""
 from __future__ import annotations
 
 import argparse
@@ -7,19 +7,23 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "abandon", help="record an unfinished LoadGen run whose process is gone as an aborted attempt",
-        description="Record an unfinished LoadGen run folder (ROOT/results/SYSTEM/BENCHMARK/SCENARIO/"
-                    "performance/run_N.partial) whose process is gone (killed, or its node lost) as an "
-                    "aborted attempt under its final name run_N: its number stays used, what LoadGen "
-                    "wrote stays beside it, and harness check lists it as not counted (rules.md section 9). "
-                    "Deleting it instead would leave a missing run. A harness run stopped by SIGTERM "
-                    "records this itself; this is for one killed harder. Refused while a process on "
-                    "this node has a file open in the folder; on other nodes, check first.")
-    parser.add_argument("run_dir", type=Path, help="the run_N.partial folder")
+        "abandon", help="record an unfinished run whose process is gone as aborted, keeping its number",
+        description="Record an unfinished run whose process is gone (killed, or its node lost) under its "
+                    "final name, so that its number is no missing run (deleting it would leave one, "
+                    "rules.md sections 7 and 9). A LoadGen run folder (ROOT/results/SYSTEM/BENCHMARK/"
+                    "SCENARIO/performance/run_N.partial) becomes an aborted attempt, what LoadGen wrote "
+                    "beside it, and harness check lists it as not counted. A training run's file "
+                    "(ROOT/results/SYSTEM/strong|weak|epoch_time/BENCHMARK/result_N.txt.partial) is "
+                    "finished as rank 0 left it where it wrote its summary, else as aborted with its log "
+                    "closed by run_stop aborted (an aborted run in a submission tree is still refused: "
+                    "run submissions in a fresh root). A harness run stopped by SIGTERM records this "
+                    "itself; this is for one killed harder. Refused while a process on this node has the "
+                    "run's files open; on other nodes, check first.")
+    parser.add_argument("path", type=Path, help="the run_N.partial folder, or a training run's result_N.txt.partial")
     parser.add_argument("--reason", default="its process ended before the run finished (harness abandon)",
                         help="why it ended, as the summary records it (default: %(default)s)")
     parser.add_argument("--precision", choices=("float32", "bfloat16", "int8"), default=None,
-                        help="the precision it ran, recorded in its settings (default: not recorded)")
+                        help="a LoadGen run's precision, recorded in its settings (default: not recorded)")
     parser.set_defaults(func=run)
 
 
@@ -27,26 +31,35 @@ def run(args: argparse.Namespace) -> int:
     from harness import results
     from reference_model.errors import InputError
 
-    unfinished = results.unfinished_inference_run(args.run_dir)
-    if writers := _processes_with_files_in(unfinished.directory):
-        raise InputError(f"{unfinished.directory}: still open in process(es) {', '.join(map(str, writers))} "
-                         "on this node; let the run finish or stop it (SIGTERM records it as aborted)")
-    path = results.abort_inference_run(unfinished, args.reason, command=None,
-                                       record={"recorded_by": results.harness_command(),
-                                               "settings": {"precision": args.precision} if args.precision else {}})
-    print(f"harness abandon: {unfinished.directory.name} recorded as an aborted attempt: {path}")
+    recorded_by = {"recorded_by": results.harness_command()}
+    if args.path.is_dir():
+        unfinished = results.unfinished_inference_run(args.path)
+        files = [unfinished.directory]
+    else:
+        unfinished = results.unfinished_training_run(args.path)
+        files = [unfinished.log, unfinished.summary]
+    if writers := _processes_with_files_in(files):
+        raise InputError(f"{args.path}: still open in process(es) {', '.join(map(str, writers))} on this node; "
+                         "let the run finish or stop it (SIGTERM records how it ended)")
+    if isinstance(unfinished, results.InferenceRun):
+        settings = {"settings": {"precision": args.precision} if args.precision else {}}
+        path = results.abort_inference_run(unfinished, args.reason, command=None, record={**recorded_by, **settings})
+    else:
+        path = results.abort_training_run(unfinished, args.reason, recorded_by)
+    status = (results.read_summary(path) or {}).get("status")
+    print(f"harness abandon: {args.path.name} recorded ({status}): {path}")
     return 0
 
 
-def _processes_with_files_in(directory: Path) -> list[int]:
-    """PIDs of this node's processes holding a file under `directory` open."""
+def _processes_with_files_in(paths: list[Path]) -> list[int]:
+    """PIDs of this node's processes holding one of `paths` (or a file in a folder of them) open."""
     import psutil
 
-    inside = str(directory.resolve()) + "/"
+    held = [str(p.resolve()) for p in paths]
     pids = []
     for process in psutil.process_iter():
         try:
-            if any(f.path.startswith(inside) for f in process.open_files()):
+            if any(f.path == h or f.path.startswith(h + "/") for f in process.open_files() for h in held):
                 pids.append(process.pid)
         except psutil.Error:
             continue

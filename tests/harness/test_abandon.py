@@ -1,4 +1,4 @@
-"""`harness abandon`: an unfinished LoadGen run whose process is gone becomes an attempt."""
+"""`harness abandon`: an unfinished run whose process is gone keeps its number."""
 import json
 import os
 
@@ -6,7 +6,9 @@ import pytest
 
 from harness import checks, cli, results
 from reference_model.errors import InputError
-from tests.harness.fake_runs import SYSTEM, make_inference_result, write_system
+from harness.mlperf_log import parse_log
+from tests.harness.fake_runs import (SYSTEM, make_inference_result, make_training_result, write_system,
+                                     write_training_log)
 
 
 @pytest.fixture
@@ -30,7 +32,7 @@ def test_an_abandoned_run_keeps_its_number_as_an_attempt(unfinished, capsys):
                                                                                      "end", "Offline")
     assert summary["loadgen_runs"] == ["official-800.0", "qps-900.0"] and summary["command"] is None
     assert summary["recorded_by"].startswith("harness") and summary["settings"] == {"precision": "int8"}
-    assert "recorded as an aborted attempt" in capsys.readouterr().out
+    assert "run_2.partial recorded (aborted)" in capsys.readouterr().out
     problems, checked = checks.check_tree(root)
     assert problems == [] and checked == 3
     [listed] = checks.loadgen_not_counted_runs(root)
@@ -56,3 +58,32 @@ def test_what_is_not_an_unfinished_loadgen_run_is_refused_in_one_line(unfinished
     assert "\n" not in str(refused.value)
     expected = "rename it to run_2" if where == "result written" else "not an unfinished LoadGen run"
     assert expected in str(refused.value)
+
+
+def test_a_training_run_whose_launcher_died_is_closed_as_aborted(tmp_path, capsys):
+    write_system(tmp_path)
+    make_training_result(tmp_path, "3dgan", "epoch-time")
+    run = results.allocate_training_run(tmp_path, SYSTEM, "3dgan", "epoch-time")
+    write_training_log(run.log, mode="epoch-time", skip=("run_stop",))
+    make_training_result(tmp_path, "3dgan", "epoch-time")
+    assert cli.main(["abandon", str(run.log), "--reason", "node lost"]) == 0
+    assert "result_2.txt.partial recorded (aborted)" in capsys.readouterr().out
+    summary = json.loads(run.final_summary.read_text())
+    assert (summary["status"], summary["reason"], summary["submittable"]) == ("aborted", "node lost", False)
+    stop = [r for r in parse_log(run.final_log) if r.get("key") == "run_stop"]
+    assert [s["metadata"]["status"] for s in stop] == ["aborted"]
+    found = [str(p) for p in checks.check_tree(tmp_path)[0]]
+    assert not any("run(s) 2 missing" in m or "unfinished" in m for m in found), "its number is kept"
+    assert any("result_2.json: smoke or otherwise non-submittable" in m for m in found), "a submission reruns it"
+
+
+def test_a_training_run_whose_ranks_wrote_their_summary_is_finished_as_it_ended(tmp_path):
+    write_system(tmp_path)
+    run = results.allocate_training_run(tmp_path, SYSTEM, "3dgan", "epoch-time")
+    write_training_log(run.log, mode="epoch-time")
+    finished = make_training_result(tmp_path, "3dgan", "epoch-time")
+    rank0 = json.loads(finished.final_summary.read_text())
+    results.write_summary(run.summary, {k: v for k, v in rank0.items() if k not in ("finished_at", "log")})
+    assert cli.main(["abandon", str(run.summary)]) == 0
+    assert json.loads(run.final_summary.read_text())["status"] == "success"
+    assert not run.log.exists() and run.final_log.exists()

@@ -189,7 +189,7 @@ def test_an_unfinished_loadgen_run_says_how_to_keep_it(tree):
     results.allocate_inference_run(tree, SYSTEM, "3dgan", "Offline")
     [found] = messages(tree)
     assert "run_2.partial: unfinished run" in found
-    assert "record it as an aborted attempt (harness abandon PATH)" in found
+    assert "once no process runs it, record how it ended (harness abandon PATH)" in found
 
 
 def test_a_server_run_under_another_latency_bound_is_listed_never_scored(tree):
