@@ -29,26 +29,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness import results
-    from reference_model.errors import InputError
 
     recorded_by = {"recorded_by": results.harness_command()}
     if args.path.is_dir():
         unfinished = results.unfinished_inference_run(args.path)
-        files = [unfinished.directory]
-    else:
-        unfinished = results.unfinished_training_run(args.path)
-        files = [unfinished.log, unfinished.summary]
-    if writers := _processes_with_files_in(files):
-        raise InputError(f"{args.path}: still open in process(es) {', '.join(map(str, writers))} on this node; "
-                         "let the run finish or stop it (SIGTERM records how it ended)")
-    if isinstance(unfinished, results.InferenceRun):
+        _refuse_while_open(args.path, [unfinished.directory])
         settings = {"settings": {"precision": args.precision} if args.precision else {}}
         path = results.abort_inference_run(unfinished, args.reason, command=None, record={**recorded_by, **settings})
     else:
+        unfinished = results.unfinished_training_run(args.path)
+        _refuse_while_open(args.path, [unfinished.log, unfinished.summary])
         path = results.abort_training_run(unfinished, args.reason, recorded_by)
     status = (results.read_summary(path) or {}).get("status")
     print(f"harness abandon: {args.path.name} recorded ({status}): {path}")
     return 0
+
+
+def _refuse_while_open(path: Path, files: list[Path]) -> None:
+    from reference_model.errors import InputError
+
+    if writers := _processes_with_files_in(files):
+        raise InputError(f"{path}: still open in process(es) {', '.join(map(str, writers))} on this node; "
+                         "let the run finish or stop it (SIGTERM records how it ended)")
 
 
 def _processes_with_files_in(paths: list[Path]) -> list[int]:
