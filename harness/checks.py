@@ -27,7 +27,7 @@ from benchmark import vocabulary
 from benchmark import log_keys as keys
 from benchmark.rcp import UNJUDGED
 from harness import results
-from harness.scoring import (REQUIRED_RUNS, ScoredResult, instance_set, loadgen_not_counted, measure,
+from harness.scoring import (REQUIRED_RUNS, ScoredResult, instance_set, measure, not_counted,
                              score_results)
 from harness.sysinfo import MLPERF_SYSTEM_FIELDS, STATUSES
 from harness.thresholds_registry import judge
@@ -118,6 +118,8 @@ def check_result(result: results.ResultFile, system: Optional[dict]) -> list[str
     for field, expected in (("mode", result.mode), ("benchmark", result.benchmark), ("system", result.system)):
         if summary.get(field) not in (None, expected):
             problems.append(f"summary {field} {summary.get(field)!r} but it is filed under {expected!r}")
+    if results.unmeasured_training_run(summary):
+        return problems  # an attempt whose log is what its ranks left: listed as not counted
     if result.mode in results.TRAINING_FOLDERS:
         problems += _check_training_log(result, system)
     elif result.mode == vocabulary.INFERENCE:
@@ -216,7 +218,7 @@ def _check_inference(result: results.ResultFile) -> list[str]:
     measured = measure(result)
     if measured.problem:
         problems.append(measured.problem)
-    elif summary.get("valid") is not True and not loadgen_not_counted(result):
+    elif summary.get("valid") is not True and not not_counted(result):
         problems.append("LoadGen did not report 'Result is : VALID'")
     if isinstance(summary.get("server_search"), dict):
         from benchmark.loadgen_runner import server_search_problem
@@ -260,7 +262,11 @@ def _check_submission(found: list[results.ResultFile]) -> list[Problem]:
     for result in found:
         if result.mode == vocabulary.INFERENCE and result.summary.get("status") == "aborted":
             continue  # an attempt, kept so that no number is missing (rules.md section 9)
-        if result.summary.get("submittable") is not True:
+        if results.unmeasured_training_run(result.summary):
+            problems.append(Problem(result.summary_path, "a run that ended before rank 0 wrote its summary: "
+                                                         "run the submission again in a fresh results root "
+                                                         "(rules.md section 11)"))
+        elif result.summary.get("submittable") is not True:
             problems.append(Problem(result.summary_path, "smoke or otherwise non-submittable result in a "
                                                          "submission tree: run submissions in a fresh results root"))
         if result.mode == vocabulary.INFERENCE and result.summary.get("official_minimum") is not True:
@@ -290,16 +296,18 @@ def rcp_verdicts(root: Path) -> list[Problem]:
     return [_about(s, s.rcp["message"]) for s in score_results(results.iter_results(root)) if s.rcp is not None]
 
 
-def loadgen_not_counted_runs(root: Path) -> list[Problem]:
-    """Every inference run under `root` that is not counted (LoadGen found it INVALID, or a Server
+def not_counted_runs(root: Path) -> list[Problem]:
+    """Every run under `root` that is not counted (`scoring.not_counted`: an attempt, or a Server
     run held to another bound than its benchmark's), as (where, what) lines: kept in the root (no
-    run is removed), never scored (rules.md section 9); `harness check` lists them."""
-    def ran(result: results.ResultFile) -> str:  # an abandoned run may not know its precision
-        precision = (result.summary.get("settings") or {}).get("precision")
-        return " ".join(str(part) for part in (result.summary.get("scenario"), precision) if part)
+    run is removed), never scored (rules.md sections 9 and 11); `harness check` lists them."""
+    def line(result: results.ResultFile, why: str) -> Problem:
+        if result.mode != vocabulary.INFERENCE:
+            return Problem(result.summary_path, f"not counted: {result.mode} run {why} (rules.md section 11)")
+        precision = (result.summary.get("settings") or {}).get("precision")  # an abandoned run may not know it
+        ran = " ".join(str(part) for part in (result.summary.get("scenario"), precision) if part)
+        return Problem(result.summary_path.parent, f"not counted: LoadGen {ran} {why} (rules.md section 9)")
 
-    return [Problem(r.summary_path.parent, f"not counted: LoadGen {ran(r)} {why} (rules.md section 9)")
-            for r in results.iter_results(root) if (why := loadgen_not_counted(r))]
+    return [line(r, why) for r in results.iter_results(root) if (why := not_counted(r))]
 
 
 def _check_throughput_sets(found: list[results.ResultFile]) -> list[Problem]:

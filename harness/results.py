@@ -42,7 +42,9 @@ Training (tta, throughput, epoch-time), written by the trainer through `write_su
     seconds (run_start to run_stop), samples, ranks, nodes, ranks_per_node, per_rank_batch,
     global_batch, precision, steady_samples_per_second (after the first epoch), epochs
     ([{epoch, seconds, samples, evaluated, passed, objective}]), quality (the quality report
-    of the last evaluation, tta), reason (why it aborted), threads ({intra_op, inter_op}, optional)
+    of the last evaluation, tta), reason (why it aborted), threads ({intra_op, inter_op}, optional);
+    a run whose ranks ended before rank 0 wrote its summary has only the common fields, reason
+    and rank0_summary false (an attempt that measured nothing)
 Throughput instances also get instance ({set: the first result number of the set, index: 1..M,
     instances: M}); each instance is a time-to-accuracy run, and its log says so (benchmark_mode tta)
 Scaling (`write_scaling_series`): rows ([{scaling: strong|weak, ranks, per_rank_batch,
@@ -101,6 +103,9 @@ REQUIRED_FIELDS = {
                                 "min_duration_ms", "official_minimum"),
 }
 STATUSES = ("success", "aborted")
+# A training run whose ranks ended before rank 0 wrote its summary records only why (`unmeasured_summary`).
+RANK0_SUMMARY = "rank0_summary"
+UNMEASURED_FIELDS = COMMON_FIELDS + ("reason", RANK0_SUMMARY)
 
 
 def utc_now() -> str:
@@ -134,7 +139,10 @@ def validate_summary(summary: dict) -> list[str]:
     mode = summary.get("mode")
     if mode not in REQUIRED_FIELDS:
         return [f"mode {mode!r} is not one of {', '.join(REQUIRED_FIELDS)}"]
-    problems = [f"missing field {name!r}" for name in REQUIRED_FIELDS[mode] if name not in summary]
+    required = UNMEASURED_FIELDS if unmeasured_training_run(summary) else REQUIRED_FIELDS[mode]
+    problems = [f"missing field {name!r}" for name in required if name not in summary]
+    if unmeasured_training_run(summary) and summary.get("status") != "aborted":
+        problems.append(f"status {summary.get('status')!r} without rank 0's summary: only aborted")
     if summary.get("schema") not in (None, SCHEMA_VERSION):
         problems.append(f"schema {summary.get('schema')!r}, this harness reads {SCHEMA_VERSION}")
     if "status" in summary and summary["status"] not in STATUSES:
@@ -295,9 +303,7 @@ def finish_run(run: TrainingRun) -> Path:
     (2) the log gets its final name; (3) the summary gets its final name. A crash before (1)
     leaves an unfinished run, after it an interrupted finish that `complete_finish` completes.
     """
-    summary = read_summary(run.summary) or {
-        "mode": run.mode, "benchmark": run.benchmark, "status": "aborted", "submittable": False,
-        "reason": "the run ended without writing a summary"}
+    summary = read_summary(run.summary) or unmeasured_summary(run, "the run ended without writing a summary")
     write_summary(run.summary, {**summary, **run.stamp, "mode": run.mode, "system": run.system,
                                 "started_at": run.started_at, FINISHED: utc_now(),
                                 "log": run.final_log.name, "harness_command": harness_command()})
@@ -327,9 +333,21 @@ def abort_training_run(run: TrainingRun, reason: str, record: dict) -> Path:
 
     if read_summary(run.summary) is None:
         record_abort_if_unfinished(run.log, reason)
-        write_summary(run.summary, {"status": "aborted", "reason": reason, "mode": run.mode,
-                                    "benchmark": run.benchmark, "submittable": False, "command": None, **record})
+        write_summary(run.summary, {**unmeasured_summary(run, reason), **record})
     return finish_run(run)
+
+
+def unmeasured_summary(run: TrainingRun, reason: str, command: Optional[str] = None) -> dict:
+    """The summary of a training run whose ranks ended before rank 0 wrote one: an attempt that
+    measured nothing (`rank0_summary` false), kept under its number; no result counts it and a
+    submission refuses it (rules.md section 11)."""
+    return {"status": "aborted", "reason": reason, "mode": run.mode, "benchmark": run.benchmark,
+            "submittable": False, "command": command, RANK0_SUMMARY: False}
+
+
+def unmeasured_training_run(summary: dict) -> bool:
+    """Whether a summary is `unmeasured_summary`'s: a training attempt with nothing measured."""
+    return summary.get("mode") in TRAINING_FOLDERS and summary.get(RANK0_SUMMARY) is False
 
 
 def complete_finish(partial_summary: Path) -> Path:
@@ -559,8 +577,7 @@ class Recorder:
         if summary is None:
             reason = f"ranks exited with code {returncode} before rank 0 wrote its summary"
             record_abort_if_unfinished(run.log, reason)
-            summary = {"status": "aborted", "reason": reason, "mode": run.mode, "benchmark": run.benchmark,
-                       "ranks": ranks, "submittable": False, "command": shlex.join(command)}
+            summary = {**unmeasured_summary(run, reason, shlex.join(command)), "ranks": ranks}
             print(f"harness run: error: {reason}; see {run.log}", file=sys.stderr)
         write_summary(run.summary, {**summary, "launch": launch})
         return read_summary(finish_run(run)) or {}

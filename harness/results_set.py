@@ -34,7 +34,7 @@ class Gap:
 
 def gaps(root: Path, system: str) -> list[Gap]:
     """What `system`'s results set under `root` lacks, in the order the script's parts run."""
-    from harness.scoring import loadgen_not_counted
+    from harness.scoring import not_counted
 
     found = [r for r in results.iter_results(root) if r.system == system and r.benchmark == BENCHMARK
              and r.summary.get("status", "success") == "success" and r.summary.get("submittable") is True]
@@ -51,7 +51,7 @@ def gaps(root: Path, system: str) -> list[Gap]:
         missing.append(Gap(SWEEP_PART, "the inference sweep"))
     counted = {(r.summary.get("scenario"), (r.summary.get("settings") or {}).get("precision")) for r in found
                if r.mode == vocabulary.INFERENCE and r.summary.get("valid") is True
-               and r.summary.get("official_minimum") is True and not loadgen_not_counted(r)}
+               and r.summary.get("official_minimum") is True and not not_counted(r)}
     for scenario, part in LOADGEN_PARTS.items():
         lacking = [p for p in INFERENCE_PRECISIONS if (scenario, p) not in counted]
         if lacking:

@@ -284,16 +284,19 @@ class ScoredResult:
         return cls(**{**data, "score": Score(**data["score"])})
 
 
-def loadgen_not_counted(result: results.ResultFile) -> str:
-    """Why a finished inference run is no run of a result, though it stays in its root and
-    `harness check` lists it (rules.md section 9), in a few words; '' when it counts. LoadGen found
-    it INVALID (an attempt: a Server rate whose queue grew, an Offline query that ended early), the
-    run was aborted before LoadGen's result (also an attempt), or a Server run was held to a latency
-    bound other than its benchmark's fixed one. Whether its summary agrees with LoadGen's log is
-    checked per run."""
+def not_counted(result: results.ResultFile) -> str:
+    """Why a finished run is no run of a result, though it stays in its root under its number and
+    `harness check` lists it, in a few words; '' when it counts. A training run whose ranks ended
+    before rank 0 wrote its summary measured nothing (an attempt; a submission refuses it, rules.md
+    section 11). An inference run LoadGen found INVALID (an attempt: a Server rate whose queue grew,
+    an Offline query that ended early), one aborted before LoadGen's result (also an attempt), or a
+    Server run held to a latency bound other than its benchmark's fixed one (section 9). Whether a
+    summary agrees with its log is checked per run."""
     from benchmark.loadgen_runner import server_bound_mismatch
 
     summary = result.summary
+    if results.unmeasured_training_run(summary):
+        return f"aborted before rank 0 wrote its summary ({summary.get('reason') or 'no reason recorded'})"
     if result.mode != vocabulary.INFERENCE:
         return ""
     if summary.get("status") == "aborted":
@@ -310,11 +313,11 @@ def loadgen_not_counted(result: results.ResultFile) -> str:
 
 def score_results(found: Sequence[results.ResultFile]) -> list[ScoredResult]:
     """Group runs into results and score each from their logs (scaling series are tables, not
-    scored; each throughput set is its own result; a LoadGen run that is not counted is no run of a
+    scored; each throughput set is its own result; a run that is not counted is no run of a
     result)."""
     groups: dict[tuple, list[results.ResultFile]] = {}
     for result in found:
-        if result.mode in METRICS and not loadgen_not_counted(result):
+        if result.mode in METRICS and not not_counted(result):
             config = configuration(result)
             groups.setdefault((result.system, result.benchmark, result.mode,
                                json.dumps(config, sort_keys=True), instance_set(result) or 0), []).append(result)

@@ -14,9 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "SCENARIO/performance/run_N.partial) becomes an aborted attempt, what LoadGen wrote "
                     "beside it, and harness check lists it as not counted. A training run's file "
                     "(ROOT/results/SYSTEM/strong|weak|epoch_time/BENCHMARK/result_N.txt.partial) is "
-                    "finished as rank 0 left it where it wrote its summary, else as aborted with its log "
-                    "closed by run_stop aborted (an aborted run in a submission tree is still refused: "
-                    "run submissions in a fresh root). A harness run stopped by SIGTERM records this "
+                    "finished as rank 0 left it where it wrote its summary, else as an aborted attempt with "
+                    "its log closed by run_stop aborted: listed as not counted, and refused in a submission "
+                    "tree (run submissions in a fresh root). A harness run stopped by SIGTERM records this "
                     "itself; this is for one killed harder. Refused while a process on this node has the "
                     "run's files open; on other nodes, check first.")
     parser.add_argument("path", type=Path, help="the run_N.partial folder, or a training run's result_N.txt.partial")

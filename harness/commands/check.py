@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness import results_set
-    from harness.checks import check_tree, loadgen_not_counted_runs, rcp_verdicts
+    from harness.checks import check_tree, not_counted_runs, rcp_verdicts
 
     if args.lacking:
         for part, precisions in results_set.parts_to_measure(results_set.gaps(args.root, args.lacking)):
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     problems, checked = check_tree(args.root, per_run=args.per_run)
     for problem in problems:
         print(problem)
-    for not_counted in loadgen_not_counted_runs(args.root):
+    for not_counted in not_counted_runs(args.root):
         print(not_counted)
     if not args.per_run:  # each verdict once: a failing one is among the problems
         for verdict in (v for v in rcp_verdicts(args.root) if v not in problems):

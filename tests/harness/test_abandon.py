@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from harness import checks, cli, results
+from harness import checks, cli, results, scoring
 from reference_model.errors import InputError
 from harness.mlperf_log import parse_log
 from tests.harness.fake_runs import (SYSTEM, make_inference_result, make_training_result, write_system,
@@ -35,7 +35,7 @@ def test_an_abandoned_run_keeps_its_number_as_an_attempt(unfinished, capsys):
     assert "run_2.partial recorded (aborted)" in capsys.readouterr().out
     problems, checked = checks.check_tree(root)
     assert problems == [] and checked == 3
-    [listed] = checks.loadgen_not_counted_runs(root)
+    [listed] = checks.not_counted_runs(root)
     assert listed.path == unfinished.final_directory
     assert "not counted: LoadGen Offline int8 aborted (SIGKILL at the session's end)" in str(listed)
 
@@ -72,9 +72,13 @@ def test_a_training_run_whose_launcher_died_is_closed_as_aborted(tmp_path, capsy
     assert (summary["status"], summary["reason"], summary["submittable"]) == ("aborted", "node lost", False)
     stop = [r for r in parse_log(run.final_log) if r.get("key") == "run_stop"]
     assert [s["metadata"]["status"] for s in stop] == ["aborted"]
-    found = [str(p) for p in checks.check_tree(tmp_path)[0]]
-    assert not any("run(s) 2 missing" in m or "unfinished" in m for m in found), "its number is kept"
-    assert any("result_2.json: smoke or otherwise non-submittable" in m for m in found), "a submission reruns it"
+    assert checks.check_tree(tmp_path, per_run=True)[0] == [], "an attempt, complete as what it is"
+    found = [str(p) for p in checks.check_tree(tmp_path)[0] if "result_2" in str(p.path)]
+    assert len(found) == 1 and "ended before rank 0 wrote its summary: run the submission again" in found[0]
+    [listed] = checks.not_counted_runs(tmp_path)
+    assert listed.path == run.final_summary and "epoch-time run aborted before rank 0" in str(listed)
+    [scored] = scoring.score_results(results.iter_results(tmp_path))
+    assert scored.score.runs == 2, "no result counts it, and its number is no missing run"
 
 
 def test_a_training_run_whose_ranks_wrote_their_summary_is_finished_as_it_ended(tmp_path):

@@ -159,7 +159,7 @@ def test_an_invalid_loadgen_run_is_listed_never_scored_and_never_removed(tree):
     attempt = make_inference_result(tree, valid=False, samples_per_second=999.0).parent
     make_inference_result(tree, samples_per_second=100.0)
     assert messages(tree) == []
-    assert [p.path for p in checks.loadgen_not_counted_runs(tree)] == [attempt]
+    assert [p.path for p in checks.not_counted_runs(tree)] == [attempt]
     scored = [s for s in score_results(results.iter_results(tree)) if s.mode == "inference"]
     assert [s.score.values for s in scored] == [[100.0, 100.0]], "runs 1 and 3, never the attempt's 999"
     out = io.StringIO()
@@ -177,7 +177,7 @@ def test_an_aborted_loadgen_run_is_an_attempt_listed_never_scored_and_never_remo
     aborted = results.abort_inference_run(run, "stopped by SIGTERM during LoadGen Offline", "harness run (test)")
     make_inference_result(tree, samples_per_second=100.0)
     assert messages(tree) == []
-    [listed] = checks.loadgen_not_counted_runs(tree)
+    [listed] = checks.not_counted_runs(tree)
     assert listed.path == aborted.parent and "aborted (stopped by SIGTERM during LoadGen Offline)" in str(listed)
     scored = [s for s in score_results(results.iter_results(tree)) if s.mode == "inference"]
     assert [s.score.values for s in scored] == [[100.0, 100.0]]
@@ -197,7 +197,7 @@ def test_a_server_run_under_another_latency_bound_is_listed_never_scored(tree):
     to another (an exploration, or a run from before the bound was fixed) stays, listed, unscored."""
     other = make_inference_result(tree, scenario="Server", samples_per_second=999.0, server_latency_ms=1100.0).parent
     make_inference_result(tree, scenario="Server", samples_per_second=100.0)
-    assert [p.path for p in checks.loadgen_not_counted_runs(tree)] == [other]
+    assert [p.path for p in checks.not_counted_runs(tree)] == [other]
     scored = [s for s in score_results(results.iter_results(tree)) if s.config.get("scenario") == "Server"]
     assert [s.score.values for s in scored] == [[100.0]]
     out = io.StringIO()

@@ -233,6 +233,8 @@ def test_ranks_that_die_before_a_summary_are_recorded_as_aborted(tmp_path, capsy
     assert summary["instance"] == {"set": first.index, "index": 2, "instances": 2} and not summary["submittable"]
     assert capsys.readouterr().err.startswith("harness run: error: ranks exited with code 137")
     assert second.final_log.exists(), "the log is kept, marked aborted"
+    assert results.unmeasured_training_run(summary) and results.validate_summary(summary) == [], \
+        "an attempt that measured nothing is complete as such, not short of every measured field"
 
 
 def test_a_dry_run_recorder_names_the_next_paths_and_writes_nothing(tmp_path):
