@@ -3,8 +3,9 @@
 Every CPU the suite meets gets the same set, so that `harness compare` can put any two side by
 side: epoch time at 1 and 2 ranks (3 runs each), a weak-scaling series, the inference sweep, and
 LoadGen Offline, SingleStream and Server at the official minimum for every inference precision,
-each a counted, submittable run. `scripts/measure-results-set.sh PART` measures one part; a
-system's gaps name the parts that would fill them.
+each a counted, submittable run, and the HEP-convention score report (`harness score`, rules.md
+section 12: no result, but how a site compares servers). `scripts/measure-results-set.sh PART`
+measures one part; a system's gaps name the parts that would fill them.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ EPOCH_TIME_RANKS = (1, 2)
 EPOCH_TIME_RUNS = 3
 # scripts/measure-results-set.sh's part for each piece of the set
 LOADGEN_PARTS = {vocabulary.OFFLINE: "offline", vocabulary.SINGLE_STREAM: "stream", vocabulary.SERVER: "server"}
-TRAINING_PART, SWEEP_PART = "training", "offline"
+TRAINING_PART, SWEEP_PART, SCORE_PART = "training", "offline", "score"
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,14 @@ def gaps(root: Path, system: str) -> list[Gap]:
         if lacking:
             missing.append(Gap(part, f"LoadGen {scenario} at the official minimum: {', '.join(lacking)}",
                                tuple(lacking)))
+    if not score_report(root, system).is_file():
+        missing.append(Gap(SCORE_PART, "the HEP-convention score report"))
     return missing
+
+
+def score_report(root: Path, system: str) -> Path:
+    """Where the script's `score` part writes a system's report (`harness score --out`)."""
+    return Path(root) / "score" / f"{system}.json"
 
 
 def parts_to_measure(missing: list[Gap]) -> list[tuple[str, tuple[str, ...]]]:

@@ -23,6 +23,8 @@ def _complete_set(root):
     for scenario in ("Offline", "SingleStream", "Server"):
         for precision in ("float32", "bfloat16", "int8"):
             make_inference_result(root, scenario=scenario, precision=precision)
+    results_set.score_report(root, SYSTEM).parent.mkdir(parents=True)
+    results_set.score_report(root, SYSTEM).write_text("{}")
 
 
 def _check_output(root, *extra) -> str:
@@ -55,16 +57,18 @@ def test_missing_pieces_name_their_script_parts(tmp_path):
         ("training", "a weak-scaling series"),
         ("offline", "the inference sweep"),
         ("stream", "LoadGen SingleStream at the official minimum: float32, bfloat16, int8"),
-        ("server", "LoadGen Server at the official minimum: float32, bfloat16, int8")]
-    assert _check_output(tmp_path, "--lacking", SYSTEM).split() == ["training", "offline", "stream", "server"]
+        ("server", "LoadGen Server at the official minimum: float32, bfloat16, int8"),
+        ("score", "the HEP-convention score report")]
+    assert _check_output(tmp_path, "--lacking", SYSTEM).split() == ["training", "offline", "stream", "server",
+                                                                    "score"]
     assert "measure them on that CPU: scripts/measure-results-set.sh missing (parts training, offline, stream, " \
-           "server)" in _check_output(tmp_path)
+           "server, score)" in _check_output(tmp_path)
 
 
 def test_a_system_never_measured_lacks_every_part(tmp_path):
     _complete_set(tmp_path)
     assert [g.part for g in results_set.gaps(tmp_path, "vm_new-cpu")] == [
-        "training", "training", "training", "offline", "offline", "stream", "server"]
+        "training", "training", "training", "offline", "offline", "stream", "server", "score"]
 
 
 def test_a_set_lacking_some_precisions_names_only_those():
@@ -86,4 +90,4 @@ def test_lacking_prints_each_part_with_the_precisions_it_lacks(tmp_path):
             if (scenario, precision) != ("Server", "int8"):
                 make_inference_result(tmp_path, scenario=scenario, precision=precision)
     lines = _check_output(tmp_path, "--lacking", SYSTEM).splitlines()
-    assert lines == ["training", "offline", "server int8"]
+    assert lines == ["training", "offline", "server int8", "score"]
