@@ -199,6 +199,9 @@ def test_the_angle_target_is_promoted_once_a_second_seed_reproduces_it(tmp_path,
     shutil.copytree(quality.THRESHOLDS_DIR, tmp_path / "thresholds")
     monkeypatch.setattr(quality, "THRESHOLDS_DIR", tmp_path / "thresholds")
     monkeypatch.setattr(thresholds_registry, "REGISTRY", tmp_path / "thresholds" / "registry.json")
+    registry = json.loads(thresholds_registry.REGISTRY.read_text())  # the committed candidate, if any, is
+    registry["versions"].pop("3dgan-angle-quality-v2-rc", None)      # replaced by this test's own
+    thresholds_registry.REGISTRY.write_text(json.dumps(registry))
     recipe = asdict(angle_campaign("cosine", "raw"))
     monkeypatch.setattr(recipe_study, "angle_recipe", lambda limits: angle_campaign("cosine", "raw"))
     floor = quality.load_thresholds("3dgan-angle")
