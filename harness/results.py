@@ -139,9 +139,10 @@ def validate_summary(summary: dict) -> list[str]:
     mode = summary.get("mode")
     if mode not in REQUIRED_FIELDS:
         return [f"mode {mode!r} is not one of {', '.join(REQUIRED_FIELDS)}"]
-    required = UNMEASURED_FIELDS if unmeasured_training_run(summary) else REQUIRED_FIELDS[mode]
+    unmeasured = unmeasured_training_run(summary)
+    required = UNMEASURED_FIELDS if unmeasured else REQUIRED_FIELDS[mode]
     problems = [f"missing field {name!r}" for name in required if name not in summary]
-    if unmeasured_training_run(summary) and summary.get("status") != "aborted":
+    if unmeasured and summary.get("status") != "aborted":
         problems.append(f"status {summary.get('status')!r} without rank 0's summary: only aborted")
     if summary.get("schema") not in (None, SCHEMA_VERSION):
         problems.append(f"schema {summary.get('schema')!r}, this harness reads {SCHEMA_VERSION}")

@@ -48,7 +48,7 @@ def conv_flops(problem: str) -> tuple[float, float]:
     if not match:
         return 0.0, 0.0
     groups, batch, ic, oc = (int(v) if v else 1 for v in match.groups())
-    every, inside = 2.0 * batch * oc * ic / groups, 2.0 * batch * oc * ic / groups
+    every = inside = 2.0 * batch * oc * ic / groups
     for axis in "dhw":
         taps, valid = _valid_taps(problem, axis)
         every, inside = every * taps, inside * valid
@@ -63,8 +63,11 @@ def child(args: argparse.Namespace) -> None:
 
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.threads])  # pinned, as a sweep stream is
     prec.configure_threads(args.threads, 1)
+    from reference_model.checkpoint import frozen_checkpoint
+
     spec = get_spec(args.benchmark)
-    runner = prec.load_runner(args.precision, Path(args.checkpoint), spec, args.threads, check_kernels=True)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else frozen_checkpoint(args.benchmark)
+    runner = prec.load_runner(args.precision, checkpoint, spec, args.threads, check_kernels=True)
     latent = prec.calibration_latents(spec, args.batch, seed=0)
     for _ in range(2):
         runner(latent)
@@ -116,14 +119,10 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=6, help="timed batches after two untimed")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.checkpoint is None:
-        from reference_model.checkpoint import frozen_checkpoint
-
-        args.checkpoint = str(frozen_checkpoint(args.benchmark))
     if args.child:
         child(args)
         return 0
-    command = [sys.executable, __file__, "--child", *sys.argv[1:], "--checkpoint", args.checkpoint]
+    command = [sys.executable, __file__, "--child", *sys.argv[1:]]
     env = {**os.environ, "ONEDNN_VERBOSE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
