@@ -20,7 +20,7 @@ Fixed angle (`3dgan`, 25x25x25; "3dgan-generator-polyphase" v2): `up1, pad2, con
   (docs/numerics.md), never runs;
 * 511 MFLOP per shower executed before, 144 after.
 
-Variable angle (`3dgan-angle`, 51x51x25; "3dgan-angle-generator-polyphase" v2): its one
+Variable angle (`3dgan-angle`, 51x51x25; "3dgan-angle-generator-polyphase" v3): its one
 up-sampling, `up1` (6x6x6, no padding), feeds conv1 (6x6x8 kernel, 8 -> 8 channels, valid) over
 a 54x54x48 grid: 3,629 of the model's 6,123 MFLOP per shower. Rewritten, conv1 is a 2x2x3
 convolution over the 9x9x8 grid (zero-padded to 10x10x9) with 216 phases x 8 = 1,728 output
@@ -29,17 +29,23 @@ convolution keeps conv1's dtype, float32 under every policy (`models.CONV1_DTYPE
 8-channel input convolution too, the shape oneDNN's AMX bf16 kernel got wrong).
 
 conv2 ... conv6 (6 output channels at full resolution, about 50x50x35 cells) fill 6 of the 16
-lanes of oneDNN's AVX-512 blocks. v2 packs two z-positions per channel block: each (pad, conv)
-pair becomes one conv striding by 2 along z with a kernel one tap deeper and 12 output channels
-(channel p*6 + c is z-position 2j + p of channel c; `packed_kernel`), then depth-to-space along
-z. Same sums, (K+1)/K of the FLOPs: 3,148 MFLOP per shower executed in all (v1: 2,682), and
-faster (docs/inference-performance.md). The rest is kept, the frozen layers themselves:
+lanes of oneDNN's AVX-512 blocks. Since v2 each (pad, conv) pair is one conv striding by 2 along
+z with a kernel one tap deeper and 12 output channels (channel p*6 + c is z-position 2j + p of
+channel c; `packed_kernel`), then depth-to-space along z, a reshape. Same sums, (K+1)/K of the
+FLOPs: 3,148 MFLOP per shower executed in all (v1: 2,682), and faster
+(docs/inference-performance.md).
+
+v3 folds the five BatchNorms, each after a ReLU and before a zero-padded convolution: per channel
+BN(ReLU(y)) = s * ReLU(y) + t = sign(s) * (ReLU(|s| y) + f) with f = sign(s) * t, so |s| joins
+the convolution before (whose ReLU oneDNN fuses), sign(s) the kernel of the one after, and f is
+one addition; the activation keeps BN's magnitude, and zero padding stays exact
+(`FoldedBatchNorm`). Per layer one elementwise pass (the addition) runs instead of the ReLU's
+and BatchNorm's (in bfloat16 with casts to float32 and back), the work bfloat16's Eigen kernels
+are slow at (docs/inference-performance.md). Kept as frozen:
 
 * dense is not folded into conv1: `dense -> reshape -> up1 -> conv1` is linear, but the folded
   matrix would be 256 x 979,776 (1 GB in float32) and execute 502 MFLOP, against 2.7 + 188;
-* each BN follows a ReLU, so it folds into no convolution before it, and folding it into the one
-  after is exact only with a border-dependent bias map (the zero padding is not shifted by BN's
-  offset) and saves no convolution work; conv7 (1 output channel) is left as it is.
+* conv7 (1 output channel) and relu_out.
 """
 from __future__ import annotations
 
@@ -81,21 +87,24 @@ def _depth_to_space_layer():
     return DepthToSpace3D
 
 
-def _phase_conv(x, frozen, up: str, pad: str | None, conv: str, prefix: str, dtype=None):
-    """Low-res pad -> one conv over all phases (in `dtype`; None: the global policy) -> crop to
-    the blocks needed; returns the phase-layout tensor and its axes."""
+def _phase_conv(x, frozen, up: str, pad: str | None, conv: str, prefix: str, dtype=None,
+                weights: tuple[np.ndarray, np.ndarray] | None = None):
+    """Low-res pad -> one conv over all phases (in `dtype`; None: the global policy; `weights`:
+    (kernel, bias) in place of the frozen conv's) -> crop to the blocks needed; returns the
+    phase-layout tensor and its axes."""
     from keras import layers
 
     conv_layer = frozen.get_layer(conv)
+    kernel, bias = (np.asarray(w) for w in conv_layer.get_weights()) if weights is None else weights
     padding = None if pad is None else frozen.get_layer(pad)
     axes = phase_axes(frozen.get_layer(up), padding, conv_layer)
     phases = int(np.prod([a.factor for a in axes]))
     x = layers.ZeroPadding3D(tuple(a.low_pad for a in axes), name=f"{prefix}_pad")(x)
-    kernel = phase_kernel(np.asarray(conv_layer.kernel), axes)
+    kernel = phase_kernel(kernel, axes)
     fused = layers.Conv3D(phases * conv_layer.filters, kernel.shape[:3], padding="valid",
                           name=f"{prefix}_conv", dtype=dtype)
     x = fused(x)
-    fused.set_weights([kernel, np.tile(np.asarray(conv_layer.bias), phases)])
+    fused.set_weights([kernel, np.tile(bias, phases)])
     return _crop_to(x, [a.blocks for a in axes], f"{prefix}_blocks"), axes
 
 
@@ -196,30 +205,77 @@ def _fixed_image(frozen, latent):
 
 
 def _angle_image(frozen, latent):
-    """The variable-angle generator's image: dense and reshape as frozen, up1 -> conv1 as one
-    phase convolution in conv1's own dtype (float32 under every policy, models.CONV1_DTYPE) plus
-    depth-to-space, then the frozen layers from relu1 to relu_out themselves."""
+    """The variable-angle generator's image: dense and reshape as frozen; up1 -> conv1 as one
+    phase convolution in conv1's own dtype (float32 under every policy, models.CONV1_DTYPE);
+    conv2 ... conv6 z-packed; each BatchNorm folded (`FoldedBatchNorm`); conv7 and relu_out
+    themselves."""
+    from keras import layers
+
     x = latent
     for name in ("dense", "reshape"):
         x = frozen.get_layer(name)(x)  # shared layers: same weights, same dtype policy
     conv1 = frozen.get_layer("conv1")
-    x, axes = _phase_conv(x, frozen, "up1", None, "conv1", "phase1", dtype=conv1.dtype_policy)
+    bn = FoldedBatchNorm.of(frozen.get_layer("bn1"))
+    kernel, bias = bn.into_conv_before(*conv1.get_weights())
+    x, axes = _phase_conv(x, frozen, "up1", None, "conv1", "phase1", dtype=conv1.dtype_policy,
+                          weights=(kernel, bias))
+    x = layers.ReLU(name="phase1_relu", dtype=conv1.dtype_policy)(x)
     x = _depth_to_space(x, [a.factor for a in axes], conv1.filters, [a.crop_start for a in axes],
                         [a.outputs for a in axes], "phase1_d2s")
-    chain = _layers_after(frozen, "conv1")
-    i = 0
-    while i < len(chain):
-        if i + 1 < len(chain) and chain[i + 1].name in ANGLE_PACKED_CONVS:
-            x = _z_packed_conv(x, chain[i], chain[i + 1], f"packed{chain[i + 1].name.removeprefix('conv')}")
-            i += 2
-        else:
-            x = chain[i](x)
-            i += 1
+    x = _channel_offset(bn.offset, "phase1_offset")(x)
+    names = {layer.name for layer in frozen.layers}
+    for conv in ANGLE_PACKED_CONVS:
+        i = conv.removeprefix("conv")
+        after = FoldedBatchNorm.of(frozen.get_layer(f"bn{i}")) if f"bn{i}" in names else None
+        x = _z_packed_conv(x, frozen.get_layer(f"pad{i}"), frozen.get_layer(conv), bn, after, f"packed{i}")
+        bn = after
+    for name in ("conv7", "relu_out"):
+        x = frozen.get_layer(name)(x)
     return x
 
 
 ANGLE_PACKED_CONVS = ("conv2", "conv3", "conv4", "conv5", "conv6")  # their 6 outputs fill 6 of 16 lanes
 Z_PACKING = 2  # output positions along z per packed channel block: 6 -> 12 channels
+
+
+@dataclass(frozen=True)
+class FoldedBatchNorm:
+    """An inference BatchNorm after a ReLU, per channel: BN(ReLU(y)) = s * ReLU(y) + t
+    = sign * (ReLU(|s| y) + offset) with offset = sign * t. |s| goes into the convolution before
+    (its output channels and bias; oneDNN fuses its ReLU), the sign into the next one's kernel
+    (its input channels), and the offset is one addition between them. The activation keeps BN's
+    magnitude (which int8's per-tensor ranges need), and zero padding between the two
+    convolutions stays exact (sign * 0 = 0)."""
+
+    magnitude: np.ndarray
+    sign: np.ndarray
+    offset: np.ndarray
+
+    @classmethod
+    def of(cls, bn) -> "FoldedBatchNorm":
+        gamma, beta, mean, variance = (np.asarray(w, np.float64) for w in bn.get_weights())
+        scale = gamma / np.sqrt(variance + bn.epsilon)
+        if not np.all(scale != 0):
+            raise InputError(f"{bn.name}: a channel's BatchNorm scale is zero, which the inference rewrite "
+                             "cannot fold into the next convolution; check the checkpoint's BatchNorm weights")
+        sign = np.sign(scale)
+        return cls(np.abs(scale), sign, sign * (beta - mean * scale))
+
+    def into_conv_before(self, kernel: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The (kernel, bias) of the convolution before, whose ReLU then takes the offset."""
+        return np.asarray(kernel, np.float64) * self.magnitude, np.asarray(bias, np.float64) * self.magnitude
+
+    def into_conv_after(self, kernel: np.ndarray) -> np.ndarray:
+        """The kernel of the convolution after (Kx, Ky, Kz, Ci, Co): its inputs' signs."""
+        return np.asarray(kernel, np.float64) * self.sign[:, None]
+
+
+def _channel_offset(offset: np.ndarray, name: str):
+    """x + offset over the last axis: what is left of a folded BatchNorm after its ReLU."""
+    from keras import layers, ops
+
+    values = tuple(float(f) for f in offset)
+    return layers.Lambda(lambda x: ops.add(x, ops.convert_to_tensor(values, dtype=x.dtype)), name=name)
 
 
 def packed_kernel(kernel: np.ndarray, factor: int) -> np.ndarray:
@@ -232,10 +288,13 @@ def packed_kernel(kernel: np.ndarray, factor: int) -> np.ndarray:
     return out
 
 
-def _z_packed_conv(x, padding, conv, prefix: str, factor: int = Z_PACKING):
-    """The frozen (ZeroPadding3D, valid Conv3D) pair as one conv striding by `factor` along z whose
-    output channels hold `factor` consecutive z-positions, then depth-to-space along z: the same
-    sums, in a channel count oneDNN's vector kernels fill (issue 25 §3)."""
+def _z_packed_conv(x, padding, conv, before: FoldedBatchNorm, after: FoldedBatchNorm | None, prefix: str,
+                   factor: int = Z_PACKING):
+    """The frozen (ZeroPadding3D, valid Conv3D, ReLU[, BatchNorm]) as one conv striding by `factor`
+    along z whose output channels hold `factor` consecutive z-positions (the same sums, in a
+    channel count oneDNN's vector kernels fill; issue 25 §3), with the BatchNorms before and after
+    folded into its weights; then the ReLU in that layout (fused into the convolution),
+    depth-to-space along z (a reshape) and the folded BatchNorm's offset."""
     from keras import layers
 
     if conv.padding != "valid" or any(s != 1 for s in conv.strides):
@@ -244,12 +303,16 @@ def _z_packed_conv(x, padding, conv, prefix: str, factor: int = Z_PACKING):
     extra = -outputs[2] % factor  # one more z output when the count is odd, cropped below
     (px, py, (pz0, pz1)) = padding.padding
     x = layers.ZeroPadding3D((px, py, (pz0, pz1 + extra)), name=f"{prefix}_pad")(x)
-    kernel = packed_kernel(np.asarray(conv.kernel), factor)
+    kernel, bias = before.into_conv_after(conv.kernel), np.asarray(conv.bias, np.float64)
+    if after is not None:
+        kernel, bias = after.into_conv_before(kernel, bias)
+    kernel = packed_kernel(kernel, factor)
     packed = layers.Conv3D(kernel.shape[-1], kernel.shape[:3], strides=(1, 1, factor), padding="valid",
                            name=f"{prefix}_conv")
-    x = packed(x)
-    packed.set_weights([kernel, np.tile(np.asarray(conv.bias), factor)])
-    return _depth_to_space(x, (1, 1, factor), conv.filters, (0, 0, 0), outputs, f"{prefix}_d2s")
+    x = layers.ReLU(name=f"{prefix}_relu")(packed(x))
+    packed.set_weights([kernel, np.tile(bias, factor).astype(np.float32)])
+    x = _depth_to_space(x, (1, 1, factor), conv.filters, (0, 0, 0), outputs, f"{prefix}_d2s")
+    return x if after is None else _channel_offset(after.offset, f"{prefix}_offset")(x)
 
 
 def _layers_after(frozen, name: str) -> list:
@@ -269,7 +332,7 @@ class Rewrite:
 
 
 FIXED_REWRITE = Rewrite("3dgan-generator-polyphase", "2", _fixed_image)
-ANGLE_REWRITE = Rewrite("3dgan-angle-generator-polyphase", "2", _angle_image)
+ANGLE_REWRITE = Rewrite("3dgan-angle-generator-polyphase", "3", _angle_image)
 REWRITES = {"3dgan-reference-generator": FIXED_REWRITE,  # keys: reference_model/fingerprints.json
             "3dgan-angle-reference-generator": ANGLE_REWRITE}
 

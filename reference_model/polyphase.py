@@ -116,9 +116,12 @@ def depth_to_space(x: "tf.Tensor", factors, channels: int, crop, size) -> "tf.Te
 
     _, qx, qy, qz, _ = x.shape
     ux, uy, uz = factors
-    x = tf.reshape(x, (-1, qx, qy, qz, ux, uy, uz, channels))
-    x = tf.transpose(x, (0, 1, 4, 2, 5, 3, 6, 7))
-    x = tf.reshape(x, (-1, qx * ux, qy * uy, qz * uz, channels))
+    if ux == uy == 1:  # phases along z only: already in place, a reshape
+        x = tf.reshape(x, (-1, qx, qy, qz * uz, channels))
+    else:
+        x = tf.reshape(x, (-1, qx, qy, qz, ux, uy, uz, channels))
+        x = tf.transpose(x, (0, 1, 4, 2, 5, 3, 6, 7))
+        x = tf.reshape(x, (-1, qx * ux, qy * uy, qz * uz, channels))
     (sx, sy, sz), (nx, ny, nz) = crop, size
     return x[:, sx:sx + nx, sy:sy + ny, sz:sz + nz, :]
 

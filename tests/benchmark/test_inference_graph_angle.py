@@ -81,6 +81,40 @@ def test_angle_rewrite_no_longer_runs_the_upsampled_conv1(frozen):
     assert flops_per_sample(rewritten) < 0.52 * flops_per_sample(frozen)
 
 
+def test_angle_rewrite_folds_every_batchnorm_into_the_convolutions(frozen):
+    """Rewrite v3: each ReLU -> BatchNorm pair is the ReLU of the convolution before it (BN's
+    scale in its kernel) plus a per-channel offset: no BatchNorm runs."""
+    rewritten = graph.rewrite_generator(frozen)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in rewritten.layers)
+    offsets = [layer.name for layer in rewritten.layers if layer.name.endswith("_offset")]
+    assert offsets == ["phase1_offset", "packed2_offset", "packed3_offset", "packed4_offset", "packed5_offset"]
+
+
+def _with_bn1_scale(frozen, gamma_of):
+    """A copy of `frozen` whose bn1 gamma is gamma_of(gamma)."""
+    copy = SPEC.build_generator()
+    copy.set_weights(frozen.get_weights())
+    gamma, *rest = copy.get_layer("bn1").get_weights()
+    copy.get_layer("bn1").set_weights([gamma_of(gamma), *rest])
+    return copy
+
+
+def test_angle_rewrite_folds_negative_batchnorm_scales_exactly(frozen):
+    flipped = _with_bn1_scale(frozen, lambda gamma: gamma * np.where(np.arange(gamma.size) % 2, -1.0, 1.0))
+    latent = prec.calibration_latents(SPEC, 2, seed=4)
+    expected = flipped(latent, training=False).numpy()
+    actual = graph.rewrite_generator(flipped)(latent, training=False).numpy()
+    assert np.abs(actual - expected).max() <= TOLERANCE * np.abs(expected).max()
+
+
+def test_a_zero_batchnorm_scale_is_refused_in_one_line(frozen):
+    from reference_model.errors import InputError
+
+    zeroed = _with_bn1_scale(frozen, lambda gamma: np.where(np.arange(gamma.size) == 3, 0.0, gamma))
+    with pytest.raises(InputError, match="bn1: a channel's BatchNorm scale is zero"):
+        graph.rewrite_generator(zeroed)
+
+
 def test_a_packed_kernel_computes_consecutive_outputs_per_channel_block():
     import tensorflow as tf
 
