@@ -4,7 +4,8 @@ Python runs signal handlers only in the main thread between bytecodes, so a hand
 out a ten-minute LoadGen test (`StartTest` blocks in C++) and Slurm's SIGKILL would come first.
 Python's C-level handler writes the signal number to the wakeup fd at once, so a thread reading
 that fd acts at once: it runs the action (a run recorded as aborted), stops this process's
-children (LoadGen's stream processes) and ends the process with 128 + SIGTERM.
+children (LoadGen's stream processes, waited for, killed after a grace) and ends the process with
+128 + SIGTERM.
 """
 from __future__ import annotations
 
@@ -38,9 +39,7 @@ def sigterm_runs(action: Callable[[], None]) -> Iterator[None]:
                 try:
                     action()
                 finally:
-                    for child in psutil.Process().children(recursive=True):
-                        with contextlib.suppress(psutil.Error):
-                            child.terminate()
+                    _stop(psutil.Process().children(recursive=True))
                     sys.stdout.flush()
                     os._exit(128 + signal.SIGTERM)
 
@@ -55,3 +54,17 @@ def sigterm_runs(action: Callable[[], None]) -> Iterator[None]:
         watcher.join()
         os.close(read_fd)
         os.close(write_fd)
+
+
+def _stop(children: list[psutil.Process], grace_s: float = 5.0) -> None:
+    """SIGTERM the children, wait up to `grace_s` for them to end, SIGKILL what is left: they
+    are gone (and reaped) when the process ends, not just signalled."""
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=grace_s)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(alive, timeout=grace_s)
+
