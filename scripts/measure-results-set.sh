@@ -9,14 +9,21 @@
 #              4-step QPS search of 60 s runs, then official runs (rules.md section 9's search:
 #              up to 6 of 600 s each), float32/bf16/int8
 #   score      the HEP-convention score report (harness score) into results/score/
+#   angle      the variable-angle benchmark once its reference has shipped: the inference sweep at
+#              batch 16 and 32, then LoadGen Offline at the official minimum, float32/bf16/int8
+#              (not part of a CPU's required set: `harness check results --lacking` never names it)
 #   missing    every part this system's results set lacks, at only the precisions it lacks
 #              (`harness check results --lacking SYSTEM`)
 # Usage: scripts/measure-results-set.sh PART [CAMPAIGN_PID]
 #   PRECISIONS=int8 scripts/measure-results-set.sh server   re-measures one precision only
 set -euo pipefail
 cd "$(dirname "$0")/.."
-part=${1:?usage: scripts/measure-results-set.sh training|offline|stream|server|score|missing [CAMPAIGN_PID]}
+part=${1:?usage: scripts/measure-results-set.sh training|offline|stream|server|score|angle|missing [CAMPAIGN_PID]}
 pid=${2:-}
+if [ "$part" = angle ] && [ ! -f reference_model/checkpoints/3dgan-angle-generator.weights.h5 ]; then
+  echo "angle: the 3dgan-angle reference has not shipped yet (harness reference queue ships it after its second seed)" >&2
+  exit 2
+fi
 harness=.venv/bin/harness
 system=$($harness sysinfo --json 2>/dev/null | .venv/bin/python -c "import json, sys; print(json.load(sys.stdin)['system_name'])")
 scratch=runs/results-set/$system  # one root for every part, so run and sweep numbers continue
@@ -47,6 +54,7 @@ measure() {
     stream) inference --scenarios SingleStream ;;
     server) BATCHES=16,32,64 inference --scenarios Server --server-search 4 --loadgen-duration 60 ;;
     score) $harness score --out "results/score/$system.json" ;;
+    angle) BATCHES=${BATCHES:-16,32} inference --benchmark 3dgan-angle --scenarios Offline ;;
     missing)  # every part this system's set lacks, only the precisions it lacks (harness check results --lacking)
       while read -r p precisions; do
         echo "[results-set] part $p ${precisions:-(every precision)}"
@@ -56,10 +64,12 @@ measure() {
   esac
 }
 measure "$part"
-if [ -d "$scratch/results/$system/3dgan" ]; then  # inference: results only, not data or converted models
-  dest=$PWD/results/results
-  (cd "$scratch/results" && find "$system/3dgan" -type f -newer "$marker" -exec cp --parents {} "$dest/" \;)
-  mkdir -p results/systems
-  cp "$scratch/systems/$system.json" "results/systems/$system.json"
-fi
+for benchmark in 3dgan 3dgan-angle; do  # inference: results only, not data or converted models
+  if [ -d "$scratch/results/$system/$benchmark" ]; then
+    dest=$PWD/results/results
+    (cd "$scratch/results" && find "$system/$benchmark" -type f -newer "$marker" -exec cp --parents {} "$dest/" \;)
+    mkdir -p results/systems
+    cp "$scratch/systems/$system.json" "results/systems/$system.json"
+  fi
+done
 echo "[results-set] $part done; load after: $(cut -d' ' -f1-3 /proc/loadavg)"

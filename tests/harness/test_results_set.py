@@ -3,6 +3,9 @@ measures it, and `harness check` reports it."""
 import contextlib
 import io
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 from harness import cli, results, results_set
 from tests.harness.fake_runs import SYSTEM, make_inference_result, make_training_result, write_system
@@ -91,3 +94,17 @@ def test_lacking_prints_each_part_with_the_precisions_it_lacks(tmp_path):
                 make_inference_result(tmp_path, scenario=scenario, precision=precision)
     lines = _check_output(tmp_path, "--lacking", SYSTEM).splitlines()
     assert lines == ["training", "offline", "server int8", "score"]
+
+
+def test_the_angle_part_refuses_in_one_line_before_the_angle_reference_ships(tmp_path):
+    """scripts/measure-results-set.sh angle measures the shipped angle reference; in a tree
+    without one it stops before pausing anything."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "measure-results-set.sh"
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(script, tmp_path / "scripts")
+    done = subprocess.run(["bash", str(tmp_path / "scripts" / script.name), "angle", "999999999"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "angle: the 3dgan-angle reference has not shipped yet (harness reference queue ships it after its "
+        "second seed)"]
