@@ -315,12 +315,6 @@ def _z_packed_conv(x, padding, conv, before: FoldedBatchNorm, after: FoldedBatch
     return x if after is None else _channel_offset(after.offset, f"{prefix}_offset")(x)
 
 
-def _layers_after(frozen, name: str) -> list:
-    """The frozen chain's layers after `name`, in order (the generators are single chains)."""
-    names = [layer.name for layer in frozen.layers]
-    return frozen.layers[names.index(name) + 1:]
-
-
 @dataclass(frozen=True)
 class Rewrite:
     """One frozen generator's rewrite: its name and version (recorded in provenance) and how its
