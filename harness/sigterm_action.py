@@ -67,4 +67,3 @@ def _stop(children: list[psutil.Process], grace_s: float = 5.0) -> None:
         with contextlib.suppress(psutil.Error):
             child.kill()
     psutil.wait_procs(alive, timeout=grace_s)
-
