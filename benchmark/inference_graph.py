@@ -255,7 +255,7 @@ class FoldedBatchNorm:
     def of(cls, bn) -> "FoldedBatchNorm":
         gamma, beta, mean, variance = (np.asarray(w, np.float64) for w in bn.get_weights())
         scale = gamma / np.sqrt(variance + bn.epsilon)
-        if not np.all(scale != 0):
+        if np.any(scale == 0):
             raise InputError(f"{bn.name}: a channel's BatchNorm scale is zero, which the inference rewrite "
                              "cannot fold into the next convolution; check the checkpoint's BatchNorm weights")
         sign = np.sign(scale)
