@@ -278,6 +278,20 @@ def test_a_multistream_query_is_split_over_the_free_streams(monkeypatch, tmp_pat
     assert result.settings["streams"] == 2 and result.settings["max_batch"] == 8
 
 
+@pytest.mark.parametrize("scenario", ["SingleStream", "MultiStream"])
+def test_a_sut_faster_than_its_calibration_still_lasts_min_duration(monkeypatch, tmp_path, scenario):
+    """LoadGen pre-generates queries for twice min_duration at the expected latency and calls a run
+    that uses them up INVALID: the main job's angle float32 SingleStream did, calibrated at 51 ms
+    and served at 25. Here the calibration says 2.5x the 1 ms the stream takes."""
+    slow = {**FAKE_CALIBRATION, "latency_s": {"1": 0.0025, "8": 0.0025}}
+    monkeypatch.setattr(lgr, "sut_streams", _fake_streams([_recording_stream([])]))
+    monkeypatch.setattr(lgr, "calibrate", lambda *args: slow)
+    config = lgr.LoadGenConfig(scenario, min_duration_ms=300, min_query_count=16, max_batch=8, sample_pool=64)
+    result = lgr.run_scenario(FIXED_RUNNER, config, tmp_path)
+    assert "Min duration satisfied : Yes" in (tmp_path / lgr.SUMMARY_LOG).read_text()
+    assert result.settings["expected_latency_ms"] == pytest.approx(lgr.LATENCY_HEADROOM * 2.5, rel=1e-3)
+
+
 def test_a_failing_stream_ends_the_test_with_an_error_naming_it(monkeypatch, tmp_path):
     served = []
     streams = [_recording_stream(served), _recording_stream([], fail=True)]
