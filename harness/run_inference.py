@@ -102,20 +102,22 @@ def _apply_quick(request: RunRequest) -> RunRequest:
 
 def resolve_checkpoint(request: RunRequest, workdir: Path) -> tuple[Path, dict]:
     """The generator to run and where it came from: --checkpoint, the frozen one, or an
-    untrained generator (saved once so every stream loads the same weights), labelled so."""
-    from reference_model.checkpoint import frozen_checkpoint, read_card, resolve_checkpoint as resolve, sidecar_path
+    untrained generator (saved once so every stream loads the same weights), labelled so. A given
+    or frozen file is hashed here, so a damaged one stops the run before the roofline is measured."""
+    from reference_model.checkpoint import (frozen_checkpoint, read_card, resolve_checkpoint as resolve,
+                                            sidecar_path, verified_card)
     from reference_model.shared_lock import make_once
 
     if request.checkpoint:
         path = resolve(Path(request.checkpoint))
-        card = read_card(path)
+        card = verified_card(path)
         if card.get("benchmark") != request.benchmark:
             raise InputError(f"--checkpoint {path}: a {card.get('benchmark')} generator, but --benchmark "
                              f"is {request.benchmark}; pass a {request.benchmark} checkpoint")
         return path, {"kind": "given", "path": str(path), "sha256": card.get("sha256")}
     frozen = frozen_checkpoint(request.benchmark)
     if frozen.is_file():
-        return frozen, {"kind": "frozen", "path": str(frozen), "sha256": read_card(frozen).get("sha256")}
+        return frozen, {"kind": "frozen", "path": str(frozen), "sha256": verified_card(frozen).get("sha256")}
     path = workdir / f"untrained-{request.benchmark}-seed{request.seed}-generator.weights.h5"
 
     def save() -> None:

@@ -80,16 +80,24 @@ def read_card(path: Path) -> dict[str, Any]:
         raise InputError(f"{card_path}: corrupt checkpoint sidecar ({err})") from None
 
 
-def load_generator(path: Path) -> tuple[ModelSpec, Any]:
-    """Build the reference generator and load verified weights into it."""
-    from reference_model.fingerprint import architecture_fingerprint
-
+def verified_card(path: Path) -> dict[str, Any]:
+    """The sidecar of a checkpoint whose weights still hash to what it records: a truncated or
+    changed file is refused here, in one line, before anything is built or measured with it."""
     weights = resolve_checkpoint(path)
     card = read_card(weights)
     actual = sha256_of(weights)
     if actual != card.get("sha256"):
         raise InputError(f"{weights}: SHA-256 {actual[:12]}... does not match the recorded "
                          f"{str(card.get('sha256'))[:12]}...; the file is corrupt or was changed")
+    return card
+
+
+def load_generator(path: Path) -> tuple[ModelSpec, Any]:
+    """Build the reference generator and load verified weights into it."""
+    from reference_model.fingerprint import architecture_fingerprint
+
+    weights = resolve_checkpoint(path)
+    card = verified_card(weights)
     spec = get_spec(card.get("benchmark", ""))
     generator = spec.build_generator()
     if architecture_fingerprint(generator) != card.get("fingerprint"):
