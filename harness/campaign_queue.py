@@ -198,6 +198,7 @@ def _arm_flag(benchmark: str) -> str:
 
 def _second_seed_state(benchmark: str) -> JobState:
     from benchmark.campaign import read_curve, reproduction_target
+    from benchmark.recipe_study import curve_samples
     from benchmark.reference_target import judge_reproduction
 
     command = f"harness reference train --benchmark {benchmark}{_arm_flag(benchmark)} --seed 2 --hours H"
@@ -216,7 +217,9 @@ def _second_seed_state(benchmark: str) -> JobState:
     if verdict.exhausted:
         return JobState(BLOCKED, f"seed 2 did not reproduce {candidate.name} within {verdict.within_samples:,} "
                                  "samples: the candidate is not promoted (CALIBRATION.md)", command)
-    return JobState(READY, f"seed 2 at {verdict.trained:,} of {verdict.within_samples:,} samples", command)
+    trained = curve_samples(curve)
+    return JobState(READY, f"seed 2 at {trained:,} of {verdict.within_samples:,} samples (last evaluated at "
+                           f"{verdict.trained:,}){hours_left(curve, verdict.within_samples - trained)}", command)
 
 
 def _run_second_seed(benchmark: str) -> Callable[[float, Settings], None]:

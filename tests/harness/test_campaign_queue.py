@@ -197,8 +197,13 @@ def test_the_second_seed_trains_until_it_reproduces_and_blocks_when_its_allowanc
     state = queue._second_seed_state("3dgan")
     assert state.kind == READY
     assert state.command == "harness reference train --benchmark 3dgan --arm cosine --seed 2 --hours H"
-    monkeypatch.setattr(campaign, "read_curve", lambda name, seed: {"points": [{}]})
+    monkeypatch.setattr(campaign, "read_curve", lambda name, seed: {"points": [{}], "sessions": []})
     for verdict, kind in [(FakeVerdict(), READY), (FakeVerdict(reproduced=True, first_pass=85_000), DONE),
                           (FakeVerdict(exhausted=True, trained=300_000), BLOCKED)]:
         monkeypatch.setattr(reference_target, "judge_reproduction", lambda candidate, curve, v=verdict: v)
         assert queue._second_seed_state("3dgan").kind == kind
+    curve = {"points": [{}], "sessions": [{"samples_at_stop": 53_648, "samples_per_second": 2.5}]}
+    monkeypatch.setattr(campaign, "read_curve", lambda name, seed: curve)
+    monkeypatch.setattr(reference_target, "judge_reproduction", lambda candidate, curve: FakeVerdict())
+    assert queue._second_seed_state("3dgan").detail == ("seed 2 at 53,648 of 300,000 samples (last evaluated at "
+                                                        "50,000), about 27.4 h at 2.5 samples/s")
