@@ -48,6 +48,19 @@ def untrained_checkpoint(tmp_path_factory):
     return save_generator(path, spec.build_generator(), spec, {"untrained": True})
 
 
+@pytest.fixture
+def checkpoint_copy(untrained_checkpoint, tmp_path):
+    """A private copy of the untrained checkpoint, weights and sidecar, to write beside or damage."""
+    import shutil
+
+    from reference_model.checkpoint import sidecar_path
+
+    copy = tmp_path / untrained_checkpoint.name
+    shutil.copy(untrained_checkpoint, copy)
+    shutil.copy(sidecar_path(untrained_checkpoint), sidecar_path(copy))
+    return copy
+
+
 # -- a registered release candidate (issue 11) -------------------------------------------------
 CANDIDATE_VERSION = "3dgan-quality-test-rc"
 NOISE_FLOOR_VERSION = "3dgan-quality-v1"  # the noise-floor calibration; the target until v2's promotion

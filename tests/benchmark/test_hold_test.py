@@ -36,56 +36,43 @@ def judge(checkpoint, tmp_path, monkeypatch, limit: float, seeds=(4001, 4002), *
     return thresholds, hold_test.run_hold_test(checkpoint, thresholds, seeds, tmp_path / "data", record, **kwargs)
 
 
-@pytest.fixture
-def checkpoint(untrained_checkpoint, tmp_path):
-    """A private copy (records are written beside it)."""
-    import shutil
-
-    from reference_model.checkpoint import sidecar_path
-
-    copy = tmp_path / untrained_checkpoint.name
-    shutil.copy(untrained_checkpoint, copy)
-    shutil.copy(sidecar_path(untrained_checkpoint), sidecar_path(copy))
-    return copy
-
-
-def test_every_seed_is_judged_and_recorded(checkpoint, tmp_path, monkeypatch):
-    thresholds, loose = judge(checkpoint, tmp_path, monkeypatch, 1e9)
+def test_every_seed_is_judged_and_recorded(checkpoint_copy, tmp_path, monkeypatch):
+    thresholds, loose = judge(checkpoint_copy, tmp_path, monkeypatch, 1e9)
     assert loose.seeds == [4001, 4002] and loose.passes == 2 and loose.holds
     assert "passes 3dgan-quality-ship-test-1e+09" in loose.summary() and "2 of 2" in loose.summary()
-    recorded = json.loads(hold_test.record_path(checkpoint, thresholds.name).read_text())
+    recorded = json.loads(hold_test.record_path(checkpoint_copy, thresholds.name).read_text())
     assert set(recorded["seeds"]["4001"]["metrics"]) >= set(thresholds.limits)
     assert recorded["seeds"]["4001"]["shifts"] == {}  # what differs, for each failing separation power
     assert not list((tmp_path / "data").glob("fresh-*")), "each seed's data is removed once judged"
 
-    _, strict = judge(checkpoint, tmp_path, monkeypatch, 0.0)  # an untrained generator's showers
+    _, strict = judge(checkpoint_copy, tmp_path, monkeypatch, 0.0)  # an untrained generator's showers
     assert strict.passes == 0 and not strict.holds
     assert strict.failing_counts() == {"objective.sampling_fraction": 2}
 
 
-def test_an_interrupted_run_resumes_and_a_changed_target_starts_again(checkpoint, tmp_path, monkeypatch):
-    judge(checkpoint, tmp_path, monkeypatch, 1e9, seeds=(4001,), keep_data=True)
+def test_an_interrupted_run_resumes_and_a_changed_target_starts_again(checkpoint_copy, tmp_path, monkeypatch):
+    judge(checkpoint_copy, tmp_path, monkeypatch, 1e9, seeds=(4001,), keep_data=True)
     calls = []
     monkeypatch.setattr(quality, "evaluate_generator",
                         lambda *a, **k: calls.append(1) or pytest.fail("seed 4001 was judged again"))
     with pytest.raises(pytest.fail.Exception):
-        judge(checkpoint, tmp_path, monkeypatch, 1e9, seeds=(4001, 4002))
+        judge(checkpoint_copy, tmp_path, monkeypatch, 1e9, seeds=(4001, 4002))
     assert calls == [1], "only the new seed is judged (then the stub stops the run)"
 
 
-def test_validate_states_the_recorded_pass_rate(checkpoint, fixed_data_dir, tmp_path, monkeypatch, capsys):
+def test_validate_states_the_recorded_pass_rate(checkpoint_copy, fixed_data_dir, tmp_path, monkeypatch, capsys):
     version = registered_version(tmp_path, monkeypatch, 1e9)
-    args = ["validate", "--reference", str(fixed_data_dir), "--candidate", str(checkpoint), "--target", version]
+    args = ["validate", "--reference", str(fixed_data_dir), "--candidate", str(checkpoint_copy), "--target", version]
     main(args)
     assert "no hold test on record" in capsys.readouterr().err
-    judge(checkpoint, tmp_path, monkeypatch, 1e9, seeds=(4001,))
+    judge(checkpoint_copy, tmp_path, monkeypatch, 1e9, seeds=(4001,))
     main(args)
     assert "hold test on record: this generator passes 3dgan-quality-ship-test-1e+09" in capsys.readouterr().err
 
 
-def test_holdtest_command_exit_status(checkpoint, tmp_path, monkeypatch, capsys):
+def test_holdtest_command_exit_status(checkpoint_copy, tmp_path, monkeypatch, capsys):
     version = registered_version(tmp_path, monkeypatch, 0.0)
-    status = main(["reference", "holdtest", "--candidate", str(checkpoint), "--target", version,
+    status = main(["reference", "holdtest", "--candidate", str(checkpoint_copy), "--target", version,
                    "--seeds", "4001", "--data-dir", str(tmp_path / "data")])
     out = capsys.readouterr().out
     assert status == 1 and "seed 4001: FAIL objective.sampling_fraction" in out and "does not hold" in out

@@ -103,17 +103,12 @@ def test_a_server_search_that_finds_no_rate_is_kept_as_an_aborted_attempt(tmp_pa
     assert "recorded as aborted in" in capsys.readouterr().out
 
 
-def test_a_damaged_checkpoint_stops_the_run_before_anything_is_measured(untrained_checkpoint, tmp_path):
+def test_a_damaged_checkpoint_stops_the_run_before_anything_is_measured(checkpoint_copy, tmp_path):
     """The weights are hashed when the run resolves them, before the roofline: a truncated copy of a
     checkpoint (its sidecar intact) is refused in one line."""
-    import shutil
-
     from harness.run_inference import resolve_checkpoint
-    from reference_model.checkpoint import sidecar_path
 
-    damaged = tmp_path / untrained_checkpoint.name
-    damaged.write_bytes(untrained_checkpoint.read_bytes()[:100_000])
-    shutil.copy(sidecar_path(untrained_checkpoint), sidecar_path(damaged))
-    request = RunRequest.from_argv(["--mode", "inference", "--checkpoint", str(damaged)])
+    checkpoint_copy.write_bytes(checkpoint_copy.read_bytes()[:100_000])
+    request = RunRequest.from_argv(["--mode", "inference", "--checkpoint", str(checkpoint_copy)])
     with pytest.raises(InputError, match=r"SHA-256 .* does not match the recorded .*the file is corrupt or was changed$"):
         resolve_checkpoint(request, tmp_path)

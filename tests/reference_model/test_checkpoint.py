@@ -1,20 +1,10 @@
 """Generator checkpoints: what a damaged or mismatched one is refused with, in one line each."""
 import json
-import shutil
 
 import pytest
 
 from reference_model.checkpoint import load_generator, sidecar_path, verified_card
 from reference_model.errors import InputError
-
-
-@pytest.fixture
-def checkpoint_copy(untrained_checkpoint, tmp_path):
-    """A private copy of the untrained checkpoint, weights and sidecar, to damage."""
-    copy = tmp_path / untrained_checkpoint.name
-    shutil.copy(untrained_checkpoint, copy)
-    shutil.copy(sidecar_path(untrained_checkpoint), sidecar_path(copy))
-    return copy
 
 
 def _refusal(path) -> str:
