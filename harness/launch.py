@@ -4,7 +4,9 @@ or an sbatch script outside one. Every path can print exactly what it would run 
 Cores per rank come from where the ranks run, never from the machine that writes the job: the
 host file's slots (mpirun), SLURM_CPUS_ON_NODE inside an allocation (srun), or an explicit
 `--cores-per-rank`. An sbatch script written on a login node leaves the count to the compute
-node (the `harness run --launcher srun` it starts takes it there). Ranks are pinned to their
+node (the `harness run --launcher srun` it starts takes it there). The system too is described
+by rank 0 on its own node; where that is not this machine (a host file from a login node) the
+system's name must be given, since this machine's CPU would name it wrongly. Ranks are pinned to their
 cores when they fit, as the source slides did (4 ranks of 12 cores on 48-core 2-socket nodes,
 one per NUMA domain); they share cores unpinned only when asked (--oversubscribe, for more cores
 per rank than a node has) or when there are more ranks than cores, and the result records it.
@@ -20,11 +22,13 @@ a second or more apart, so 10 ms of latency is nothing) and MPI yields the core 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -38,6 +42,10 @@ LAUNCHERS = ("auto", "local", "mpirun", "srun", "slurm")
 HOROVOD_FUSION_THRESHOLD = 134217728  # 128 MiB, from the slides' 256-node run
 HOROVOD_CYCLE_TIME_MS = 10  # Horovod's background-thread cycle (its default is 1 ms)
 HOSTFILE_SLOT_KEYS = ("slots", "max_slots", "max-slots")
+# The caller's variables mpirun passes on to ranks on other hosts (srun passes on everything): how
+# to find the suite, and the submission identity that rank 0 writes into the log and the system.
+FORWARDED_VARIABLES = ("PATH", "LD_LIBRARY_PATH", "PYTHONPATH",
+                       "HARNESS_SUBMITTER", "HARNESS_DIVISION", "HARNESS_STATUS", "HARNESS_SYSTEM_NAME")
 
 
 @dataclass
@@ -144,6 +152,33 @@ def check_reach(launcher: str, plan: LaunchPlan) -> None:
             and plan.nodes > int(allocated):
         raise InputError(f"--nodes {plan.nodes}, but this Slurm allocation has {allocated} node(s); "
                          "lower --nodes or allocate more")
+
+
+def this_machine() -> set[str]:
+    """The names and addresses this machine answers to: host name and fully qualified name
+    (each also short), localhost, and its interfaces' addresses. No name lookups: a cluster's
+    name service may be slow or absent from here."""
+    names = {"localhost", "127.0.0.1", "::1"}
+    for name in (socket.gethostname(), socket.getfqdn()):
+        names |= {name, name.split(".")[0]}
+    import psutil
+
+    for addresses in psutil.net_if_addrs().values():
+        names |= {a.address.split("%")[0] for a in addresses if a.family in (socket.AF_INET, socket.AF_INET6)}
+    return names
+
+
+def rank0_host(plan: LaunchPlan, launcher: str) -> Optional[str]:
+    """The host rank 0 runs on when it is not this machine (the first host of an mpirun host file
+    that does not name this one), else None: rank 0 runs here."""
+    if launcher != "mpirun" or not plan.hostfile:
+        return None
+    first = next(iter(read_hostfile(plan.hostfile)))
+    try:
+        spellings = {str(ipaddress.ip_address(first))}  # one spelling per address
+    except ValueError:
+        spellings = {first, first.split(".")[0]}
+    return None if spellings & this_machine() else first
 
 
 # -- cores per node and per rank --------------------------------------------------------------
@@ -319,7 +354,7 @@ def mpirun_command(plan: LaunchPlan, worker: list[str], placement: Placement) ->
         cmd.append("--allow-run-as-root")
     for key, value in sorted(plan.environment(cores).items()):
         cmd += ["-x", f"{key}={value}"]
-    for name in ("PATH", "LD_LIBRARY_PATH", "PYTHONPATH"):  # forward the caller's environment
+    for name in FORWARDED_VARIABLES:
         if name in os.environ:
             cmd += ["-x", name]
     return cmd + worker

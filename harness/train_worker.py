@@ -62,6 +62,8 @@ def run_worker(request: RunRequest) -> int:
     config = train_config(request)
     comm = init_communicator()
     nodes = int(os.environ.get("HARNESS_NODES", request.nodes))
+    if comm.is_root:  # the system is described where its ranks run, not where the job was written
+        results.write_system_description(Path(request.results), request.system_name, nodes=nodes)
     logger = MLPerfLogger(Path(request.log_file), rank=comm.rank, benchmark=request.benchmark,
                           mode=request.mode, smoke=request.smoke, nodes=nodes, ranks=comm.size,
                           system=request.system_name)

@@ -4,6 +4,7 @@ that does not depend on the machine that writes it, and `harness run --nodes N` 
 submission set at that scale or saying what to add."""
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from harness.run_request import RunRequest
 from harness.launch import (LaunchPlan, check_reach, choose_launcher, first_cores, local_command,
-                            mpirun_command, place, read_hostfile, sbatch_script, srun_command)
+                            mpirun_command, place, rank0_host, read_hostfile, sbatch_script, srun_command)
 from reference_model.errors import InputError
 
 WORKER = ["python", "-m", "harness.cli", "run", "--worker"]
@@ -112,6 +113,24 @@ def test_host_file_of_48_slots_gives_12_pinned_cores_per_rank(hostfile_48):
     assert env["KMP_BLOCKTIME"] == "1" and env["HOROVOD_FUSION_THRESHOLD"] == "134217728"
 
 
+def test_rank0_runs_here_only_when_the_host_file_lists_this_machine_first(tmp_path, hostfile_48):
+    hosts = tmp_path / "here"
+    for first in (socket.gethostname(), socket.gethostname().split(".")[0], "localhost", "127.0.0.1"):
+        hosts.write_text(f"{first} slots=2\nnode02 slots=2\n")
+        assert rank0_host(LaunchPlan(nodes=2, hostfile=hosts), "mpirun") is None, first
+    assert rank0_host(LaunchPlan(nodes=2, hostfile=hostfile_48), "mpirun") == "node01"
+    assert rank0_host(LaunchPlan(nodes=2, hostfile=hostfile_48), "local") is None, "no host file in play"
+
+
+def test_mpirun_passes_the_submission_identity_on_to_ranks_on_other_hosts(monkeypatch, hostfile_48):
+    monkeypatch.setenv("HARNESS_SUBMITTER", "CERN")
+    monkeypatch.delenv("HARNESS_DIVISION", raising=False)
+    plan = LaunchPlan(nodes=2, ranks_per_node=4, hostfile=hostfile_48)
+    cmd = mpirun_command(plan, WORKER, place(plan, "mpirun"))
+    forwarded = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-x" and "=" not in cmd[i + 1]]
+    assert "HARNESS_SUBMITTER" in forwarded and "HARNESS_DIVISION" not in forwarded
+
+
 def test_slurm_48_core_node_gives_12_cores_per_rank(monkeypatch):
     for key, value in SLURM_48_CORE_NODE.items():
         monkeypatch.setenv(key, value)
@@ -170,11 +189,22 @@ def test_one_rank_dry_run_is_a_pinned_process_with_the_rank_environment(no_slurm
 
 # -- the CLI, end to end in dry runs -----------------------------------------------------------
 def test_cli_dry_run_with_a_48_slot_host_file(no_slurm, tmp_path, hostfile_48):
-    done = harness("run", "--mode", "epoch-time", "--nodes", "2", "--ranks-per-node", "4",
-                   "--hostfile", str(hostfile_48), "--dry-run", "--results", str(tmp_path / "root"))
+    done = harness("run", "--mode", "epoch-time", "--nodes", "2", "--ranks-per-node", "4", "--system-name",
+                   "cluster_skx", "--hostfile", str(hostfile_48), "--dry-run", "--results", str(tmp_path / "root"))
     assert done.returncode == 0, done.stderr
     assert "-x OMP_NUM_THREADS=12" in done.stdout and "ppr:4:node:PE=12" in done.stdout
     assert "--oversubscribe" not in done.stdout and "12 core(s) per rank" in done.stderr
+    assert "--system-name cluster_skx" in done.stdout and "/results/cluster_skx/epoch_time/" in done.stdout
+
+
+def test_a_host_file_that_leaves_this_machine_out_needs_the_system_named(no_slurm, tmp_path, hostfile_48):
+    """From a login node the ranks run elsewhere: this machine's CPU must not name or describe them."""
+    done = harness("run", "--mode", "epoch-time", "--nodes", "2", "--hostfile", str(hostfile_48), "--dry-run",
+                   "--results", str(tmp_path / "root"), env={"HARNESS_SYSTEM_NAME": ""})
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()[-1:]
+    assert "rank 0 runs on node01, not on this machine" in line and "--system-name NAME" in line
+    assert not (tmp_path / "root").exists()
 
 
 def test_cli_dry_run_with_slurm_variables_of_a_48_core_node(tmp_path):
@@ -252,7 +282,7 @@ def test_many_nodes_from_a_login_node_is_one_batch_job_of_the_submission_set(tmp
 
 def test_many_nodes_with_a_host_file_runs_the_submission_set_through_mpirun(no_slurm, tmp_path, hostfile_48):
     done = harness("run", "--nodes", "2", "--ranks-per-node", "4", "--hostfile", str(hostfile_48),
-                   "--dry-run", "--results", str(tmp_path / "root"))
+                   "--dry-run", "--results", str(tmp_path / "root"), env={"HARNESS_SYSTEM_NAME": "cluster_skx"})
     assert done.returncode == 0, done.stderr
     launches = [line for line in done.stdout.splitlines() if line.startswith("mpirun -np 8")]
     assert len(launches) == 2
