@@ -247,6 +247,14 @@ def core_groups() -> list[list[int]]:
     return list(groups.values())
 
 
+def cpus_of_this_rank() -> dict:
+    """What this process was given, read where it runs: its host, logical CPUs and the physical
+    cores they cover. A launcher counts what its scheduler calls CPUs (hardware threads, where
+    Slurm counts them so); this says how many cores were behind them."""
+    return {"host": socket.gethostname(), "logical_cpus": len(os.sched_getaffinity(0)),
+            "physical_cores": len(core_groups())}
+
+
 def first_cores(count: int) -> set[int]:
     """The logical CPUs of the first `count` cores: what `--bind-to core` gives rank 0."""
     return {cpu for group in core_groups()[:count] for cpu in group}

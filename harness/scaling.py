@@ -114,6 +114,9 @@ def row_from_summary(kind: str, summary: dict, root: Path) -> dict:
 
     launch = summary.get("launch") or {}
     ranks, per_rank = summary.get("ranks"), launch.get("cores_per_rank")
+    behind = (summary.get("rank0_cpus") or {}).get("physical_cores")
+    if per_rank and behind:
+        per_rank = min(per_rank, behind)  # a scheduler's "CPUs" may be hardware threads: count cores
     nodes, per_node = summary.get("nodes") or 1, launch.get("cores_per_node")
     cores = ranks * per_rank if ranks and per_rank else None
     if cores and per_node:

@@ -57,13 +57,17 @@ def run_worker(request: RunRequest) -> int:
     from benchmark.distributed import init_communicator
     from benchmark.trainer import train
     from harness import results
+    from harness.launch import cpus_of_this_rank
     from harness.mlperf_log import MLPerfLogger
 
     config = train_config(request)
     comm = init_communicator()
     nodes = int(os.environ.get("HARNESS_NODES", request.nodes))
+    cpus = cpus_of_this_rank()
     if comm.is_root:  # the system is described where its ranks run, not where the job was written
         results.write_system_description(Path(request.results), request.system_name, nodes=nodes)
+        print(f"[rank 0] on {cpus['host']}: {cpus['logical_cpus']} logical CPU(s) on {cpus['physical_cores']} "
+              "core(s)", flush=True)
     logger = MLPerfLogger(Path(request.log_file), rank=comm.rank, benchmark=request.benchmark,
                           mode=request.mode, smoke=request.smoke, nodes=nodes, ranks=comm.size,
                           system=request.system_name)
@@ -71,7 +75,8 @@ def run_worker(request: RunRequest) -> int:
     if comm.is_root:
         summary = result.to_dict() | {
             "nodes": nodes, "ranks_per_node": comm.size // max(nodes, 1), "submittable": not request.smoke,
-            "backend": comm.backend, "command": shlex.join(sys.argv), "log": str(request.log_file)}
+            "backend": comm.backend, "command": shlex.join(sys.argv), "log": str(request.log_file),
+            "rank0_cpus": cpus}
         results.write_summary(Path(request.summary_file), summary)
         sps = result.steady_samples_per_second
         print(f"[rank 0] {request.mode} {result.status}: {result.seconds:.1f} s, {result.samples} samples"

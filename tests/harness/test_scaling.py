@@ -102,6 +102,15 @@ def test_row_reads_ranks_samples_and_cores_from_the_runs_own_summary(tmp_path):
     assert row["result"].endswith("3dgan/result_3.json")
 
 
+def test_a_rank_given_hardware_threads_counts_the_cores_behind_them(tmp_path):
+    """Slurm may count hyperthreads as CPUs: 24 'cores' per rank were 12 cores on the node."""
+    summary = {"status": "success", "ranks": 8, "nodes": 2, "steady_samples_per_second": 60.0,
+               "launch": {"cores_per_rank": 24, "cores_per_node": 96, "oversubscribed": False},
+               "rank0_cpus": {"host": "node01", "logical_cpus": 24, "physical_cores": 12}}
+    row = row_from_summary("strong", summary, tmp_path)
+    assert (row["cores_per_rank"], row["cores"]) == (12, 96)
+
+
 @pytest.mark.parametrize("seconds", [[40.0, 30.0, 34.0], [25.0]])
 def test_row_epoch_time_and_rate_count_the_same_epochs_as_the_trainer(tmp_path, seconds):
     """Epoch 1 pays for tracing and is left out of both, unless it is the only one."""

@@ -34,3 +34,20 @@ def test_rank0_describes_the_node_it_runs_on_before_it_trains(tmp_path, monkeypa
     description = json.loads(described.read_text())
     assert description["system_name"] == "cluster_skx" and description["number_of_nodes"] == 2
     assert description["hostname"] == socket.gethostname()
+
+
+def test_rank0_records_the_cores_behind_its_cpus_in_the_summary(tmp_path, monkeypatch):
+    from benchmark.trainer import TrainResult
+
+    request = RunRequest.from_argv(["--mode", "epoch-time", "--results", str(tmp_path)])
+    argv = worker_arguments(request, "sys_a", TrainingData(tmp_path / "data", None),
+                            tmp_path / "r.txt", tmp_path / "r.json", tmp_path / "ckpt")
+    done = TrainResult(status="success", mode="epoch-time", benchmark="3dgan", ranks=1, per_rank_batch=8,
+                       global_batch=8, precision="float32", seconds=1.0, samples=8)
+    monkeypatch.setattr("benchmark.distributed.init_communicator", Communicator)
+    monkeypatch.setattr("benchmark.trainer.train", lambda *_: done)
+    monkeypatch.setattr("harness.launch.core_groups", lambda: [[0, 1]])  # one core, two hardware threads
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: {0, 1})
+    assert run_worker(RunRequest.from_argv(argv[4:])) == 0
+    recorded = json.loads((tmp_path / "r.json").read_text())["rank0_cpus"]
+    assert recorded == {"host": socket.gethostname(), "logical_cpus": 2, "physical_cores": 1}
