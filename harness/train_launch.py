@@ -94,11 +94,27 @@ def announce_convergence_scale(request: RunRequest, stream: TextIO) -> None:
           f"{request.per_rank_batch} per rank = {batch}; closed learning-rate rule: peak {base:g} x "
           f"{request.ranks} ranks = {base * request.ranks:g}", file=stream)
     print(f"[harness] {coverage(request.benchmark, batch, REQUIRED_RUNS[TTA])}", file=stream, flush=True)
+    if not request.smoke and (unreached := unreached_target(request.benchmark)):
+        print(f"[harness] warning: {unreached}", file=stream, flush=True)
     if request.eval_every_samples is not None:
         interval = interval_steps(request.eval_every_samples, batch) * batch
         print(f"[harness] evaluation every {interval:,} samples, each interval from a fresh shuffle of the training "
               "set; the closed division evaluates every epoch until docs/closed-rule-study.md decides (rules.md "
               "section 3), so a closed result of this run fails compliance", file=stream, flush=True)
+
+
+def unreached_target(benchmark: str) -> Optional[str]:
+    """Why a time-to-accuracy run of `benchmark` may never pass, or None: no reference generator
+    has been shipped for it, so nothing has shown its target in force to be reachable."""
+    from benchmark.quality import load_thresholds
+    from reference_model.checkpoint import frozen_checkpoint
+
+    shipped = frozen_checkpoint(benchmark)
+    if shipped.exists():
+        return None
+    return (f"no {benchmark} reference generator has reached its target {load_thresholds(benchmark).name} "
+            f"(none is shipped at {shipped}), so this run may spend all its epochs without passing it; "
+            "add --smoke to try the machinery; `harness reference queue --status` says where its reference stands")
 
 
 def launch_training(request: RunRequest, return_summary: bool = False):

@@ -289,6 +289,24 @@ def test_many_nodes_with_a_host_file_runs_the_submission_set_through_mpirun(no_s
     assert "--mode tta" in launches[0] and "--mode epoch-time" in launches[1]
 
 
+def test_a_tta_run_of_a_benchmark_whose_reference_never_reached_its_target_is_warned(no_slurm, monkeypatch, capsys,
+                                                                                     tmp_path):
+    from harness.train_launch import launch_training
+
+    argv = ["--mode", "tta", "--nodes", "4", "--launcher", "slurm", "--dry-run", "--results", str(tmp_path)]
+    shipped = tmp_path / "3dgan-generator.weights.h5"
+    monkeypatch.setattr("reference_model.checkpoint.frozen_checkpoint", lambda benchmark: shipped)
+    assert launch_training(RunRequest.from_argv(argv)) == 0
+    [warning] = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert "no 3dgan reference generator has reached its target 3dgan-quality-v" in warning and "--smoke" in warning
+    shipped.write_bytes(b"weights")
+    assert launch_training(RunRequest.from_argv(argv)) == 0
+    assert "warning" not in capsys.readouterr().err, "a shipped reference shows the target reachable"
+    shipped.unlink()
+    assert launch_training(RunRequest.from_argv([*argv, "--smoke"])) == 0
+    assert "warning" not in capsys.readouterr().err, "a smoke run is judged by the smoke thresholds"
+
+
 def test_many_nodes_says_the_global_batch_the_peak_rate_and_the_missing_rcp(no_slurm, monkeypatch, capsys, tmp_path):
     """Issue 23 section 5: at 256 nodes the closed rule gives batch 256 x 4 x 8 and peak 0.001 x 1024,
     and no RCP covers that batch, so the submitter must add its reference runs."""
