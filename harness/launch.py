@@ -6,10 +6,12 @@ host file's slots (mpirun), SLURM_CPUS_ON_NODE inside an allocation (srun), or a
 `--cores-per-rank`. An sbatch script written on a login node leaves the count to the compute
 node (the `harness run --launcher srun` it starts takes it there). The system too is described
 by rank 0 on its own node; where that is not this machine (a host file from a login node) the
-system's name must be given, since this machine's CPU would name it wrongly. Ranks are pinned to their
-cores when they fit, as the source slides did (4 ranks of 12 cores on 48-core 2-socket nodes,
-one per NUMA domain); they share cores unpinned only when asked (--oversubscribe, for more cores
-per rank than a node has) or when there are more ranks than cores, and the result records it.
+system's name must be given, since this machine's CPU would name it wrongly.
+
+Ranks are pinned to their cores when they fit, as the source slides did (4 ranks of 12 cores on
+48-core 2-socket nodes, one per NUMA domain); they share cores unpinned only when asked
+(--oversubscribe, for more cores per rank than a node has) or when there are more ranks than
+cores, and the result records it.
 
 The other defaults are the slides' tuned settings (KMP_BLOCKTIME=1, compact affinity,
 inter-op 2, a 128 MiB Horovod fusion buffer); every one is a flag. Two more keep the
@@ -35,6 +37,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
+
+import psutil
 
 from reference_model.errors import InputError
 
@@ -161,8 +165,6 @@ def this_machine() -> set[str]:
     names = {"localhost", "127.0.0.1", "::1"}
     for name in (socket.gethostname(), socket.getfqdn()):
         names |= {name, name.split(".")[0]}
-    import psutil
-
     for addresses in psutil.net_if_addrs().values():
         names |= {a.address.split("%")[0] for a in addresses if a.family in (socket.AF_INET, socket.AF_INET6)}
     return names
