@@ -15,12 +15,17 @@ class Trained(Exception):
     """Raised by the stand-in trainer: the test ends where training would start."""
 
 
+def worker_request(tmp_path, system: str, *flags: str) -> RunRequest:
+    """The request a rank rebuilds from the command line `harness run` gives it."""
+    request = RunRequest.from_argv(["--mode", "epoch-time", "--results", str(tmp_path), *flags])
+    argv = worker_arguments(request, system, TrainingData(tmp_path / "data", None),
+                            tmp_path / "r.txt", tmp_path / "r.json", tmp_path / "ckpt")
+    return RunRequest.from_argv(argv[4:])
+
+
 def test_rank0_describes_the_node_it_runs_on_before_it_trains(tmp_path, monkeypatch):
     """The launcher may run elsewhere (mpirun from a login node), so rank 0 writes the system
     description from its own node, before the first step."""
-    request = RunRequest.from_argv(["--mode", "epoch-time", "--nodes", "2", "--results", str(tmp_path)])
-    argv = worker_arguments(request, "cluster_skx", TrainingData(tmp_path / "data", None),
-                            tmp_path / "r.txt", tmp_path / "r.json", tmp_path / "ckpt")
     described = tmp_path / "systems" / "cluster_skx.json"
 
     def train(*_):
@@ -30,7 +35,7 @@ def test_rank0_describes_the_node_it_runs_on_before_it_trains(tmp_path, monkeypa
     monkeypatch.setattr("benchmark.distributed.init_communicator", Communicator)
     monkeypatch.setattr("benchmark.trainer.train", train)
     with pytest.raises(Trained):
-        run_worker(RunRequest.from_argv(argv[4:]))
+        run_worker(worker_request(tmp_path, "cluster_skx", "--nodes", "2"))
     description = json.loads(described.read_text())
     assert description["system_name"] == "cluster_skx" and description["number_of_nodes"] == 2
     assert description["hostname"] == socket.gethostname()
@@ -39,15 +44,12 @@ def test_rank0_describes_the_node_it_runs_on_before_it_trains(tmp_path, monkeypa
 def test_rank0_records_the_cores_behind_its_cpus_in_the_summary(tmp_path, monkeypatch):
     from benchmark.trainer import TrainResult
 
-    request = RunRequest.from_argv(["--mode", "epoch-time", "--results", str(tmp_path)])
-    argv = worker_arguments(request, "sys_a", TrainingData(tmp_path / "data", None),
-                            tmp_path / "r.txt", tmp_path / "r.json", tmp_path / "ckpt")
     done = TrainResult(status="success", mode="epoch-time", benchmark="3dgan", ranks=1, per_rank_batch=8,
                        global_batch=8, precision="float32", seconds=1.0, samples=8)
     monkeypatch.setattr("benchmark.distributed.init_communicator", Communicator)
     monkeypatch.setattr("benchmark.trainer.train", lambda *_: done)
     monkeypatch.setattr("harness.launch.core_groups", lambda: [[0, 1]])  # one core, two hardware threads
     monkeypatch.setattr("os.sched_getaffinity", lambda _: {0, 1})
-    assert run_worker(RunRequest.from_argv(argv[4:])) == 0
+    assert run_worker(worker_request(tmp_path, "sys_a")) == 0
     recorded = json.loads((tmp_path / "r.json").read_text())["rank0_cpus"]
     assert recorded == {"host": socket.gethostname(), "logical_cpus": 2, "physical_cores": 1}
