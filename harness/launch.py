@@ -102,6 +102,7 @@ class Placement:
     cores_per_node: Optional[int]  # None: not known where the job is written
     source: str
     oversubscribed: bool = False
+    rank0_host: Optional[str] = None  # the host rank 0 runs on when it is not this machine
 
     @property
     def binding(self) -> str:
@@ -159,12 +160,11 @@ def check_reach(launcher: str, plan: LaunchPlan) -> None:
 
 
 def this_machine() -> set[str]:
-    """The names and addresses this machine answers to: host name and fully qualified name
-    (each also short), localhost, and its interfaces' addresses. No name lookups: a cluster's
+    """The names and addresses this machine answers to: its host name (also short), localhost,
+    and its interfaces' addresses. No name lookups (not even `socket.getfqdn`): a cluster's
     name service may be slow or absent from here."""
-    names = {"localhost", "127.0.0.1", "::1"}
-    for name in (socket.gethostname(), socket.getfqdn()):
-        names |= {name, name.split(".")[0]}
+    name = socket.gethostname()
+    names = {"localhost", "127.0.0.1", "::1", name, name.split(".")[0]}
     for addresses in psutil.net_if_addrs().values():
         names |= {a.address.split("%")[0] for a in addresses if a.family in (socket.AF_INET, socket.AF_INET6)}
     return names
@@ -283,6 +283,7 @@ def place(plan: LaunchPlan, launcher: str) -> Placement:
     cores per rank than a node has are refused unless --oversubscribe allows sharing; more ranks
     than cores share them unavoidably. Either way the placement says so."""
     per_node, where = node_cores(plan, launcher)
+    remote = rank0_host(plan, launcher)
     if plan.cores_per_rank:
         needed = plan.ranks_per_node * plan.cores_per_rank
         if per_node is not None and needed > per_node and not plan.oversubscribe:
@@ -290,7 +291,7 @@ def place(plan: LaunchPlan, launcher: str) -> Placement:
                              f"{needed} cores, a node has {per_node} ({where}); lower --cores-per-rank "
                              "or --ranks-per-node, or add --oversubscribe")
         return Placement(plan.cores_per_rank, per_node, f"--cores-per-rank {plan.cores_per_rank}",
-                         oversubscribed=per_node is not None and needed > per_node)
+                         oversubscribed=per_node is not None and needed > per_node, rank0_host=remote)
     if launcher == "slurm":
         return Placement(None, None, where)
     if per_node is None:
@@ -298,7 +299,8 @@ def place(plan: LaunchPlan, launcher: str) -> Placement:
                          "inside a Slurm allocation or with a host file that gives slots=N")
     return Placement(max(1, per_node // plan.ranks_per_node), per_node,
                      f"{where} / {plan.ranks_per_node} rank(s) per node",
-                     oversubscribed=plan.ranks_per_node > per_node)  # more ranks than cores: unavoidable
+                     oversubscribed=plan.ranks_per_node > per_node,  # more ranks than cores: unavoidable
+                     rank0_host=remote)
 
 
 # -- command lines ----------------------------------------------------------------------------

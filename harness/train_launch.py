@@ -14,7 +14,6 @@ with the same request, every path absolute (`job_argv`).
 from __future__ import annotations
 
 import datetime
-import os
 import shlex
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from typing import Optional, TextIO
 from benchmark.vocabulary import EPOCH_TIME, TTA
 from harness.data_default import TrainingData
 from harness.launch import (LaunchPlan, Placement, check_reach, choose_launcher, local_command,
-                            local_equivalent, mpirun_command, pin_on_start, place, rank0_host,
+                            local_equivalent, mpirun_command, pin_on_start, place,
                             require_mpirun, sbatch_script, sigterm_passed_on, srun_command, submit)
 from harness.run_request import RunRequest, to_argv, with_changes
 from harness.train_worker import WORKER_FLAGS, WORKER_FLAGS_ALWAYS
@@ -65,16 +64,19 @@ def prepare(request: RunRequest) -> tuple[LaunchPlan, str, Placement]:
     (the request itself was checked when it was built)."""
     plan = plan_from_args(request)
     launcher = resolve_launcher(request, plan)
-    check_system_named_from_rank0(request, plan, launcher)
-    return plan, launcher, place(plan, launcher)
+    placement = place(plan, launcher)
+    check_system_named_from_rank0(request, plan, placement)
+    return plan, launcher, placement
 
 
-def check_system_named_from_rank0(request: RunRequest, plan: LaunchPlan, launcher: str) -> None:
+def check_system_named_from_rank0(request: RunRequest, plan: LaunchPlan, placement: Placement) -> None:
     """The system a result is filed under is the one its ranks run on. When rank 0 runs on another
     host (a host file that does not list this machine first, as from a login node), this machine
     can neither name nor describe it: the name must be given, and rank 0 writes the description."""
-    host = rank0_host(plan, launcher)
-    if host and not (request.system_name or os.environ.get("HARNESS_SYSTEM_NAME")):
+    from harness.sysinfo import identity_from_environment
+
+    host = placement.rank0_host
+    if host and identity_from_environment(system_name=request.system_name).system_name is None:
         raise InputError(f"--hostfile {plan.hostfile}: rank 0 runs on {host}, not on this machine, which "
                          "cannot name the system the ranks run on; pass --system-name NAME for the compute "
                          f"nodes (rank 0 writes their description), or run harness on {host}")
@@ -147,7 +149,7 @@ def launch_training(request: RunRequest, return_summary: bool = False):
         print(shlex.join(shown))
         return {} if return_summary else 0
 
-    if rank0_host(plan, launcher) is None:  # else rank 0 describes its own node (harness.train_worker)
+    if placement.rank0_host is None:  # else rank 0 describes its own node (harness.train_worker)
         recorder.describe_system(nodes=request.nodes)
     print(f"[harness] log {run.log}", flush=True)
     launch = placement.record(launcher, plan)

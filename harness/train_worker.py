@@ -63,8 +63,8 @@ def run_worker(request: RunRequest) -> int:
     config = train_config(request)
     comm = init_communicator()
     nodes = int(os.environ.get("HARNESS_NODES", request.nodes))
-    cpus = cpus_of_this_rank()
     if comm.is_root:  # the system is described where its ranks run, not where the job was written
+        cpus = cpus_of_this_rank()
         results.write_system_description(Path(request.results), request.system_name, nodes=nodes)
         print(f"[rank 0] on {cpus['host']}: {cpus['logical_cpus']} logical CPU(s) on {cpus['physical_cores']} "
               "core(s)", flush=True)
