@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -132,7 +133,7 @@ def check_result(result: results.ResultFile, system: Optional[dict]) -> list[str
 
 
 def _check_training_log(result: results.ResultFile, system: Optional[dict]) -> list[str]:
-    from harness.compliance import check_log
+    from harness.compliance import check_log, checker_command
     from harness.mlperf_log import parse_log
 
     if result.log_path is None:
@@ -142,6 +143,9 @@ def _check_training_log(result: results.ResultFile, system: Optional[dict]) -> l
     except ValueError as err:
         return [str(err)]
     problems = [f"compliance: {m.splitlines()[0]}" for m in compliance.messages]
+    if problems:
+        command = shlex.join(checker_command(result.log_path, result.benchmark))
+        problems[0] += f" (the checker's whole report: {command})"
     records = parse_log(result.log_path)
     first = {}
     for record in records:

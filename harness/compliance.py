@@ -2,7 +2,7 @@
 
 The checker is called in-process through its library API, which is what
 `python -m mlperf_logging.compliance_checker --usage hpc --config <rules> <log>` runs;
-`checker_command` gives that command line for a submitter to run by hand.
+`checker_command` gives that command line, which `harness check` prints with a failing log.
 """
 from __future__ import annotations
 

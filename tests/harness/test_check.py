@@ -112,6 +112,8 @@ def test_log_without_run_stop(tree):
     log.write_text("".join(line for line in log.read_text().splitlines(keepends=True) if '"run_stop"' not in line))
     found = messages(tree)
     assert any("result_2.json: compliance: Required EXACTLY_ONE occurrence of 'run_stop'" in m for m in found)
+    [report] = [m for m in found if "the checker's whole report" in m]
+    assert "-m mlperf_logging.compliance_checker --usage hpc --config" in report and str(log.resolve()) in report
 
 
 def test_summary_must_agree_with_its_log(tree):

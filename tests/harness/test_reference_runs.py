@@ -1,13 +1,15 @@
 """A closed-rule study run spelled as `harness run` flags trains as the campaign that made it:
 what a submission's samples to target are compared with (issue 23 §4)."""
-from dataclasses import asdict, fields, replace
+import math
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import pytest
 
 from benchmark import campaign
 from benchmark.recipe import STUDY, ScaleRecipe, ScheduledRecipe, reference_data
-from harness.reference_runs import SAME_ARITHMETIC, differences, tta_argv
+from benchmark.vocabulary import TTA
+from harness.reference_runs import SAME_ARITHMETIC, differences
 from harness.run_request import RunRequest, with_changes
 from harness.train_worker import train_config
 
@@ -22,6 +24,24 @@ def one_rank_run(arm: str, generator: str) -> ScaleRecipe:
     return ScaleRecipe(**{**shared, "warmup_epochs": 0, "eval_every_samples": 5_000, "budget_samples": 405_000,
                           "ema_horizon_samples": picked.ema_horizon_samples if generator == "ema" else None},
                        candidate="linear", target="3dgan-quality-v3")
+
+
+def tta_argv(recipe: ScaleRecipe, seed: int) -> list[str]:
+    """`harness run` flags for seed `seed` of one-rank `recipe`, as a submitter would spell it, its
+    budget rounded up to whole passes over the training set."""
+    argv = ["--benchmark", recipe.benchmark, "--mode", TTA, "--seed", str(seed),
+            "--precision", recipe.precision, "--per-rank-batch", str(recipe.per_rank_batch),
+            "--learning-rate", repr(recipe.learning_rate), "--warmup-epochs", str(recipe.warmup_epochs),
+            "--eval-every-samples", str(recipe.eval_every_samples),
+            "--epochs", str(math.ceil(recipe.budget_samples / recipe.train_events))]
+    if recipe.smoke:
+        argv.append("--smoke")
+    if recipe.lr_decay is not None:
+        decay = recipe.lr_decay
+        argv += ["--lr-decay", f"{decay.start_samples},{decay.end_samples},{decay.final_factor!r}"]
+    if recipe.judged_generator == "ema":
+        argv += ["--ema-horizon-samples", str(recipe.ema_horizon_samples)]
+    return argv
 
 
 @pytest.mark.parametrize("arm, generator", [("constant", "raw"), ("cosine", "raw"), ("cosine", "ema")])
@@ -54,8 +74,3 @@ def test_its_data_are_the_reference_data_set():
     data = reference_data(recipe.benchmark)
     assert {k: v for k, v in asdict(data).items() if k != "benchmark"} == \
         {k: getattr(recipe, k) for k in asdict(data) if k != "benchmark"}
-
-
-def test_only_one_rank_runs_are_spelled():
-    with pytest.raises(ValueError, match="emulates 8 ranks"):
-        tta_argv(replace(one_rank_run("constant", "raw"), emulated_ranks=8), 1)
