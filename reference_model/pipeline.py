@@ -45,7 +45,8 @@ Sources = data.DataSources  # a directory, file, glob, FileRange or a list of th
 @functools.lru_cache(maxsize=None)
 def _file_selection(path: str, start: int, stop: Optional[int], size: int, mtime_ns: int
                     ) -> tuple[str, np.ndarray]:
-    """(geometry, indices of the events training uses) of one file range; cached per process."""
+    """(geometry, indices of the events training uses) of one file range; cached per process
+    (`size` and `mtime_ns` are in the key only so that a rewritten file is read again)."""
     with data.EventFile(path) as f:
         stop = f.n_events if stop is None else min(stop, f.n_events)
         if f.geometry == FIXED:
