@@ -59,7 +59,7 @@ class LaunchPlan:
     nodes: int = 1
     ranks_per_node: int = 1
     cores_per_rank: Optional[int] = None  # default: the node's cores / ranks per node
-    intra_op_threads: Optional[int] = None  # default: cores per rank
+    intra_op_threads: Optional[int] = None  # default: one per core behind the rank (intra_op_threads_here)
     inter_op_threads: int = 2
     kmp_blocktime: int = 1
     kmp_affinity: str = "granularity=fine,compact,1,0"
@@ -79,17 +79,19 @@ class LaunchPlan:
     def environment(self, cores_per_rank: int) -> dict[str, str]:
         """The variables every rank gets, one rank or many, whatever the launcher."""
         env = {
-            "OMP_NUM_THREADS": str(cores_per_rank),
+            "OMP_NUM_THREADS": str(self.intra_op_threads or cores_per_rank),
             "KMP_BLOCKTIME": str(self.kmp_blocktime),
             "KMP_AFFINITY": self.kmp_affinity,
             "HOROVOD_FUSION_THRESHOLD": str(self.fusion_threshold),
             "HOROVOD_CYCLE_TIME": str(HOROVOD_CYCLE_TIME_MS),
             "OMPI_MCA_mpi_yield_when_idle": "1",
-            "HARNESS_INTRA_OP_THREADS": str(self.intra_op_threads or cores_per_rank),
+            "HARNESS_CPUS_PER_RANK": str(cores_per_rank),
             "HARNESS_INTER_OP_THREADS": str(self.inter_op_threads),
             "HARNESS_NODES": str(self.nodes),
             "TF_CPP_MIN_LOG_LEVEL": "2",
         }
+        if self.intra_op_threads:
+            env["HARNESS_INTRA_OP_THREADS"] = str(self.intra_op_threads)
         env.update(self.extra_env)
         return env
 
@@ -118,7 +120,7 @@ class Placement:
         return {"launcher": launcher, "cores_per_rank": self.cores_per_rank,
                 "cores_per_node": self.cores_per_node, "cores_source": self.source,
                 "binding": self.binding, "oversubscribed": self.oversubscribed,
-                "intra_op_threads": plan.intra_op_threads or self.cores_per_rank,
+                "intra_op_threads": plan.intra_op_threads,  # None: one per core behind the rank, on its node
                 "inter_op_threads": plan.inter_op_threads}
 
 
@@ -255,6 +257,18 @@ def cpus_of_this_rank() -> dict:
     Slurm counts them so); this says how many cores were behind them."""
     return {"host": socket.gethostname(), "logical_cpus": len(os.sched_getaffinity(0)),
             "physical_cores": len(core_groups())}
+
+
+def intra_op_threads_here(cpus_per_rank: int) -> int:
+    """Intra-op threads for this rank, given `cpus_per_rank` CPUs by its launcher: one per physical
+    core behind them, read on the node the rank runs on. Slurm counts hardware threads as CPUs on
+    many clusters, so a rank's CPUs can be half as many cores; the reference ran one thread per
+    core on 2-way SMT nodes (intra-op 11 and 24 on 24-core Xeon 8160 sockets, 4 and 2 ranks per
+    node). Without SMT siblings in the rank's CPUs this is `cpus_per_rank`."""
+    cores = core_groups()
+    if len(cores) < len(os.sched_getaffinity(0)):  # the rank's CPUs include hardware threads of one core
+        return max(1, min(cpus_per_rank, len(cores)))
+    return cpus_per_rank
 
 
 def first_cores(count: int) -> set[int]:

@@ -42,7 +42,9 @@ Training (tta, throughput, epoch-time), written by the trainer through `write_su
     seconds (run_start to run_stop), samples, ranks, nodes, ranks_per_node, per_rank_batch,
     global_batch, precision, steady_samples_per_second (after the first epoch), epochs
     ([{epoch, seconds, samples, evaluated, passed, objective}]), quality (the quality report
-    of the last evaluation, tta), reason (why it aborted), threads ({intra_op, inter_op}, optional);
+    of the last evaluation, tta), reason (why it aborted), threads ({intra_op, inter_op}: the
+    pools of each rank, 0 for TensorFlow's default), rank0_cpus ({host, logical_cpus,
+    physical_cores} of rank 0);
     a run whose ranks ended before rank 0 wrote its summary has only the common fields, reason
     and rank0_summary false (an attempt that measured nothing)
 Throughput instances also get instance ({set: the first result number of the set, index: 1..M,

@@ -29,6 +29,18 @@ WORKER_FLAGS = (*WORKER_FLAGS_ALWAYS, "heldout_data", "precision", "eval_every_s
                 "export_generator", "smoke", "resume", "emulate_ranks")
 
 
+def intra_op_threads(request: RunRequest) -> int:
+    """The intra-op pool of a rank: --intra-op-threads, else one thread per core behind the CPUs
+    its launcher gave it (HARNESS_CPUS_PER_RANK), else TensorFlow's default (0) outside a launch."""
+    from harness.launch import intra_op_threads_here
+
+    if "HARNESS_INTRA_OP_THREADS" in os.environ:
+        return int(os.environ["HARNESS_INTRA_OP_THREADS"])
+    if "HARNESS_CPUS_PER_RANK" in os.environ:
+        return intra_op_threads_here(int(os.environ["HARNESS_CPUS_PER_RANK"]))
+    return request.intra_op_threads or 0
+
+
 def train_config(request: RunRequest):
     from benchmark.trainer import TrainConfig
 
@@ -43,7 +55,7 @@ def train_config(request: RunRequest):
         resume=request.resume, train_fraction=request.train_fraction,
         eval_data=Path(request.heldout_data) if request.heldout_data else None,
         max_steps_per_epoch=request.max_steps_per_epoch,
-        intra_op_threads=int(os.environ.get("HARNESS_INTRA_OP_THREADS", request.intra_op_threads or 0)),
+        intra_op_threads=intra_op_threads(request),
         inter_op_threads=int(os.environ.get("HARNESS_INTER_OP_THREADS", request.inter_op_threads or 0)),
         hang_timeout_s=request.hang_timeout,
         export_generator=Path(request.export_generator) if request.export_generator else None,
@@ -67,7 +79,7 @@ def run_worker(request: RunRequest) -> int:
         cpus = cpus_of_this_rank()
         results.write_system_description(Path(request.results), request.system_name, nodes=nodes)
         print(f"[rank 0] on {cpus['host']}: {cpus['logical_cpus']} logical CPU(s) on {cpus['physical_cores']} "
-              "core(s)", flush=True)
+              f"core(s), {config.intra_op_threads or 'default'} intra-op thread(s)", flush=True)
     logger = MLPerfLogger(Path(request.log_file), rank=comm.rank, benchmark=request.benchmark,
                           mode=request.mode, smoke=request.smoke, nodes=nodes, ranks=comm.size,
                           system=request.system_name)
@@ -76,7 +88,7 @@ def run_worker(request: RunRequest) -> int:
         summary = result.to_dict() | {
             "nodes": nodes, "ranks_per_node": comm.size // max(nodes, 1), "submittable": not request.smoke,
             "backend": comm.backend, "command": shlex.join(sys.argv), "log": str(request.log_file),
-            "rank0_cpus": cpus}
+            "rank0_cpus": cpus, "threads": {"intra_op": config.intra_op_threads, "inter_op": config.inter_op_threads}}
         results.write_summary(Path(request.summary_file), summary)
         sps = result.steady_samples_per_second
         print(f"[rank 0] {request.mode} {result.status}: {result.seconds:.1f} s, {result.samples} samples"

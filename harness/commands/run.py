@@ -139,7 +139,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "a node's cores being the host file's slots with mpirun, "
                              "SLURM_CPUS_ON_NODE under Slurm, taken where the ranks run)")
     launch.add_argument("--intra-op-threads", type=positive_int, default=None,
-                        help="TensorFlow intra-op threads per rank (default: cores per rank)")
+                        help="TensorFlow intra-op threads per rank (default: one per physical core behind the "
+                             "rank's CPUs, taken on its node)")
     launch.add_argument("--inter-op-threads", type=positive_int, default=2)
     launch.add_argument("--launcher", choices=LAUNCHERS, default="auto",
                         help="auto: srun inside a Slurm allocation, mpirun with --hostfile, an sbatch "

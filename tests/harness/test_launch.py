@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from harness.run_request import RunRequest
-from harness.launch import (LaunchPlan, check_reach, choose_launcher, first_cores, local_command,
-                            mpirun_command, place, rank0_host, read_hostfile, sbatch_script, srun_command)
+from harness.launch import (LaunchPlan, check_reach, choose_launcher, first_cores, intra_op_threads_here,
+                            local_command, mpirun_command, place, rank0_host, read_hostfile, sbatch_script,
+                            srun_command)
 from reference_model.errors import InputError
 
 WORKER = ["python", "-m", "harness.cli", "run", "--worker"]
@@ -109,8 +110,28 @@ def test_host_file_of_48_slots_gives_12_pinned_cores_per_rank(hostfile_48):
     assert cmd[cmd.index("--map-by") + 1] == "ppr:4:node:PE=12" and cmd[cmd.index("--bind-to") + 1] == "core"
     assert "--oversubscribe" not in cmd
     env = exported(cmd)
-    assert env["OMP_NUM_THREADS"] == env["HARNESS_INTRA_OP_THREADS"] == "12"
+    assert env["OMP_NUM_THREADS"] == env["HARNESS_CPUS_PER_RANK"] == "12"
+    assert "HARNESS_INTRA_OP_THREADS" not in env, "the pool is sized on the rank's node (intra_op_threads_here)"
     assert env["KMP_BLOCKTIME"] == "1" and env["HOROVOD_FUSION_THRESHOLD"] == "134217728"
+
+
+def test_an_explicit_intra_op_pool_reaches_every_rank(hostfile_48):
+    plan = LaunchPlan(nodes=2, ranks_per_node=4, hostfile=hostfile_48, intra_op_threads=6)
+    env = exported(mpirun_command(plan, WORKER, place(plan, "mpirun")))
+    assert env["OMP_NUM_THREADS"] == env["HARNESS_INTRA_OP_THREADS"] == "6" and env["HARNESS_CPUS_PER_RANK"] == "12"
+
+
+@pytest.mark.parametrize("affinity, groups, cpus_per_rank, threads", [
+    ({0, 1, 48, 49}, [[0, 48], [1, 49]], 4, 2),  # Slurm's 4 "CPUs" are 2 cores x 2 hardware threads
+    ({0, 1, 2, 3}, [[0], [1], [2], [3]], 4, 4),  # no SMT siblings: one thread per CPU, as before
+    ({0, 1}, [[0], [1]], 4, 4),  # oversubscribed, unpinned: the launcher's count stands
+    (set(range(96)), [[c, c + 48] for c in range(48)], 96, 48),  # one unpinned rank on a 2-way SMT node
+])
+def test_the_intra_op_pool_is_one_thread_per_core_behind_the_rank(monkeypatch, affinity, groups, cpus_per_rank,
+                                                                   threads):
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: affinity)
+    monkeypatch.setattr("harness.launch.core_groups", lambda: groups)
+    assert intra_op_threads_here(cpus_per_rank) == threads
 
 
 def test_rank0_runs_here_only_when_the_host_file_lists_this_machine_first(tmp_path, hostfile_48):
@@ -183,7 +204,7 @@ def test_one_rank_dry_run_is_a_pinned_process_with_the_rank_environment(no_slurm
     assert done.returncode == 0, done.stderr
     line = done.stdout.strip().splitlines()[-1].split()
     assert line[0] == "env" and "OMP_NUM_THREADS=1" in line and "KMP_BLOCKTIME=1" in line
-    assert "KMP_AFFINITY=granularity=fine,compact,1,0" in line and "HARNESS_INTRA_OP_THREADS=1" in line
+    assert "KMP_AFFINITY=granularity=fine,compact,1,0" in line and "HARNESS_CPUS_PER_RANK=1" in line
     assert line[line.index("taskset") + 1:line.index("taskset") + 3] == ["-c", str(min(first_cores(1)))]
 
 
@@ -372,9 +393,11 @@ def test_one_rank_run_records_its_placement(fixed_data_dir, tmp_path):
                    "--warmup-epochs", "0")
     assert done.returncode == 0, done.stderr[-3000:]
     [path] = tmp_path.glob("results/*/*/3dgan/result_*.json")
-    launch = json.loads(path.read_text())["launch"]
+    summary = json.loads(path.read_text())
+    launch = summary["launch"]
     assert launch["launcher"] == "local" and launch["cores_per_rank"] == 1
     assert launch["binding"] == "cores" and launch["oversubscribed"] is False
+    assert summary["threads"]["intra_op"] == 1, "the rank sized its pool on the one core it was pinned to"
 
 
 def test_a_started_process_is_pinned_to_exactly_its_cpus_or_left_alone():

@@ -8,7 +8,7 @@ from benchmark.distributed import Communicator
 from harness.data_default import TrainingData
 from harness.run_request import RunRequest
 from harness.train_launch import worker_arguments
-from harness.train_worker import run_worker
+from harness.train_worker import run_worker, train_config
 
 
 class Trained(Exception):
@@ -50,6 +50,23 @@ def test_rank0_records_the_cores_behind_its_cpus_in_the_summary(tmp_path, monkey
     monkeypatch.setattr("benchmark.trainer.train", lambda *_: done)
     monkeypatch.setattr("harness.launch.core_groups", lambda: [[0, 1]])  # one core, two hardware threads
     monkeypatch.setattr("os.sched_getaffinity", lambda _: {0, 1})
+    monkeypatch.setenv("HARNESS_CPUS_PER_RANK", "2")
     assert run_worker(worker_request(tmp_path, "sys_a")) == 0
-    recorded = json.loads((tmp_path / "r.json").read_text())["rank0_cpus"]
-    assert recorded == {"host": socket.gethostname(), "logical_cpus": 2, "physical_cores": 1}
+    summary = json.loads((tmp_path / "r.json").read_text())
+    assert summary["rank0_cpus"] == {"host": socket.gethostname(), "logical_cpus": 2, "physical_cores": 1}
+    assert summary["threads"]["intra_op"] == 1
+
+
+@pytest.mark.parametrize("environment, threads", [
+    ({"HARNESS_CPUS_PER_RANK": "4"}, 2),  # from the launcher: one per core behind the rank's 4 CPUs
+    ({"HARNESS_CPUS_PER_RANK": "4", "HARNESS_INTRA_OP_THREADS": "3"}, 3),  # --intra-op-threads given
+    ({}, 0),  # no launcher: TensorFlow's default
+])
+def test_a_rank_sizes_its_intra_op_pool_on_its_node(tmp_path, monkeypatch, environment, threads):
+    monkeypatch.setattr("harness.launch.core_groups", lambda: [[0, 4], [1, 5]])
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: {0, 1, 4, 5})
+    for name in ("HARNESS_CPUS_PER_RANK", "HARNESS_INTRA_OP_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert train_config(worker_request(tmp_path, "sys_a")).intra_op_threads == threads
