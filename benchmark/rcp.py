@@ -162,7 +162,8 @@ def _lookup(benchmark: str, global_batch: int, submission_runs: int, directory: 
         return checker, BELOW_SMALLEST, smallest, (f"{MISSING} at global batch {global_batch}, below the smallest "
                                                    f"RCP ({smallest['BS']}) and faster than it; {must_add}")
     largest = max(r["BS"] for r in records.values())
-    return checker, MISSING, None, f"{MISSING} at global batch {global_batch} (above the largest RCP, {largest}); {must_add}"
+    return (checker, MISSING, None,
+            f"{MISSING} at global batch {global_batch} (above the largest RCP, {largest}); {must_add}")
 
 
 def coverage(benchmark: str, global_batch: int, submission_runs: int, directory: Optional[Path] = None) -> str:

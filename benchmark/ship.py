@@ -188,9 +188,10 @@ def record_hold_test(weights: Path, outcome, thresholds, record: Path) -> Path:
         raise InputError(f"{record}: the hold test is not complete; finish it before it goes on the model card")
     seeds = outcome.seeds
     card = read_card(weights)
+    consecutive = seeds == list(range(seeds[0], seeds[-1] + 1))
     card["hold_test"] = {
-        "target": thresholds.version, "seeds": f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1))
-        else ",".join(map(str, seeds)), "judged": len(seeds), "passes": outcome.passes,
+        "target": thresholds.version, "seeds": f"{seeds[0]}-{seeds[-1]}" if consecutive else ",".join(map(str, seeds)),
+        "judged": len(seeds), "passes": outcome.passes,
         "required": required_passes(len(seeds)), "holds": outcome.holds, "events": outcome.document["events"],
         "record": record.name, "command": outcome.document["command"],
         "date": max(v["judged"] for v in outcome.document["seeds"].values())[:10],

@@ -81,7 +81,8 @@ def _check_unfinished(root: Path, per_run: bool) -> list[Problem]:
     for system_dir in (p for p in (root / "results").glob("*") if p.is_dir()):
         for folder in results.TRAINING_FOLDERS.values():
             for log in sorted(system_dir.glob(f"{folder}/*/result_*.txt")):
-                if not log.with_suffix(".json").exists() and log.with_suffix(f".json{results.PARTIAL}") not in interrupted:
+                finishing = log.with_suffix(f".json{results.PARTIAL}") in interrupted
+                if not log.with_suffix(".json").exists() and not finishing:
                     problems.append(Problem(log, "log without its summary: the run's finish was interrupted "
                                                  "before the summary was written; the result cannot be scored, "
                                                  "rerun it and keep this log beside the new run"))

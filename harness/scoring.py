@@ -213,7 +213,8 @@ def metric_of(mode: str, config: dict) -> tuple[str, str]:
     return METRICS[mode]
 
 
-def score_instances(timings: Sequence[Optional[LogTiming]], required: int = REQUIRED_RUNS[vocabulary.THROUGHPUT]) -> Score:
+def score_instances(timings: Sequence[Optional[LogTiming]],
+                    required: int = REQUIRED_RUNS[vocabulary.THROUGHPUT]) -> Score:
     """A throughput set (MLPerf HPC weak scaling): minutes from the first run_start to the last
     run_stop over the instances that reached the target; valid with at least `required` of them
     and one instance scale (nodes per instance) across the set, as MLPerf's summarizer requires."""

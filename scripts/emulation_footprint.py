@@ -61,7 +61,8 @@ def trainer(ranks: int, data: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] not in ("step", "trainer") or (sys.argv[1] == "trainer") != (len(sys.argv) == 4):
+    mode = sys.argv[1] if len(sys.argv) >= 3 else None
+    if mode not in ("step", "trainer") or (mode == "trainer") != (len(sys.argv) == 4):
         sys.exit(__doc__)
     if sys.argv[1] == "step":
         steps(int(sys.argv[2]))

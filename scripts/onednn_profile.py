@@ -134,7 +134,8 @@ def main() -> int:
     in_onednn = sum(r["ms_per_batch"] for r in rows)
     conv = [r for r in rows if r["kind"] == "convolution"]
     conv_ms = sum(r["ms_per_batch"] for r in conv)
-    print(f"{args.benchmark} {args.precision}, batch {args.batch}, {args.threads} intra-op thread(s); oneDNN isa: {isa}")
+    print(f"{args.benchmark} {args.precision}, batch {args.batch}, {args.threads} intra-op thread(s); "
+          f"oneDNN isa: {isa}")
     print(f"wall {wall:.2f} ms/batch (verbose on); in oneDNN primitives {in_onednn:.2f} ms "
           f"({in_onednn / wall:.0%}), convolutions {conv_ms:.2f} ms; matmul roofline {roof:.1f} GFLOP/s")
     table = [[r["kind"], r["implementation"], r["problem"][:70], r["calls"], f"{r['ms_per_batch']:.3f}",

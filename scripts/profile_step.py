@@ -44,7 +44,9 @@ def _layer(op: str) -> str:
     parts = parts[1:] if gradient else parts
     model = parts[0].split("_")[0] if parts else ""
     layer = parts[1] if len(parts) > 1 and model in ("generator", "discriminator") else parts[0]
-    return f"{model}/{layer}" + (" (gradient)" if gradient else "") if model in ("generator", "discriminator") else layer
+    if model not in ("generator", "discriminator"):
+        return layer
+    return f"{model}/{layer}" + (" (gradient)" if gradient else "")
 
 
 def main() -> int:

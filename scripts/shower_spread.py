@@ -53,7 +53,8 @@ def main() -> None:
             row = [bin_label(low, high), path.name]
             for feature in features:
                 shift = distribution_shift(reference[feature], candidate[feature])
-                row.append(f"{shift.standardised_difference:+.{args.digits}f} sd, x{shift.spread_ratio:.{args.digits}f}")
+                row.append(f"{shift.standardised_difference:+.{args.digits}f} sd, "
+                           f"x{shift.spread_ratio:.{args.digits}f}")
             rows.append(row)
         print(f"[shower_spread] {bin_label(low, high)} done", file=sys.stderr, flush=True)
     print(f"Candidate against {args.events} stand-in showers per bin: mean difference in the stand-in's "

@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     rows = [(s.system, s.benchmark, s.mode, config_text(s.config), s.metric,
              "-" if s.score.value is None else f"{s.score.value:.4g}", s.score.runs,
-             "yes" if s.score.valid else f"no: {s.score.reason}", "yes" if s.submittable else f"no ({s.not_submittable})",
+             "yes" if s.score.valid else f"no: {s.score.reason}",
+             "yes" if s.submittable else f"no ({s.not_submittable})",
              "-" if s.rcp is None else Verdict(**s.rcp).short())
             for s in scored]
     print(tabulate(rows, headers=("system", "benchmark", "mode", "configuration", "metric", "score", "runs",

@@ -50,7 +50,8 @@ def test_campaign_records_every_evaluation_and_keeps_the_best_generator(fixed_da
     assert curve["recipe"]["budget_samples"] == 48 and session["samples_at_stop"] == 48
     best = min(p["metrics"][campaign.SELECTION_METRIC] for p in curve["points"])
     assert curve["best"]["value"] == pytest.approx(best)
-    spec, _ = load_generator(campaign.best_generator_path("3dgan", campaign.REFERENCE_SEED))  # hash and fingerprint verified
+    # the hash and fingerprint are verified on loading
+    spec, _ = load_generator(campaign.best_generator_path("3dgan", campaign.REFERENCE_SEED))
     assert spec.benchmark == "3dgan"
     assert len(list(campaign.state_dir("3dgan", campaign.REFERENCE_SEED).glob("*.index"))) == 1  # one copy of the state
 
