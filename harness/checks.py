@@ -46,10 +46,7 @@ class Problem:
 
 def check_tree(root: Path, per_run: bool = False) -> tuple[list[Problem], int]:
     """All problems found under `root`, and how many results were checked."""
-    root = Path(root)
-    if not (root / "results").is_dir():
-        raise InputError(f"{root}: no results/ folder; pass the results root that `harness run --results` "
-                         "wrote (it holds systems/ and results/)")
+    root = results.require_root(root)
     problems: list[Problem] = []
     systems = _check_systems(root, problems)
     found = results.iter_results(root)

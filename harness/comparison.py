@@ -102,9 +102,7 @@ def load_systems(roots: list[Path]) -> list[SystemResults]:
     """Every system of every root, in the order given, a root's systems by name (the first one is the base)."""
     systems = []
     for root in roots:
-        root = Path(root)
-        if not (root / "results").is_dir():
-            raise InputError(f"{root}: no results/ folder; pass results roots written by `harness run`")
+        root = results.require_root(root)
         scored = score_tree(root)
         for system in sorted({s.system for s in scored}):
             description = results.read_system_description(root, system)

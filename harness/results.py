@@ -612,6 +612,21 @@ class ResultFile:
     summary: dict
 
 
+def require_root(root: Path) -> Path:
+    """`root` if it is a results root (it holds results/), else one line saying what to pass: a
+    folder one level above a root (this repository's own, whose results/ holds systems/ and
+    results/) would otherwise read the root's folders as systems."""
+    root = Path(root)
+    inner = root / "results"
+    if (inner / "results").is_dir() and (inner / "systems").is_dir() and not (root / "systems").is_dir():
+        raise InputError(f"{root}: its results/ folder is itself a results root (it holds systems/ and results/); "
+                         f"pass {inner}")
+    if not inner.is_dir():
+        raise InputError(f"{root}: no results/ folder; pass the results root that `harness run --results` wrote "
+                         "(it holds systems/ and results/)")
+    return root
+
+
 def iter_results(root: Path) -> list[ResultFile]:
     """Every finished result under `root/results`, in a stable order."""
     base = Path(root) / "results"

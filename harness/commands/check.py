@@ -30,9 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness import results_set
+    from harness import results, results_set
     from harness.checks import check_tree, not_counted_runs, rcp_verdicts
 
+    results.require_root(args.root)
     if args.lacking:
         for part, precisions in results_set.parts_to_measure(results_set.gaps(args.root, args.lacking)):
             print(f"{part} {','.join(precisions)}".rstrip())

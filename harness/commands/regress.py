@@ -94,6 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
+    from harness import results
     from harness.comparison import config_text
     from harness.scoring import score_tree
     from reference_model.errors import InputError
@@ -102,8 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--tolerance {args.tolerance}: a fraction in [0, 1), e.g. 0.1 for 10%")
     if not 0 < args.confidence < 1:
         raise InputError(f"--confidence {args.confidence}: a probability in (0, 1), e.g. 0.95")
-    if not (Path(args.root) / "results").is_dir():
-        raise InputError(f"{args.root}: no results/ folder; pass the results root that `harness run --results` wrote")
+    results.require_root(args.root)
     verdicts, missing = compare_to_baseline(load_baseline(args.baseline), score_tree(Path(args.root)),
                                             args.tolerance, args.confidence)
     rows = []

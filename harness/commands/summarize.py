@@ -29,12 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from benchmark.rcp import Verdict
+    from harness import results
     from harness.comparison import config_text
     from harness.scoring import score_tree
-    from reference_model.errors import InputError
 
-    if not (Path(args.root) / "results").is_dir():
-        raise InputError(f"{args.root}: no results/ folder; pass the results root that `harness run --results` wrote")
+    results.require_root(args.root)
     scored = score_tree(Path(args.root))
     if args.json:
         print(json.dumps([s.to_dict() for s in scored], indent=2))

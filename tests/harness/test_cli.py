@@ -50,3 +50,14 @@ def test_many_nodes_without_a_mode_is_the_submission_set_not_the_main_job(tmp_pa
     assert "[main job]" not in done.stdout and "#SBATCH --nodes=2" in done.stdout
     assert "--mode tta" in done.stdout and "--mode epoch-time" in done.stdout
     assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.parametrize("command", [("check",), ("check", "--lacking", "sys_a"), ("summarize",), ("compare",),
+                                     ("regress", "--baseline", "base.json")])
+def test_a_folder_above_the_results_root_is_one_line_naming_the_root(tmp_path, command):
+    """Run from this repository's top, `harness check .` read results/'s folders as systems."""
+    (tmp_path / "results" / "systems").mkdir(parents=True)
+    (tmp_path / "results" / "results").mkdir()
+    done = harness(*command, str(tmp_path))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines()[-1].endswith(f"pass {tmp_path}/results")

@@ -258,3 +258,13 @@ def test_a_damaged_system_description_is_one_line_naming_the_fix(tmp_path):
     path.write_text("{not json")
     with pytest.raises(InputError, match="box.json: not valid JSON .*harness sysinfo --json --system-name box"):
         results.read_system_description(tmp_path, "box")
+
+
+def test_a_results_root_is_named_or_the_one_to_pass_is(tmp_path):
+    (tmp_path / "results" / "systems").mkdir(parents=True)
+    (tmp_path / "results" / "results").mkdir()
+    assert results.require_root(tmp_path / "results") == tmp_path / "results"
+    with pytest.raises(InputError, match=f"its results/ folder is itself a results root .*; pass {tmp_path}/results$"):
+        results.require_root(tmp_path)  # this repository's own layout, one level up
+    with pytest.raises(InputError, match="no results/ folder; pass the results root"):
+        results.require_root(tmp_path / "results" / "systems")
