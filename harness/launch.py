@@ -423,6 +423,9 @@ def sbatch_script(plan: LaunchPlan, steps: list[list[str]], workdir: Path) -> st
     else:
         lines.append(f"# Cores per rank: SLURM_CPUS_ON_NODE / {plan.ranks_per_node} ranks per node, taken on "
                      "the compute node at run time by each `harness run --launcher srun` below.")
+    if not plan.intra_op_threads:
+        lines.append("# Intra-op threads: one per physical core behind each rank's CPUs, taken by the rank on "
+                     "its node.")
     lines += ["set -uo pipefail", f"cd {shlex.quote(str(workdir))}", "status=0"]
     for step in steps:
         lines.append(shlex.join([sys.executable, "-m", "harness.cli", *step]) + " || status=1")

@@ -252,6 +252,7 @@ def test_sbatch_script_does_not_depend_on_the_machine_that_writes_it(no_slurm, m
     assert on_login_node == sbatch_dry_run(monkeypatch, capsys, 48, argv)
     assert "--cpus-per-task" not in on_login_node and "OMP_NUM_THREADS" not in on_login_node
     assert "SLURM_CPUS_ON_NODE / 4 ranks per node" in on_login_node
+    assert "Intra-op threads: one per physical core behind each rank's CPUs" in on_login_node
     assert "#SBATCH --nodes=256" in on_login_node and "#SBATCH --partition=skx" in on_login_node
     assert f"#SBATCH --output={tmp_path}/%x-%j.out" in on_login_node
     last = on_login_node.strip().splitlines()[-2]
@@ -259,9 +260,11 @@ def test_sbatch_script_does_not_depend_on_the_machine_that_writes_it(no_slurm, m
 
 
 def test_sbatch_script_with_explicit_cores_per_rank(tmp_path):
-    plan = LaunchPlan(nodes=4, ranks_per_node=4, cores_per_rank=12)
-    script = sbatch_script(plan, [["run", "--mode", "tta", "--cores-per-rank", "12"]], tmp_path)
+    plan = LaunchPlan(nodes=4, ranks_per_node=4, cores_per_rank=12, intra_op_threads=6)
+    script = sbatch_script(plan, [["run", "--mode", "tta", "--cores-per-rank", "12", "--intra-op-threads", "6"]],
+                           tmp_path)
     assert "#SBATCH --cpus-per-task=12" in script and "from --cores-per-rank" in script
+    assert "Intra-op threads" not in script, "an explicit pool is in the step's own flags"
     assert "#SBATCH --signal=TERM@300" in script, "the ranks get a stop warning before the time limit"
     assert script.startswith("#!/bin/bash") and script.rstrip().endswith("exit $status")
 
