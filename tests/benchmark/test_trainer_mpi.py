@@ -59,6 +59,8 @@ def test_two_rank_epoch_time_resumes_from_its_checkpoint(fixed_data_dir, tmp_pat
     first_summary, second_summary = summaries(tmp_path, "epoch_time")
     assert first_summary["status"] == second_summary["status"] == "success"
     assert second_summary["resumed_from_epoch"] == 1
+    assert first_summary["threads"]["intra_op"] == first_summary["launch"]["cores_per_rank"], \
+        "each rank, pinned to its cores, runs one intra-op thread per core"
     assert [e["epoch"] for e in second_summary["epochs"]] == [2]
     log = tmp_path / "results" / second_summary["system"] / "epoch_time" / "3dgan" / second_summary["log"]
     assert '"key": "resumed"' in log.read_text()
