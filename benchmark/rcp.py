@@ -112,8 +112,8 @@ def load_rcps(benchmark: str, directory: Optional[Path] = None) -> dict:
                 or not isinstance(record.get("Hyperparams"), dict) or not isinstance(samples, list)
                 or len(samples) < 3 or not all(isinstance(s, (int, float)) and s > 0 for s in samples)):
             raise InputError(f"{path}: record {name!r} is not an RCP of {benchmark} (Benchmark, a new positive "
-                             f"BS, Hyperparams, '{SAMPLES_KEY}' with 3 or more sample counts); write the file "
-                             "with benchmark.rcp.add_reference_runs")
+                             f"BS, Hyperparams, '{SAMPLES_KEY}' with 3 or more sample counts); restore it from the "
+                             "repository, and add RCPs with `harness rcp ROOT --write`")
         batches.add(record["BS"])
     return records
 
@@ -145,8 +145,9 @@ def _lookup(benchmark: str, global_batch: int, submission_runs: int, directory: 
     check_directory chooses it; where none does, record is None and the message says what to add."""
     records = load_rcps(benchmark, directory)
     must_add = (f"the submitter must add the RCP runs at global batch {global_batch} (at least "
-                f"{MIN_RUNS} converged reference runs, MLPerf asks for {2 * submission_runs}, written into "
-                f"{rcp_path(benchmark, directory)} by benchmark.rcp.add_reference_runs)")
+                f"{MIN_RUNS} converged reference runs, MLPerf asks for {2 * submission_runs}: closed "
+                f"time-to-accuracy runs at that batch, each from its own seed, added to "
+                f"{rcp_path(benchmark, directory)} by `harness rcp ROOT --write`)")
     if not records:
         return None, MISSING, None, f"{MISSING}: no reference convergence points for {benchmark} yet; {must_add}"
     checker = _checker(benchmark, records, submission_runs)

@@ -15,7 +15,7 @@ import sys
 from reference_model.errors import InputError
 
 COMMAND_MODULES = ("run", "data", "reference", "validate", "model", "sysinfo", "check", "abandon", "summarize",
-                   "compare", "regress", "calibrate", "score")
+                   "compare", "regress", "calibrate", "score", "rcp")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Optional, Sequence
 
 from benchmark import vocabulary
@@ -26,6 +27,16 @@ def thresholds_version(benchmark: str, smoke: bool = False) -> str:
     return load_thresholds(benchmark, smoke=smoke).version
 
 
+def freeze_fake_thresholds(monkeypatch) -> SimpleNamespace:
+    """The frozen thresholds the fake logs were 'trained' against, as `harness check` judges them:
+    the registered version they log, with a limit on the one metric they log."""
+    thresholds = SimpleNamespace(version=thresholds_version("3dgan"), limits={"sampling_fraction": 0.05})
+    smoke_target = SimpleNamespace(version=thresholds_version("3dgan", smoke=True), limits=thresholds.limits)
+    monkeypatch.setattr("harness.checks.frozen_thresholds",
+                        lambda benchmark, smoke=False: smoke_target if smoke else thresholds)
+    return thresholds
+
+
 def write_training_log(path: Path, benchmark: str = "3dgan", mode: str = "tta", *, status: str = "success",
                        ranks: int = 2, per_rank_batch: int = 8, division: str = "closed", smoke: bool = False,
                        epochs: int = 2, passed_last: bool = True, learning_rate: float = 1e-3,
@@ -33,16 +44,17 @@ def write_training_log(path: Path, benchmark: str = "3dgan", mode: str = "tta", 
                        samples_per_epoch: int = 64, seed: int = 0, start_ms: Optional[int] = None,
                        thresholds: Optional[str] = None, eval_interval: Optional[int] = None,
                        extra: Sequence[tuple[str, Any, Optional[dict]]] = (),
-                       data: Optional[tuple[str, str]] = None) -> None:
+                       data: Optional[tuple[str, str]] = None, system: str = SYSTEM) -> None:
     """A complete run log in the documented order, on a made-up clock: `epoch_seconds` (1 s each
     by default) is how long each epoch takes, from `start_ms` (now by default); keys in `skip`
     are left out; `eval_interval` logs a run in evaluation intervals of that many samples;
     `extra` (key, value, metadata) events are logged after the hyper-parameters; `data` is what
-    the run trained and was judged on (the benchmark's reference data set by default)."""
+    the run trained and was judged on (the benchmark's reference data set by default); `system`
+    is the platform it names."""
     from benchmark.recipe import reference_data
 
     logger = MLPerfLogger(path, rank=0, benchmark=benchmark, mode=mode, smoke=smoke, nodes=1, ranks=ranks,
-                          system=SYSTEM, identity=Identity(submitter="tests", division=division))
+                          system=system, identity=Identity(submitter="tests", division=division))
     epoch_seconds = list(epoch_seconds or [1.0] * epochs)
     clock = [int(time.time() * 1000) if start_ms is None else start_ms]
 
@@ -116,7 +128,7 @@ def make_training_result(root: Path, benchmark: str = "3dgan", mode: str = "tta"
     run.stamp = {"instance": instance} if instance else {}
     write_training_log(run.log, benchmark, results.LOG_MODES[mode], status=status, ranks=ranks,
                        per_rank_batch=per_rank_batch, smoke=smoke, epoch_seconds=epoch_seconds,
-                       samples_per_epoch=samples, **log_options)
+                       samples_per_epoch=samples, system=system, **log_options)
     epochs = [{"epoch": i, "seconds": s, "samples": samples} for i, s in enumerate(epoch_seconds, start=1)]
     to_target = mode in (vocabulary.TTA, vocabulary.THROUGHPUT)
     results.write_summary(run.summary, {

@@ -6,24 +6,19 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from benchmark import vocabulary
 from harness import checks, cli, results
 from harness.scoring import score_results
-from tests.harness.fake_runs import (SYSTEM, make_inference_result, make_training_result, thresholds_version,
+from tests.harness.fake_runs import (SYSTEM, freeze_fake_thresholds, make_inference_result, make_training_result,
                                      write_rcps, write_system, write_training_log)
 
 
 @pytest.fixture(autouse=True)
 def frozen(monkeypatch):
-    """The frozen thresholds the fake logs were 'trained' against: the registered version they
-    log, with a limit on the one metric they log."""
-    thresholds = SimpleNamespace(version=thresholds_version("3dgan"), limits={"sampling_fraction": 0.05})
-    monkeypatch.setattr(checks, "frozen_thresholds", lambda benchmark, smoke=False: thresholds)
-    return thresholds
+    return freeze_fake_thresholds(monkeypatch)
 
 
 @pytest.fixture(autouse=True)
