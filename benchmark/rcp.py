@@ -2,7 +2,9 @@
 
 `benchmark/rcp/<benchmark>.json` holds, in mlperf-logging's RCP format, how many samples the
 reference took to converge in each of its runs at each global batch: records
-`"<benchmark>_ref_<BS>": {"Benchmark", "BS", "Hyperparams", "Epochs to converge", "Seeds"}`.
+`"<benchmark>_ref_<BS>": {"Benchmark", "BS", "Hyperparams", "Epochs to converge", "Seeds"}`,
+and, for runs that are `harness run` results, each run's log SHA-256 (`LOGS_KEY`): a result
+whose runs made the RCP is never judged by it.
 The counts are samples, under the format's key "Epochs to converge" as in MLPerf HPC's own
 OpenFold RCPs: the checker reads that key for every HPC benchmark, and our evaluation intervals
 are not data-set epochs (`Seeds` lists each run's seed beside it; the checker ignores it).
@@ -43,6 +45,7 @@ RCP_PASS = "pruned_rcps"  # what MLPerf's package checker judges against
 NOT_CONVERGED = 1e9  # what rcp_checker.read_submission_file counts for a run that did not converge
 MIN_RUNS = 3  # the fewest an olympic mean (drop the lowest and the highest) can use
 RUNS_ASKED_KEY = "Runs asked by MLPerf"  # twice a submission's runs; the checker ignores the key
+LOGS_KEY = "Log SHA-256"  # each run's MLPerf log, where recorded, so that no run judges itself
 
 FOUND = "RCP found"
 INTERPOLATED = "RCP interpolated"
@@ -86,6 +89,7 @@ class ReferenceRun:
     hyperparameters: dict
     seed: int
     samples_to_converge: int
+    log_sha256: Optional[str] = None  # its MLPerf log, where it has one (a `harness run` result)
 
 
 def rcp_path(benchmark: str, directory: Optional[Path] = None) -> Path:
@@ -182,11 +186,19 @@ def coverage(benchmark: str, global_batch: int, submission_runs: int, directory:
 
 
 def judge(benchmark: str, global_batch: Optional[int], samples: Sequence[Optional[float]],
-          submission_runs: int, directory: Optional[Path] = None) -> Verdict:
+          submission_runs: int, directory: Optional[Path] = None, log_sha256s: Sequence[str] = ()) -> Verdict:
     """A time-to-accuracy run set against the RCPs, as MLPerf's package checker judges a closed
-    result: `samples` are each run's samples to converge (None: it did not converge)."""
+    result: `samples` are each run's samples to converge (None: it did not converge);
+    `log_sha256s`, its runs' logs, are refused where an RCP holds them (a run never judges itself)."""
     if global_batch is None:
         return Verdict(UNJUDGED, False, "the runs' logs do not give one global_batch_size")
+    reused = {record["BS"]: overlap for record in load_rcps(benchmark, directory).values()
+              if (overlap := set(log_sha256s) & set(record.get(LOGS_KEY, [])))}
+    if reused:
+        batch, overlap = min(reused.items())
+        return Verdict(UNJUDGED, False, f"{len(overlap)} of its runs are reference runs of the RCP at global batch "
+                                        f"{batch} ({rcp_path(benchmark, directory)}): a run never judges itself; "
+                                        "submit runs made apart from the RCP's", global_batch)
     failed = sum(s is None for s in samples)
     if failed > 1:
         return Verdict(UNJUDGED, False, f"insufficient convergence: {failed} runs did not converge", global_batch)
@@ -238,9 +250,12 @@ def rcp_records(benchmark: str, runs: Sequence[ReferenceRun], submission_runs: i
         if not all(isinstance(m.samples_to_converge, int) and m.samples_to_converge > 0 for m in members):
             raise InputError(f"{where}: samples to converge must be positive integers; a run that did not "
                              "converge has none: extend its budget or rerun it")
-        records[f"{benchmark}_ref_{batch}"] = {"Benchmark": benchmark, "BS": batch, "Hyperparams": hyperparameters,
-                                               SAMPLES_KEY: [m.samples_to_converge for m in members],
-                                               "Seeds": seeds, RUNS_ASKED_KEY: 2 * submission_runs}
+        record = {"Benchmark": benchmark, "BS": batch, "Hyperparams": hyperparameters,
+                  SAMPLES_KEY: [m.samples_to_converge for m in members], "Seeds": seeds,
+                  RUNS_ASKED_KEY: 2 * submission_runs}
+        if all(m.log_sha256 for m in members):
+            record[LOGS_KEY] = [m.log_sha256 for m in members]
+        records[f"{benchmark}_ref_{batch}"] = record
     return records
 
 

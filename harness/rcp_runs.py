@@ -6,7 +6,8 @@ reference's own runs at that batch. A closed time-to-accuracy result of this sui
 the reference implementation (the frozen model and the closed recipe, checked by `harness
 check`), so those runs are closed, compliant, converged `harness run --mode tta` results at that
 batch, each from its own seed. `harness rcp ROOT --write` adds them to the benchmark's RCP file
-(benchmark.rcp.add_reference_runs, which never replaces an RCP and needs 3 runs or more).
+(benchmark.rcp.add_reference_runs, which never replaces an RCP and needs 3 runs or more), with
+their logs' SHA-256, so that those runs never judge themselves as a submission's.
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ def candidates(root: Path, benchmark: str) -> list[Candidate]:
 def _candidate(root: Path, result: results.ResultFile) -> Candidate:
     from harness.checks import check_result
     from harness.mlperf_log import parse_log, read_timing
+    from reference_model.checkpoint import sha256_of
 
     def not_one(why: str) -> Candidate:
         return Candidate(result.summary_path, None, why)
@@ -66,4 +68,4 @@ def _candidate(root: Path, result: results.ResultFile) -> Candidate:
         first.setdefault(record.get("key"), record.get("value"))
     hyperparameters = {key: first[key] for key in HYPERPARAMETER_KEYS if key in first}
     return Candidate(result.summary_path, ReferenceRun(timing.global_batch, hyperparameters, timing.seed,
-                                                       timing.samples_to_converge))
+                                                       timing.samples_to_converge, sha256_of(result.log_path)))

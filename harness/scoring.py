@@ -330,7 +330,7 @@ def score_results(found: Sequence[results.ResultFile]) -> list[ScoredResult]:
             score = score_instances([m.timing for m in measured])
         elif mode == vocabulary.TTA:
             score = score_time_to_accuracy([m.value for m in measured])
-            rcp = rcp_verdict(benchmark, [m.timing for m in measured])
+            rcp = rcp_verdict(benchmark, [m.timing for m in measured], [r.log_path for r in runs])
             if score.value is not None:
                 score.value *= rcp.norm_factor
         else:
@@ -348,19 +348,21 @@ def score_results(found: Sequence[results.ResultFile]) -> list[ScoredResult]:
     return scored
 
 
-def rcp_verdict(benchmark: str, timings: Sequence[Optional[LogTiming]]) -> Verdict:
+def rcp_verdict(benchmark: str, timings: Sequence[Optional[LogTiming]], logs: Sequence[Optional[Path]] = ()
+                ) -> Verdict:
     """A closed time-to-accuracy run set against the benchmark's reference convergence points,
     from its logs (benchmark.rcp.judge; open results may change the recipe, so MLPerf does not
     hold them to the RCPs). A set that passes faster than the reference is normalised by the
-    verdict's `norm_factor`."""
+    verdict's `norm_factor`; one whose `logs` made an RCP is not judged by it."""
     from benchmark.rcp import UNJUDGED, Verdict, judge
+    from reference_model.checkpoint import sha256_of
 
     if "closed" not in {t.division for t in timings if t}:
         return Verdict(UNJUDGED, False, "open division: not held to the reference convergence points")
     batches = {t.global_batch if t else None for t in timings}
     batch = batches.pop() if len(batches) == 1 else None
     return judge(benchmark, batch, [t.samples_to_converge if t else None for t in timings],
-                 REQUIRED_RUNS[vocabulary.TTA])
+                 REQUIRED_RUNS[vocabulary.TTA], log_sha256s=[sha256_of(log) for log in logs if log is not None])
 
 
 def not_submittable_reason(summary: dict) -> str:

@@ -5,6 +5,7 @@ import pytest
 
 from benchmark import rcp
 from harness.cli import main
+from harness.scoring import score_tree
 from tests.harness.fake_runs import freeze_fake_thresholds, make_training_result, write_rcps, write_system
 
 OPEN_SYSTEM = "open_sys"
@@ -46,8 +47,20 @@ def test_converged_closed_runs_become_the_rcp_of_their_batch(tmp_path, rcp_dir, 
     assert record["BS"] == 16 and record[rcp.SAMPLES_KEY] == [128] * 5 and record["Seeds"] == [1, 2, 3, 4, 5]
     assert record["Hyperparams"]["opt_base_learning_rate"] == 0.002
     assert record["Hyperparams"]["quality_thresholds"].startswith("3dgan-quality-v2+sha256.")
-    verdict = rcp.judge("3dgan", 16, [128] * 5, 5, rcp_dir)
-    assert verdict.status == rcp.FOUND and verdict.passed
+    assert len(record[rcp.LOGS_KEY]) == 5
+
+
+def test_the_runs_that_made_an_rcp_are_never_judged_by_it(tmp_path, rcp_dir, monkeypatch):
+    reference, submission = tmp_path / "reference", tmp_path / "submission"
+    converged_runs(reference, seeds=range(1, 6))
+    assert harness_rcp(reference, rcp_dir, "--write") == 0
+    monkeypatch.setattr("benchmark.rcp.RCP_DIR", rcp_dir)
+    [itself] = score_tree(reference)
+    assert itself.rcp["status"] == rcp.UNJUDGED and not itself.rcp["passed"]
+    assert itself.rcp["message"].startswith("5 of its runs are reference runs of the RCP at global batch 16")
+    converged_runs(submission, seeds=range(11, 16))
+    [apart] = score_tree(submission)
+    assert apart.rcp["status"] == rcp.FOUND and apart.rcp["passed"]
 
 
 def test_runs_that_are_not_reference_runs_say_why(tmp_path, rcp_dir, capsys):
