@@ -52,6 +52,7 @@ INTERPOLATED = "RCP interpolated"
 BELOW_SMALLEST = "below the smallest RCP"
 MISSING = "missing RCP"
 UNJUDGED = "not judged"
+OWN_RUNS = "runs of the RCP"  # a result whose runs made the RCP: it fails, never judged by itself
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class Verdict:
     """A run set against the RCPs; `bound` is the fastest olympic mean accepted (samples), and
     a passing set faster than `rcp_mean` has its score multiplied by `norm_factor`."""
 
-    status: str  # FOUND | INTERPOLATED | BELOW_SMALLEST | MISSING | UNJUDGED
+    status: str  # FOUND | INTERPOLATED | BELOW_SMALLEST | MISSING | OWN_RUNS | UNJUDGED
     passed: bool
     message: str  # one line, saying what to do when it did not pass
     global_batch: Optional[int] = None
@@ -196,7 +197,7 @@ def judge(benchmark: str, global_batch: Optional[int], samples: Sequence[Optiona
               if (overlap := set(log_sha256s) & set(record.get(LOGS_KEY, [])))}
     if reused:
         batch, overlap = min(reused.items())
-        return Verdict(UNJUDGED, False, f"{len(overlap)} of its runs are reference runs of the RCP at global batch "
+        return Verdict(OWN_RUNS, False, f"{len(overlap)} of its runs are reference runs of the RCP at global batch "
                                         f"{batch} ({rcp_path(benchmark, directory)}): a run never judges itself; "
                                         "submit runs made apart from the RCP's", global_batch)
     failed = sum(s is None for s in samples)

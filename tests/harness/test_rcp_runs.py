@@ -4,6 +4,7 @@ import json
 import pytest
 
 from benchmark import rcp
+from harness.checks import check_tree
 from harness.cli import main
 from harness.scoring import score_tree
 from tests.harness.fake_runs import freeze_fake_thresholds, make_training_result, write_rcps, write_system
@@ -56,8 +57,10 @@ def test_the_runs_that_made_an_rcp_are_never_judged_by_it(tmp_path, rcp_dir, mon
     assert harness_rcp(reference, rcp_dir, "--write") == 0
     monkeypatch.setattr("benchmark.rcp.RCP_DIR", rcp_dir)
     [itself] = score_tree(reference)
-    assert itself.rcp["status"] == rcp.UNJUDGED and not itself.rcp["passed"]
+    assert itself.rcp["status"] == rcp.OWN_RUNS and not itself.rcp["passed"]
     assert itself.rcp["message"].startswith("5 of its runs are reference runs of the RCP at global batch 16")
+    problems, _ = check_tree(reference)
+    assert [p.message.endswith(itself.rcp["message"]) for p in problems] == [True], "harness check fails it"
     converged_runs(submission, seeds=range(11, 16))
     [apart] = score_tree(submission)
     assert apart.rcp["status"] == rcp.FOUND and apart.rcp["passed"]
