@@ -132,7 +132,7 @@ def check_result(result: results.ResultFile, system: Optional[dict]) -> list[str
 
 def _check_training_log(result: results.ResultFile, system: Optional[dict]) -> list[str]:
     from harness.compliance import check_log, checker_command
-    from harness.mlperf_log import parse_log
+    from harness.mlperf_log import first_records, parse_log
 
     if result.log_path is None:
         return [f"no MLPerf log {result.summary_path.with_suffix('.txt').name} beside the summary"]
@@ -145,9 +145,7 @@ def _check_training_log(result: results.ResultFile, system: Optional[dict]) -> l
         command = shlex.join(checker_command(result.log_path, result.benchmark))
         problems[0] += f" (the checker's whole report: {command})"
     records = parse_log(result.log_path)
-    first = {}
-    for record in records:
-        first.setdefault(record.get("key"), record)
+    first = first_records(records)
 
     def value(key: str):
         return first.get(key, {}).get("value")

@@ -138,6 +138,14 @@ def parse_log(path: Path) -> list[dict]:
              "metadata": line.value.get("metadata") or {}} for line in loglines]
 
 
+def first_records(records: list[dict]) -> dict[str, dict]:
+    """Each key's first record: what a log says of a key it logs once (hyper-parameters, identity)."""
+    first: dict[str, dict] = {}
+    for record in records:
+        first.setdefault(record["key"], record)
+    return first
+
+
 @dataclass
 class EpochTiming:
     """One epoch as the log times it: epoch_start to epoch_stop, and the samples it trained."""
@@ -204,9 +212,7 @@ def read_timing(path: Path) -> LogTiming:
     loglines, _ = parse_file(str(path), ruleset=RULESET)
     run_start, run_stop = _query_run_start_stop(loglines)
     records = parse_log(path)
-    first = {}
-    for record in records:
-        first.setdefault(record["key"], record)
+    first = first_records(records)
     starts = {r["metadata"].get("epoch_num"): r["time_ms"] for r in records if r["key"] == "epoch_start"}
     epochs = [EpochTiming(r["metadata"]["epoch_num"], starts[r["metadata"]["epoch_num"]], r["time_ms"],
                           _epoch_samples(r["metadata"]))

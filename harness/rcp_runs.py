@@ -45,7 +45,7 @@ def candidates(root: Path, benchmark: str) -> list[Candidate]:
 
 def _candidate(root: Path, result: results.ResultFile) -> Candidate:
     from harness.checks import check_result
-    from harness.mlperf_log import parse_log, read_timing
+    from harness.mlperf_log import first_records, parse_log, read_timing
     from reference_model.checkpoint import sha256_of
 
     def not_one(why: str) -> Candidate:
@@ -63,9 +63,7 @@ def _candidate(root: Path, result: results.ResultFile) -> Candidate:
         return not_one("did not reach the target")
     if timing.global_batch is None or timing.seed is None:
         return not_one("its log gives no global_batch_size or seed")
-    first: dict = {}
-    for record in parse_log(result.log_path):
-        first.setdefault(record.get("key"), record.get("value"))
-    hyperparameters = {key: first[key] for key in HYPERPARAMETER_KEYS if key in first}
+    first = first_records(parse_log(result.log_path))
+    hyperparameters = {key: first[key]["value"] for key in HYPERPARAMETER_KEYS if key in first}
     return Candidate(result.summary_path, ReferenceRun(timing.global_batch, hyperparameters, timing.seed,
                                                        timing.samples_to_converge, sha256_of(result.log_path)))
